@@ -1,0 +1,13 @@
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["redress/v1/envelope.proto", "redress/v1/intake.proto"];
+    // protox compiles in-process, so building never needs `protoc` on the machine.
+    let descriptors = protox::compile(files, [&root])?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    for f in files {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The contracts of Redress: Rust types generated from `proto/redress/v1`, and every NATS
+//! subject, stream and consumer name (so no service spells a subject by hand).
+
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/redress.v1.rs"));
+}
+
+pub mod subjects;
+pub mod time;
+
+pub use prost::Message;
