@@ -1,1 +1,20 @@
+//! Plumbing every Redress service stands on. A service crate uses these pieces and nothing
+//! from another service: configuration, telemetry, NATS/JetStream, Postgres with the
+//! inbox/outbox, the clock, shutdown and the health probe.
 
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod envelope;
+pub mod health;
+pub mod inbox;
+pub mod nats;
+pub mod outbox;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::{Config, Settings};
+pub use service::{ServiceContext, ServiceIdent};
+pub use shutdown::Shutdown;

@@ -1,5 +1,7 @@
-//! Every subject, stream and durable consumer name used on the wire. All subjects live under
-//! `redress.` so the platform can share a NATS account with other systems.
+//! Every subject, stream and durable consumer name used on the wire.
+//!
+//! Names hang off a root (`redress` in production) so that several isolated deployments, or
+//! several test cases, can share one NATS account without seeing each other's messages.
 
 /// Channels a complaint can arrive by; each is also the last token of its submit subject.
 pub const CHANNELS: &[&str] = &[
@@ -7,70 +9,7 @@ pub const CHANNELS: &[&str] = &[
     "letter", "referral",
 ];
 
-/// Streams (UPPERCASE) and the subjects each one captures.
-pub mod streams {
-    /// Submissions from channel adapters; deduplicated by the broker on `<channel>:<external id>`.
-    pub const SUBMISSIONS: &str = "SUBMISSIONS";
-    pub const SUBMISSIONS_SUBJECTS: &str = "redress.intake.submit.>";
-    /// Every state change of every service, retained and replayable.
-    pub const EVENTS: &str = "EVENTS";
-    pub const EVENTS_SUBJECTS: &str = "redress.evt.>";
-    /// Messages to complainants, for channel adapters to deliver.
-    pub const NOTIFY: &str = "NOTIFY";
-    pub const NOTIFY_SUBJECTS: &str = "redress.notify.>";
-    /// Messages a service could not decode or that broke the contract, with the reason.
-    pub const DEADLETTER: &str = "DEADLETTER";
-    pub const DEADLETTER_SUBJECTS: &str = "redress.dlq.>";
-}
-
-pub mod intake {
-    /// Stream subject a channel adapter publishes `SubmitComplaint` to.
-    pub fn submit(channel: &str) -> String {
-        format!("redress.intake.submit.{channel}")
-    }
-
-    /// The channel token of a submit subject, if it is one.
-    pub fn channel_of_submit(subject: &str) -> Option<&str> {
-        subject.strip_prefix("redress.intake.submit.")
-    }
-
-    /// `Nats-Msg-Id` of a submission: the broker drops a resend inside its duplicate window.
-    pub fn submit_msg_id(channel: &str, external_id: &str) -> String {
-        format!("{channel}:{external_id}")
-    }
-
-    /// NATS services API: the group and endpoints of intake's request/reply commands.
-    pub const SERVICE_NAME: &str = "intake";
-    pub const COMMAND_GROUP: &str = "redress.cmd.intake";
-    pub const SUBMIT_ENDPOINT: &str = "submit";
-    pub const STATUS_ENDPOINT: &str = "status";
-    pub const SUBMIT_COMMAND: &str = "redress.cmd.intake.submit";
-    pub const STATUS_COMMAND: &str = "redress.cmd.intake.status";
-
-    /// Durable consumer of intake on SUBMISSIONS, shared by all its instances.
-    pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
-}
-
-pub mod events {
-    pub const COMPLAINT_RECEIVED: &str = "redress.evt.complaint.received";
-}
-
-pub mod notify {
-    /// Acknowledgement with the ticket number, for the adapter of `channel` to deliver.
-    pub fn ack(channel: &str) -> String {
-        format!("redress.notify.{channel}.ack")
-    }
-
-    /// A refused stream submission, for the adapter of `channel`.
-    pub fn rejected(channel: &str) -> String {
-        format!("redress.notify.{channel}.rejected")
-    }
-}
-
-/// Dead-letter subject of one service.
-pub fn dead_letter(service: &str) -> String {
-    format!("redress.dlq.{service}")
-}
+pub const DEFAULT_ROOT: &str = "redress";
 
 /// Header names carried on messages besides the W3C trace context.
 pub mod headers {
@@ -78,4 +17,188 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     pub const TRACESTATE: &str = "tracestate";
     pub const DEAD_LETTER_REASON: &str = "Redress-Dead-Letter-Reason";
+}
+
+/// Streams of the platform. Stream names are UPPERCASE and carry the root as a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Submissions from channel adapters; deduplicated by the broker on `<channel>:<external id>`.
+    Submissions,
+    /// Every state change of every service, retained and replayable.
+    Events,
+    /// Messages to complainants, for channel adapters to deliver.
+    Notify,
+    /// Messages a service could not decode or that broke the contract, with the reason.
+    DeadLetter,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 4] = [
+        Stream::Submissions,
+        Stream::Events,
+        Stream::Notify,
+        Stream::DeadLetter,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Stream::Submissions => "SUBMISSIONS",
+            Stream::Events => "EVENTS",
+            Stream::Notify => "NOTIFY",
+            Stream::DeadLetter => "DEADLETTER",
+        }
+    }
+
+    fn token(self) -> &'static str {
+        match self {
+            Stream::Submissions => "intake.submit",
+            Stream::Events => "evt",
+            Stream::Notify => "notify",
+            Stream::DeadLetter => "dlq",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    root: String,
+}
+
+impl Default for Subjects {
+    fn default() -> Self {
+        Self::new(DEFAULT_ROOT)
+    }
+}
+
+impl Subjects {
+    /// `root` must be one subject token of lowercase letters, digits, `-` or `_`.
+    pub fn new(root: impl Into<String>) -> Self {
+        let root = root.into();
+        assert!(
+            !root.is_empty()
+                && root
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'),
+            "subject root must be a single lowercase token, got {root:?}"
+        );
+        Self { root }
+    }
+
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    pub fn stream_name(&self, stream: Stream) -> String {
+        format!(
+            "{}_{}",
+            self.root.to_ascii_uppercase().replace('-', "_"),
+            stream.suffix()
+        )
+    }
+
+    /// The wildcard subject a stream captures.
+    pub fn stream_subjects(&self, stream: Stream) -> String {
+        format!("{}.{}.>", self.root, stream.token())
+    }
+
+    /// Stream subject a channel adapter publishes `SubmitComplaint` to.
+    pub fn submit(&self, channel: &str) -> String {
+        format!("{}.intake.submit.{channel}", self.root)
+    }
+
+    /// The channel token of a submit subject, if it is one.
+    pub fn channel_of_submit<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.root.as_str())
+            .and_then(|s| s.strip_prefix(".intake.submit."))
+    }
+
+    /// An event subject: `<root>.evt.<aggregate>.<event>[.<more>]`.
+    pub fn event(&self, name: &str) -> String {
+        format!("{}.evt.{name}", self.root)
+    }
+
+    pub fn complaint_received(&self) -> String {
+        self.event(events::COMPLAINT_RECEIVED)
+    }
+
+    /// Acknowledgement with the ticket number, for the adapter of `channel` to deliver.
+    pub fn notify_ack(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.ack", self.root)
+    }
+
+    /// A refused stream submission, for the adapter of `channel`.
+    pub fn notify_rejected(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.rejected", self.root)
+    }
+
+    /// Everything addressed to the complainants of one channel.
+    pub fn notify_channel(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.>", self.root)
+    }
+
+    /// Dead-letter subject of one service.
+    pub fn dead_letter(&self, service: &str) -> String {
+        format!("{}.dlq.{service}", self.root)
+    }
+
+    /// Request/reply command group of a service (NATS services API).
+    pub fn command_group(&self, service: &str) -> String {
+        format!("{}.cmd.{service}", self.root)
+    }
+
+    pub fn command(&self, service: &str, verb: &str) -> String {
+        format!("{}.cmd.{service}.{verb}", self.root)
+    }
+
+    /// NATS services API name of a service; the root keeps namespaces apart in `$SRV.PING`.
+    pub fn service_name(&self, service: &str) -> String {
+        if self.root == DEFAULT_ROOT {
+            service.to_string()
+        } else {
+            format!("{}-{service}", self.root)
+        }
+    }
+}
+
+/// `Nats-Msg-Id` of a submission: the broker drops a resend inside its duplicate window.
+pub fn submit_msg_id(channel: &str, external_id: &str) -> String {
+    format!("{channel}:{external_id}")
+}
+
+/// Event names under `<root>.evt.`.
+pub mod events {
+    pub const COMPLAINT_RECEIVED: &str = "complaint.received";
+}
+
+pub mod intake {
+    pub const SERVICE: &str = "intake";
+    pub const SUBMIT: &str = "submit";
+    pub const STATUS: &str = "status";
+    /// Durable consumer of intake on the submissions stream, shared by all its instances.
+    pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_hang_off_the_root() {
+        let s = Subjects::new("t-1");
+        assert_eq!(s.stream_name(Stream::Events), "T_1_EVENTS");
+        assert_eq!(s.stream_subjects(Stream::Submissions), "t-1.intake.submit.>");
+        assert_eq!(s.submit("sms"), "t-1.intake.submit.sms");
+        assert_eq!(s.channel_of_submit("t-1.intake.submit.sms"), Some("sms"));
+        assert_eq!(s.channel_of_submit("redress.intake.submit.sms"), None);
+        assert_eq!(s.complaint_received(), "t-1.evt.complaint.received");
+        assert_eq!(s.command("intake", "submit"), "t-1.cmd.intake.submit");
+        assert_eq!(Subjects::default().service_name("intake"), "intake");
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_root_with_a_dot_is_refused() {
+        Subjects::new("a.b");
+    }
 }

@@ -1,0 +1,220 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `REDRESS_`
+//! environment variables (`REDRESS_INTAKE__REPEAT_WINDOW_DAYS=30` sets `intake.repeat_window_days`;
+//! the common `REDRESS_NATS_URL` and `REDRESS_DATABASE_URL` are accepted as they are).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub nats: NatsSettings,
+    pub database: DatabaseSettings,
+    pub telemetry: TelemetrySettings,
+    pub health: HealthSettings,
+    pub consumer: ConsumerSettings,
+    pub outbox: OutboxSettings,
+    pub streams: StreamSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NatsSettings {
+    pub url: String,
+    /// Subject root; see `redress_proto::subjects::Subjects`.
+    pub root: String,
+    /// How long to keep retrying the first connection before giving up.
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// A URL whose role may create roles and schemas: each service provisions its own role
+    /// and schema with it, then connects as that role. Leave provisioning to operators by
+    /// setting `provision = false` and giving each service its own URL in `urls`.
+    pub url: SecretString,
+    pub provision: bool,
+    /// Secret from which each service role's password is derived; defaults to the password
+    /// in `url`.
+    pub role_secret: Option<SecretString>,
+    /// Per-service URLs (keyed by service name), used as they are.
+    #[serde(default)]
+    pub urls: BTreeMap<String, SecretString>,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TelemetrySettings {
+    pub format: LogFormat,
+    /// `RUST_LOG`-style filter; `RUST_LOG` itself wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthSettings {
+    /// Address of the health/readiness/metrics endpoint; none means no endpoint.
+    pub addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsumerSettings {
+    pub ack_wait_secs: u64,
+    pub max_deliver: i64,
+    pub max_ack_pending: i64,
+    /// Messages handled at once by one instance.
+    pub concurrency: usize,
+    /// Delay before a message whose handling failed for a transient reason comes back.
+    pub retry_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxSettings {
+    /// Fallback poll when no NOTIFY arrives (lost connection, another instance's commit).
+    pub poll_interval_ms: u64,
+    pub batch_size: i64,
+    pub inbox_retention_days: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamSettings {
+    pub replicas: usize,
+    /// Window in which the broker drops a publish whose Nats-Msg-Id it has seen.
+    pub duplicate_window_secs: u64,
+    pub notify_max_age_days: u64,
+    pub dead_letter_max_age_days: u64,
+}
+
+fn defaults() -> serde_json::Value {
+    serde_json::json!({
+        "nats": { "url": "nats://127.0.0.1:4222", "root": "redress", "connect_timeout_secs": 60 },
+        "database": {
+            "url": "postgres://redress@127.0.0.1:5432/redress",
+            "provision": true,
+            "max_connections": 16,
+            "acquire_timeout_secs": 30,
+        },
+        "telemetry": { "format": "pretty", "filter": "info" },
+        "health": { "addr": null },
+        "consumer": {
+            "ack_wait_secs": 30,
+            "max_deliver": 10,
+            "max_ack_pending": 2000,
+            "concurrency": 64,
+            "retry_delay_ms": 1000,
+        },
+        "outbox": { "poll_interval_ms": 1000, "batch_size": 256, "inbox_retention_days": 14 },
+        "streams": {
+            "replicas": 1,
+            "duplicate_window_secs": 120,
+            "notify_max_age_days": 7,
+            "dead_letter_max_age_days": 30,
+        },
+    })
+}
+
+/// The whole layered configuration: common settings plus each service's own section, which
+/// a service extracts with [`Config::section`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    figment: Figment,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// Defaults, then `file` (or `$REDRESS_CONFIG`, or `./redress.toml` when present), then
+    /// the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let file: PathBuf = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("REDRESS_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("redress.toml"));
+        let figment = Figment::from(Serialized::defaults(defaults()))
+            .merge(Toml::file(file))
+            .merge(environment());
+        Self::from_figment(figment)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, figment::Error> {
+        let settings = figment.extract()?;
+        Ok(Self { figment, settings })
+    }
+
+    /// Built-in defaults with `overrides` on top (tests and the stack runner use this).
+    pub fn with_overrides(overrides: impl Serialize) -> Result<Self, figment::Error> {
+        Self::from_figment(
+            Figment::from(Serialized::defaults(defaults())).merge(Serialized::defaults(overrides)),
+        )
+    }
+
+    /// Layers more values on top of this configuration.
+    pub fn merged(&self, overrides: impl Serialize) -> Result<Self, figment::Error> {
+        Self::from_figment(self.figment.clone().merge(Serialized::defaults(overrides)))
+    }
+
+    /// A service's own section, e.g. `[intake]`; missing keys fall back to `T::default()`.
+    pub fn section<T>(&self, name: &str) -> Result<T, figment::Error>
+    where
+        T: Default + Serialize + for<'de> Deserialize<'de>,
+    {
+        Figment::from(Serialized::defaults(T::default()))
+            .merge(Serialized::defaults(
+                self.figment
+                    .find_value(name)
+                    .unwrap_or_else(|_| figment::value::Value::from(figment::value::Dict::new())),
+            ))
+            .extract()
+    }
+}
+
+fn environment() -> Env {
+    Env::prefixed("REDRESS_")
+        .ignore(&["CONFIG"])
+        .map(|key| match key.as_str() {
+            "nats_url" => "nats.url".into(),
+            "nats_root" => "nats.root".into(),
+            "database_url" => "database.url".into(),
+            other => other.replace("__", ".").into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Section {
+        window: u32,
+        name: String,
+    }
+
+    #[test]
+    fn layers_apply_in_order_and_secrets_do_not_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "[nats]\nurl = \"nats://file:1\"\n[intake]\nwindow = 3\n")?;
+            jail.set_env("REDRESS_DATABASE_URL", "postgres://u:hunter2@h/db");
+            jail.set_env("REDRESS_INTAKE__NAME", "from-env");
+            let c = Config::load(Some(Path::new("r.toml")))?;
+            assert_eq!(c.settings.nats.url, "nats://file:1");
+            assert_eq!(c.settings.database.url.expose_secret(), "postgres://u:hunter2@h/db");
+            assert!(!format!("{:?}", c.settings).contains("hunter2"));
+            let s: Section = c.section("intake")?;
+            assert_eq!(s, Section { window: 3, name: "from-env".into() });
+            let missing: Section = c.section("nope")?;
+            assert_eq!(missing, Section::default());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,254 @@
+//! Postgres: each service owns one schema and reaches it through its own role, which can
+//! touch nothing else. A service provisions that role and schema itself when it is given a
+//! URL that may create roles (the stack runner and tests do so), or uses the URL an operator
+//! gave it for that service.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgPool};
+
+use crate::config::DatabaseSettings;
+use crate::service::ServiceIdent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database URL for {service}: {source}")]
+    Url {
+        service: String,
+        source: sqlx::Error,
+    },
+    #[error("cannot provision role and schema for {service}: {source}")]
+    Provision {
+        service: String,
+        source: sqlx::Error,
+    },
+    #[error("cannot connect {service} to Postgres: {source}")]
+    Connect {
+        service: String,
+        source: sqlx::Error,
+    },
+    #[error("migrations of {service} failed: {source}")]
+    Migrate {
+        service: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("plumbing tables of {service}: {source}")]
+    Plumbing {
+        service: String,
+        source: sqlx::Error,
+    },
+}
+
+/// The role a service logs in as.
+pub fn role_name(ident: &ServiceIdent) -> String {
+    format!("redress_{}", ident.schema)
+}
+
+fn url_password(url: &str) -> &str {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, pw)| pw)
+        .unwrap_or("")
+}
+
+/// A service role's password, derived so every instance and every restart agree on it
+/// without storing it anywhere.
+pub fn role_password(settings: &DatabaseSettings, ident: &ServiceIdent) -> SecretString {
+    let secret = match &settings.role_secret {
+        Some(s) => s.expose_secret().to_string(),
+        None => url_password(settings.url.expose_secret()).to_string(),
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(b"redress-postgres-role:");
+    mac.update(role_name(ident).as_bytes());
+    hex::encode(mac.finalize().into_bytes()).into()
+}
+
+/// Creates (or repairs) the service's role and schema. Idempotent, and safe when several
+/// services or instances run it at once.
+pub async fn provision(settings: &DatabaseSettings, ident: &ServiceIdent) -> Result<(), DbError> {
+    let err = |source| DbError::Provision {
+        service: ident.name.to_string(),
+        source,
+    };
+    let options = PgConnectOptions::from_str(settings.url.expose_secret()).map_err(|source| {
+        DbError::Url {
+            service: ident.name.to_string(),
+            source,
+        }
+    })?;
+    let mut conn = sqlx::PgConnection::connect_with(&options)
+        .await
+        .map_err(err)?;
+    let role = role_name(ident);
+    let schema = ident.schema;
+    let password = role_password(settings, ident);
+    // Roles are cluster-wide, so creating one can race with a provisioner in another database:
+    // a lost race shows up as a unique violation and is simply retried.
+    for attempt in 0.. {
+        let result = async {
+            let mut tx = conn.begin().await?;
+            tx.execute("SELECT pg_advisory_xact_lock(7245031)").await?;
+            tx.execute(
+                format!(
+                    "DO $$ BEGIN
+                       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                         CREATE ROLE {role} LOGIN;
+                       END IF;
+                     END $$;"
+                )
+                .as_str(),
+            )
+            .await?;
+            tx.execute(
+                format!(
+                    "ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+                     PASSWORD '{}'",
+                    password.expose_secret()
+                )
+                .as_str(),
+            )
+            .await?;
+            tx.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}").as_str())
+                .await?;
+            tx.execute(format!("ALTER SCHEMA {schema} OWNER TO {role}").as_str())
+                .await?;
+            // Nobody else may use the schema, and nobody may use the shared public schema.
+            tx.execute(format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC").as_str())
+                .await?;
+            tx.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC").await?;
+            tx.execute(format!("ALTER ROLE {role} SET search_path = {schema}").as_str())
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => break,
+            Err(sqlx::Error::Database(e))
+                if attempt < 5 && matches!(e.code().as_deref(), Some("23505" | "42710")) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// Connection options for a service: its own URL if configured, otherwise its provisioned
+/// role on the server of `settings.url`. The search path is always the service's schema.
+pub fn service_options(
+    settings: &DatabaseSettings,
+    ident: &ServiceIdent,
+) -> Result<PgConnectOptions, DbError> {
+    let url_err = |source| DbError::Url {
+        service: ident.name.to_string(),
+        source,
+    };
+    let options = match settings.urls.get(ident.name) {
+        Some(url) => PgConnectOptions::from_str(url.expose_secret()).map_err(url_err)?,
+        None => PgConnectOptions::from_str(settings.url.expose_secret())
+            .map_err(url_err)?
+            .username(&role_name(ident))
+            .password(role_password(settings, ident).expose_secret()),
+    };
+    Ok(options
+        .options([("search_path", ident.schema)])
+        .application_name(&format!("redress-{}", ident.name)))
+}
+
+/// Provisions when configured to, then opens the service's pool, retrying while the
+/// database is not reachable yet.
+pub async fn connect(settings: &DatabaseSettings, ident: &ServiceIdent) -> Result<PgPool, DbError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            if settings.provision && !settings.urls.contains_key(ident.name) {
+                provision(settings, ident).await?;
+            }
+            PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+                .connect_with(service_options(settings, ident)?)
+                .await
+                .map_err(|source| DbError::Connect {
+                    service: ident.name.to_string(),
+                    source,
+                })
+        }
+        .await;
+        match attempt {
+            Ok(pool) => return Ok(pool),
+            Err(e @ DbError::Url { .. }) => return Err(e),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "Postgres not reachable yet, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Tables every service has: the inbox (messages already handled) and the outbox (events
+/// written in the same transaction as the state change, published by the relay). Written to
+/// be re-run at every start; a change here must stay backwards compatible.
+const PLUMBING: &str = "
+CREATE TABLE IF NOT EXISTS inbox (
+    message_id  text PRIMARY KEY,
+    handled_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS inbox_handled_at ON inbox (handled_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq         bigserial PRIMARY KEY,
+    msg_id      text NOT NULL UNIQUE,
+    subject     text NOT NULL,
+    payload     bytea NOT NULL,
+    traceparent text,
+    tracestate  text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+";
+
+/// Creates the plumbing tables, then runs the service's own embedded migrations. Migration
+/// bookkeeping lands in the service's schema because the search path points there.
+pub async fn migrate(
+    pool: &PgPool,
+    ident: &ServiceIdent,
+    migrator: &Migrator,
+) -> Result<(), DbError> {
+    pool.execute(PLUMBING)
+        .await
+        .map_err(|source| DbError::Plumbing {
+            service: ident.name.to_string(),
+            source,
+        })?;
+    migrator
+        .run(pool)
+        .await
+        .map_err(|source| DbError::Migrate {
+            service: ident.name.to_string(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_comes_from_the_url_when_no_secret_is_set() {
+        assert_eq!(url_password("postgres://admin:s3cret@h:5/db"), "s3cret");
+        assert_eq!(url_password("postgres://admin@h:5/db"), "");
+        assert_eq!(url_password("postgres://h/db"), "");
+    }
+}

@@ -1,0 +1,28 @@
+//! Building the one envelope every event travels in.
+
+use chrono::{DateTime, Utc};
+use redress_proto::v1::{Envelope, envelope::Payload};
+use uuid::Uuid;
+
+/// Who and what caused an event; copied from the message being handled.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub complaint_id: Uuid,
+    pub causation_id: String,
+    pub correlation_id: String,
+    pub playbook: String,
+}
+
+/// A new event with a fresh UUIDv7 id (time-ordered, so ids sort by creation).
+pub fn new_event(producer: &str, cause: &Cause, at: DateTime<Utc>, payload: Payload) -> Envelope {
+    Envelope {
+        event_id: Uuid::now_v7().to_string(),
+        complaint_id: cause.complaint_id.to_string(),
+        occurred_at: Some(redress_proto::time::from_unix_micros(at.timestamp_micros())),
+        producer: producer.to_string(),
+        causation_id: cause.causation_id.clone(),
+        correlation_id: cause.correlation_id.clone(),
+        playbook: cause.playbook.clone(),
+        payload: Some(payload),
+    }
+}

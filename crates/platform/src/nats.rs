@@ -1,0 +1,346 @@
+//! NATS and JetStream plumbing: connecting with retry, idempotent streams and durable pull
+//! consumers, and the consume loop with bounded concurrency, explicit acks, delayed retries
+//! and a dead-letter path.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, stream};
+use bytes::Bytes;
+use futures::StreamExt;
+use prost::Message as _;
+use redress_proto::subjects::{Stream, Subjects, headers};
+use redress_proto::v1::DeadLetter;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::config::{ConsumerSettings, NatsSettings, StreamSettings};
+use crate::health::Metrics;
+use crate::shutdown::Shutdown;
+
+/// Connects, retrying with backoff until `connect_timeout_secs` has passed; once connected
+/// the client reconnects on its own for as long as the process lives.
+pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<async_nats::Client> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.connect_timeout_secs);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(None)
+            .connect(settings.url.as_str())
+            .await;
+        match attempt {
+            Ok(client) => return Ok(client),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, url = %settings.url, "NATS not reachable yet, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot connect to NATS at {}: {e}",
+                    settings.url
+                ));
+            }
+        }
+    }
+}
+
+fn stream_config(subjects: &Subjects, which: Stream, s: &StreamSettings) -> stream::Config {
+    let day = Duration::from_secs(86_400);
+    let max_age = match which {
+        // Events are the record of what happened: kept until an operator decides otherwise.
+        Stream::Events | Stream::Submissions => Duration::ZERO,
+        Stream::Notify => day * s.notify_max_age_days as u32,
+        Stream::DeadLetter => day * s.dead_letter_max_age_days as u32,
+    };
+    stream::Config {
+        name: subjects.stream_name(which),
+        subjects: vec![subjects.stream_subjects(which)],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: s.replicas,
+        duplicate_window: Duration::from_secs(s.duplicate_window_secs),
+        max_age,
+        ..Default::default()
+    }
+}
+
+/// Creates the platform's streams, or brings their settings up to date. Safe to run from
+/// every instance at once.
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    settings: &StreamSettings,
+) -> anyhow::Result<()> {
+    for which in Stream::ALL {
+        let config = stream_config(subjects, which, settings);
+        let mut existing = js
+            .get_or_create_stream(config.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("create stream {}: {e}", config.name))?;
+        let info = existing.info().await?;
+        if info.config.subjects != config.subjects
+            || info.config.duplicate_window != config.duplicate_window
+            || info.config.max_age != config.max_age
+        {
+            js.update_stream(config.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("update stream {}: {e}", config.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// A durable pull consumer shared by all instances of a service.
+pub async fn durable_consumer(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    which: Stream,
+    durable: &str,
+    filter_subject: String,
+    settings: &ConsumerSettings,
+) -> anyhow::Result<PullConsumer> {
+    let stream = js.get_stream(subjects.stream_name(which)).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            durable,
+            jetstream::consumer::pull::Config {
+                durable_name: Some(durable.to_string()),
+                filter_subject,
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(settings.ack_wait_secs),
+                max_deliver: settings.max_deliver,
+                max_ack_pending: settings.max_ack_pending,
+                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create consumer {durable}: {e}"))?;
+    Ok(consumer)
+}
+
+/// What a handler decided about one message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Handled (or already handled before): acknowledge.
+    Ack,
+    /// Failed for a reason that may pass (database down): deliver again after a delay.
+    Retry(String),
+    /// Can never succeed (undecodable, contract broken): park it with the reason.
+    DeadLetter(String),
+}
+
+/// The parts of a delivered message a handler sees.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub subject: String,
+    pub payload: Bytes,
+    pub headers: Option<HeaderMap>,
+    pub stream_sequence: u64,
+    pub delivered: i64,
+}
+
+impl Delivery {
+    /// The id under which this delivery is recorded in an inbox: the publisher's
+    /// `Nats-Msg-Id` when there is one, otherwise the stream position.
+    pub fn message_id(&self, stream: &str) -> String {
+        self.headers
+            .as_ref()
+            .and_then(|h| h.get(headers::MSG_ID))
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_else(|| format!("{stream}:{}", self.stream_sequence))
+    }
+}
+
+/// Everything the consume loop needs besides the handler.
+#[derive(Clone)]
+pub struct ConsumeOptions {
+    pub service: String,
+    pub stream: Stream,
+    pub subjects: Subjects,
+    pub settings: ConsumerSettings,
+    pub metrics: Metrics,
+    pub shutdown: Shutdown,
+}
+
+/// Pulls messages and runs `handler` on up to `concurrency` of them at once. Acks only after
+/// the handler returns (so after its transaction committed); a message that keeps failing is
+/// dead-lettered on its last allowed delivery instead of being dropped by the broker.
+pub async fn consume<F, Fut>(
+    js: jetstream::Context,
+    consumer: PullConsumer,
+    options: ConsumeOptions,
+    handler: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let permits = Arc::new(Semaphore::new(options.settings.concurrency));
+    let stream_name = options.subjects.stream_name(options.stream);
+    'outer: loop {
+        let mut messages = match consumer
+            .stream()
+            .max_messages_per_batch(options.settings.concurrency.max(1))
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open message stream, retrying");
+                tokio::select! {
+                    _ = options.shutdown.cancelled() => break 'outer,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'outer,
+                }
+            }
+        };
+        loop {
+            let permit = tokio::select! {
+                _ = options.shutdown.cancelled() => break 'outer,
+                p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+            };
+            let next = tokio::select! {
+                _ = options.shutdown.cancelled() => break 'outer,
+                n = messages.next() => n,
+            };
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    // Missed heartbeats and the like while the broker restarts: keep pulling.
+                    tracing::debug!(error = %e, "pull stream error");
+                    continue;
+                }
+                None => continue 'outer,
+            };
+            let (stream_sequence, delivered) = match message.info() {
+                Ok(i) => (i.stream_sequence, i.delivered),
+                Err(_) => (0, 1),
+            };
+            let delivery = Delivery {
+                subject: message.subject.to_string(),
+                payload: message.payload.clone(),
+                headers: message.headers.clone(),
+                stream_sequence,
+                delivered,
+            };
+            let handler = handler.clone();
+            let js = js.clone();
+            let options = options.clone();
+            let stream_name = stream_name.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let outcome = handler(delivery.clone()).await;
+                let last_try = delivery.delivered >= options.settings.max_deliver;
+                let result = match outcome {
+                    Outcome::Ack => message.ack().await,
+                    Outcome::Retry(reason) if !last_try => {
+                        options.metrics.incr(&format!("{}_retries_total", options.service));
+                        tracing::warn!(%reason, delivered = delivery.delivered, "handling failed, will retry");
+                        message
+                            .ack_with(AckKind::Nak(Some(Duration::from_millis(
+                                options.settings.retry_delay_ms,
+                            ))))
+                            .await
+                    }
+                    Outcome::Retry(reason) | Outcome::DeadLetter(reason) => {
+                        let reason = if last_try && !reason.starts_with("gave up") {
+                            format!("gave up after {} deliveries: {reason}", delivery.delivered)
+                        } else {
+                            reason
+                        };
+                        match dead_letter(&js, &options, &stream_name, &delivery, &reason).await {
+                            Ok(()) => message.ack_with(AckKind::Term).await,
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot dead-letter, will retry");
+                                message
+                                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                                    .await
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = result {
+                    // The broker redelivers after AckWait; the inbox makes that harmless.
+                    tracing::warn!(error = %e, "ack failed");
+                }
+            });
+        }
+    }
+    // Let in-flight handlers finish and ack before returning.
+    let _ = permits
+        .acquire_many(options.settings.concurrency as u32)
+        .await;
+    Ok(())
+}
+
+/// Publishes a message that cannot be handled to `<root>.dlq.<service>` with the reason, and
+/// counts it.
+pub async fn dead_letter(
+    js: &jetstream::Context,
+    options: &ConsumeOptions,
+    stream_name: &str,
+    delivery: &Delivery,
+    reason: &str,
+) -> anyhow::Result<()> {
+    tracing::error!(subject = %delivery.subject, %reason, "message dead-lettered");
+    options
+        .metrics
+        .incr(&format!("{}_dead_letters_total", options.service));
+    let letter = DeadLetter {
+        service: options.service.clone(),
+        original_subject: delivery.subject.clone(),
+        stream: stream_name.to_string(),
+        stream_sequence: delivery.stream_sequence,
+        reason: reason.to_string(),
+        dead_at: Some(redress_proto::time::from_unix_micros(
+            chrono::Utc::now().timestamp_micros(),
+        )),
+        payload: delivery.payload.to_vec(),
+    };
+    let mut h = HeaderMap::new();
+    h.insert(
+        headers::MSG_ID,
+        format!("dlq:{stream_name}:{}", delivery.stream_sequence).as_str(),
+    );
+    h.insert(headers::DEAD_LETTER_REASON, one_line(reason).as_str());
+    js.publish_with_headers(
+        options.subjects.dead_letter(&options.service),
+        h,
+        letter.encode_to_vec().into(),
+    )
+    .await?
+    .await?;
+    Ok(())
+}
+
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(512)
+        .collect()
+}
+
+/// Publishes to a stream and waits for the broker's acknowledgement.
+pub async fn publish_acked(
+    js: &jetstream::Context,
+    subject: String,
+    msg_id: &str,
+    payload: Bytes,
+) -> anyhow::Result<()> {
+    let mut h = HeaderMap::new();
+    h.insert(headers::MSG_ID, msg_id);
+    crate::telemetry::inject_context(&mut h);
+    js.publish_with_headers(subject, h, payload)
+        .instrument(tracing::debug_span!("publish"))
+        .await?
+        .await?;
+    Ok(())
+}

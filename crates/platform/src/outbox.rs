@@ -1,0 +1,169 @@
+//! The outbox: messages to publish are written in the state change's own transaction, and a
+//! relay publishes them afterwards with `Nats-Msg-Id` = the message id, so a crash between
+//! commit and publish loses nothing and a publish repeated after a crash is dropped by the
+//! broker. Several relay instances share the work through `FOR UPDATE SKIP LOCKED`.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use redress_proto::subjects::headers;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::config::OutboxSettings;
+use crate::health::Metrics;
+use crate::shutdown::Shutdown;
+
+/// One message to publish after commit.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Becomes the `Nats-Msg-Id`; for events, the event id.
+    pub msg_id: String,
+    pub subject: String,
+    pub payload: Vec<u8>,
+}
+
+fn channel(schema: &str) -> String {
+    format!("{schema}_outbox")
+}
+
+/// Writes `messages` to the outbox inside the caller's transaction, with the current trace
+/// context so the trace continues in whoever consumes them.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    schema: &str,
+    messages: &[Outgoing],
+) -> sqlx::Result<()> {
+    let mut trace = HeaderMap::new();
+    crate::telemetry::inject_context(&mut trace);
+    let traceparent = trace.get(headers::TRACEPARENT).map(|v| v.as_str().to_string());
+    let tracestate = trace.get(headers::TRACESTATE).map(|v| v.as_str().to_string());
+    for m in messages {
+        sqlx::query(
+            "INSERT INTO outbox (msg_id, subject, payload, traceparent, tracestate)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (msg_id) DO NOTHING",
+        )
+        .bind(&m.msg_id)
+        .bind(&m.subject)
+        .bind(&m.payload)
+        .bind(&traceparent)
+        .bind(&tracestate)
+        .execute(&mut *conn)
+        .await?;
+    }
+    // Delivered at commit; several in one transaction collapse into one.
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel(schema))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Publishes one batch; returns how many messages went out.
+async fn publish_batch(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    batch_size: i64,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT seq, msg_id, subject, payload, traceparent, tracestate FROM outbox
+         ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(batch_size)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut acks = Vec::with_capacity(rows.len());
+    let mut seqs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut h = HeaderMap::new();
+        h.insert(headers::MSG_ID, row.get::<String, _>("msg_id").as_str());
+        if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
+            h.insert(headers::TRACEPARENT, tp.as_str());
+        }
+        if let Some(ts) = row.get::<Option<String>, _>("tracestate") {
+            h.insert(headers::TRACESTATE, ts.as_str());
+        }
+        let subject: String = row.get("subject");
+        let payload: Vec<u8> = row.get("payload");
+        acks.push(js.publish_with_headers(subject, h, payload.into()).await?);
+        seqs.push(row.get::<i64, _>("seq"));
+    }
+    // Every publish must be stored by the broker before the rows go; if one fails the whole
+    // batch is retried and the broker drops the copies it already has.
+    for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
+        ack?;
+    }
+    sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+        .bind(&seqs)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// Runs the relay until `shutdown`: wakes on NOTIFY, polls as a fallback, and now and then
+/// forgets inbox entries older than the retention (no redelivery comes that late).
+pub async fn run_relay(
+    pool: PgPool,
+    js: jetstream::Context,
+    schema: String,
+    settings: OutboxSettings,
+    metrics: Metrics,
+    shutdown: Shutdown,
+) {
+    let published = metrics.counter(&format!("{schema}_outbox_published_total"));
+    let poll = Duration::from_millis(settings.poll_interval_ms);
+    let mut listener: Option<PgListener> = None;
+    let mut last_prune = tokio::time::Instant::now() - Duration::from_secs(3600);
+    loop {
+        if listener.is_none() {
+            listener = match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(&channel(&schema)).await {
+                    Ok(()) => Some(l),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+        }
+        match publish_batch(&pool, &js, settings.batch_size).await {
+            Ok(n) => {
+                published.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                if n as i64 == settings.batch_size {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay: publish failed, will retry");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(poll) => continue,
+                }
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = tokio::time::Instant::now();
+            let _ = sqlx::query(
+                "DELETE FROM inbox WHERE handled_at < now() - make_interval(days => $1::int)",
+            )
+            .bind(settings.inbox_retention_days as i32)
+            .execute(&pool)
+            .await;
+        }
+        let wake = async {
+            match listener.as_mut() {
+                Some(l) => l.recv().await.map(|_| ()).map_err(|_| ()),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = wake => if r.is_err() { listener = None; },
+            _ = tokio::time::sleep(poll) => {},
+        }
+    }
+}

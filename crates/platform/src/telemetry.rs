@@ -1,0 +1,85 @@
+//! Logs and traces. Logs go to stdout as JSON or pretty text, filtered `RUST_LOG`-style;
+//! spans are always given OpenTelemetry ids (so trace context can be passed on through NATS
+//! headers) and are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Subscriber;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Registry};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+pub use redress_client::trace::{extract_context, inject_context, set_parent_from_headers};
+
+/// Flushes buffered spans when dropped; keep it alive for the life of the process.
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+fn otlp_configured() -> bool {
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+}
+
+/// Builds the subscriber without installing it, so tests can install their own variant.
+pub fn get_subscriber(
+    name: &str,
+    settings: &TelemetrySettings,
+) -> anyhow::Result<(Box<dyn Subscriber + Send + Sync>, TelemetryGuard)> {
+    let filter =
+        EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.filter))?;
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(name.to_string()).build());
+    if otlp_configured() {
+        // The exporter reads the endpoint, headers and timeout from the OTEL_* variables.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(name.to_string()));
+    let registry = Registry::default().with(filter).with(otel);
+    let subscriber: Box<dyn Subscriber + Send + Sync> = match settings.format {
+        LogFormat::Json => Box::new(
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ),
+        ),
+        LogFormat::Pretty => Box::new(registry.with(tracing_subscriber::fmt::layer().compact())),
+    };
+    Ok((subscriber, TelemetryGuard { provider }))
+}
+
+pub fn init_subscriber(subscriber: Box<dyn Subscriber + Send + Sync>) -> anyhow::Result<()> {
+    tracing::subscriber::set_global_default(subscriber)?;
+    Ok(())
+}
+
+/// Installs telemetry for a process; returns the guard to hold until exit.
+pub fn init(name: &str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    let (subscriber, guard) = get_subscriber(name, settings)?;
+    init_subscriber(subscriber)?;
+    Ok(guard)
+}
+
+/// For format checks in logs: the trace id of the current span, if any.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
