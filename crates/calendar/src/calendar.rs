@@ -105,16 +105,20 @@ struct DayTable {
     base: i32,
     /// `prefix_secs[i]`: working seconds in days `base .. base + i`.
     prefix_secs: Vec<u32>,
-    /// `prefix_days[i]`: working days in days `base .. base + i`.
-    prefix_days: Vec<u32>,
+    /// `prefix_days[i]`: working days in days `base .. base + i`. The
+    /// window has fewer than 65 536 days, so `u16` suffices.
+    prefix_days: Vec<u16>,
     /// UTC offset in seconds valid for the whole local day and the day on
-    /// either side, or `NEAR_TRANSITION`.
+    /// either side, or `NEAR_TRANSITION`. Empty when the zone has no offset
+    /// change in the window (UTC, Asia/Shanghai since 1991), in which case
+    /// `fixed_offset` applies to every day.
     offsets: Vec<i32>,
+    fixed_offset: i32,
 }
 
 impl DayTable {
     fn end(&self) -> i32 {
-        self.base + self.offsets.len() as i32
+        self.base + self.prefix_secs.len() as i32 - 1
     }
 
     fn contains(&self, day: i32) -> bool {
@@ -125,14 +129,23 @@ impl DayTable {
         if !self.contains(day) {
             return None;
         }
-        let off = self.offsets[(day - self.base) as usize];
+        self.offset_at(day)
+    }
+
+    /// Like `uniform_offset` without the window check, for use while the
+    /// prefix sums are still being filled in.
+    fn offset_at(&self, day: i32) -> Option<i64> {
+        let off = match self.offsets.get(usize::try_from(day - self.base).ok()?) {
+            Some(&off) => off,
+            None => self.fixed_offset,
+        };
         (off != NEAR_TRANSITION).then_some(i64::from(off))
     }
 
     fn heap_bytes(&self) -> usize {
-        self.prefix_secs.capacity() * 4
-            + self.prefix_days.capacity() * 4
-            + self.offsets.capacity() * 4
+        self.prefix_secs.capacity() * size_of::<u32>()
+            + self.prefix_days.capacity() * size_of::<u16>()
+            + self.offsets.capacity() * size_of::<i32>()
     }
 }
 
@@ -584,19 +597,24 @@ impl Calendar {
                 self.zone.to_offset(ts).seconds()
             });
         }
+        let fixed_offset = offsets.first().copied().unwrap_or(0);
+        if transitions.is_empty() {
+            offsets = Vec::new();
+        }
         let mut table = DayTable {
             base,
             prefix_secs: Vec::with_capacity(n + 1),
             prefix_days: Vec::with_capacity(n + 1),
             offsets,
+            fixed_offset,
         };
-        let (mut secs, mut wdays) = (0u32, 0u32);
+        let (mut secs, mut wdays) = (0u32, 0u16);
         table.prefix_secs.push(0);
         table.prefix_days.push(0);
         for d in base..end {
-            let spans = self.spans_with(&table, d);
+            let spans = self.spans_with_offset(table.offset_at(d), d);
             secs += spans.total() as u32;
-            wdays += u32::from(!self.intervals(d).is_empty());
+            wdays += u16::from(!self.intervals(d).is_empty());
             table.prefix_secs.push(secs);
             table.prefix_days.push(wdays);
         }
@@ -608,13 +626,17 @@ impl Calendar {
     }
 
     fn spans_with(&self, table: &DayTable, day: i32) -> Spans {
+        self.spans_with_offset(table.uniform_offset(day), day)
+    }
+
+    fn spans_with_offset(&self, offset: Option<i64>, day: i32) -> Spans {
         let ivs = self.intervals(day);
         let mut out = Spans {
             len: ivs.len(),
             v: [(0, 0); MAX_INTERVALS_PER_DAY],
         };
         let midnight = i64::from(day) * SECS_PER_DAY;
-        if let Some(off) = table.uniform_offset(day) {
+        if let Some(off) = offset {
             for (slot, iv) in out.v.iter_mut().zip(ivs) {
                 *slot = (
                     midnight + i64::from(iv.start) - off,
@@ -688,11 +710,11 @@ impl Calendar {
     }
 
     /// Sum of a per-day measure over days `a .. b` (`a <= b`).
-    fn sum_days(
+    fn sum_days<P: Copy + Into<i64>>(
         &self,
         a: i32,
         b: i32,
-        prefix: fn(&DayTable) -> &[u32],
+        prefix: fn(&DayTable) -> &[P],
         per_day: fn(&Self, i32) -> i64,
     ) -> i64 {
         let t = self.table();
@@ -703,7 +725,7 @@ impl Calendar {
         let (lo, hi) = (a.max(t.base), b.min(t.end()));
         if lo < hi {
             let p = prefix(t);
-            sum += i64::from(p[(hi - t.base) as usize] - p[(lo - t.base) as usize]);
+            sum += p[(hi - t.base) as usize].into() - p[(lo - t.base) as usize].into();
         }
         for d in a.max(t.end())..b {
             sum += per_day(self, d);
@@ -713,11 +735,11 @@ impl Calendar {
 
     /// The first day `e >= d` by which a per-day measure summed from `d`
     /// reaches `need` (> 0), and how much of `need` is left for day `e`.
-    fn advance(
+    fn advance<P: Copy + Into<i64>>(
         &self,
         mut d: i32,
         mut need: i64,
-        prefix: fn(&DayTable) -> &[u32],
+        prefix: fn(&DayTable) -> &[P],
         per_day: fn(&Self, i32) -> i64,
     ) -> Result<(i32, i64), CalendarError> {
         let t = self.table();
@@ -725,12 +747,12 @@ impl Calendar {
             if t.contains(d) {
                 let p = prefix(t);
                 let i = (d - t.base) as usize;
-                let avail = i64::from(p[p.len() - 1] - p[i]);
+                let avail = p[p.len() - 1].into() - p[i].into();
                 if need <= avail {
-                    let target = i64::from(p[i]) + need;
-                    let k = i + 1 + p[i + 1..].partition_point(|&x| i64::from(x) < target);
+                    let target = p[i].into() + need;
+                    let k = i + 1 + p[i + 1..].partition_point(|&x| x.into() < target);
                     let e = k - 1;
-                    return Ok((t.base + e as i32, target - i64::from(p[e])));
+                    return Ok((t.base + e as i32, target - p[e].into()));
                 }
                 need -= avail;
                 d = t.end();
@@ -970,5 +992,63 @@ impl Calendar {
             DeadlineSpan::WorkingDays(n) => self.add_working_days(start, n)?,
         };
         Ok(ts.to_zoned(self.zone.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixed-offset fast path must agree with the zone rules on every
+    /// day, including the days next to DST changes and the window's edges.
+    #[test]
+    fn fast_spans_agree_with_zone_rules() {
+        for zone in [
+            "America/New_York",
+            "Europe/Berlin",
+            "Australia/Lord_Howe",
+            "Asia/Shanghai",
+            "UTC",
+        ] {
+            let cal = Calendar::from_toml(&format!(
+                "name = \"t\"\nzone = \"{zone}\"\nworkdays = [\"mon\",\"tue\",\"wed\",\"thu\",\"fri\",\"sat\",\"sun\"]\nhours = [\"00:00-02:30\", \"03:00-12:00\", \"13:00-24:00\"]\n"
+            ))
+            .unwrap();
+            let t = cal.table();
+            for d in (t.base - 3)..(t.base + 20 * 366) {
+                let slow = cal.spans_with_offset(None, d);
+                assert_eq!(
+                    cal.spans(d).as_slice(),
+                    slow.as_slice(),
+                    "{zone} {}",
+                    days::to_date(d)
+                );
+                assert_eq!(cal.day_secs(d), slow.total(), "{zone} {}", days::to_date(d));
+            }
+            for d in (t.end() - 400)..(t.end() + 3) {
+                let slow = cal.spans_with_offset(None, d);
+                assert_eq!(
+                    cal.spans(d).as_slice(),
+                    slow.as_slice(),
+                    "{zone} {}",
+                    days::to_date(d)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn local_day_agrees_with_jiff() {
+        let cal = Calendar::from_toml(
+            "name = \"t\"\nzone = \"America/New_York\"\nworkdays = [\"mon\"]\nhours = [\"09:00-17:00\"]\n",
+        )
+        .unwrap();
+        let mut t = 1_700_000_000i64;
+        while t < 1_760_000_000 {
+            let ts = Timestamp::from_second(t).unwrap();
+            let want = days::of_date(ts.to_zoned(cal.zone.clone()).date());
+            assert_eq!(cal.local_day(t), i64::from(want), "{ts}");
+            t += 1799;
+        }
     }
 }
