@@ -1,1 +1,225 @@
+//! The integration-test harness. Each test gets its own broker namespace (a subject root of
+//! its own) and its own database, on a nats-server and PostgreSQL that the test starts on free
+//! ports, unless `REDRESS_TEST_NATS_URL` / `REDRESS_TEST_DATABASE_URL` name existing servers.
+//! A test that owns its servers can kill and restart them.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+use redress_localstack::{NatsServer, PostgresServer, PostgresSpec};
+use redress_platform::Config;
+use sqlx::{Connection, Executor};
+
+const PG_SUPERUSER: &str = "redress";
+const PG_PASSWORD: &str = "redress-test";
+/// 32 bytes of hex: the contact-encryption key of test deployments.
+pub const TEST_CONTACT_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+pub struct TestEnv {
+    pub root: String,
+    nats_url: String,
+    database_url: String,
+    pub nats: Option<NatsServer>,
+    pub postgres: Option<PostgresServer>,
+    dir: tempfile::TempDir,
+}
+
+/// Logs of tests go to the test's output (shown on failure), filtered by `RUST_LOG`.
+pub fn init_test_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let settings = redress_platform::config::TelemetrySettings {
+            format: redress_platform::config::LogFormat::Pretty,
+            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        };
+        if let Ok((sub, guard)) = redress_platform::telemetry::get_subscriber("redress-test", &settings)
+        {
+            let _ = redress_platform::telemetry::init_subscriber(sub);
+            std::mem::forget(guard);
+        }
+    });
+}
+
+fn template_dir() -> anyhow::Result<PathBuf> {
+    // One initdb per machine and PostgreSQL version; every test copies it (much faster).
+    let dir = std::env::temp_dir().join(format!("redress-pg-template-{}", current_uid()));
+    let data = dir.join("data");
+    if !data.join("PG_VERSION").is_file() {
+        std::fs::create_dir_all(&dir)?;
+        PostgresServer::initialise(PostgresSpec {
+            data_dir: data.clone(),
+            port: None,
+            superuser: PG_SUPERUSER.into(),
+            password: PG_PASSWORD.into(),
+            durable: false,
+        })?;
+    }
+    Ok(data)
+}
+
+fn current_uid() -> u32 {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    // `cp -a` keeps owners and modes, which the server's account needs.
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status()?;
+    anyhow::ensure!(status.success(), "copying the cluster template failed");
+    Ok(())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => format!("{url}/{db}"),
+    }
+}
+
+impl TestEnv {
+    pub async fn start() -> anyhow::Result<Self> {
+        init_test_tracing();
+        let dir = tempfile::Builder::new().prefix("redress-test-").tempdir()?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let root = format!("t{}", &id[..12]);
+
+        let (nats, nats_url) = match std::env::var("REDRESS_TEST_NATS_URL") {
+            Ok(url) if !url.is_empty() => (None, url),
+            _ => {
+                let server = NatsServer::start(&dir.path().join("nats"), None).await?;
+                let url = server.url();
+                (Some(server), url)
+            }
+        };
+
+        let db_name = format!("redress_{}", &id[..16]);
+        let (postgres, server_url) = match std::env::var("REDRESS_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => (None, url),
+            _ => {
+                let template = template_dir()?;
+                let data = dir.path().join("pg");
+                copy_dir(&template, &data)?;
+                let server = PostgresServer::start(PostgresSpec {
+                    data_dir: data,
+                    port: None,
+                    superuser: PG_SUPERUSER.into(),
+                    password: PG_PASSWORD.into(),
+                    durable: false,
+                })
+                .await?;
+                let url = server.url("postgres");
+                (Some(server), url)
+            }
+        };
+        let mut admin = sqlx::PgConnection::connect(&server_url).await?;
+        admin
+            .execute(format!("CREATE DATABASE {db_name}").as_str())
+            .await?;
+        let _ = admin.close().await;
+        Ok(Self {
+            root,
+            nats_url,
+            database_url: with_database(&server_url, &db_name),
+            nats,
+            postgres,
+            dir,
+        })
+    }
+
+    pub fn nats_url(&self) -> &str {
+        &self.nats_url
+    }
+
+    /// URL of a role that may create roles and schemas, on this test's database.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The settings a service of this test runs with: this test's broker namespace and
+    /// database, short timeouts, and the test contact key.
+    pub fn config_values(&self) -> serde_json::Value {
+        serde_json::json!({
+            "nats": { "url": self.nats_url, "root": self.root, "connect_timeout_secs": 30 },
+            "database": {
+                "url": self.database_url,
+                "role_secret": "test-role-secret",
+                "max_connections": 8,
+            },
+            "consumer": { "ack_wait_secs": 5, "retry_delay_ms": 200 },
+            "outbox": { "poll_interval_ms": 200 },
+            "intake": { "contact_key": TEST_CONTACT_KEY },
+        })
+    }
+
+    pub fn config(&self) -> Config {
+        Config::with_overrides(self.config_values()).expect("test config is valid")
+    }
+
+    /// The same settings as environment variables, for services run as separate processes.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("REDRESS_NATS_URL".into(), self.nats_url.clone()),
+            ("REDRESS_NATS__ROOT".into(), self.root.clone()),
+            ("REDRESS_DATABASE_URL".into(), self.database_url.clone()),
+            ("REDRESS_DATABASE__ROLE_SECRET".into(), "test-role-secret".into()),
+            ("REDRESS_DATABASE__MAX_CONNECTIONS".into(), "8".into()),
+            ("REDRESS_CONSUMER__ACK_WAIT_SECS".into(), "5".into()),
+            ("REDRESS_CONSUMER__RETRY_DELAY_MS".into(), "200".into()),
+            ("REDRESS_OUTBOX__POLL_INTERVAL_MS".into(), "200".into()),
+            ("REDRESS_INTAKE__CONTACT_KEY".into(), TEST_CONTACT_KEY.into()),
+        ]
+    }
+
+    pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(async_nats::ConnectOptions::new()
+            .max_reconnects(None)
+            .connect(self.nats_url.as_str())
+            .await?)
+    }
+
+    /// A superuser pool on this test's database, for assertions.
+    pub async fn admin_pool(&self) -> anyhow::Result<sqlx::PgPool> {
+        Ok(sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.database_url)
+            .await?)
+    }
+
+    fn own_nats(&mut self) -> &mut NatsServer {
+        self.nats
+            .as_mut()
+            .expect("this test needs its own nats-server; unset REDRESS_TEST_NATS_URL")
+    }
+
+    fn own_postgres(&mut self) -> &mut PostgresServer {
+        self.postgres
+            .as_mut()
+            .expect("this test needs its own PostgreSQL; unset REDRESS_TEST_DATABASE_URL")
+    }
+
+    pub fn kill_nats(&mut self) {
+        self.own_nats().kill();
+    }
+
+    pub async fn restart_nats(&mut self) -> anyhow::Result<()> {
+        Ok(self.own_nats().restart().await?)
+    }
+
+    pub fn kill_postgres(&mut self) {
+        self.own_postgres().kill();
+    }
+
+    pub async fn restart_postgres(&mut self) -> anyhow::Result<()> {
+        Ok(self.own_postgres().restart().await?)
+    }
+}
