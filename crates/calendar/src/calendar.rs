@@ -871,12 +871,22 @@ impl Calendar {
                 reason: "business time must not be negative".into(),
             });
         }
-        let secs = amount.as_secs() + i64::from(amount.subsec_nanos() > 0);
+        let secs = amount
+            .as_secs()
+            .saturating_add(i64::from(amount.subsec_nanos() > 0));
         if secs == 0 {
             return Ok(start);
         }
         let (t, d) = self.check_instant(start)?;
-        let need = self.spans(d).worked_before(t) + secs;
+        let need = self
+            .spans(d)
+            .worked_before(t)
+            .checked_add(secs)
+            // No day has more than 25 working hours, so anything beyond this
+            // cannot be reached before the supported range ends; refusing it
+            // up front avoids walking millions of days to find that out.
+            .filter(|&need| need <= (i64::from(MAX_DAY) - i64::from(d) + 1) * 25 * 3600)
+            .ok_or_else(|| CalendarError::OutOfRange(format!("{amount:?} of business time")))?;
         let (e, r) = self.advance(d, need, |t| &t.prefix_secs, Self::day_secs)?;
         Self::to_timestamp(self.spans(e).instant_after(r))
     }
@@ -900,6 +910,11 @@ impl Calendar {
     ) -> Result<Timestamp, CalendarError> {
         let start = start.into();
         let (_, d) = self.check_instant(start)?;
+        if i64::from(n) > i64::from(MAX_DAY) - i64::from(d) {
+            return Err(CalendarError::OutOfRange(format!(
+                "{n} working days from {start}"
+            )));
+        }
         let day = if n == 0 {
             let next = self.next_working_instant(start)?;
             self.check_instant(next)?.1

@@ -605,3 +605,15 @@ fn overrides_of_hours_and_zone() {
     assert!(cn().with_zone("Mars/Olympus").is_err());
     assert!(cn().with_hours("18:00-09:00").is_err());
 }
+
+#[test]
+fn absurd_amounts_are_errors_not_hangs_or_panics() {
+    let cal = mon_fri();
+    let start = ts("2026-01-05T09:00:00Z");
+    assert!(cal.add_business_time(start, SignedDuration::MAX).is_err());
+    assert!(cal.add_working_days(start, u32::MAX).is_err());
+    assert!(cal.deadline(start, DeadlineSpan::Days(u32::MAX)).is_err());
+    // Large but representable: 1,000 years of working days.
+    let far = cal.add_working_days(start, 261 * 1000).unwrap();
+    assert!(far > ts("3020-01-01T00:00:00Z") && far < ts("3030-01-01T00:00:00Z"));
+}
