@@ -203,15 +203,27 @@ mod tests {
     #[test]
     fn layers_apply_in_order_and_secrets_do_not_print() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("r.toml", "[nats]\nurl = \"nats://file:1\"\n[intake]\nwindow = 3\n")?;
+            jail.create_file(
+                "r.toml",
+                "[nats]\nurl = \"nats://file:1\"\n[intake]\nwindow = 3\n",
+            )?;
             jail.set_env("REDRESS_DATABASE_URL", "postgres://u:hunter2@h/db");
             jail.set_env("REDRESS_INTAKE__NAME", "from-env");
             let c = Config::load(Some(Path::new("r.toml")))?;
             assert_eq!(c.settings.nats.url, "nats://file:1");
-            assert_eq!(c.settings.database.url.expose_secret(), "postgres://u:hunter2@h/db");
+            assert_eq!(
+                c.settings.database.url.expose_secret(),
+                "postgres://u:hunter2@h/db"
+            );
             assert!(!format!("{:?}", c.settings).contains("hunter2"));
             let s: Section = c.section("intake")?;
-            assert_eq!(s, Section { window: 3, name: "from-env".into() });
+            assert_eq!(
+                s,
+                Section {
+                    window: 3,
+                    name: "from-env".into()
+                }
+            );
             let missing: Section = c.section("nope")?;
             assert_eq!(missing, Section::default());
             Ok(())

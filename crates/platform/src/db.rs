@@ -232,13 +232,10 @@ pub async fn migrate(
             service: ident.name.to_string(),
             source,
         })?;
-    migrator
-        .run(pool)
-        .await
-        .map_err(|source| DbError::Migrate {
-            service: ident.name.to_string(),
-            source,
-        })
+    migrator.run(pool).await.map_err(|source| DbError::Migrate {
+        service: ident.name.to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -18,3 +18,4 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{Config, Settings};
 pub use service::{ServiceContext, ServiceIdent};
 pub use shutdown::Shutdown;
+pub mod commands;

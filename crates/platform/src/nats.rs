@@ -242,7 +242,9 @@ where
                 let result = match outcome {
                     Outcome::Ack => message.ack().await,
                     Outcome::Retry(reason) if !last_try => {
-                        options.metrics.incr(&format!("{}_retries_total", options.service));
+                        options
+                            .metrics
+                            .incr(&format!("{}_retries_total", options.service));
                         tracing::warn!(%reason, delivered = delivery.delivered, "handling failed, will retry");
                         message
                             .ack_with(AckKind::Nak(Some(Duration::from_millis(

@@ -37,8 +37,12 @@ pub async fn enqueue(
 ) -> sqlx::Result<()> {
     let mut trace = HeaderMap::new();
     crate::telemetry::inject_context(&mut trace);
-    let traceparent = trace.get(headers::TRACEPARENT).map(|v| v.as_str().to_string());
-    let tracestate = trace.get(headers::TRACESTATE).map(|v| v.as_str().to_string());
+    let traceparent = trace
+        .get(headers::TRACEPARENT)
+        .map(|v| v.as_str().to_string());
+    let tracestate = trace
+        .get(headers::TRACESTATE)
+        .map(|v| v.as_str().to_string());
     for m in messages {
         sqlx::query(
             "INSERT INTO outbox (msg_id, subject, payload, traceparent, tracestate)
@@ -95,7 +99,9 @@ async fn publish_batch(
     }
     // Every publish must be stored by the broker before the rows go; if one fails the whole
     // batch is retried and the broker drops the copies it already has.
-    for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
+    for ack in
+        futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await
+    {
         ack?;
     }
     sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")

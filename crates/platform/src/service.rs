@@ -55,3 +55,53 @@ impl ServiceContext {
         })
     }
 }
+
+/// A service's database pool and its outbox relay, running.
+pub struct Storage {
+    pub pool: sqlx::PgPool,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl Storage {
+    /// Provisions (when configured to) and connects the service's schema, runs its
+    /// migrations and starts its outbox relay.
+    pub async fn open(
+        ctx: &ServiceContext,
+        ident: &ServiceIdent,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<Self> {
+        let pool = crate::db::connect(&ctx.config.settings.database, ident).await?;
+        crate::db::migrate(&pool, ident, migrator).await?;
+        let relay = tokio::spawn(crate::outbox::run_relay(
+            pool.clone(),
+            ctx.js.clone(),
+            ident.schema.to_string(),
+            ctx.config.settings.outbox.clone(),
+            ctx.metrics.clone(),
+            ctx.shutdown.clone(),
+        ));
+        Ok(Self { pool, relay })
+    }
+
+    /// Waits for the relay to stop (after shutdown) and closes the pool.
+    pub async fn close(self) {
+        let _ = self.relay.await;
+        self.pool.close().await;
+    }
+}
+
+/// Runs a service whose message handlers are not written yet: its schema, role, migrations
+/// and relay are real and it reports ready, but it consumes nothing.
+pub async fn run_without_handlers(
+    ctx: ServiceContext,
+    ident: ServiceIdent,
+    migrator: &sqlx::migrate::Migrator,
+) -> anyhow::Result<()> {
+    ctx.health.register(ident.name);
+    let storage = Storage::open(&ctx, &ident, migrator).await?;
+    ctx.health.set_ready(ident.name, true);
+    tracing::info!(service = ident.name, "serving (no message handlers yet)");
+    ctx.shutdown.cancelled().await;
+    storage.close().await;
+    Ok(())
+}

@@ -25,9 +25,12 @@ impl Drop for TelemetryGuard {
 }
 
 fn otlp_configured() -> bool {
-    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
 }
 
 /// Builds the subscriber without installing it, so tests can install their own variant.
@@ -37,8 +40,11 @@ pub fn get_subscriber(
 ) -> anyhow::Result<(Box<dyn Subscriber + Send + Sync>, TelemetryGuard)> {
     let filter =
         EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.filter))?;
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(name.to_string()).build());
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        Resource::builder()
+            .with_service_name(name.to_string())
+            .build(),
+    );
     if otlp_configured() {
         // The exporter reads the endpoint, headers and timeout from the OTEL_* variables.
         let exporter = opentelemetry_otlp::SpanExporter::builder()

@@ -1,1 +1,157 @@
+//! Intake: registers complaints from every channel, issues ticket numbers, keeps complainant
+//! history, acknowledges to the complainant and answers status queries.
+//!
+//! Messages and where they are handled:
+//! - `SubmitComplaint` on `<root>.intake.submit.<channel>` (stream): [`handlers::submission`]
+//! - `SubmitComplaint` as a request on `<root>.cmd.intake.submit`: [`handlers::submit_command`]
+//! - `StatusQuery` as a request on `<root>.cmd.intake.status`: [`handlers::status_query`]
 
+pub mod domain;
+pub mod handlers;
+mod register;
+mod settings;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_nats::service::ServiceExt;
+use redress_platform::nats::{ConsumeOptions, durable_consumer};
+use redress_platform::service::Storage;
+use redress_platform::{ServiceContext, ServiceIdent};
+use redress_proto::subjects::{self, Stream};
+use sqlx::PgPool;
+
+pub use settings::IntakeSettings;
+
+use domain::crypto::ContactCipher;
+use domain::submission::Limits;
+
+pub const IDENT: ServiceIdent = ServiceIdent {
+    name: "intake",
+    schema: "intake",
+};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Shared by every handler of one running instance.
+pub struct Intake {
+    pub ctx: ServiceContext,
+    pub pool: PgPool,
+    storage: Storage,
+    pub settings: IntakeSettings,
+    pub cipher: ContactCipher,
+    pub limits: Limits,
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl Intake {
+    pub async fn new(ctx: ServiceContext) -> anyhow::Result<Arc<Self>> {
+        let settings: IntakeSettings = ctx.config.section("intake")?;
+        let cipher = ContactCipher::from_hex(settings.contact_key.as_deref().context(
+            "intake.contact_key is not set (64 hex characters; REDRESS_INTAKE__CONTACT_KEY)",
+        )?)?;
+        let zone = jiff::tz::TimeZone::get(&settings.timezone)
+            .with_context(|| format!("intake.timezone {:?}", settings.timezone))?;
+        let storage = Storage::open(&ctx, &IDENT, &MIGRATOR).await?;
+        let limits = Limits {
+            max_text_bytes: settings.max_text_bytes,
+            max_attachments: settings.max_attachments,
+            default_playbook: settings.default_playbook.clone(),
+        };
+        Ok(Arc::new(Self {
+            ctx,
+            pool: storage.pool.clone(),
+            storage,
+            settings,
+            cipher,
+            limits,
+            zone,
+        }))
+    }
+}
+
+/// Runs one instance of intake until the context's shutdown signal.
+pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
+    ctx.health.register(IDENT.name);
+    let intake = Intake::new(ctx.clone()).await?;
+    let subjects = &ctx.subjects;
+    let concurrency = ctx.config.settings.consumer.concurrency;
+
+    let consumer = durable_consumer(
+        &ctx.js,
+        subjects,
+        Stream::Submissions,
+        subjects::intake::SUBMISSIONS_CONSUMER,
+        subjects.stream_subjects(Stream::Submissions),
+        &ctx.config.settings.consumer,
+    )
+    .await?;
+    let submissions = {
+        let intake = intake.clone();
+        tokio::spawn(redress_platform::nats::consume(
+            ctx.js.clone(),
+            consumer,
+            ConsumeOptions {
+                service: IDENT.name.into(),
+                stream: Stream::Submissions,
+                subjects: subjects.clone(),
+                settings: ctx.config.settings.consumer.clone(),
+                metrics: ctx.metrics.clone(),
+                shutdown: ctx.shutdown.clone(),
+            },
+            move |d| handlers::submission::handle(intake.clone(), d),
+        ))
+    };
+
+    let service = ctx
+        .nats
+        .service_builder()
+        .description("Registers complaints and answers status queries")
+        .start(
+            subjects.service_name(IDENT.name),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("start NATS service: {e}"))?;
+    let group = service.group(subjects.command_group(IDENT.name));
+    let submit = group
+        .endpoint(subjects::intake::SUBMIT)
+        .await
+        .map_err(|e| anyhow::anyhow!("submit endpoint: {e}"))?;
+    let status = group
+        .endpoint(subjects::intake::STATUS)
+        .await
+        .map_err(|e| anyhow::anyhow!("status endpoint: {e}"))?;
+    let submit_task = {
+        let intake = intake.clone();
+        tokio::spawn(redress_platform::commands::serve(
+            submit,
+            concurrency,
+            ctx.shutdown.clone(),
+            move |m| handlers::submit_command::handle(intake.clone(), m),
+        ))
+    };
+    let status_task = {
+        let intake = intake.clone();
+        tokio::spawn(redress_platform::commands::serve(
+            status,
+            concurrency,
+            ctx.shutdown.clone(),
+            move |m| handlers::status_query::handle(intake.clone(), m),
+        ))
+    };
+
+    ctx.health.set_ready(IDENT.name, true);
+    tracing::info!(service = IDENT.name, "serving");
+    ctx.shutdown.cancelled().await;
+    ctx.health.set_ready(IDENT.name, false);
+    let _ = submissions.await;
+    let _ = submit_task.await;
+    let _ = status_task.await;
+    let _ = service.stop().await;
+    match Arc::try_unwrap(intake) {
+        Ok(intake) => intake.storage.close().await,
+        Err(intake) => intake.pool.close().await,
+    }
+    Ok(())
+}

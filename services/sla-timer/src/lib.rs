@@ -1,1 +1,18 @@
+//! Sla-timer: arms, pauses and fires the deadlines of every complaint from business calendars.
+//!
+//! Its schema, role, migrations and outbox relay run; its message handlers arrive with the
+//! walking-skeleton work, one module per message, like intake's.
 
+use redress_platform::{ServiceContext, ServiceIdent};
+
+pub const IDENT: ServiceIdent = ServiceIdent {
+    name: "sla-timer",
+    schema: "sla",
+};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Runs one instance until the context's shutdown signal.
+pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
+    redress_platform::service::run_without_handlers(ctx, IDENT, &MIGRATOR).await
+}

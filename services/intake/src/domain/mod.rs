@@ -1,0 +1,7 @@
+//! Intake's domain: what a valid submission is, ticket numbers, and how complainant contact
+//! details are protected.
+
+pub mod contact;
+pub mod crypto;
+pub mod submission;
+pub mod ticket;

@@ -1,0 +1,46 @@
+//! One module per message intake handles.
+
+pub mod status_query;
+pub mod submission;
+pub mod submit_command;
+
+use redress_proto::v1::{SubmitAccepted, SubmitComplaint};
+
+use crate::Intake;
+use crate::domain::submission::{FieldError, ValidSubmission};
+
+pub(crate) enum Refusal {
+    /// The submission is wrong; nothing was stored.
+    Invalid(FieldError),
+    /// Storage failed; the submission may be retried as it is.
+    Unavailable(sqlx::Error),
+}
+
+/// Validates and registers one submission, counting refusals by code and field.
+pub(crate) async fn accept(
+    intake: &Intake,
+    msg: SubmitComplaint,
+    subject_channel: Option<&str>,
+    inbox_id: Option<&str>,
+) -> Result<SubmitAccepted, Refusal> {
+    let valid =
+        ValidSubmission::parse(msg, subject_channel, &intake.limits, intake.ctx.clock.now())
+            .inspect_err(|e| count_rejection(intake, e))
+            .map_err(Refusal::Invalid)?;
+    let accepted = crate::register::register(intake, valid, inbox_id)
+        .await
+        .map_err(Refusal::Unavailable)?;
+    if accepted.duplicate {
+        intake.ctx.metrics.incr("intake_duplicates_total");
+    }
+    Ok(accepted)
+}
+
+pub(crate) fn count_rejection(intake: &Intake, e: &FieldError) {
+    tracing::info!(field = %e.field, code = e.code_name(), "submission refused");
+    intake.ctx.metrics.incr(&format!(
+        "intake_rejected_total{{code=\"{}\",field=\"{}\"}}",
+        e.code_name(),
+        e.field
+    ));
+}

@@ -1,0 +1,120 @@
+//! `StatusQuery`: a complaint's public status, by ticket or by complaint id.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::Message as _;
+use redress_proto::time::from_unix_micros;
+use redress_proto::v1::status_query::Key;
+use redress_proto::v1::status_reply::Outcome;
+use redress_proto::v1::{
+    ComplaintStatus, HistoryEntry, QueryError, QueryErrorCode, StatusQuery, StatusReply,
+};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::Intake;
+use crate::domain::ticket::Ticket;
+
+fn ts(at: chrono::DateTime<chrono::Utc>) -> Option<redress_proto::time::Timestamp> {
+    Some(from_unix_micros(at.timestamp_micros()))
+}
+
+fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
+    Outcome::Error(QueryError {
+        code: code as i32,
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
+    let outcome = match StatusQuery::decode(message.payload.clone()) {
+        Err(e) => error(
+            QueryErrorCode::Malformed,
+            "",
+            format!("not a StatusQuery: {e}"),
+        ),
+        Ok(q) => match q.key {
+            None => error(
+                QueryErrorCode::Malformed,
+                "key",
+                "give a ticket or a complaint id",
+            ),
+            Some(Key::Ticket(t)) => match Ticket::parse(&t) {
+                Err(e) => error(QueryErrorCode::Malformed, "ticket", e.to_string()),
+                Ok(t) => lookup(&intake, "ticket = $1", t.as_str().to_string()).await,
+            },
+            Some(Key::ComplaintId(id)) => match Uuid::parse_str(id.trim()) {
+                Err(_) => error(QueryErrorCode::Malformed, "complaint_id", "not a UUID"),
+                Ok(id) => lookup(&intake, "id = $1::uuid", id.to_string()).await,
+            },
+        },
+    };
+    StatusReply {
+        outcome: Some(outcome),
+    }
+    .encode_to_vec()
+    .into()
+}
+
+async fn lookup(intake: &Intake, condition: &str, key: String) -> Outcome {
+    match load(intake, condition, &key).await {
+        Ok(Some(status)) => Outcome::Status(status),
+        Ok(None) => error(QueryErrorCode::NotFound, "", format!("no complaint {key}")),
+        Err(e) => {
+            tracing::error!(error = %e, "status lookup failed");
+            error(
+                QueryErrorCode::Internal,
+                "",
+                "status is not available right now",
+            )
+        }
+    }
+}
+
+async fn load(
+    intake: &Intake,
+    condition: &str,
+    key: &str,
+) -> sqlx::Result<Option<ComplaintStatus>> {
+    let sql = format!(
+        "SELECT id, ticket, status, channel, received_at, playbook, reference, repeat,
+                earlier_tickets, updated_at
+         FROM complaints WHERE {condition}"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(key)
+        .fetch_optional(&intake.pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id: Uuid = row.get("id");
+    let history = sqlx::query(
+        "SELECT at, event, detail FROM history WHERE complaint_id = $1 ORDER BY at, seq",
+    )
+    .bind(id)
+    .fetch_all(&intake.pool)
+    .await?
+    .into_iter()
+    .map(|h| HistoryEntry {
+        at: ts(h.get("at")),
+        event: h.get("event"),
+        detail: h.get("detail"),
+    })
+    .collect();
+    Ok(Some(ComplaintStatus {
+        ticket: row.get("ticket"),
+        complaint_id: id.to_string(),
+        status: row.get("status"),
+        channel: row.get("channel"),
+        received_at: ts(row.get("received_at")),
+        playbook: row.get("playbook"),
+        reference: row.get("reference"),
+        repeat: row.get("repeat"),
+        earlier_tickets: row.get("earlier_tickets"),
+        history,
+        updated_at: ts(row.get("updated_at")),
+    }))
+}
