@@ -21,7 +21,10 @@ impl NatsServer {
         let binary = std::env::var_os("REDRESS_NATS_SERVER_BIN")
             .map(PathBuf::from)
             .or_else(|| find_binary("nats-server", &[]))
-            .ok_or(LocalStackError::BinaryMissing("nats-server", "REDRESS_NATS_URL"))?;
+            .ok_or(LocalStackError::BinaryMissing(
+                "nats-server",
+                "REDRESS_NATS_URL",
+            ))?;
         std::fs::create_dir_all(dir)?;
         let port = match port {
             Some(p) => p,

@@ -4,6 +4,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use sqlx::Connection;
 
 use crate::LocalStackError;
 use crate::process::{find_binary, spawn, stop_child, wait_for_port};
@@ -157,7 +158,14 @@ impl PostgresServer {
         let mut cmd = Command::new(self.bin_dir.join("initdb"));
         cmd.arg("-D")
             .arg(&staging)
-            .args(["-U", &self.spec.superuser, "-E", "UTF8", "--locale=C", "--auth=scram-sha-256"])
+            .args([
+                "-U",
+                &self.spec.superuser,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()));
         if !self.spec.durable {
             cmd.arg("--no-sync");
@@ -215,6 +223,32 @@ impl PostgresServer {
                 secs: 30,
                 log: log.display().to_string(),
             });
+        }
+        // The port opens before recovery ends ("the database system is starting up").
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match sqlx::PgConnection::connect(&self.url("postgres")).await {
+                Ok(c) => {
+                    let _ = c.close().await;
+                    break;
+                }
+                Err(_) if std::time::Instant::now() < deadline => {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        return Err(LocalStackError::NotReady {
+                            what: "PostgreSQL",
+                            secs: 60,
+                            log: log.display().to_string(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    stop_child(&mut child, Signal::SIGKILL, Duration::ZERO);
+                    return Err(LocalStackError::Other(format!(
+                        "PostgreSQL never accepted a login: {e}"
+                    )));
+                }
+            }
         }
         self.child = Some(child);
         Ok(())

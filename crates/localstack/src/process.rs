@@ -33,8 +33,15 @@ pub(crate) fn find_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf>
 
 /// Spawns `cmd` so that it dies with this process (a test that panics or a runner killed
 /// with -9 leaves no server behind), optionally as another user.
-pub(crate) fn spawn(mut cmd: Command, as_user: Option<(u32, u32)>, log: &Path) -> std::io::Result<Child> {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+pub(crate) fn spawn(
+    mut cmd: Command,
+    as_user: Option<(u32, u32)>,
+    log: &Path,
+) -> std::io::Result<Child> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);

@@ -40,13 +40,19 @@ impl Metrics {
     pub fn render(&self) -> String {
         let counters = self.counters.lock().expect("metrics poisoned");
         let mut out = String::new();
+        let mut family = "";
+        // BTreeMap order keeps every label set of one family together, under one TYPE line.
         for (name, value) in counters.iter() {
             let (base, labels) = match name.split_once('{') {
                 Some((b, l)) => (b, format!("{{{l}")),
                 None => (name.as_str(), String::new()),
             };
+            if base != family {
+                out.push_str(&format!("# TYPE redress_{base} counter\n"));
+                family = base;
+            }
             out.push_str(&format!(
-                "# TYPE redress_{base} counter\nredress_{base}{labels} {}\n",
+                "redress_{base}{labels} {}\n",
                 value.load(Ordering::Relaxed)
             ));
         }
@@ -172,4 +178,21 @@ pub async fn serve(
             .await;
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_type_line_per_family() {
+        let m = Metrics::default();
+        m.incr("x_total{code=\"a\"}");
+        m.incr("x_total{code=\"b\"}");
+        m.incr("y_total");
+        let text = m.render();
+        assert_eq!(text.matches("# TYPE redress_x_total counter").count(), 1);
+        assert!(text.contains("redress_x_total{code=\"b\"} 1\n"));
+        assert!(text.contains("redress_y_total 1\n"));
+    }
 }

@@ -151,7 +151,8 @@ impl Delivery {
     pub fn message_id(&self, stream: &str) -> String {
         self.headers
             .as_ref()
-            .and_then(|h| h.get(headers::MSG_ID))
+            // async-nats files this header under its standard name, not the string.
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
             .map(|v| v.as_str().to_string())
             .unwrap_or_else(|| format!("{stream}:{}", self.stream_sequence))
     }

@@ -1,4 +1,4 @@
-//! Logs and traces. Logs go to stdout as JSON or pretty text, filtered `RUST_LOG`-style;
+//! Logs and traces. Logs go to stderr (stdout is left to command output) as JSON or pretty text, filtered `RUST_LOG`-style;
 //! spans are always given OpenTelemetry ids (so trace context can be passed on through NATS
 //! headers) and are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
@@ -6,8 +6,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{LogFormat, TelemetrySettings};
 
@@ -53,19 +54,27 @@ pub fn get_subscriber(
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(name.to_string()));
-    let registry = Registry::default().with(filter).with(otel);
-    let subscriber: Box<dyn Subscriber + Send + Sync> = match settings.format {
-        LogFormat::Json => Box::new(
-            registry.with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_span_list(false),
-            ),
-        ),
-        LogFormat::Pretty => Box::new(registry.with(tracing_subscriber::fmt::layer().compact())),
+    // Spans feed OpenTelemetry whatever the log filter says: a quiet log level must not cut
+    // a complaint's trace (or its traceparent on outgoing messages) short.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(name.to_string()))
+        .with_filter(LevelFilter::INFO);
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match settings.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
+    let subscriber: Box<dyn Subscriber + Send + Sync> =
+        Box::new(Registry::default().with(logs).with(otel));
     Ok((subscriber, TelemetryGuard { provider }))
 }
 

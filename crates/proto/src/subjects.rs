@@ -76,9 +76,10 @@ impl Subjects {
         let root = root.into();
         assert!(
             !root.is_empty()
-                && root
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'),
+                && root.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'_'),
             "subject root must be a single lowercase token, got {root:?}"
         );
         Self { root }
@@ -187,7 +188,10 @@ mod tests {
     fn names_hang_off_the_root() {
         let s = Subjects::new("t-1");
         assert_eq!(s.stream_name(Stream::Events), "T_1_EVENTS");
-        assert_eq!(s.stream_subjects(Stream::Submissions), "t-1.intake.submit.>");
+        assert_eq!(
+            s.stream_subjects(Stream::Submissions),
+            "t-1.intake.submit.>"
+        );
         assert_eq!(s.submit("sms"), "t-1.intake.submit.sms");
         assert_eq!(s.channel_of_submit("t-1.intake.submit.sms"), Some("sms"));
         assert_eq!(s.channel_of_submit("redress.intake.submit.sms"), None);

@@ -14,7 +14,8 @@ use sqlx::{Connection, Executor};
 const PG_SUPERUSER: &str = "redress";
 const PG_PASSWORD: &str = "redress-test";
 /// 32 bytes of hex: the contact-encryption key of test deployments.
-pub const TEST_CONTACT_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+pub const TEST_CONTACT_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 pub struct TestEnv {
     pub root: String,
@@ -33,7 +34,8 @@ pub fn init_test_tracing() {
             format: redress_platform::config::LogFormat::Pretty,
             filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
         };
-        if let Ok((sub, guard)) = redress_platform::telemetry::get_subscriber("redress-test", &settings)
+        if let Ok((sub, guard)) =
+            redress_platform::telemetry::get_subscriber("redress-test", &settings)
         {
             let _ = redress_platform::telemetry::init_subscriber(sub);
             std::mem::forget(guard);
@@ -45,6 +47,10 @@ fn template_dir() -> anyhow::Result<PathBuf> {
     // One initdb per machine and PostgreSQL version; every test copies it (much faster).
     let dir = std::env::temp_dir().join(format!("redress-pg-template-{}", current_uid()));
     let data = dir.join("data");
+    // Tests of one binary run on threads of one process; other processes are kept apart by
+    // the staging directory's process id.
+    static TEMPLATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
     if !data.join("PG_VERSION").is_file() {
         std::fs::create_dir_all(&dir)?;
         PostgresServer::initialise(PostgresSpec {
@@ -171,12 +177,18 @@ impl TestEnv {
             ("REDRESS_NATS_URL".into(), self.nats_url.clone()),
             ("REDRESS_NATS__ROOT".into(), self.root.clone()),
             ("REDRESS_DATABASE_URL".into(), self.database_url.clone()),
-            ("REDRESS_DATABASE__ROLE_SECRET".into(), "test-role-secret".into()),
+            (
+                "REDRESS_DATABASE__ROLE_SECRET".into(),
+                "test-role-secret".into(),
+            ),
             ("REDRESS_DATABASE__MAX_CONNECTIONS".into(), "8".into()),
             ("REDRESS_CONSUMER__ACK_WAIT_SECS".into(), "5".into()),
             ("REDRESS_CONSUMER__RETRY_DELAY_MS".into(), "200".into()),
             ("REDRESS_OUTBOX__POLL_INTERVAL_MS".into(), "200".into()),
-            ("REDRESS_INTAKE__CONTACT_KEY".into(), TEST_CONTACT_KEY.into()),
+            (
+                "REDRESS_INTAKE__CONTACT_KEY".into(),
+                TEST_CONTACT_KEY.into(),
+            ),
         ]
     }
 
@@ -221,5 +233,66 @@ impl TestEnv {
 
     pub async fn restart_postgres(&mut self) -> anyhow::Result<()> {
         Ok(self.own_postgres().restart().await?)
+    }
+}
+
+/// A service running inside the test process.
+pub struct RunningService {
+    pub shutdown: redress_platform::Shutdown,
+    pub metrics: redress_platform::health::Metrics,
+    pub health: redress_platform::health::Health,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningService {
+    /// Asks the service to stop and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.await?
+    }
+}
+
+impl TestEnv {
+    /// Starts a service with this test's configuration and waits until it is serving.
+    pub async fn start_service<F, Fut>(
+        &self,
+        name: &str,
+        clock: redress_platform::SharedClock,
+        run: F,
+    ) -> anyhow::Result<RunningService>
+    where
+        F: FnOnce(redress_platform::ServiceContext) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let health = redress_platform::health::Health::default();
+        let metrics = redress_platform::health::Metrics::default();
+        let shutdown = redress_platform::Shutdown::new();
+        health.register(name);
+        let ctx = redress_platform::ServiceContext::connect(
+            self.config(),
+            name,
+            clock,
+            shutdown.clone(),
+            health.clone(),
+            metrics.clone(),
+        )
+        .await?;
+        let mut handle = tokio::spawn(run(ctx));
+        tokio::select! {
+            _ = health.wait_ready() => {}
+            r = &mut handle => {
+                r??;
+                anyhow::bail!("{name} stopped before it was ready");
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {
+                anyhow::bail!("{name} not ready after 60 s");
+            }
+        }
+        Ok(RunningService {
+            shutdown,
+            metrics,
+            health,
+            handle,
+        })
     }
 }

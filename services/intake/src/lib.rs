@@ -141,6 +141,8 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         ))
     };
 
+    // Ready means reachable: the server must have our subscriptions before we say so.
+    ctx.nats.flush().await?;
     ctx.health.set_ready(IDENT.name, true);
     tracing::info!(service = IDENT.name, "serving");
     ctx.shutdown.cancelled().await;

@@ -109,11 +109,13 @@ pub async fn register(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        // Another instance registered the same channel id a moment ago.
-        tx.rollback().await?;
-        return find_existing(intake, &sub.channel, &sub.external_id)
+        // Another delivery registered the same channel id a moment ago and has committed (the
+        // insert waited for it). Keep our inbox entry and answer with its ticket.
+        let existing = find_in(&mut tx, &sub.channel, &sub.external_id)
             .await?
-            .ok_or(sqlx::Error::RowNotFound);
+            .ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        return Ok(existing);
     }
     sqlx::query(
         "INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, 'received', $3)",

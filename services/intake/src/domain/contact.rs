@@ -75,11 +75,15 @@ impl Contact {
     }
 }
 
-/// Guesses the kind when a channel did not say: an `@` makes an e-mail address, a string of
+/// Guesses the kind when a channel did not say: `name@domain.tld` makes an e-mail address
+/// (a handle such as `weibo:@name` does not), a string of
 /// digits and phone punctuation a phone number.
 pub fn infer_kind(raw: &str) -> ContactKind {
     let raw = raw.trim();
-    if raw.contains('@') && !raw.starts_with('@') {
+    let looks_like_email = raw.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !local.contains(':') && domain.contains('.')
+    });
+    if looks_like_email {
         ContactKind::Email
     } else if raw.chars().filter(char::is_ascii_digit).count() >= 5
         && raw

@@ -1,0 +1,115 @@
+//! The six services by name, and `redress serve`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use futures::future::BoxFuture;
+use redress_platform::health::{Health, Metrics};
+use redress_platform::{Config, ServiceContext};
+
+pub const NAMES: [&str; 6] = [
+    "intake",
+    "classification",
+    "routing",
+    "sla-timer",
+    "approval",
+    "survey",
+];
+
+pub fn runner(name: &str) -> fn(ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
+    match name {
+        "intake" => |c| Box::pin(redress_intake::run(c)),
+        "classification" => |c| Box::pin(redress_classification::run(c)),
+        "routing" => |c| Box::pin(redress_routing::run(c)),
+        "sla-timer" => |c| Box::pin(redress_sla_timer::run(c)),
+        "approval" => |c| Box::pin(redress_approval::run(c)),
+        "survey" => |c| Box::pin(redress_survey::run(c)),
+        other => unreachable!("unknown service {other}; clap checks names"),
+    }
+}
+
+/// Runs `names` in this process until SIGINT/SIGTERM or until one of them fails. Prints
+/// `ready` once every one is serving.
+pub async fn run_services(
+    config: Config,
+    names: &[String],
+    shutdown: redress_platform::Shutdown,
+) -> anyhow::Result<ExitCode> {
+    let health = Health::default();
+    let metrics = Metrics::default();
+    for n in names {
+        health.register(n);
+    }
+    let ctx = ServiceContext::connect(
+        config.clone(),
+        &format!("redress-{}", names.join("+")),
+        redress_platform::clock::system(),
+        shutdown.clone(),
+        health.clone(),
+        metrics.clone(),
+    )
+    .await?;
+    if let Some(addr) = &config.settings.health.addr {
+        let bound = redress_platform::health::serve(
+            addr,
+            health.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        println!("health: http://{bound}/readyz  metrics: http://{bound}/metrics");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in names {
+        let name = n.clone();
+        let fut = runner(n)(ctx.clone());
+        tasks.spawn(async move { (name, fut.await) });
+    }
+    tokio::select! {
+        _ = health.wait_ready() => println!("ready"),
+        _ = shutdown.cancelled() => {},
+        Some(joined) = tasks.join_next() => {
+            shutdown.cancel();
+            report(joined);
+            while let Some(j) = tasks.join_next().await { report(j); }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let mut failed = false;
+    while let Some(joined) = tasks.join_next().await {
+        // A service that ends before shutdown was asked for has failed: stop the rest.
+        if !shutdown.is_cancelled() {
+            shutdown.cancel();
+            failed = true;
+        }
+        failed |= report(joined);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report(joined: Result<(String, anyhow::Result<()>), tokio::task::JoinError>) -> bool {
+    match joined {
+        Ok((_, Ok(()))) => false,
+        Ok((name, Err(e))) => {
+            eprintln!("error: {name} failed: {e:#}");
+            true
+        }
+        Err(e) => {
+            eprintln!("error: a service panicked: {e}");
+            true
+        }
+    }
+}
+
+pub async fn serve(config_file: Option<&Path>, names: &[String]) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_file)?;
+    let _telemetry = redress_platform::telemetry::init("redress", &config.settings.telemetry)?;
+    let shutdown = redress_platform::shutdown::on_signals();
+    let mut unique = names.to_vec();
+    unique.dedup();
+    run_services(config, &unique, shutdown).await
+}

@@ -1,0 +1,177 @@
+//! Fault test: intake killed with -9 in the middle of a burst of 1,000 submissions, then
+//! started again. Counts what was lost and what was duplicated, in the database and on the
+//! streams.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use prost::Message as _;
+use redress_client::Client;
+use redress_proto::subjects::{Stream, Subjects};
+use redress_proto::v1::{Complainant, Contact, ContactKind, Envelope, SubmitComplaint};
+use redress_testkit::TestEnv;
+
+fn serve(env: &TestEnv, services: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_redress"))
+        .arg("serve")
+        .args(services)
+        .envs(env.env_vars())
+        .env("RUST_LOG", "warn")
+        .current_dir(env.dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start redress serve")
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+async fn stream_payloads(env: &TestEnv, stream: Stream, subject: String) -> Vec<bytes::Bytes> {
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    let s = js
+        .get_stream(Subjects::new(env.root.clone()).stream_name(stream))
+        .await
+        .unwrap();
+    let consumer = s
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: subject,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut left = consumer.clone().info().await.unwrap().num_pending as usize;
+    let mut out = Vec::new();
+    while left > 0 {
+        let batch: Vec<_> = consumer
+            .fetch()
+            .max_messages(left.min(500))
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .unwrap()
+            .filter_map(|m| async move { m.ok() })
+            .collect()
+            .await;
+        if batch.is_empty() {
+            break;
+        }
+        left -= batch.len();
+        out.extend(batch.into_iter().map(|m| m.payload));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_a_burst_loses_nothing_and_duplicates_nothing() {
+    const N: usize = 1000;
+    let env = TestEnv::start().await.unwrap();
+    let mut intake = serve(&env, &["intake"]);
+    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    // Wait for intake to answer before the burst.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client
+        .status_by_ticket("RD-200101-000010")
+        .await
+        .is_err_and(|e| {
+            matches!(
+                e,
+                redress_client::ClientError::NoResponders(_)
+                    | redress_client::ClientError::Timeout(..)
+            )
+        })
+    {
+        assert!(Instant::now() < deadline, "intake did not come up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let pool = env.admin_pool().await.unwrap();
+    let mut acks = Vec::new();
+    let mut killed_at = None;
+    for i in 0..N {
+        let c = SubmitComplaint {
+            channel: "web".into(),
+            external_id: format!("burst-{i}"),
+            complainant: Some(Complainant {
+                name: format!("Customer {i}"),
+                contact: Some(Contact {
+                    kind: ContactKind::Phone as i32,
+                    value: format!("138{:08}", i % 300),
+                }),
+            }),
+            text: format!("complaint number {i}"),
+            ..Default::default()
+        };
+        acks.push(client.publish_submission(&c).await.unwrap());
+        if killed_at.is_none()
+            && i >= 300
+            && count(&pool, "SELECT count(*) FROM intake.complaints").await > 0
+        {
+            // Mid-burst, while intake is busy registering.
+            intake.kill().unwrap();
+            intake.wait().unwrap();
+            killed_at = Some(count(&pool, "SELECT count(*) FROM intake.complaints").await);
+        }
+    }
+    for a in acks {
+        a.await.expect("the broker stores every submission");
+    }
+    let killed_at = killed_at.expect("intake was killed during the burst");
+    assert!(
+        (killed_at as usize) < N,
+        "kill came too late to prove anything"
+    );
+    let mut intake = serve(&env, &["intake"]);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stored = count(&pool, "SELECT count(*) FROM intake.complaints").await;
+        let unpublished = count(&pool, "SELECT count(*) FROM intake.outbox").await;
+        if stored as usize >= N && unpublished == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {stored} of {N} stored, {unpublished} unpublished"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    intake.kill().unwrap();
+    let _ = intake.wait();
+
+    let subjects = Subjects::new(env.root.clone());
+    let stored = count(
+        &pool,
+        "SELECT count(DISTINCT external_id) FROM intake.complaints",
+    )
+    .await;
+    let rows = count(&pool, "SELECT count(*) FROM intake.complaints").await;
+    let tickets = count(
+        &pool,
+        "SELECT count(DISTINCT ticket) FROM intake.complaints",
+    )
+    .await;
+    let events = stream_payloads(&env, Stream::Events, subjects.complaint_received()).await;
+    let event_ids: HashSet<String> = events
+        .iter()
+        .map(|p| Envelope::decode(p.clone()).unwrap().complaint_id)
+        .collect();
+    let notices = stream_payloads(&env, Stream::Notify, subjects.notify_ack("web")).await;
+    println!(
+        "killed after {killed_at} stored; finally {rows} rows, {stored} distinct, {tickets} tickets, \
+         {} events for {} complaints, {} acknowledgements",
+        events.len(),
+        event_ids.len(),
+        notices.len()
+    );
+    assert_eq!(stored as usize, N, "lost submissions");
+    assert_eq!(rows as usize, N, "duplicated complaints");
+    assert_eq!(tickets as usize, N, "shared tickets");
+    assert_eq!(event_ids.len(), N, "complaints without their event");
+    assert_eq!(events.len(), N, "duplicated events");
+    assert_eq!(notices.len(), N, "acknowledgements lost or duplicated");
+}

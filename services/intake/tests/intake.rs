@@ -1,0 +1,505 @@
+//! Intake against a real nats-server with JetStream and a real PostgreSQL.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message as _;
+use redress_client::{Client, ClientError};
+use redress_platform::clock;
+use redress_proto::subjects::Stream;
+use redress_proto::v1::{
+    Acknowledgement, Attachment, Complainant, Contact, ContactKind, DeadLetter, Envelope,
+    SubmissionRejected, SubmitComplaint, SubmitErrorCode, envelope::Payload,
+};
+use redress_testkit::{RunningService, TestEnv};
+
+async fn start(env: &TestEnv) -> RunningService {
+    env.start_service("intake", clock::system(), redress_intake::run)
+        .await
+        .expect("intake starts")
+}
+
+async fn client(env: &TestEnv) -> Client {
+    Client::connect(env.nats_url(), &env.root).await.unwrap()
+}
+
+fn complaint(channel: &str, external_id: &str, contact: &str) -> SubmitComplaint {
+    SubmitComplaint {
+        channel: channel.into(),
+        external_id: external_id.into(),
+        complainant: Some(Complainant {
+            name: "王芳".into(),
+            contact: Some(Contact {
+                kind: ContactKind::Unspecified as i32,
+                value: contact.into(),
+            }),
+        }),
+        text: "快递丢件，要求赔偿".into(),
+        reference: "SF1234567890".into(),
+        ..Default::default()
+    }
+}
+
+/// Every message currently stored on `subject`, in order.
+async fn messages_on(
+    env: &TestEnv,
+    stream: Stream,
+    subject: String,
+) -> Vec<async_nats::jetstream::Message> {
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    let s = js
+        .get_stream(redress_proto::subjects::Subjects::new(env.root.clone()).stream_name(stream))
+        .await
+        .unwrap();
+    let consumer = s
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: subject,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = consumer.clone().info().await.unwrap().num_pending as usize;
+    if pending == 0 {
+        return vec![];
+    }
+    consumer
+        .fetch()
+        .max_messages(pending)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap()
+        .filter_map(|m| async move { m.ok() })
+        .collect()
+        .await
+}
+
+/// Polls until `check` holds, for at most 20 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_is_stored_published_acknowledged_and_queryable() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let subjects = client.subjects().clone();
+
+    let accepted = client
+        .submit(&complaint("sms", "msg-1", "+86 139 0000 1111"))
+        .await
+        .unwrap();
+    assert!(!accepted.duplicate);
+    assert!(accepted.ticket.starts_with("RD-"));
+
+    // The event, in its envelope, on the events stream.
+    let pool = env.admin_pool().await.unwrap();
+    eventually("complaint.received", || async {
+        !messages_on(&env, Stream::Events, subjects.complaint_received())
+            .await
+            .is_empty()
+    })
+    .await;
+    let events = messages_on(&env, Stream::Events, subjects.complaint_received()).await;
+    assert_eq!(events.len(), 1);
+    let envelope = Envelope::decode(events[0].payload.clone()).unwrap();
+    assert_eq!(envelope.complaint_id, accepted.complaint_id);
+    assert_eq!(envelope.producer, "intake");
+    assert_eq!(envelope.playbook, "default");
+    assert_eq!(
+        events[0]
+            .headers
+            .as_ref()
+            .unwrap()
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .unwrap()
+            .as_str(),
+        envelope.event_id
+    );
+    let Some(Payload::ComplaintReceived(received)) = envelope.payload else {
+        panic!("wrong payload")
+    };
+    assert_eq!(received.ticket, accepted.ticket);
+    assert_eq!(received.reference, "SF1234567890");
+    assert_eq!(received.complainant_ref.len(), 64);
+
+    // The acknowledgement to the complainant, with the ticket.
+    eventually("acknowledgement", || async {
+        !messages_on(&env, Stream::Notify, subjects.notify_ack("sms"))
+            .await
+            .is_empty()
+    })
+    .await;
+    let acks = messages_on(&env, Stream::Notify, subjects.notify_ack("sms")).await;
+    let ack = Acknowledgement::decode(acks[0].payload.clone()).unwrap();
+    assert_eq!(ack.ticket, accepted.ticket);
+    assert!(ack.message.contains(&accepted.ticket));
+    assert_eq!(ack.contact.unwrap().value, "13900001111");
+
+    // Status by ticket and by complaint id.
+    let by_ticket = client
+        .status_by_ticket(&accepted.ticket.to_lowercase())
+        .await
+        .unwrap();
+    assert_eq!(by_ticket.status, "received");
+    assert_eq!(by_ticket.channel, "sms");
+    assert!(by_ticket.received_at.is_some());
+    assert_eq!(by_ticket.history.len(), 1);
+    let by_id = client.status_by_id(&accepted.complaint_id).await.unwrap();
+    assert_eq!(by_id.ticket, accepted.ticket);
+    match client.status_by_ticket("RD-000000-000001").await {
+        Err(ClientError::Query(e)) => assert_eq!(e.field, "ticket"),
+        other => panic!("expected a check-digit error, got {other:?}"),
+    }
+    let missing = redress_intake::domain::ticket::Ticket::issue("RD", "200101", 99_999);
+    assert!(matches!(
+        client.status_by_ticket(missing.as_str()).await,
+        Err(ClientError::Query(e)) if e.code == redress_proto::v1::QueryErrorCode::NotFound as i32
+    ));
+
+    // Contact details are encrypted at rest.
+    let row: (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT contact, complainant_name FROM intake.complaints")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!String::from_utf8_lossy(&row.0).contains("13900001111"));
+    assert!(!row.1.windows("王芳".len()).any(|w| w == "王芳".as_bytes()));
+    intake.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_external_id_is_one_complaint_on_every_path_and_after_a_restart() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let c = complaint("web", "form-77", "li@example.com");
+
+    // Stream path twice: the broker drops the resend.
+    client.publish_submission(&c).await.unwrap().await.unwrap();
+    let resend = client.publish_submission(&c).await.unwrap().await.unwrap();
+    assert!(resend.duplicate, "the broker should drop the resend");
+    // Past the broker's duplicate window (simulated with another message id): intake still
+    // recognises the channel id.
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", "web:form-77:late");
+    js.publish_with_headers(client.subjects().submit("web"), h, c.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // And the request path.
+    let pool = env.admin_pool().await.unwrap();
+    for _ in 0..200 {
+        if count(&pool, "SELECT count(*) FROM intake.inbox").await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM intake.inbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids.len(),
+        2,
+        "{ids:?} complaints={}",
+        count(&pool, "SELECT count(*) FROM intake.complaints").await
+    );
+    let answer = client.submit(&c).await.unwrap();
+    assert!(answer.duplicate);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM intake.complaints").await,
+        1
+    );
+
+    intake.stop().await.unwrap();
+    let intake = start(&env).await;
+    let again = client.submit(&c).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.ticket, answer.ticket);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM intake.complaints").await,
+        1
+    );
+    eventually("one event", || async {
+        messages_on(&env, Stream::Events, client.subjects().complaint_received())
+            .await
+            .len()
+            == 1
+    })
+    .await;
+    intake.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_bad_input_gets_its_typed_error_is_counted_and_stores_nothing() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let mut cases: Vec<(SubmitComplaint, SubmitErrorCode, &str)> = Vec::new();
+    let mut c = complaint("fax", "b1", "13900001111");
+    cases.push((c.clone(), SubmitErrorCode::UnknownChannel, "channel"));
+    c = complaint("sms", "b2", "13900001111");
+    c.text = "   ".into();
+    cases.push((c, SubmitErrorCode::Missing, "text"));
+    c = complaint("sms", "b3", "13900001111");
+    c.text = "x".repeat(64 * 1024 + 1);
+    cases.push((c, SubmitErrorCode::TooLong, "text"));
+    c = complaint("sms", "b4", "");
+    cases.push((c, SubmitErrorCode::Missing, "complainant.contact.value"));
+    c = complaint("sms", "b5", "");
+    c.complainant.as_mut().unwrap().contact = Some(Contact {
+        kind: ContactKind::Phone as i32,
+        value: "call me maybe".into(),
+    });
+    cases.push((c, SubmitErrorCode::Malformed, "complainant.contact.value"));
+    c = complaint("email", "b6", "");
+    c.complainant.as_mut().unwrap().contact = Some(Contact {
+        kind: ContactKind::Email as i32,
+        value: "wang@".into(),
+    });
+    cases.push((c, SubmitErrorCode::Malformed, "complainant.contact.value"));
+    c = complaint("sms", "b7", "13900001111");
+    c.attachments = vec![Attachment {
+        uri: "not a uri".into(),
+        ..Default::default()
+    }];
+    cases.push((c, SubmitErrorCode::Malformed, "attachments[0].uri"));
+    c = complaint("sms", "", "13900001111");
+    cases.push((c, SubmitErrorCode::Missing, "external_id"));
+
+    for (case, code, field) in &cases {
+        match client.submit(case).await {
+            Err(ClientError::Refused(e)) => {
+                assert_eq!((e.code, e.field.as_str()), (*code as i32, *field), "{e:?}");
+            }
+            other => panic!("expected a refusal for {field}, got {other:?}"),
+        }
+    }
+
+    // Through the stream, the adapter hears why on its channel's rejected subject.
+    let nats = env.nats_client().await.unwrap();
+    let mut rejected = nats
+        .subscribe(format!("{}.notify.sms.rejected", env.root))
+        .await
+        .unwrap();
+    let mut bad = complaint("sms", "b9", "13900001111");
+    bad.text.clear();
+    client
+        .publish_submission(&bad)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let notice = tokio::time::timeout(Duration::from_secs(20), rejected.next())
+        .await
+        .expect("a rejection notice")
+        .unwrap();
+    let notice = SubmissionRejected::decode(notice.payload).unwrap();
+    assert_eq!(notice.external_id, "b9");
+    assert_eq!(notice.error.unwrap().field, "text");
+
+    let pool = env.admin_pool().await.unwrap();
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM intake.complaints").await,
+        0
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM intake.history").await, 0);
+    assert_eq!(count(&pool, "SELECT count(*) FROM intake.outbox").await, 0);
+    let text = intake.metrics.render();
+    assert!(
+        text.contains("code=\"missing\",field=\"text\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("code=\"unknown_channel\",field=\"channel\"} 1"),
+        "{text}"
+    );
+    intake.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecodable_message_is_dead_lettered_and_does_not_block_the_stream() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    js.publish(
+        client.subjects().submit("sms"),
+        vec![0xff, 0xff, 0xff, 0x01].into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    client
+        .publish_submission(&complaint("sms", "after-garbage", "13900001111"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let pool = env.admin_pool().await.unwrap();
+    eventually("the good submission", || async {
+        count(&pool, "SELECT count(*) FROM intake.complaints").await == 1
+    })
+    .await;
+    eventually("the dead letter", || async {
+        !messages_on(
+            &env,
+            Stream::DeadLetter,
+            client.subjects().dead_letter("intake"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    let letters = messages_on(
+        &env,
+        Stream::DeadLetter,
+        client.subjects().dead_letter("intake"),
+    )
+    .await;
+    assert_eq!(letters.len(), 1);
+    let letter = DeadLetter::decode(letters[0].payload.clone()).unwrap();
+    assert!(
+        letter.reason.contains("not a SubmitComplaint"),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(letter.payload, vec![0xff, 0xff, 0xff, 0x01]);
+    assert_eq!(letter.original_subject, client.subjects().submit("sms"));
+    assert!(intake.metrics.get("intake_dead_letters_total") == 1);
+    intake.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_returning_complainant_is_flagged_and_linked() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let first = client
+        .submit(&complaint("phone", "call-1", "139 0000 2222"))
+        .await
+        .unwrap();
+    let other = client
+        .submit(&complaint("phone", "call-2", "139 0000 3333"))
+        .await
+        .unwrap();
+    assert!(!first.repeat && !other.repeat);
+    // Same person, another channel, the number written differently.
+    let again = client
+        .submit(&complaint("wechat", "wx-1", "+86 13900002222"))
+        .await
+        .unwrap();
+    assert!(again.repeat);
+    assert_eq!(again.earlier_tickets, vec![first.ticket.clone()]);
+    let status = client.status_by_ticket(&again.ticket).await.unwrap();
+    assert!(status.repeat);
+    assert_eq!(status.earlier_tickets, vec![first.ticket]);
+    intake.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_submitters_trace_continues_in_intake() {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing::Instrument;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let span = tracing::info_span!("channel-adapter");
+    let trace_id = span.context().span().span_context().trace_id().to_string();
+    assert_ne!(
+        trace_id, "00000000000000000000000000000000",
+        "the test's span needs an id"
+    );
+    async {
+        client
+            .publish_submission(&complaint("web", "traced-1", "zhao@example.com"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    .instrument(span)
+    .await;
+    let subject = client.subjects().complaint_received();
+    eventually("the event", || async {
+        !messages_on(&env, Stream::Events, subject.clone())
+            .await
+            .is_empty()
+    })
+    .await;
+    let event = &messages_on(&env, Stream::Events, subject).await[0];
+    let traceparent = event
+        .headers
+        .as_ref()
+        .unwrap()
+        .get("traceparent")
+        .unwrap()
+        .as_str()
+        .to_string();
+    // version-traceid-spanid-flags: same trace, and a span of intake's, not the adapter's.
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts[1], trace_id, "{traceparent}");
+    intake.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_role_can_touch_only_its_own_schema() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let settings = env.config().settings.database;
+    let other = redress_platform::ServiceIdent {
+        name: "classification",
+        schema: "classification",
+    };
+    redress_platform::db::provision(&settings, &other)
+        .await
+        .unwrap();
+    let pool = redress_platform::db::connect(&settings, &other)
+        .await
+        .unwrap();
+    let denied = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
+        Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some("42501"),
+        _ => false,
+    };
+    assert!(denied(
+        sqlx::query("SELECT 1 FROM intake.complaints")
+            .execute(&pool)
+            .await
+    ));
+    assert!(denied(
+        sqlx::query("CREATE TABLE public.sneaky (x int)")
+            .execute(&pool)
+            .await
+    ));
+    assert!(denied(
+        sqlx::query("CREATE SCHEMA sneaky").execute(&pool).await
+    ));
+    // Its own schema works.
+    sqlx::query("CREATE TABLE classification.mine (x int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    intake.stop().await.unwrap();
+}
