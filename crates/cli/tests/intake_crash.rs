@@ -61,7 +61,7 @@ async fn stream_payloads(env: &TestEnv, stream: Stream, subject: String) -> Vec<
             break;
         }
         left -= batch.len();
-        out.extend(batch.into_iter().map(|m| m.payload));
+        out.extend(batch.into_iter().map(|m| m.payload.clone()));
     }
     out
 }
@@ -90,41 +90,47 @@ async fn kill_9_during_a_burst_loses_nothing_and_duplicates_nothing() {
     }
 
     let pool = env.admin_pool().await.unwrap();
-    let mut acks = Vec::new();
-    let mut killed_at = None;
-    for i in 0..N {
-        let c = SubmitComplaint {
-            channel: "web".into(),
-            external_id: format!("burst-{i}"),
-            complainant: Some(Complainant {
-                name: format!("Customer {i}"),
-                contact: Some(Contact {
-                    kind: ContactKind::Phone as i32,
-                    value: format!("138{:08}", i % 300),
-                }),
+    let submission = |i: usize| SubmitComplaint {
+        channel: "web".into(),
+        external_id: format!("burst-{i}"),
+        complainant: Some(Complainant {
+            name: format!("Customer {i}"),
+            contact: Some(Contact {
+                kind: ContactKind::Phone as i32,
+                value: format!("138{:08}", i % 300),
             }),
-            text: format!("complaint number {i}"),
-            ..Default::default()
-        };
-        acks.push(client.publish_submission(&c).await.unwrap());
-        if killed_at.is_none()
-            && i >= 300
-            && count(&pool, "SELECT count(*) FROM intake.complaints").await > 0
-        {
-            // Mid-burst, while intake is busy registering.
-            intake.kill().unwrap();
-            intake.wait().unwrap();
-            killed_at = Some(count(&pool, "SELECT count(*) FROM intake.complaints").await);
-        }
+        }),
+        text: format!("complaint number {i}"),
+        ..Default::default()
+    };
+    // First half of the burst; kill -9 while intake is busy with it.
+    let mut acks = Vec::new();
+    for i in 0..N / 2 {
+        acks.push(client.publish_submission(&submission(i)).await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stored = 0;
+    while stored < 150 {
+        assert!(Instant::now() < deadline, "intake stored only {stored}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        stored = count(&pool, "SELECT count(*) FROM intake.complaints").await;
+    }
+    intake.kill().unwrap();
+    intake.wait().unwrap();
+    let killed_at = count(&pool, "SELECT count(*) FROM intake.complaints").await;
+    let unpublished_at_kill = count(&pool, "SELECT count(*) FROM intake.outbox").await;
+    println!("killed with {killed_at} stored, {unpublished_at_kill} outbox rows unpublished");
+    assert!(
+        (killed_at as usize) < N / 2,
+        "kill came too late to prove anything"
+    );
+    // Second half arrives while intake is down.
+    for i in N / 2..N {
+        acks.push(client.publish_submission(&submission(i)).await.unwrap());
     }
     for a in acks {
         a.await.expect("the broker stores every submission");
     }
-    let killed_at = killed_at.expect("intake was killed during the burst");
-    assert!(
-        (killed_at as usize) < N,
-        "kill came too late to prove anything"
-    );
     let mut intake = serve(&env, &["intake"]);
 
     let deadline = Instant::now() + Duration::from_secs(120);

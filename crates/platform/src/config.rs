@@ -180,7 +180,9 @@ impl Config {
 fn environment() -> Env {
     Env::prefixed("REDRESS_")
         .ignore(&["CONFIG"])
-        .map(|key| match key.as_str() {
+        // Keys reach the map as written in the environment (upper case); figment lowercases
+        // them afterwards.
+        .map(|key| match key.as_str().to_ascii_lowercase().as_str() {
             "nats_url" => "nats.url".into(),
             "nats_root" => "nats.root".into(),
             "database_url" => "database.url".into(),
