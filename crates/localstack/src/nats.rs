@@ -92,9 +92,10 @@ impl NatsServer {
         }
     }
 
-    /// Starts again on the same port with the same store.
+    /// Starts again on the same port with the same store: a clean stop first if it still
+    /// runs (call `kill` before for a crash).
     pub async fn restart(&mut self) -> Result<(), LocalStackError> {
-        self.kill();
+        self.stop();
         let mut last = None;
         for _ in 0..20 {
             match self.launch().await {

@@ -74,8 +74,10 @@ pub struct ConsumerSettings {
     pub max_ack_pending: i64,
     /// Messages handled at once by one instance.
     pub concurrency: usize,
-    /// Delay before a message whose handling failed for a transient reason comes back.
+    /// Delay before a message whose handling failed for a transient reason comes back; it
+    /// doubles with each delivery up to `max_retry_delay_ms`.
     pub retry_delay_ms: u64,
+    pub max_retry_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,10 +110,11 @@ fn defaults() -> serde_json::Value {
         "health": { "addr": null },
         "consumer": {
             "ack_wait_secs": 30,
-            "max_deliver": 10,
+            "max_deliver": 100,
             "max_ack_pending": 2000,
             "concurrency": 64,
             "retry_delay_ms": 1000,
+            "max_retry_delay_ms": 30000,
         },
         "outbox": { "poll_interval_ms": 1000, "batch_size": 256, "inbox_retention_days": 14 },
         "streams": {

@@ -248,8 +248,9 @@ where
                             .incr(&format!("{}_retries_total", options.service));
                         tracing::warn!(%reason, delivered = delivery.delivered, "handling failed, will retry");
                         message
-                            .ack_with(AckKind::Nak(Some(Duration::from_millis(
-                                options.settings.retry_delay_ms,
+                            .ack_with(AckKind::Nak(Some(retry_delay(
+                                &options.settings,
+                                delivery.delivered,
                             ))))
                             .await
                     }
@@ -282,6 +283,14 @@ where
         .acquire_many(options.settings.concurrency as u32)
         .await;
     Ok(())
+}
+
+/// Exponential backoff from `retry_delay_ms`, capped at `max_retry_delay_ms`, so that an outage
+/// of the database is ridden out rather than burning through `max_deliver` in seconds.
+pub fn retry_delay(settings: &ConsumerSettings, delivered: i64) -> Duration {
+    let exp = delivered.clamp(1, 20) as u32 - 1;
+    let ms = settings.retry_delay_ms.saturating_mul(1u64 << exp);
+    Duration::from_millis(ms.min(settings.max_retry_delay_ms))
 }
 
 /// Publishes a message that cannot be handled to `<root>.dlq.<service>` with the reason, and
@@ -346,4 +355,26 @@ pub async fn publish_acked(
         .await?
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_up_to_the_cap() {
+        let s = ConsumerSettings {
+            ack_wait_secs: 30,
+            max_deliver: 100,
+            max_ack_pending: 10,
+            concurrency: 1,
+            retry_delay_ms: 1000,
+            max_retry_delay_ms: 30_000,
+        };
+        let d: Vec<u64> = (1..=7)
+            .map(|n| retry_delay(&s, n).as_millis() as u64)
+            .collect();
+        assert_eq!(d, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(retry_delay(&s, 1_000_000), Duration::from_secs(30));
+    }
 }

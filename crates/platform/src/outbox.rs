@@ -3,6 +3,8 @@
 //! commit and publish loses nothing and a publish repeated after a crash is dropped by the
 //! broker. Several relay instances share the work through `FOR UPDATE SKIP LOCKED`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -10,6 +12,7 @@ use async_nats::jetstream;
 use redress_proto::subjects::headers;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::Notify;
 
 use crate::config::OutboxSettings;
 use crate::health::Metrics;
@@ -28,11 +31,44 @@ fn channel(schema: &str) -> String {
     format!("{schema}_outbox")
 }
 
+/// Wakes relays after a commit. PostgreSQL serialises the commits of every transaction that
+/// issued NOTIFY (a database-wide lock held through the WAL flush), which would undo group
+/// commit under load; so the relay of this process is woken directly after commit, and a
+/// NOTIFY (for relays of other instances) goes out at most every `NOTIFY_EVERY`.
+#[derive(Clone, Default)]
+pub struct Waker {
+    local: Arc<Notify>,
+    last_notify_ms: Arc<AtomicU64>,
+}
+
+const NOTIFY_EVERY_MS: u64 = 100;
+
+impl Waker {
+    /// Call after the transaction that enqueued messages committed.
+    pub fn wake(&self) {
+        self.local.notify_one();
+    }
+
+    fn should_notify(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let last = self.last_notify_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= NOTIFY_EVERY_MS
+            && self
+                .last_notify_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// Writes `messages` to the outbox inside the caller's transaction, with the current trace
-/// context so the trace continues in whoever consumes them.
+/// context so the trace continues in whoever consumes them. Call `waker.wake()` after commit.
 pub async fn enqueue(
     conn: &mut PgConnection,
     schema: &str,
+    waker: &Waker,
     messages: &[Outgoing],
 ) -> sqlx::Result<()> {
     let mut trace = HeaderMap::new();
@@ -42,25 +78,32 @@ pub async fn enqueue(
         .map(|v| v.as_str().to_string());
     let tracestate = trace
         .get(headers::TRACESTATE)
-        .map(|v| v.as_str().to_string());
-    for m in messages {
-        sqlx::query(
-            "INSERT INTO outbox (msg_id, subject, payload, traceparent, tracestate)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (msg_id) DO NOTHING",
-        )
-        .bind(&m.msg_id)
-        .bind(&m.subject)
-        .bind(&m.payload)
-        .bind(&traceparent)
-        .bind(&tracestate)
-        .execute(&mut *conn)
-        .await?;
+        .map(|v| v.as_str().to_string())
+        .filter(|s| !s.is_empty());
+    let ids: Vec<&str> = messages.iter().map(|m| m.msg_id.as_str()).collect();
+    let subjects: Vec<&str> = messages.iter().map(|m| m.subject.as_str()).collect();
+    let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
+    // One round trip for the whole set.
+    sqlx::query(
+        "INSERT INTO outbox (msg_id, subject, payload, traceparent, tracestate)
+         SELECT m.id, m.subject, m.payload, $4, $5
+         FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS m(id, subject, payload, n)
+         ORDER BY m.n
+         ON CONFLICT (msg_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&subjects)
+    .bind(&payloads)
+    .bind(&traceparent)
+    .bind(&tracestate)
+    .execute(&mut *conn)
+    .await?;
+    if waker.should_notify() {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(channel(schema))
+            .execute(&mut *conn)
+            .await?;
     }
-    // Delivered at commit; several in one transaction collapse into one.
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(channel(schema))
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
@@ -118,6 +161,7 @@ pub async fn run_relay(
     pool: PgPool,
     js: jetstream::Context,
     schema: String,
+    waker: Waker,
     settings: OutboxSettings,
     metrics: Metrics,
     shutdown: Shutdown,
@@ -138,7 +182,7 @@ pub async fn run_relay(
         }
         match publish_batch(&pool, &js, settings.batch_size).await {
             Ok(n) => {
-                published.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                published.fetch_add(n as u64, Ordering::Relaxed);
                 if n as i64 == settings.batch_size {
                     continue;
                 }
@@ -168,6 +212,7 @@ pub async fn run_relay(
         };
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = waker.local.notified() => {},
             r = wake => if r.is_err() { listener = None; },
             _ = tokio::time::sleep(poll) => {},
         }

@@ -59,6 +59,8 @@ impl ServiceContext {
 /// A service's database pool and its outbox relay, running.
 pub struct Storage {
     pub pool: sqlx::PgPool,
+    /// Wake the relay with it after committing outbox messages.
+    pub outbox: crate::outbox::Waker,
     relay: tokio::task::JoinHandle<()>,
 }
 
@@ -72,15 +74,21 @@ impl Storage {
     ) -> anyhow::Result<Self> {
         let pool = crate::db::connect(&ctx.config.settings.database, ident).await?;
         crate::db::migrate(&pool, ident, migrator).await?;
+        let outbox = crate::outbox::Waker::default();
         let relay = tokio::spawn(crate::outbox::run_relay(
             pool.clone(),
             ctx.js.clone(),
             ident.schema.to_string(),
+            outbox.clone(),
             ctx.config.settings.outbox.clone(),
             ctx.metrics.clone(),
             ctx.shutdown.clone(),
         ));
-        Ok(Self { pool, relay })
+        Ok(Self {
+            pool,
+            outbox,
+            relay,
+        })
     }
 
     /// Waits for the relay to stop (after shutdown) and closes the pool.

@@ -219,14 +219,17 @@ impl TestEnv {
             .expect("this test needs its own PostgreSQL; unset REDRESS_TEST_DATABASE_URL")
     }
 
+    /// kill -9 of the broker.
     pub fn kill_nats(&mut self) {
         self.own_nats().kill();
     }
 
+    /// Starts the broker again on the same port and store; stops it cleanly first if it runs.
     pub async fn restart_nats(&mut self) -> anyhow::Result<()> {
         Ok(self.own_nats().restart().await?)
     }
 
+    /// kill -9 of the postmaster.
     pub fn kill_postgres(&mut self) {
         self.own_postgres().kill();
     }

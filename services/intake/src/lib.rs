@@ -37,7 +37,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct Intake {
     pub ctx: ServiceContext,
     pub pool: PgPool,
-    storage: Storage,
+    pub(crate) storage: Storage,
     pub settings: IntakeSettings,
     pub cipher: ContactCipher,
     pub limits: Limits,

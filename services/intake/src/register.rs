@@ -5,7 +5,6 @@
 use chrono::Duration;
 use prost::Message as _;
 use redress_platform::envelope::{Cause, new_event};
-use redress_platform::inbox;
 use redress_platform::outbox::{self, Outgoing};
 use redress_proto::time::from_unix_micros;
 use redress_proto::v1::{
@@ -26,41 +25,57 @@ pub async fn register(
     sub: ValidSubmission,
     inbox_id: Option<&str>,
 ) -> Result<SubmitAccepted, sqlx::Error> {
+    let complainant_ref = intake.cipher.complainant_ref(&sub.contact.matching_key());
+    let since = sub.received_at - Duration::days(i64::from(intake.settings.repeat_window_days));
     let mut tx = intake.pool.begin().await?;
-    if let Some(id) = inbox_id
-        && !inbox::record(&mut tx, id).await?
-    {
+    // One complainant's complaints are registered one at a time, so two arriving together
+    // still see each other as repeats. The lock is its own statement: the next one must take
+    // its snapshot after the lock is held.
+    let fresh: bool = sqlx::query_scalar(
+        "WITH i AS (INSERT INTO inbox (message_id) SELECT $1 WHERE $1 IS NOT NULL
+                    ON CONFLICT DO NOTHING RETURNING 1),
+              l AS (SELECT pg_advisory_xact_lock(hashtextextended($2, 0)))
+         SELECT ($1::text IS NULL OR EXISTS (SELECT 1 FROM i)) FROM l",
+    )
+    .bind(inbox_id)
+    .bind(&complainant_ref)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !fresh {
+        // This very message was handled before.
         tx.rollback().await?;
         return find_existing(intake, &sub.channel, &sub.external_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound);
     }
-    if let Some(existing) = find_in(&mut tx, &sub.channel, &sub.external_id).await? {
-        tx.commit().await?;
-        return Ok(existing);
-    }
-
-    let complainant_ref = intake.cipher.complainant_ref(&sub.contact.matching_key());
-    // One complainant's complaints are registered one at a time, so two arriving together
-    // still see each other as repeats.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(&complainant_ref)
-        .execute(&mut *tx)
-        .await?;
-    let since = sub.received_at - Duration::days(i64::from(intake.settings.repeat_window_days));
-    let earlier: Vec<String> = sqlx::query_scalar(
-        "SELECT ticket FROM complaints WHERE complainant_ref = $1 AND received_at >= $2
-         ORDER BY received_at DESC LIMIT 20",
+    let row = sqlx::query(
+        "SELECT e.id, e.ticket, e.repeat, e.earlier_tickets,
+                ARRAY(SELECT ticket FROM complaints WHERE complainant_ref = $3 AND received_at >= $4
+                      ORDER BY received_at DESC LIMIT 20) AS earlier,
+                CASE WHEN e.id IS NULL THEN nextval('ticket_seq') END AS seq
+         FROM (SELECT 1) AS one
+         LEFT JOIN complaints e ON e.channel = $1 AND e.external_id = $2",
     )
+    .bind(&sub.channel)
+    .bind(&sub.external_id)
     .bind(&complainant_ref)
     .bind(since)
-    .fetch_all(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    if let Some(id) = row.get::<Option<Uuid>, _>("id") {
+        tx.commit().await?;
+        return Ok(SubmitAccepted {
+            ticket: row.get("ticket"),
+            complaint_id: id.to_string(),
+            duplicate: true,
+            repeat: row.get("repeat"),
+            earlier_tickets: row.get("earlier_tickets"),
+        });
+    }
+    let earlier: Vec<String> = row.get("earlier");
+    let sequence: i64 = row.get("seq");
 
     let now = intake.ctx.clock.now();
-    let sequence: i64 = sqlx::query_scalar("SELECT nextval('ticket_seq')")
-        .fetch_one(&mut *tx)
-        .await?;
     let day = jiff::Timestamp::from_microsecond(sub.received_at.timestamp_micros())
         .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
         .to_zoned(intake.zone.clone())
@@ -82,12 +97,23 @@ pub async fn register(
             .collect::<Vec<_>>(),
     )
     .expect("json values serialise");
-    let inserted = sqlx::query(
-        "INSERT INTO complaints (id, ticket, channel, external_id, playbook, body, reference,
-             referred_by, attachments, complainant_name, contact_kind, contact, complainant_ref,
-             repeat, earlier_tickets, received_at, stored_at, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$17)
-         ON CONFLICT (channel, external_id) DO NOTHING",
+    let detail = if earlier.is_empty() {
+        format!("via {}", sub.channel)
+    } else {
+        format!("via {}; repeat of {}", sub.channel, earlier.join(", "))
+    };
+    let inserted: i64 = sqlx::query_scalar(
+        "WITH c AS (
+             INSERT INTO complaints (id, ticket, channel, external_id, playbook, body, reference,
+                 referred_by, attachments, complainant_name, contact_kind, contact,
+                 complainant_ref, repeat, earlier_tickets, received_at, stored_at, updated_at)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$17)
+             ON CONFLICT (channel, external_id) DO NOTHING
+             RETURNING id),
+         h AS (
+             INSERT INTO history (complaint_id, at, event, detail)
+             SELECT id, $16, 'received', $18 FROM c)
+         SELECT count(*) FROM c",
     )
     .bind(id)
     .bind(ticket.as_str())
@@ -106,9 +132,10 @@ pub async fn register(
     .bind(&earlier)
     .bind(sub.received_at)
     .bind(now)
-    .execute(&mut *tx)
+    .bind(detail)
+    .fetch_one(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 0 {
+    if inserted == 0 {
         // Another delivery registered the same channel id a moment ago and has committed (the
         // insert waited for it). Keep our inbox entry and answer with its ticket.
         let existing = find_in(&mut tx, &sub.channel, &sub.external_id)
@@ -117,18 +144,6 @@ pub async fn register(
         tx.commit().await?;
         return Ok(existing);
     }
-    sqlx::query(
-        "INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, 'received', $3)",
-    )
-    .bind(id)
-    .bind(sub.received_at)
-    .bind(if earlier.is_empty() {
-        format!("via {}", sub.channel)
-    } else {
-        format!("via {}; repeat of {}", sub.channel, earlier.join(", "))
-    })
-    .execute(&mut *tx)
-    .await?;
 
     let cause = Cause {
         complaint_id: id,
@@ -172,6 +187,7 @@ pub async fn register(
     outbox::enqueue(
         &mut tx,
         IDENT.schema,
+        &intake.storage.outbox,
         &[
             Outgoing {
                 msg_id: event.event_id.clone(),
@@ -187,6 +203,7 @@ pub async fn register(
     )
     .await?;
     tx.commit().await?;
+    intake.storage.outbox.wake();
     intake.ctx.metrics.incr("intake_registered_total");
     Ok(SubmitAccepted {
         ticket: ticket.to_string(),
