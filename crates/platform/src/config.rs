@@ -126,6 +126,9 @@ fn defaults() -> serde_json::Value {
     })
 }
 
+/// A configuration error (boxed: figment's error is large and travels up many frames).
+pub type ConfigError = Box<figment::Error>;
+
 /// The whole layered configuration: common settings plus each service's own section, which
 /// a service extracts with [`Config::section`].
 #[derive(Debug, Clone)]
@@ -137,7 +140,7 @@ pub struct Config {
 impl Config {
     /// Defaults, then `file` (or `$REDRESS_CONFIG`, or `./redress.toml` when present), then
     /// the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let file: PathBuf = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("REDRESS_CONFIG").map(PathBuf::from))
@@ -148,25 +151,25 @@ impl Config {
         Self::from_figment(figment)
     }
 
-    pub fn from_figment(figment: Figment) -> Result<Self, figment::Error> {
-        let settings = figment.extract()?;
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings = figment.extract().map_err(Box::new)?;
         Ok(Self { figment, settings })
     }
 
     /// Built-in defaults with `overrides` on top (tests and the stack runner use this).
-    pub fn with_overrides(overrides: impl Serialize) -> Result<Self, figment::Error> {
+    pub fn with_overrides(overrides: impl Serialize) -> Result<Self, ConfigError> {
         Self::from_figment(
             Figment::from(Serialized::defaults(defaults())).merge(Serialized::defaults(overrides)),
         )
     }
 
     /// Layers more values on top of this configuration.
-    pub fn merged(&self, overrides: impl Serialize) -> Result<Self, figment::Error> {
+    pub fn merged(&self, overrides: impl Serialize) -> Result<Self, ConfigError> {
         Self::from_figment(self.figment.clone().merge(Serialized::defaults(overrides)))
     }
 
     /// A service's own section, e.g. `[intake]`; missing keys fall back to `T::default()`.
-    pub fn section<T>(&self, name: &str) -> Result<T, figment::Error>
+    pub fn section<T>(&self, name: &str) -> Result<T, ConfigError>
     where
         T: Default + Serialize + for<'de> Deserialize<'de>,
     {
@@ -177,6 +180,7 @@ impl Config {
                     .unwrap_or_else(|_| figment::value::Value::from(figment::value::Dict::new())),
             ))
             .extract()
+            .map_err(Box::new)
     }
 }
 
@@ -206,6 +210,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
     fn layers_apply_in_order_and_secrets_do_not_print() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -214,14 +219,14 @@ mod tests {
             )?;
             jail.set_env("REDRESS_DATABASE_URL", "postgres://u:hunter2@h/db");
             jail.set_env("REDRESS_INTAKE__NAME", "from-env");
-            let c = Config::load(Some(Path::new("r.toml")))?;
+            let c = Config::load(Some(Path::new("r.toml"))).map_err(|e| *e)?;
             assert_eq!(c.settings.nats.url, "nats://file:1");
             assert_eq!(
                 c.settings.database.url.expose_secret(),
                 "postgres://u:hunter2@h/db"
             );
             assert!(!format!("{:?}", c.settings).contains("hunter2"));
-            let s: Section = c.section("intake")?;
+            let s: Section = c.section("intake").map_err(|e| *e)?;
             assert_eq!(
                 s,
                 Section {
@@ -229,7 +234,7 @@ mod tests {
                     name: "from-env".into()
                 }
             );
-            let missing: Section = c.section("nope")?;
+            let missing: Section = c.section("nope").map_err(|e| *e)?;
             assert_eq!(missing, Section::default());
             Ok(())
         });

@@ -130,9 +130,8 @@ fn check_attachment(i: usize, a: &Attachment) -> Result<(), FieldError> {
             "a media type looks like image/jpeg",
         ));
     }
-    if !a.sha256.is_empty()
-        && !(a.sha256.len() == 64 && a.sha256.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
+    let sha_ok = a.sha256.len() == 64 && a.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !a.sha256.is_empty() && !sha_ok {
         return Err(FieldError::new(
             SubmitErrorCode::Malformed,
             field("sha256"),
