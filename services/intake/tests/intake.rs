@@ -503,3 +503,60 @@ async fn a_service_role_can_touch_only_its_own_schema() {
         .unwrap();
     intake.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_the_work_and_never_share_a_ticket() {
+    let env = TestEnv::start().await.unwrap();
+    let a = start(&env).await;
+    let b = start(&env).await;
+    let client = client(&env).await;
+    let mut tickets = std::collections::HashSet::new();
+    for i in 0..200 {
+        let accepted = client
+            .submit(&complaint(
+                "web",
+                &format!("two-{i}"),
+                &format!("1390000{i:04}"),
+            ))
+            .await
+            .unwrap();
+        assert!(tickets.insert(accepted.ticket), "a ticket was issued twice");
+    }
+    // And through the stream, where both pull from one durable consumer.
+    for i in 200..400 {
+        client
+            .publish_submission(&complaint(
+                "web",
+                &format!("two-{i}"),
+                &format!("1390000{i:04}"),
+            ))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let pool = env.admin_pool().await.unwrap();
+    eventually("400 complaints", || async {
+        count(&pool, "SELECT count(*) FROM intake.complaints").await == 400
+    })
+    .await;
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(DISTINCT ticket) FROM intake.complaints"
+        )
+        .await,
+        400
+    );
+    let (by_a, by_b) = (
+        a.metrics.get("intake_registered_total"),
+        b.metrics.get("intake_registered_total"),
+    );
+    assert_eq!(by_a + by_b, 400);
+    assert!(
+        by_a > 0 && by_b > 0,
+        "one instance did all the work: {by_a} / {by_b}"
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
