@@ -17,6 +17,7 @@ fn redress(dir: &Path) -> Command {
 }
 
 /// Starts `redress up` and returns once it printed `ready`, with everything it printed.
+#[allow(clippy::zombie_processes)] // the caller waits for it in `ctrl_c`
 fn up(dir: &Path) -> (Child, Vec<String>) {
     let mut child = redress(dir)
         .arg("up")

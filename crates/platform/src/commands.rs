@@ -43,3 +43,25 @@ pub async fn serve<F, Fut>(
     }
     let _ = permits.acquire_many(concurrency.max(1) as u32).await;
 }
+
+/// Returns once the server has processed every subscription this connection made so far.
+/// The server reads a connection's protocol in order, so an answered request sent after the
+/// subscriptions proves they are in place; `flush` alone only empties our socket buffer.
+pub async fn confirm_subscriptions(
+    client: &async_nats::Client,
+    service_name: &str,
+) -> anyhow::Result<()> {
+    let subject = format!("$SRV.PING.{service_name}");
+    for _ in 0..50 {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            client.request(subject.clone(), Bytes::new()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    anyhow::bail!("{service_name} cannot reach its own endpoints through the broker")
+}

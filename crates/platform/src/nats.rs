@@ -183,12 +183,36 @@ where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let permits = Arc::new(Semaphore::new(options.settings.concurrency));
+    consume_batches(js, consumer, options, move |batch| {
+        let handler = handler.clone();
+        async move { futures::future::join_all(batch.into_iter().map(|d| handler(d))).await }
+    })
+    .await
+}
+
+/// Like [`consume`], but hands the handler every message that is already waiting (up to
+/// `concurrency`), so that it can deal with a burst in one transaction. Under light load a
+/// batch is a single message, so batching adds no latency. The handler returns one outcome
+/// per delivery, in order.
+pub async fn consume_batches<F, Fut>(
+    js: jetstream::Context,
+    consumer: PullConsumer,
+    options: ConsumeOptions,
+    handler: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(Vec<Delivery>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<Outcome>> + Send + 'static,
+{
+    use futures::FutureExt;
+    let handler = Arc::new(handler);
+    let concurrency = options.settings.concurrency.max(1);
+    let permits = Arc::new(Semaphore::new(concurrency));
     let stream_name = options.subjects.stream_name(options.stream);
     'outer: loop {
         let mut messages = match consumer
             .stream()
-            .max_messages_per_batch(options.settings.concurrency.max(1))
+            .max_messages_per_batch(concurrency)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -208,81 +232,127 @@ where
                 _ = options.shutdown.cancelled() => break 'outer,
                 p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
             };
-            let next = tokio::select! {
+            let first = tokio::select! {
                 _ = options.shutdown.cancelled() => break 'outer,
                 n = messages.next() => n,
             };
-            let message = match next {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
+            let mut batch = Vec::new();
+            let mut held = vec![permit];
+            let mut reopen = false;
+            let mut next = first;
+            loop {
+                match next {
+                    Some(Ok(m)) => batch.push(m),
                     // Missed heartbeats and the like while the broker restarts: keep pulling.
-                    tracing::debug!(error = %e, "pull stream error");
-                    continue;
+                    Some(Err(e)) => tracing::debug!(error = %e, "pull stream error"),
+                    None => {
+                        reopen = true;
+                        break;
+                    }
                 }
-                None => continue 'outer,
-            };
-            let (stream_sequence, delivered) = match message.info() {
-                Ok(i) => (i.stream_sequence, i.delivered),
-                Err(_) => (0, 1),
-            };
-            let delivery = Delivery {
-                subject: message.subject.to_string(),
-                payload: message.payload.clone(),
-                headers: message.headers.clone(),
-                stream_sequence,
-                delivered,
-            };
-            let handler = handler.clone();
-            let js = js.clone();
-            let options = options.clone();
-            let stream_name = stream_name.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let outcome = handler(delivery.clone()).await;
-                let last_try = delivery.delivered >= options.settings.max_deliver;
-                let result = match outcome {
-                    Outcome::Ack => message.ack().await,
-                    Outcome::Retry(reason) if !last_try => {
-                        options
-                            .metrics
-                            .incr(&format!("{}_retries_total", options.service));
-                        tracing::warn!(%reason, delivered = delivery.delivered, "handling failed, will retry");
-                        message
-                            .ack_with(AckKind::Nak(Some(retry_delay(
-                                &options.settings,
-                                delivery.delivered,
-                            ))))
-                            .await
-                    }
-                    Outcome::Retry(reason) | Outcome::DeadLetter(reason) => {
-                        let reason = if last_try && !reason.starts_with("gave up") {
-                            format!("gave up after {} deliveries: {reason}", delivery.delivered)
-                        } else {
-                            reason
-                        };
-                        match dead_letter(&js, &options, &stream_name, &delivery, &reason).await {
-                            Ok(()) => message.ack_with(AckKind::Term).await,
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot dead-letter, will retry");
-                                message
-                                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                                    .await
-                            }
-                        }
-                    }
+                if batch.len() >= concurrency {
+                    break;
+                }
+                // Only what is already here: never wait to fill a batch.
+                let Ok(p) = permits.clone().try_acquire_owned() else {
+                    break;
                 };
-                if let Err(e) = result {
-                    // The broker redelivers after AckWait; the inbox makes that harmless.
-                    tracing::warn!(error = %e, "ack failed");
+                match messages.next().now_or_never() {
+                    Some(n) => {
+                        held.push(p);
+                        next = n;
+                    }
+                    None => break,
                 }
-            });
+            }
+            if !batch.is_empty() {
+                let handler = handler.clone();
+                let js = js.clone();
+                let options = options.clone();
+                let stream_name = stream_name.clone();
+                tokio::spawn(async move {
+                    let _held = held;
+                    let deliveries: Vec<Delivery> = batch
+                        .iter()
+                        .map(|message| {
+                            let (stream_sequence, delivered) = match message.info() {
+                                Ok(i) => (i.stream_sequence, i.delivered),
+                                Err(_) => (0, 1),
+                            };
+                            Delivery {
+                                subject: message.subject.to_string(),
+                                payload: message.payload.clone(),
+                                headers: message.headers.clone(),
+                                stream_sequence,
+                                delivered,
+                            }
+                        })
+                        .collect();
+                    let outcomes = handler(deliveries.clone()).await;
+                    debug_assert_eq!(outcomes.len(), batch.len());
+                    let settle = batch.iter().zip(deliveries.iter()).zip(outcomes).map(
+                        |((message, delivery), outcome)| {
+                            settle(&js, &options, &stream_name, message, delivery, outcome)
+                        },
+                    );
+                    futures::future::join_all(settle).await;
+                });
+            }
+            if reopen {
+                continue 'outer;
+            }
         }
     }
     // Let in-flight handlers finish and ack before returning.
-    let _ = permits
-        .acquire_many(options.settings.concurrency as u32)
-        .await;
+    let _ = permits.acquire_many(concurrency as u32).await;
     Ok(())
+}
+
+/// Acks, retries or dead-letters one message according to its outcome.
+async fn settle(
+    js: &jetstream::Context,
+    options: &ConsumeOptions,
+    stream_name: &str,
+    message: &jetstream::Message,
+    delivery: &Delivery,
+    outcome: Outcome,
+) {
+    let last_try = delivery.delivered >= options.settings.max_deliver;
+    let result = match outcome {
+        Outcome::Ack => message.ack().await,
+        Outcome::Retry(reason) if !last_try => {
+            options
+                .metrics
+                .incr(&format!("{}_retries_total", options.service));
+            tracing::warn!(%reason, delivered = delivery.delivered, "handling failed, will retry");
+            message
+                .ack_with(AckKind::Nak(Some(retry_delay(
+                    &options.settings,
+                    delivery.delivered,
+                ))))
+                .await
+        }
+        Outcome::Retry(reason) | Outcome::DeadLetter(reason) => {
+            let reason = if last_try {
+                format!("gave up after {} deliveries: {reason}", delivery.delivered)
+            } else {
+                reason
+            };
+            match dead_letter(js, options, stream_name, delivery, &reason).await {
+                Ok(()) => message.ack_with(AckKind::Term).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot dead-letter, will retry");
+                    message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        // The broker redelivers after AckWait; the inbox makes that harmless.
+        tracing::warn!(error = %e, "ack failed");
+    }
 }
 
 /// Exponential backoff from `retry_delay_ms`, capped at `max_retry_delay_ms`, so that an outage

@@ -88,7 +88,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     .await?;
     let submissions = {
         let intake = intake.clone();
-        tokio::spawn(redress_platform::nats::consume(
+        tokio::spawn(redress_platform::nats::consume_batches(
             ctx.js.clone(),
             consumer,
             ConsumeOptions {
@@ -99,7 +99,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 metrics: ctx.metrics.clone(),
                 shutdown: ctx.shutdown.clone(),
             },
-            move |d| handlers::submission::handle(intake.clone(), d),
+            move |batch| handlers::submission::handle_batch(intake.clone(), batch),
         ))
     };
 
@@ -142,7 +142,11 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     };
 
     // Ready means reachable: the server must have our subscriptions before we say so.
-    ctx.nats.flush().await?;
+    redress_platform::commands::confirm_subscriptions(
+        &ctx.nats,
+        &subjects.service_name(IDENT.name),
+    )
+    .await?;
     ctx.health.set_ready(IDENT.name, true);
     tracing::info!(service = IDENT.name, "serving");
     ctx.shutdown.cancelled().await;

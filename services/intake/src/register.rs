@@ -17,138 +17,318 @@ use crate::domain::submission::ValidSubmission;
 use crate::domain::ticket::Ticket;
 use crate::{IDENT, Intake};
 
-/// Registers `sub`, or finds the complaint already registered for its channel and external id.
-/// `inbox_id` is the id of the stream message being handled, if any.
-#[tracing::instrument(skip_all, fields(channel = %sub.channel, ticket), err)]
+/// One submission to register, with the id of the stream message that carried it (none on
+/// the request path).
+pub struct Item {
+    pub sub: ValidSubmission,
+    pub inbox_id: Option<String>,
+}
+
+/// Registers one submission sent as a request, or finds the complaint already registered for
+/// its channel id.
 pub async fn register(
     intake: &Intake,
     sub: ValidSubmission,
-    inbox_id: Option<&str>,
 ) -> Result<SubmitAccepted, sqlx::Error> {
-    let complainant_ref = intake.cipher.complainant_ref(&sub.contact.matching_key());
-    let since = sub.received_at - Duration::days(i64::from(intake.settings.repeat_window_days));
+    let mut out = register_batch(
+        intake,
+        vec![Item {
+            sub,
+            inbox_id: None,
+        }],
+    )
+    .await?;
+    Ok(out.remove(0))
+}
+
+/// A new complaint being built within a batch.
+struct New {
+    index: usize,
+    id: Uuid,
+    ticket: Ticket,
+    complainant_ref: String,
+    earlier: Vec<String>,
+}
+
+/// Registers a batch of submissions in one transaction (inbox entries, complaints, history
+/// and outgoing messages), in six statements whatever the batch size. Returns one answer per
+/// item, in order; a resend (in the database or earlier in the same batch) answers with the
+/// original ticket.
+#[tracing::instrument(skip_all, fields(batch = items.len()), err)]
+pub async fn register_batch(
+    intake: &Intake,
+    items: Vec<Item>,
+) -> Result<Vec<SubmitAccepted>, sqlx::Error> {
+    let refs: Vec<String> = items
+        .iter()
+        .map(|i| intake.cipher.complainant_ref(&i.sub.contact.matching_key()))
+        .collect();
+    let inbox_ids: Vec<&str> = items.iter().filter_map(|i| i.inbox_id.as_deref()).collect();
     let mut tx = intake.pool.begin().await?;
-    // One complainant's complaints are registered one at a time, so two arriving together
-    // still see each other as repeats. The lock is its own statement: the next one must take
-    // its snapshot after the lock is held.
-    let fresh: bool = sqlx::query_scalar(
-        "WITH i AS (INSERT INTO inbox (message_id) SELECT $1 WHERE $1 IS NOT NULL
+    // One complainant's complaints are registered one at a time (so two arriving together
+    // still see each other as repeats), locks taken in a fixed order so that batches cannot
+    // deadlock. The lock is its own statement: the lookup must take its snapshot after it.
+    sqlx::query(
+        "WITH i AS (INSERT INTO inbox (message_id) SELECT unnest($1::text[])
                     ON CONFLICT DO NOTHING RETURNING 1),
-              l AS (SELECT pg_advisory_xact_lock(hashtextextended($2, 0)))
-         SELECT ($1::text IS NULL OR EXISTS (SELECT 1 FROM i)) FROM l",
+              l AS (SELECT pg_advisory_xact_lock(h)
+                    FROM (SELECT DISTINCT hashtextextended(r, 0) AS h
+                          FROM unnest($2::text[]) AS r ORDER BY 1) AS s)
+         SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM l)",
     )
-    .bind(inbox_id)
-    .bind(&complainant_ref)
-    .fetch_one(&mut *tx)
+    .bind(&inbox_ids)
+    .bind(&refs)
+    .execute(&mut *tx)
     .await?;
-    if !fresh {
-        // This very message was handled before.
-        tx.rollback().await?;
-        return find_existing(intake, &sub.channel, &sub.external_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound);
-    }
-    let row = sqlx::query(
-        "SELECT e.id, e.ticket, e.repeat, e.earlier_tickets,
-                ARRAY(SELECT ticket FROM complaints WHERE complainant_ref = $3 AND received_at >= $4
-                      ORDER BY received_at DESC LIMIT 20) AS earlier,
+    let window = Duration::days(i64::from(intake.settings.repeat_window_days));
+    let channels: Vec<&str> = items.iter().map(|i| i.sub.channel.as_str()).collect();
+    let externals: Vec<&str> = items.iter().map(|i| i.sub.external_id.as_str()).collect();
+    let since: Vec<chrono::DateTime<chrono::Utc>> =
+        items.iter().map(|i| i.sub.received_at - window).collect();
+    let found = sqlx::query(
+        "SELECT k.n, e.id, e.ticket, e.repeat, e.earlier_tickets,
+                ARRAY(SELECT c.ticket FROM complaints c
+                      WHERE c.complainant_ref = k.r AND c.received_at >= k.since
+                      ORDER BY c.received_at DESC LIMIT 20) AS earlier,
                 CASE WHEN e.id IS NULL THEN nextval('ticket_seq') END AS seq
-         FROM (SELECT 1) AS one
-         LEFT JOIN complaints e ON e.channel = $1 AND e.external_id = $2",
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+              WITH ORDINALITY AS k(ch, ext, r, since, n)
+         -- LATERAL keeps this an index lookup per item: the planner guesses 100 rows for
+         -- unnest and would otherwise hash-join against the whole table.
+         LEFT JOIN LATERAL (SELECT id, ticket, repeat, earlier_tickets FROM complaints
+                            WHERE channel = k.ch AND external_id = k.ext) AS e ON true
+         ORDER BY k.n",
     )
-    .bind(&sub.channel)
-    .bind(&sub.external_id)
-    .bind(&complainant_ref)
-    .bind(since)
-    .fetch_one(&mut *tx)
+    .bind(&channels)
+    .bind(&externals)
+    .bind(&refs)
+    .bind(&since)
+    .fetch_all(&mut *tx)
     .await?;
-    if let Some(id) = row.get::<Option<Uuid>, _>("id") {
-        tx.commit().await?;
-        return Ok(SubmitAccepted {
-            ticket: row.get("ticket"),
-            complaint_id: id.to_string(),
+
+    let mut answers: Vec<Option<SubmitAccepted>> = vec![None; items.len()];
+    let mut news: Vec<New> = Vec::new();
+    let mut in_batch: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    for (index, (item, row)) in items.iter().zip(&found).enumerate() {
+        let key = (item.sub.channel.as_str(), item.sub.external_id.as_str());
+        if let Some(id) = row.get::<Option<Uuid>, _>("id") {
+            answers[index] = Some(SubmitAccepted {
+                ticket: row.get("ticket"),
+                complaint_id: id.to_string(),
+                duplicate: true,
+                repeat: row.get("repeat"),
+                earlier_tickets: row.get("earlier_tickets"),
+            });
+            continue;
+        }
+        if let Some(&first) = in_batch.get(&key) {
+            // The same channel id twice in one batch: answered below from the first.
+            answers[index] = None;
+            news.push(New {
+                index,
+                id: news[first].id,
+                ticket: news[first].ticket.clone(),
+                complainant_ref: String::new(),
+                earlier: Vec::new(),
+            });
+            in_batch.insert(key, news.len() - 1);
+            continue;
+        }
+        // Earlier complaints of this complainant in this batch come first (newest first).
+        let mut earlier: Vec<String> = news
+            .iter()
+            .rev()
+            .filter(|n| {
+                !n.complainant_ref.is_empty()
+                    && n.complainant_ref == refs[index]
+                    && items[n.index].sub.received_at >= item.sub.received_at - window
+            })
+            .map(|n| n.ticket.to_string())
+            .collect();
+        earlier.extend(row.get::<Vec<String>, _>("earlier"));
+        earlier.truncate(20);
+        let day = jiff::Timestamp::from_microsecond(item.sub.received_at.timestamp_micros())
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            .to_zoned(intake.zone.clone())
+            .strftime("%y%m%d")
+            .to_string();
+        news.push(New {
+            index,
+            id: Uuid::now_v7(),
+            ticket: Ticket::issue(&intake.settings.ticket_prefix, &day, row.get("seq")),
+            complainant_ref: refs[index].clone(),
+            earlier,
+        });
+        in_batch.insert(key, news.len() - 1);
+    }
+    let fresh: Vec<&New> = news
+        .iter()
+        .filter(|n| !n.complainant_ref.is_empty())
+        .collect();
+
+    if !fresh.is_empty() {
+        let now = intake.ctx.clock.now();
+        let mut cols = Columns::default();
+        for n in &fresh {
+            cols.push(intake, &items[n.index].sub, n);
+        }
+        let stored: Vec<Uuid> = sqlx::query_scalar(
+            "WITH c AS (
+                 INSERT INTO complaints (id, ticket, channel, external_id, playbook, body,
+                     reference, referred_by, attachments, complainant_name, contact_kind, contact,
+                     complainant_ref, repeat, earlier_tickets, received_at, stored_at, updated_at)
+                 SELECT id, ticket, channel, external_id, playbook, body, reference, referred_by,
+                        attachments, name, kind, contact, ref, cardinality(string_to_array(earlier, ',')) > 0,
+                        string_to_array(earlier, ','), received_at, $17, $17
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::text[], $9::jsonb[], $10::bytea[], $11::int2[],
+                             $12::bytea[], $13::text[], $14::text[], $15::timestamptz[], $16::text[])
+                      AS t(id, ticket, channel, external_id, playbook, body, reference, referred_by,
+                           attachments, name, kind, contact, ref, earlier, received_at, detail)
+                 ON CONFLICT (channel, external_id) DO NOTHING
+                 RETURNING id, received_at),
+             h AS (
+                 INSERT INTO history (complaint_id, at, event, detail)
+                 SELECT c.id, c.received_at, 'received', d.detail
+                 FROM c JOIN unnest($1::uuid[], $16::text[]) AS d(id, detail) ON d.id = c.id)
+             SELECT id FROM c",
+        )
+        .bind(&cols.id)
+        .bind(&cols.ticket)
+        .bind(&cols.channel)
+        .bind(&cols.external_id)
+        .bind(&cols.playbook)
+        .bind(&cols.body)
+        .bind(&cols.reference)
+        .bind(&cols.referred_by)
+        .bind(&cols.attachments)
+        .bind(&cols.name)
+        .bind(&cols.kind)
+        .bind(&cols.contact)
+        .bind(&cols.complainant_ref)
+        .bind(&cols.earlier)
+        .bind(&cols.received_at)
+        .bind(&cols.detail)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+
+        let mut outgoing = Vec::with_capacity(stored.len() * 2);
+        for n in &fresh {
+            if !stored.contains(&n.id) {
+                // Another instance registered the same channel id a moment ago and committed
+                // (our insert waited for it): answer with its ticket.
+                let sub = &items[n.index].sub;
+                answers[n.index] = find_in(&mut tx, &sub.channel, &sub.external_id).await?;
+                continue;
+            }
+            outgoing.extend(messages_for(intake, &items[n.index].sub, n, now));
+            answers[n.index] = Some(SubmitAccepted {
+                ticket: n.ticket.to_string(),
+                complaint_id: n.id.to_string(),
+                duplicate: false,
+                repeat: !n.earlier.is_empty(),
+                earlier_tickets: n.earlier.clone(),
+            });
+        }
+        outbox::enqueue(&mut tx, IDENT.schema, &intake.storage.outbox, &outgoing).await?;
+    }
+    tx.commit().await?;
+    intake.storage.outbox.wake();
+    let registered = answers.iter().flatten().filter(|a| !a.duplicate).count();
+    intake
+        .ctx
+        .metrics
+        .counter("intake_registered_total")
+        .fetch_add(registered as u64, std::sync::atomic::Ordering::Relaxed);
+    // Repeats of a channel id inside this batch answer like a resend of the first.
+    for n in news.iter().filter(|n| n.complainant_ref.is_empty()) {
+        let first = answers
+            .iter()
+            .flatten()
+            .find(|a| a.complaint_id == n.id.to_string())
+            .cloned();
+        answers[n.index] = first.map(|a| SubmitAccepted {
             duplicate: true,
-            repeat: row.get("repeat"),
-            earlier_tickets: row.get("earlier_tickets"),
+            ..a
         });
     }
-    let earlier: Vec<String> = row.get("earlier");
-    let sequence: i64 = row.get("seq");
+    answers
+        .into_iter()
+        .map(|a| a.ok_or(sqlx::Error::RowNotFound))
+        .collect()
+}
 
-    let now = intake.ctx.clock.now();
-    let day = jiff::Timestamp::from_microsecond(sub.received_at.timestamp_micros())
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
-        .to_zoned(intake.zone.clone())
-        .strftime("%y%m%d")
-        .to_string();
-    let ticket = Ticket::issue(&intake.settings.ticket_prefix, &day, sequence);
-    tracing::Span::current().record("ticket", ticket.as_str());
-    let id = Uuid::now_v7();
-    let aad = id.as_bytes();
-    let attachments = serde_json::to_value(
-        sub.attachments
-            .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "uri": a.uri, "media_type": a.media_type, "size_bytes": a.size_bytes,
-                    "sha256": a.sha256, "file_name": a.file_name,
+/// Column arrays for the multi-row insert.
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    ticket: Vec<String>,
+    channel: Vec<String>,
+    external_id: Vec<String>,
+    playbook: Vec<String>,
+    body: Vec<String>,
+    reference: Vec<String>,
+    referred_by: Vec<String>,
+    attachments: Vec<serde_json::Value>,
+    name: Vec<Vec<u8>>,
+    kind: Vec<i16>,
+    contact: Vec<Vec<u8>>,
+    complainant_ref: Vec<String>,
+    earlier: Vec<String>,
+    received_at: Vec<chrono::DateTime<chrono::Utc>>,
+    detail: Vec<String>,
+}
+
+impl Columns {
+    fn push(&mut self, intake: &Intake, sub: &ValidSubmission, n: &New) {
+        let aad = n.id.as_bytes();
+        self.id.push(n.id);
+        self.ticket.push(n.ticket.to_string());
+        self.channel.push(sub.channel.clone());
+        self.external_id.push(sub.external_id.clone());
+        self.playbook.push(sub.playbook.clone());
+        self.body.push(sub.text.clone());
+        self.reference.push(sub.reference.clone());
+        self.referred_by.push(sub.referred_by.clone());
+        self.attachments.push(serde_json::Value::Array(
+            sub.attachments
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "uri": a.uri, "media_type": a.media_type, "size_bytes": a.size_bytes,
+                        "sha256": a.sha256, "file_name": a.file_name,
+                    })
                 })
-            })
-            .collect::<Vec<_>>(),
-    )
-    .expect("json values serialise");
-    let detail = if earlier.is_empty() {
-        format!("via {}", sub.channel)
-    } else {
-        format!("via {}; repeat of {}", sub.channel, earlier.join(", "))
-    };
-    let inserted: i64 = sqlx::query_scalar(
-        "WITH c AS (
-             INSERT INTO complaints (id, ticket, channel, external_id, playbook, body, reference,
-                 referred_by, attachments, complainant_name, contact_kind, contact,
-                 complainant_ref, repeat, earlier_tickets, received_at, stored_at, updated_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$17)
-             ON CONFLICT (channel, external_id) DO NOTHING
-             RETURNING id),
-         h AS (
-             INSERT INTO history (complaint_id, at, event, detail)
-             SELECT id, $16, 'received', $18 FROM c)
-         SELECT count(*) FROM c",
-    )
-    .bind(id)
-    .bind(ticket.as_str())
-    .bind(&sub.channel)
-    .bind(&sub.external_id)
-    .bind(&sub.playbook)
-    .bind(&sub.text)
-    .bind(&sub.reference)
-    .bind(&sub.referred_by)
-    .bind(attachments)
-    .bind(intake.cipher.seal(&sub.name, aad))
-    .bind(sub.contact.kind() as i16)
-    .bind(intake.cipher.seal(sub.contact.value(), aad))
-    .bind(&complainant_ref)
-    .bind(!earlier.is_empty())
-    .bind(&earlier)
-    .bind(sub.received_at)
-    .bind(now)
-    .bind(detail)
-    .fetch_one(&mut *tx)
-    .await?;
-    if inserted == 0 {
-        // Another delivery registered the same channel id a moment ago and has committed (the
-        // insert waited for it). Keep our inbox entry and answer with its ticket.
-        let existing = find_in(&mut tx, &sub.channel, &sub.external_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        tx.commit().await?;
-        return Ok(existing);
+                .collect(),
+        ));
+        self.name.push(intake.cipher.seal(&sub.name, aad));
+        self.kind.push(sub.contact.kind() as i16);
+        self.contact
+            .push(intake.cipher.seal(sub.contact.value(), aad));
+        self.complainant_ref.push(n.complainant_ref.clone());
+        // Tickets hold no commas, so a joined string carries the array through unnest.
+        self.earlier.push(n.earlier.join(","));
+        self.received_at.push(sub.received_at);
+        self.detail.push(if n.earlier.is_empty() {
+            format!("via {}", sub.channel)
+        } else {
+            format!("via {}; repeat of {}", sub.channel, n.earlier.join(", "))
+        });
     }
+}
 
+/// The event and the acknowledgement of one new complaint.
+fn messages_for(
+    intake: &Intake,
+    sub: &ValidSubmission,
+    n: &New,
+    now: chrono::DateTime<chrono::Utc>,
+) -> [Outgoing; 2] {
     let cause = Cause {
-        complaint_id: id,
+        complaint_id: n.id,
         causation_id: format!("{}:{}", sub.channel, sub.external_id),
-        correlation_id: id.to_string(),
+        correlation_id: n.id.to_string(),
         playbook: sub.playbook.clone(),
     };
     let received_at = Some(from_unix_micros(sub.received_at.timestamp_micros()));
@@ -157,7 +337,7 @@ pub async fn register(
         &cause,
         now,
         Payload::ComplaintReceived(ComplaintReceived {
-            ticket: ticket.to_string(),
+            ticket: n.ticket.to_string(),
             channel: sub.channel.clone(),
             external_id: sub.external_id.clone(),
             text: sub.text.clone(),
@@ -165,14 +345,14 @@ pub async fn register(
             received_at,
             reference: sub.reference.clone(),
             referred_by: sub.referred_by.clone(),
-            complainant_ref: complainant_ref.clone(),
-            repeat: !earlier.is_empty(),
-            earlier_tickets: earlier.clone(),
+            complainant_ref: n.complainant_ref.clone(),
+            repeat: !n.earlier.is_empty(),
+            earlier_tickets: n.earlier.clone(),
         }),
     );
     let ack = Acknowledgement {
-        ticket: ticket.to_string(),
-        complaint_id: id.to_string(),
+        ticket: n.ticket.to_string(),
+        complaint_id: n.id.to_string(),
         channel: sub.channel.clone(),
         external_id: sub.external_id.clone(),
         recipient_name: sub.name.clone(),
@@ -180,38 +360,22 @@ pub async fn register(
             kind: sub.contact.kind() as i32,
             value: sub.contact.value().to_string(),
         }),
-        message: acknowledgement_text(&sub.text, &ticket),
+        message: acknowledgement_text(&sub.text, &n.ticket),
         received_at,
     };
     let subjects = &intake.ctx.subjects;
-    outbox::enqueue(
-        &mut tx,
-        IDENT.schema,
-        &intake.storage.outbox,
-        &[
-            Outgoing {
-                msg_id: event.event_id.clone(),
-                subject: subjects.complaint_received(),
-                payload: event.encode_to_vec(),
-            },
-            Outgoing {
-                msg_id: format!("ack:{id}"),
-                subject: subjects.notify_ack(&sub.channel),
-                payload: ack.encode_to_vec(),
-            },
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    intake.storage.outbox.wake();
-    intake.ctx.metrics.incr("intake_registered_total");
-    Ok(SubmitAccepted {
-        ticket: ticket.to_string(),
-        complaint_id: id.to_string(),
-        duplicate: false,
-        repeat: !earlier.is_empty(),
-        earlier_tickets: earlier,
-    })
+    [
+        Outgoing {
+            msg_id: event.event_id.clone(),
+            subject: subjects.complaint_received(),
+            payload: event.encode_to_vec(),
+        },
+        Outgoing {
+            msg_id: format!("ack:{}", n.id),
+            subject: subjects.notify_ack(&sub.channel),
+            payload: ack.encode_to_vec(),
+        },
+    ]
 }
 
 /// Answers in the complainant's language: Chinese when the complaint is written in it.
@@ -249,13 +413,4 @@ async fn find_in(
         repeat: r.get("repeat"),
         earlier_tickets: r.get("earlier_tickets"),
     }))
-}
-
-async fn find_existing(
-    intake: &Intake,
-    channel: &str,
-    external_id: &str,
-) -> Result<Option<SubmitAccepted>, sqlx::Error> {
-    let mut conn = intake.pool.acquire().await?;
-    find_in(&mut conn, channel, external_id).await
 }

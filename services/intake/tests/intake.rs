@@ -560,3 +560,77 @@ async fn two_instances_share_the_work_and_never_share_a_ticket() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_burst_is_registered_as_if_one_by_one() {
+    let env = TestEnv::start().await.unwrap();
+    // Start once so the consumer exists, then queue while intake is down: on restart the
+    // whole queue arrives as one batch.
+    start(&env).await.stop().await.unwrap();
+    let client = client(&env).await;
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    let same = complaint("web", "dup-1", "sun@example.com");
+    for copy in 0..5 {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Msg-Id", format!("copy-{copy}").as_str());
+        js.publish_with_headers(
+            client.subjects().submit("web"),
+            h,
+            same.encode_to_vec().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    for i in 0..3 {
+        client
+            .publish_submission(&complaint(
+                "sms",
+                &format!("same-person-{i}"),
+                "13911112222",
+            ))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let intake = start(&env).await;
+    let pool = env.admin_pool().await.unwrap();
+    eventually("the queue", || async {
+        count(&pool, "SELECT count(*) FROM intake.inbox").await == 8
+    })
+    .await;
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM intake.complaints WHERE external_id = 'dup-1'"
+        )
+        .await,
+        1
+    );
+    let mut tickets = Vec::new();
+    for i in 0..3 {
+        let s = client
+            .submit(&complaint(
+                "sms",
+                &format!("same-person-{i}"),
+                "13911112222",
+            ))
+            .await
+            .unwrap();
+        assert!(s.duplicate);
+        // Each links every earlier one, newest first.
+        let expected: Vec<String> = tickets.iter().rev().cloned().collect();
+        assert_eq!(s.earlier_tickets, expected, "complaint {i}");
+        tickets.push(s.ticket);
+    }
+    eventually("4 events", || async {
+        messages_on(&env, Stream::Events, client.subjects().complaint_received())
+            .await
+            .len()
+            == 4
+    })
+    .await;
+    intake.stop().await.unwrap();
+}

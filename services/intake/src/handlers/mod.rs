@@ -16,18 +16,16 @@ pub(crate) enum Refusal {
     Unavailable(sqlx::Error),
 }
 
-/// Validates and registers one submission, counting refusals by code and field.
+/// Validates and registers one submission sent as a request, counting refusals by code and
+/// field.
 pub(crate) async fn accept(
     intake: &Intake,
     msg: SubmitComplaint,
-    subject_channel: Option<&str>,
-    inbox_id: Option<&str>,
 ) -> Result<SubmitAccepted, Refusal> {
-    let valid =
-        ValidSubmission::parse(msg, subject_channel, &intake.limits, intake.ctx.clock.now())
-            .inspect_err(|e| count_rejection(intake, e))
-            .map_err(Refusal::Invalid)?;
-    let accepted = crate::register::register(intake, valid, inbox_id)
+    let valid = ValidSubmission::parse(msg, None, &intake.limits, intake.ctx.clock.now())
+        .inspect_err(|e| count_rejection(intake, e))
+        .map_err(Refusal::Invalid)?;
+    let accepted = crate::register::register(intake, valid)
         .await
         .map_err(Refusal::Unavailable)?;
     if accepted.duplicate {

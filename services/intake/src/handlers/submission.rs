@@ -1,4 +1,5 @@
 //! `SubmitComplaint` from the submissions stream (channel adapters' fire-and-forget path).
+//! Whatever has queued up is registered together, in one transaction.
 
 use std::sync::Arc;
 
@@ -8,68 +9,114 @@ use redress_proto::subjects::Stream;
 use redress_proto::v1::{SubmissionRejected, SubmitComplaint};
 use tracing::Instrument;
 
-use super::{Refusal, accept};
+use super::count_rejection;
 use crate::Intake;
+use crate::domain::submission::{FieldError, ValidSubmission};
+use crate::register::{Item, register_batch};
 
-pub async fn handle(intake: Arc<Intake>, delivery: Delivery) -> Outcome {
-    let span = tracing::info_span!(
-        "intake.submission",
-        subject = %delivery.subject,
-        stream_seq = delivery.stream_sequence,
-        ticket = tracing::field::Empty,
-    );
-    redress_platform::telemetry::set_parent_from_headers(&span, delivery.headers.as_ref());
+pub async fn handle_batch(intake: Arc<Intake>, deliveries: Vec<Delivery>) -> Vec<Outcome> {
+    let span = tracing::info_span!("intake.submissions", batch = deliveries.len());
+    // A batch has one parent; each message's own trace is linked by its traceparent, which
+    // the outbox copies onto the events the message causes.
+    if let Some(first) = deliveries.first() {
+        redress_platform::telemetry::set_parent_from_headers(&span, first.headers.as_ref());
+    }
     async move {
         let subjects = &intake.ctx.subjects;
-        let msg = match SubmitComplaint::decode(delivery.payload.clone()) {
-            Ok(m) => m,
-            Err(e) => {
-                intake
-                    .ctx
-                    .metrics
-                    .incr("intake_rejected_total{code=\"undecodable\",field=\"\"}");
-                return Outcome::DeadLetter(format!("not a SubmitComplaint: {e}"));
-            }
-        };
-        let Some(channel) = subjects
-            .channel_of_submit(&delivery.subject)
-            .map(str::to_string)
-        else {
-            return Outcome::DeadLetter(format!("not a submit subject: {}", delivery.subject));
-        };
-        let external_id = msg.external_id.clone();
-        let inbox_id = delivery.message_id(&subjects.stream_name(Stream::Submissions));
-        match accept(&intake, msg, Some(&channel), Some(&inbox_id)).await {
-            Ok(accepted) => {
-                tracing::Span::current().record("ticket", accepted.ticket.as_str());
-                Outcome::Ack
-            }
-            Err(Refusal::Invalid(error)) => {
-                // Tell the adapter why, since it did not wait for a reply.
-                let notice = SubmissionRejected {
-                    channel: channel.clone(),
-                    external_id,
-                    error: Some(redress_proto::v1::SubmitError {
-                        code: error.code as i32,
-                        field: error.field.clone(),
-                        message: error.message.clone(),
-                    }),
-                };
-                match publish_acked(
-                    &intake.ctx.js,
-                    subjects.notify_rejected(&channel),
-                    &format!("rejected:{inbox_id}"),
-                    notice.encode_to_vec().into(),
-                )
-                .await
-                {
-                    Ok(()) => Outcome::Ack,
-                    Err(e) => Outcome::Retry(format!("publishing the rejection: {e}")),
+        let stream = subjects.stream_name(Stream::Submissions);
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(deliveries.len());
+        let mut items = Vec::new();
+        let mut positions = Vec::new();
+        for (i, d) in deliveries.iter().enumerate() {
+            let msg = match SubmitComplaint::decode(d.payload.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    intake
+                        .ctx
+                        .metrics
+                        .incr("intake_rejected_total{code=\"undecodable\",field=\"\"}");
+                    outcomes.push(Some(Outcome::DeadLetter(format!(
+                        "not a SubmitComplaint: {e}"
+                    ))));
+                    continue;
+                }
+            };
+            let Some(channel) = subjects.channel_of_submit(&d.subject) else {
+                outcomes.push(Some(Outcome::DeadLetter(format!(
+                    "not a submit subject: {}",
+                    d.subject
+                ))));
+                continue;
+            };
+            let external_id = msg.external_id.clone();
+            match ValidSubmission::parse(msg, Some(channel), &intake.limits, intake.ctx.clock.now())
+            {
+                Ok(sub) => {
+                    outcomes.push(None);
+                    positions.push(i);
+                    items.push(Item {
+                        sub,
+                        inbox_id: Some(d.message_id(&stream)),
+                    });
+                }
+                Err(error) => {
+                    count_rejection(&intake, &error);
+                    let inbox_id = d.message_id(&stream);
+                    outcomes.push(Some(
+                        reject(&intake, channel, external_id, &inbox_id, error).await,
+                    ));
                 }
             }
-            Err(Refusal::Unavailable(e)) => Outcome::Retry(e.to_string()),
         }
+        if !items.is_empty() {
+            let result = register_batch(&intake, items).await;
+            for (k, &i) in positions.iter().enumerate() {
+                outcomes[i] = Some(match &result {
+                    Ok(answers) => {
+                        if answers[k].duplicate {
+                            intake.ctx.metrics.incr("intake_duplicates_total");
+                        }
+                        Outcome::Ack
+                    }
+                    Err(e) => Outcome::Retry(e.to_string()),
+                });
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every delivery has an outcome"))
+            .collect()
     }
     .instrument(span)
     .await
+}
+
+/// Tells the adapter why, since it did not wait for a reply.
+async fn reject(
+    intake: &Intake,
+    channel: &str,
+    external_id: String,
+    inbox_id: &str,
+    error: FieldError,
+) -> Outcome {
+    let notice = SubmissionRejected {
+        channel: channel.to_string(),
+        external_id,
+        error: Some(redress_proto::v1::SubmitError {
+            code: error.code as i32,
+            field: error.field.clone(),
+            message: error.message.clone(),
+        }),
+    };
+    match publish_acked(
+        &intake.ctx.js,
+        intake.ctx.subjects.notify_rejected(channel),
+        &format!("rejected:{inbox_id}"),
+        notice.encode_to_vec().into(),
+    )
+    .await
+    {
+        Ok(()) => Outcome::Ack,
+        Err(e) => Outcome::Retry(format!("publishing the rejection: {e}")),
+    }
 }

@@ -29,7 +29,7 @@ pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes 
                 );
             }
         };
-        match accept(&intake, msg, None, None).await {
+        match accept(&intake, msg).await {
             Ok(accepted) => {
                 tracing::Span::current().record("ticket", accepted.ticket.as_str());
                 Outcome::Accepted(accepted)
