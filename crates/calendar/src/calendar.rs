@@ -902,7 +902,9 @@ impl Calendar {
     /// is read in practice: the day of receipt never counts.
     ///
     /// `n = 0` means "by close of business today": the close of the working
-    /// day on which the next working instant at or after `start` falls.
+    /// day on which the next working instant at or after `start` falls. When
+    /// the clock starts outside working time (a weekend, or Friday after
+    /// close), that is the same instant as `n = 1`.
     pub fn add_working_days(
         &self,
         start: impl Into<Timestamp>,
