@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use prost::Message as _;
 use redress_client::Client;
 use redress_proto::subjects::{Stream, Subjects};
@@ -31,39 +30,8 @@ async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
 }
 
 async fn stream_payloads(env: &TestEnv, stream: Stream, subject: String) -> Vec<bytes::Bytes> {
-    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
-    let s = js
-        .get_stream(Subjects::new(env.root.clone()).stream_name(stream))
-        .await
-        .unwrap();
-    let consumer = s
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            filter_subject: subject,
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut left = consumer.clone().info().await.unwrap().num_pending as usize;
-    let mut out = Vec::new();
-    while left > 0 {
-        let batch: Vec<_> = consumer
-            .fetch()
-            .max_messages(left.min(500))
-            .expires(Duration::from_secs(2))
-            .messages()
-            .await
-            .unwrap()
-            .filter_map(|m| async move { m.ok() })
-            .collect()
-            .await;
-        if batch.is_empty() {
-            break;
-        }
-        left -= batch.len();
-        out.extend(batch.into_iter().map(|m| m.payload.clone()));
-    }
-    out
+    let messages = env.stream_messages(stream, subject).await.unwrap();
+    messages.into_iter().map(|m| m.payload.clone()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

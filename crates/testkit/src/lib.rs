@@ -299,3 +299,47 @@ impl TestEnv {
         })
     }
 }
+
+impl TestEnv {
+    /// Every message stored on `subject` in `stream` of this test's namespace, in order (read
+    /// with a throwaway consumer, so the services' consumers are untouched).
+    pub async fn stream_messages(
+        &self,
+        stream: redress_proto::subjects::Stream,
+        subject: String,
+    ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+        use futures::StreamExt;
+        let js = async_nats::jetstream::new(self.nats_client().await?);
+        let s = js
+            .get_stream(
+                redress_proto::subjects::Subjects::new(self.root.clone()).stream_name(stream),
+            )
+            .await?;
+        let consumer = s
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                filter_subject: subject,
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await?;
+        let mut left = consumer.clone().info().await?.num_pending as usize;
+        let mut out = Vec::new();
+        while left > 0 {
+            let batch: Vec<_> = consumer
+                .fetch()
+                .max_messages(left.min(500))
+                .expires(std::time::Duration::from_secs(2))
+                .messages()
+                .await?
+                .filter_map(|m| async move { m.ok() })
+                .collect()
+                .await;
+            if batch.is_empty() {
+                break;
+            }
+            left -= batch.len();
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+}

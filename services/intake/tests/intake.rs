@@ -46,33 +46,7 @@ async fn messages_on(
     stream: Stream,
     subject: String,
 ) -> Vec<async_nats::jetstream::Message> {
-    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
-    let s = js
-        .get_stream(redress_proto::subjects::Subjects::new(env.root.clone()).stream_name(stream))
-        .await
-        .unwrap();
-    let consumer = s
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            filter_subject: subject,
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pending = consumer.clone().info().await.unwrap().num_pending as usize;
-    if pending == 0 {
-        return vec![];
-    }
-    consumer
-        .fetch()
-        .max_messages(pending)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap()
-        .filter_map(|m| async move { m.ok() })
-        .collect()
-        .await
+    env.stream_messages(stream, subject).await.unwrap()
 }
 
 /// Polls until `check` holds, for at most 20 s.
