@@ -2,7 +2,12 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["redress/v1/envelope.proto", "redress/v1/intake.proto"];
+    let files = [
+        "redress/v1/envelope.proto",
+        "redress/v1/intake.proto",
+        "redress/v1/lifecycle.proto",
+        "redress/v1/commands.proto",
+    ];
     // protox compiles in-process, so building never needs `protoc` on the machine.
     let descriptors = protox::compile(files, [&root])?;
     prost_build::Config::new().compile_fds(descriptors)?;

@@ -65,3 +65,46 @@ pub async fn confirm_subscriptions(
     }
     anyhow::bail!("{service_name} cannot reach its own endpoints through the broker")
 }
+
+/// Whether a command id was seen before.
+pub enum Claim {
+    /// First time: handle it, then [`finish`] in the same transaction.
+    New,
+    /// Handled before: send this reply again.
+    Done(Vec<u8>),
+}
+
+/// Claims `command_id` inside the caller's transaction. A concurrent handler of the same id
+/// waits on the row until the first commits (then gets its reply) or rolls back (then
+/// handles it itself). Only successful commands commit, so a refused command can be retried
+/// with the same id once whatever refused it has changed.
+pub async fn claim(conn: &mut sqlx::PgConnection, command_id: &str) -> sqlx::Result<Claim> {
+    let inserted =
+        sqlx::query("INSERT INTO command_replies (command_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(command_id)
+            .execute(&mut *conn)
+            .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::New);
+    }
+    let reply: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT reply FROM command_replies WHERE command_id = $1")
+            .bind(command_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Claim::Done(reply.unwrap_or_default()))
+}
+
+/// Stores the reply of a claimed command, in the transaction of its state change.
+pub async fn finish(
+    conn: &mut sqlx::PgConnection,
+    command_id: &str,
+    reply: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE command_replies SET reply = $2 WHERE command_id = $1")
+        .bind(command_id)
+        .bind(reply)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -19,6 +19,13 @@ pub struct Settings {
     pub consumer: ConsumerSettings,
     pub outbox: OutboxSettings,
     pub streams: StreamSettings,
+    pub playbooks: PlaybookSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlaybookSettings {
+    /// Directory holding one sub-directory per playbook (`<dir>/<key>/playbook.toml`).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +124,7 @@ fn defaults() -> serde_json::Value {
             "max_retry_delay_ms": 30000,
         },
         "outbox": { "poll_interval_ms": 1000, "batch_size": 256, "inbox_retention_days": 14 },
+        "playbooks": { "dir": "playbooks" },
         "streams": {
             "replicas": 1,
             "duplicate_window_secs": 120,

@@ -223,6 +223,20 @@ CREATE TABLE IF NOT EXISTS outbox (
     tracestate  text,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The first successful reply to each command id, returned again when the command is resent.
+CREATE TABLE IF NOT EXISTS command_replies (
+    command_id  text PRIMARY KEY,
+    reply       bytea,
+    handled_at  timestamptz NOT NULL DEFAULT now()
+);
+-- Which playbook versions this service has loaded, with its own part of each.
+CREATE TABLE IF NOT EXISTS playbook_versions (
+    key         text NOT NULL,
+    version     text NOT NULL,
+    section     jsonb NOT NULL,
+    loaded_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (key, version)
+);
 -- Every outbox row is deleted soon after it is written: vacuum it often, or the relay's scan
 -- wades through dead rows and publishing slows down under load.
 ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
@@ -246,6 +260,26 @@ pub async fn migrate(
         service: ident.name.to_string(),
         source,
     })
+}
+
+/// Records that this service loaded `version` of playbook `key`, keeping its own part of it,
+/// so that a decision can be traced to the exact rules that made it.
+pub async fn record_playbook(
+    pool: &PgPool,
+    key: &str,
+    version: &str,
+    section: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO playbook_versions (key, version, section) VALUES ($1, $2, $3)
+         ON CONFLICT (key, version) DO NOTHING",
+    )
+    .bind(key)
+    .bind(version)
+    .bind(section)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

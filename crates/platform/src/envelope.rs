@@ -26,3 +26,22 @@ pub fn new_event(producer: &str, cause: &Cause, at: DateTime<Utc>, payload: Payl
         payload: Some(payload),
     }
 }
+
+/// A new event caused by `cause_event` (the envelope being handled).
+pub fn follow_up(
+    producer: &str,
+    cause_event: &Envelope,
+    at: DateTime<Utc>,
+    payload: Payload,
+) -> Envelope {
+    Envelope {
+        event_id: Uuid::now_v7().to_string(),
+        complaint_id: cause_event.complaint_id.clone(),
+        occurred_at: Some(redress_proto::time::from_unix_micros(at.timestamp_micros())),
+        producer: producer.to_string(),
+        causation_id: cause_event.event_id.clone(),
+        correlation_id: cause_event.correlation_id.clone(),
+        playbook: cause_event.playbook.clone(),
+        payload: Some(payload),
+    }
+}

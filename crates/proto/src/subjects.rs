@@ -138,6 +138,37 @@ impl Subjects {
         format!("{}.notify.{channel}.>", self.root)
     }
 
+    /// `<root>.evt.work.<change>.<department>`: a change of a department's work item.
+    pub fn work_event(&self, change: &str, department: &str) -> String {
+        self.event(&format!("work.{change}.{department}"))
+    }
+
+    /// What a department system subscribes to for the work assigned to it.
+    pub fn work_assigned(&self, department: &str) -> String {
+        self.work_event(events::WORK_ASSIGNED, department)
+    }
+
+    /// Where a department's manager hears of escalations.
+    pub fn work_escalated(&self, department: &str) -> String {
+        self.work_event(events::WORK_ESCALATED, department)
+    }
+
+    /// Every event: each service's one durable consumer filters on this and ignores what it
+    /// does not handle (nats-server 2.9 allows one filter subject per consumer).
+    pub fn all_events(&self) -> String {
+        self.stream_subjects(Stream::Events)
+    }
+
+    /// The department's reply, for the adapter of `channel` to deliver.
+    pub fn notify_reply(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.reply", self.root)
+    }
+
+    /// The satisfaction survey, for the adapter of `channel` to deliver.
+    pub fn notify_survey(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.survey", self.root)
+    }
+
     /// Dead-letter subject of one service.
     pub fn dead_letter(&self, service: &str) -> String {
         format!("{}.dlq.{service}", self.root)
@@ -170,6 +201,67 @@ pub fn submit_msg_id(channel: &str, external_id: &str) -> String {
 /// Event names under `<root>.evt.`.
 pub mod events {
     pub const COMPLAINT_RECEIVED: &str = "complaint.received";
+    pub const COMPLAINT_CLASSIFIED: &str = "complaint.classified";
+    pub const COMPLAINT_CLOSED: &str = "complaint.closed";
+    pub const COMPLAINT_REOPENED: &str = "complaint.reopened";
+    pub const SLA_ARMED: &str = "sla.armed";
+    pub const SLA_MET: &str = "sla.met";
+    pub const SLA_BREACHED: &str = "sla.breached";
+    pub const APPROVAL_REQUESTED: &str = "approval.requested";
+    pub const APPROVAL_DECIDED: &str = "approval.decided";
+    pub const SURVEY_SENT: &str = "survey.sent";
+    pub const SURVEY_ANSWERED: &str = "survey.answered";
+    /// Work changes are `work.<change>.<department>`; these are the changes.
+    pub const WORK_ASSIGNED: &str = "assigned";
+    pub const WORK_ACCEPTED: &str = "accepted";
+    pub const WORK_PROPOSED: &str = "proposed";
+    pub const WORK_APPROVED: &str = "approved";
+    pub const WORK_REJECTED: &str = "rejected";
+    pub const WORK_REPLIED: &str = "replied";
+    pub const WORK_RESOLVED: &str = "resolved";
+    pub const WORK_CLOSED: &str = "closed";
+    pub const WORK_ESCALATED: &str = "escalated";
+}
+
+/// The durable consumer through which a service reads the events stream, shared by all its
+/// instances.
+pub fn events_consumer(service: &str) -> String {
+    format!("{service}-events")
+}
+
+/// The durable consumer of a department system on its assigned work: it keeps its place
+/// while the department is offline.
+pub fn department_consumer(department: &str) -> String {
+    format!("dept-{department}")
+}
+
+/// Whether `name` can be a department key: one subject token (lowercase letters, digits,
+/// `-`, `_`).
+pub fn is_subject_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+pub mod routing {
+    pub const SERVICE: &str = "routing";
+    pub const ACCEPT: &str = "accept";
+    pub const PROPOSE: &str = "propose";
+    pub const REPLY: &str = "reply";
+    pub const RESOLVE: &str = "resolve";
+    pub const LIST: &str = "list";
+}
+
+pub mod approval {
+    pub const SERVICE: &str = "approval";
+    pub const DECIDE: &str = "decide";
+    pub const LIST: &str = "list";
+}
+
+pub mod survey {
+    pub const SERVICE: &str = "survey";
+    pub const ANSWER: &str = "answer";
 }
 
 pub mod intake {

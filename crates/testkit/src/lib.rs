@@ -164,6 +164,7 @@ impl TestEnv {
             "consumer": { "ack_wait_secs": 5, "retry_delay_ms": 200 },
             "outbox": { "poll_interval_ms": 200 },
             "intake": { "contact_key": TEST_CONTACT_KEY },
+            "playbooks": { "dir": playbooks_dir() },
         })
     }
 
@@ -189,6 +190,7 @@ impl TestEnv {
                 "REDRESS_INTAKE__CONTACT_KEY".into(),
                 TEST_CONTACT_KEY.into(),
             ),
+            ("REDRESS_PLAYBOOKS__DIR".into(), playbooks_dir()),
         ]
     }
 
@@ -342,4 +344,9 @@ impl TestEnv {
         }
         Ok(out)
     }
+}
+
+/// The playbooks shipped in the repository, whichever crate's test is running.
+pub fn playbooks_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../playbooks").to_string()
 }

@@ -1,0 +1,570 @@
+//! Playbooks: everything an organisation configures about complaint handling (taxonomy and
+//! classification rules, departments and routing rules, SLA policy, approval policy,
+//! survey), as one versioned TOML file per playbook under `<dir>/<key>/playbook.toml`.
+//!
+//! Each service reads its own part and records the version it loaded in its own schema; a
+//! decision names the version that made it. Files are validated as a whole when loaded, so a
+//! broken playbook stops a service at start instead of misrouting complaints later.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use redress_calendar::DeadlineSpan;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybookError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid playbook: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("playbook {key}: {field}: {message}")]
+    Invalid {
+        key: String,
+        field: String,
+        message: String,
+    },
+    #[error("no playbook {0:?} is loaded")]
+    Unknown(String),
+}
+
+/// Severity as playbooks spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    General,
+    Major,
+}
+
+impl Severity {
+    pub fn to_proto(self) -> redress_proto::v1::Severity {
+        match self {
+            Severity::General => redress_proto::v1::Severity::General,
+            Severity::Major => redress_proto::v1::Severity::Major,
+        }
+    }
+
+    pub fn from_proto(s: redress_proto::v1::Severity) -> Option<Self> {
+        match s {
+            redress_proto::v1::Severity::General => Some(Severity::General),
+            redress_proto::v1::Severity::Major => Some(Severity::Major),
+            redress_proto::v1::Severity::Unspecified => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    Normal,
+    Urgent,
+    Emergency,
+}
+
+impl Urgency {
+    pub fn to_proto(self) -> redress_proto::v1::Urgency {
+        match self {
+            Urgency::Normal => redress_proto::v1::Urgency::Normal,
+            Urgency::Urgent => redress_proto::v1::Urgency::Urgent,
+            Urgency::Emergency => redress_proto::v1::Urgency::Emergency,
+        }
+    }
+
+    pub fn from_proto(u: redress_proto::v1::Urgency) -> Option<Self> {
+        match u {
+            redress_proto::v1::Urgency::Normal => Some(Urgency::Normal),
+            redress_proto::v1::Urgency::Urgent => Some(Urgency::Urgent),
+            redress_proto::v1::Urgency::Emergency => Some(Urgency::Emergency),
+            redress_proto::v1::Urgency::Unspecified => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    pub key: String,
+    pub name: String,
+    /// ISO 4217 code of compensation amounts.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    pub classification: Classification,
+    pub routing: Routing,
+    pub sla: Sla,
+    pub approval: Approval,
+    pub survey: Survey,
+    /// Content hash of the file, filled in when loaded.
+    #[serde(skip)]
+    pub version: String,
+}
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+
+/// A rule that fires when the complaint text contains one of its phrases (case-insensitive).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhraseRule {
+    pub id: String,
+    pub phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRule {
+    pub id: String,
+    pub category: String,
+    pub phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatureRule {
+    pub id: String,
+    pub nature: String,
+    pub phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrgencyRule {
+    pub id: String,
+    pub urgency: Urgency,
+    pub phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Classification {
+    pub categories: Vec<String>,
+    pub default_category: String,
+    pub natures: Vec<String>,
+    pub default_nature: String,
+    /// First match wins, in file order.
+    #[serde(default)]
+    pub category_rules: Vec<CategoryRule>,
+    #[serde(default)]
+    pub nature_rules: Vec<NatureRule>,
+    /// Any match makes the complaint major (compensation, safety, media, lawyers …).
+    #[serde(default)]
+    pub major_rules: Vec<PhraseRule>,
+    /// Complaints arriving by these channels are major (referrals from outside bodies).
+    #[serde(default)]
+    pub major_channels: Vec<String>,
+    /// A complaint referred by an outside body (`referred_by` set) is major.
+    #[serde(default = "yes")]
+    pub major_when_referred: bool,
+    /// The highest urgency among matching rules wins; none matching means normal.
+    #[serde(default)]
+    pub urgency_rules: Vec<UrgencyRule>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    /// Subject token: lowercase letters, digits, `-`, `_`.
+    pub key: String,
+    pub name: String,
+    /// Who hears of this department's breached deadlines first.
+    pub manager: String,
+    /// Who may act for the department (accept, propose, reply, resolve).
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    pub id: String,
+    /// None matches any category.
+    pub category: Option<String>,
+    /// None matches any severity.
+    pub severity: Option<Severity>,
+    pub department: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    pub departments: Vec<Department>,
+    /// First match wins, in file order.
+    pub rules: Vec<RoutingRule>,
+    /// Department for whatever no rule matches.
+    pub fallback: String,
+    /// Who is told at each escalation level after the department's manager (level 1).
+    #[serde(default)]
+    pub escalation: Vec<String>,
+}
+
+/// The event of the work item that meets a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetBy {
+    Accepted,
+    Replied,
+    Resolved,
+}
+
+impl MetBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetBy::Accepted => "accepted",
+            MetBy::Replied => "replied",
+            MetBy::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlinePolicy {
+    pub name: String,
+    /// e.g. "30 minutes", "2 business hours", "3 working days".
+    pub limit: String,
+    pub met_by: MetBy,
+    /// None applies to every severity.
+    pub severity: Option<Severity>,
+    /// None applies to every urgency.
+    pub urgency: Option<Urgency>,
+}
+
+impl DeadlinePolicy {
+    pub fn span(&self) -> DeadlineSpan {
+        self.limit
+            .parse()
+            .expect("limits are checked when the playbook loads")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    /// Business calendar (see `redress calendar`) for working hours, days and holidays.
+    pub calendar: String,
+    /// For each deadline name the first entry whose severity and urgency match applies.
+    pub deadlines: Vec<DeadlinePolicy>,
+}
+
+impl Sla {
+    /// The deadlines that apply to work of this severity and urgency, one per name.
+    pub fn applicable(&self, severity: Severity, urgency: Urgency) -> Vec<&DeadlinePolicy> {
+        let mut seen = BTreeSet::new();
+        self.deadlines
+            .iter()
+            .filter(|d| d.severity.is_none_or(|s| s == severity))
+            .filter(|d| d.urgency.is_none_or(|u| u == urgency))
+            .filter(|d| seen.insert(d.name.clone()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approver {
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Compensation above this (in minor units) needs a decision; at or below, the policy
+    /// approves.
+    pub threshold_minor: i64,
+    /// Every proposal on a major complaint needs a decision.
+    pub major_needs_approval: bool,
+    /// Role whose members decide.
+    pub approver_role: String,
+    pub approvers: Vec<Approver>,
+}
+
+impl Approval {
+    /// Whether `name` may decide approvals under this policy.
+    pub fn may_decide(&self, name: &str) -> bool {
+        self.approvers
+            .iter()
+            .any(|a| a.name == name && a.role == self.approver_role)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Survey {
+    /// An overall score at or above this is satisfied; below it reopens the complaint.
+    pub satisfied_min: u32,
+    pub questions: Vec<String>,
+}
+
+impl Playbook {
+    /// Parses and validates one playbook file's text.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, PlaybookError> {
+        let mut pb: Playbook = toml::from_str(text).map_err(|e| PlaybookError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        pb.version = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
+        pb.validate()?;
+        Ok(pb)
+    }
+
+    pub fn department(&self, key: &str) -> Option<&Department> {
+        self.routing.departments.iter().find(|d| d.key == key)
+    }
+
+    /// The part of the playbook one service uses, as JSON, for its own record of versions.
+    pub fn section(&self, name: &str) -> serde_json::Value {
+        let v = serde_json::to_value(self).expect("playbooks serialise");
+        v.get(name).cloned().unwrap_or(serde_json::Value::Null)
+    }
+
+    fn validate(&self) -> Result<(), PlaybookError> {
+        let bad = |field: &str, message: String| PlaybookError::Invalid {
+            key: self.key.clone(),
+            field: field.to_string(),
+            message,
+        };
+        if !redress_proto::subjects::is_subject_token(&self.key) {
+            return Err(bad(
+                "key",
+                "must be lowercase letters, digits, - or _".into(),
+            ));
+        }
+        let c = &self.classification;
+        if !c.categories.contains(&c.default_category) {
+            return Err(bad(
+                "classification.default_category",
+                format!("{:?} is not one of the categories", c.default_category),
+            ));
+        }
+        if !c.natures.contains(&c.default_nature) {
+            return Err(bad(
+                "classification.default_nature",
+                format!("{:?} is not one of the natures", c.default_nature),
+            ));
+        }
+        for (i, r) in c.category_rules.iter().enumerate() {
+            if !c.categories.contains(&r.category) {
+                return Err(bad(
+                    &format!("classification.category_rules[{i}].category"),
+                    format!("{:?} is not one of the categories", r.category),
+                ));
+            }
+        }
+        for (i, r) in c.nature_rules.iter().enumerate() {
+            if !c.natures.contains(&r.nature) {
+                return Err(bad(
+                    &format!("classification.nature_rules[{i}].nature"),
+                    format!("{:?} is not one of the natures", r.nature),
+                ));
+            }
+        }
+        let phrase_lists = c
+            .category_rules
+            .iter()
+            .map(|r| (&r.id, &r.phrases))
+            .chain(c.nature_rules.iter().map(|r| (&r.id, &r.phrases)))
+            .chain(c.major_rules.iter().map(|r| (&r.id, &r.phrases)))
+            .chain(c.urgency_rules.iter().map(|r| (&r.id, &r.phrases)));
+        for (id, phrases) in phrase_lists {
+            if phrases.is_empty() || phrases.iter().any(|p| p.trim().is_empty()) {
+                return Err(bad(
+                    "classification",
+                    format!("rule {id:?} needs non-empty phrases"),
+                ));
+            }
+        }
+        let r = &self.routing;
+        let mut keys = BTreeSet::new();
+        for (i, d) in r.departments.iter().enumerate() {
+            if !redress_proto::subjects::is_subject_token(&d.key) {
+                return Err(bad(
+                    &format!("routing.departments[{i}].key"),
+                    format!(
+                        "{:?} must be lowercase letters, digits, - or _ (it is a subject token)",
+                        d.key
+                    ),
+                ));
+            }
+            if !keys.insert(d.key.as_str()) {
+                return Err(bad(
+                    &format!("routing.departments[{i}].key"),
+                    format!("{:?} appears twice", d.key),
+                ));
+            }
+        }
+        if !keys.contains(r.fallback.as_str()) {
+            return Err(bad(
+                "routing.fallback",
+                format!("{:?} is not a department", r.fallback),
+            ));
+        }
+        for (i, rule) in r.rules.iter().enumerate() {
+            if !keys.contains(rule.department.as_str()) {
+                return Err(bad(
+                    &format!("routing.rules[{i}].department"),
+                    format!("{:?} is not a department", rule.department),
+                ));
+            }
+            if let Some(cat) = &rule.category
+                && !c.categories.contains(cat)
+            {
+                return Err(bad(
+                    &format!("routing.rules[{i}].category"),
+                    format!("{cat:?} is not one of the categories"),
+                ));
+            }
+        }
+        let calendars = redress_calendar::CalendarSet::builtin()
+            .map_err(|e| bad("sla.calendar", e.to_string()))?;
+        if calendars.get(&self.sla.calendar).is_err() {
+            return Err(bad(
+                "sla.calendar",
+                format!("{:?} is not a known calendar", self.sla.calendar),
+            ));
+        }
+        for (i, d) in self.sla.deadlines.iter().enumerate() {
+            d.limit
+                .parse::<DeadlineSpan>()
+                .map_err(|e| bad(&format!("sla.deadlines[{i}].limit"), e.to_string()))?;
+            if !redress_proto::subjects::is_subject_token(&d.name) {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].name"),
+                    "must be lowercase letters, digits, - or _".into(),
+                ));
+            }
+        }
+        let a = &self.approval;
+        if a.threshold_minor < 0 {
+            return Err(bad(
+                "approval.threshold_minor",
+                "must not be negative".into(),
+            ));
+        }
+        if !a.approvers.iter().any(|p| p.role == a.approver_role) {
+            return Err(bad(
+                "approval.approvers",
+                format!("nobody has the role {:?}", a.approver_role),
+            ));
+        }
+        if !(1..=5).contains(&self.survey.satisfied_min) {
+            return Err(bad("survey.satisfied_min", "must be 1 to 5".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Every playbook found in a directory, by key.
+#[derive(Debug, Clone, Default)]
+pub struct Playbooks {
+    by_key: BTreeMap<String, Playbook>,
+}
+
+impl Playbooks {
+    /// Loads `<dir>/<key>/playbook.toml` for every sub-directory; the key in the file must
+    /// match the directory's name.
+    pub fn load_dir(dir: &Path) -> Result<Self, PlaybookError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PlaybookError::Io { path, source }
+        };
+        let mut by_key = BTreeMap::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io(dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let file = entry.path().join("playbook.toml");
+            if !file.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).map_err(io(&file))?;
+            let pb = Playbook::from_toml(&text, &file)?;
+            let dir_name = entry.file_name().to_string_lossy().to_string();
+            if pb.key != dir_name {
+                return Err(PlaybookError::Invalid {
+                    key: pb.key,
+                    field: "key".into(),
+                    message: format!("must match its directory name {dir_name:?}"),
+                });
+            }
+            by_key.insert(pb.key.clone(), pb);
+        }
+        if by_key.is_empty() {
+            return Err(PlaybookError::Parse {
+                path: dir.to_path_buf(),
+                message: "no <key>/playbook.toml in this directory".into(),
+            });
+        }
+        Ok(Self { by_key })
+    }
+
+    pub fn get(&self, key: &str) -> Result<&Playbook, PlaybookError> {
+        self.by_key
+            .get(key)
+            .ok_or_else(|| PlaybookError::Unknown(key.to_string()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Playbook> {
+        self.by_key.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")
+    }
+
+    #[test]
+    fn shipped_playbooks_load() {
+        let all = Playbooks::load_dir(&shipped()).unwrap();
+        let pb = all.get("default").unwrap();
+        assert_eq!(pb.version.len(), 16);
+        assert!(pb.department(&pb.routing.fallback).is_some());
+        assert!(
+            !pb.sla
+                .applicable(Severity::General, Urgency::Normal)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_rule_naming_an_unknown_department_is_refused() {
+        let text = std::fs::read_to_string(shipped().join("default/playbook.toml")).unwrap();
+        let broken = text.replacen(
+            "fallback = \"customer-service\"",
+            "fallback = \"nobody\"",
+            1,
+        );
+        let err = Playbook::from_toml(&broken, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("routing.fallback"), "{err}");
+    }
+
+    #[test]
+    fn the_first_matching_policy_of_each_name_applies() {
+        let all = Playbooks::load_dir(&shipped()).unwrap();
+        let sla = &all.get("default").unwrap().sla;
+        let major = sla.applicable(Severity::Major, Urgency::Normal);
+        let general = sla.applicable(Severity::General, Urgency::Normal);
+        let first = |v: &[&DeadlinePolicy]| {
+            v.iter()
+                .find(|d| d.name == "first_response")
+                .map(|d| d.limit.clone())
+        };
+        assert_ne!(first(&major), first(&general));
+        let mut names: Vec<_> = general.iter().map(|d| d.name.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), general.len());
+    }
+}
