@@ -24,6 +24,8 @@ pub struct TestEnv {
     pub nats: Option<NatsServer>,
     pub postgres: Option<PostgresServer>,
     dir: tempfile::TempDir,
+    /// Settings merged over the test defaults, e.g. `{"sla": {"tick_ms": 50}}`.
+    pub extra_config: serde_json::Value,
 }
 
 /// Logs of tests go to the test's output (shown on failure), filtered by `RUST_LOG`.
@@ -135,6 +137,7 @@ impl TestEnv {
             nats,
             postgres,
             dir,
+            extra_config: serde_json::json!({}),
         })
     }
 
@@ -169,7 +172,9 @@ impl TestEnv {
     }
 
     pub fn config(&self) -> Config {
-        Config::with_overrides(self.config_values()).expect("test config is valid")
+        let mut values = self.config_values();
+        merge(&mut values, &self.extra_config);
+        Config::with_overrides(values).expect("test config is valid")
     }
 
     /// The same settings as environment variables, for services run as separate processes.
@@ -349,4 +354,74 @@ impl TestEnv {
 /// The playbooks shipped in the repository, whichever crate's test is running.
 pub fn playbooks_dir() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../playbooks").to_string()
+}
+
+fn merge(into: &mut serde_json::Value, from: &serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b.clone(),
+    }
+}
+
+/// Polls `check` every 50 ms until it holds; panics naming `what` after `timeout`.
+/// (Waiting for asynchronous work to land, never for time to pass: tests move the clock.)
+pub async fn eventually<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+impl TestEnv {
+    /// Publishes an event envelope to this test's events stream as a service would (with
+    /// `Nats-Msg-Id` = event id), waiting for the broker to store it.
+    pub async fn publish_event(
+        &self,
+        subject: String,
+        envelope: &redress_proto::v1::Envelope,
+    ) -> anyhow::Result<()> {
+        use redress_proto::Message as _;
+        let js = async_nats::jetstream::new(self.nats_client().await?);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            redress_proto::subjects::headers::MSG_ID,
+            envelope.event_id.as_str(),
+        );
+        js.publish_with_headers(subject, headers, envelope.encode_to_vec().into())
+            .await?
+            .await?;
+        Ok(())
+    }
+
+    /// The decoded envelopes stored on `subject` of the events stream, in order.
+    pub async fn events(
+        &self,
+        subject: String,
+    ) -> anyhow::Result<Vec<redress_proto::v1::Envelope>> {
+        use redress_proto::Message as _;
+        self.stream_messages(redress_proto::subjects::Stream::Events, subject)
+            .await?
+            .into_iter()
+            .map(|m| Ok(redress_proto::v1::Envelope::decode(m.payload.clone())?))
+            .collect()
+    }
+
+    /// The subjects of this test's namespace.
+    pub fn subjects(&self) -> redress_proto::subjects::Subjects {
+        redress_proto::subjects::Subjects::new(self.root.clone())
+    }
 }
