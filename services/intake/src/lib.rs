@@ -5,6 +5,8 @@
 //! - `SubmitComplaint` on `<root>.intake.submit.<channel>` (stream): [`handlers::submission`]
 //! - `SubmitComplaint` as a request on `<root>.cmd.intake.submit`: [`handlers::submit_command`]
 //! - `StatusQuery` as a request on `<root>.cmd.intake.status`: [`handlers::status_query`]
+//! - every lifecycle event (classified, work changes, deadlines, approvals, surveys), kept in
+//!   the public status: [`handlers::lifecycle`]
 
 pub mod domain;
 pub mod handlers;
@@ -103,6 +105,14 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         ))
     };
 
+    let events = {
+        let intake = intake.clone();
+        redress_platform::events::spawn_consumer(&ctx, IDENT.name, move |event| {
+            handlers::lifecycle::handle(intake.clone(), event)
+        })
+        .await?
+    };
+
     let service = ctx
         .nats
         .service_builder()
@@ -152,6 +162,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     ctx.shutdown.cancelled().await;
     ctx.health.set_ready(IDENT.name, false);
     let _ = submissions.await;
+    let _ = events.await;
     let _ = submit_task.await;
     let _ = status_task.await;
     let _ = service.stop().await;

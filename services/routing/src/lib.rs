@@ -1,9 +1,36 @@
-//! Routing: assigns complaints to departments and runs the department work items.
+//! Routing: keeps departments and routing rules, assigns each classified complaint to the
+//! responsible department, and holds the department's work item through accept, propose,
+//! approval, reply, resolve, close and reopen. Every change is a `work.<change>.<dept>`
+//! event; a department system follows its own `work.assigned.<dept>`.
 //!
-//! Its schema, role, migrations and outbox relay run; its message handlers arrive with the
-//! walking-skeleton work, one module per message, like intake's.
+//! Messages and where they are handled:
+//! - `complaint.classified`: [`handlers::complaint_classified`]
+//! - `approval.decided`: [`handlers::approval_decided`]
+//! - `sla.breached`: [`handlers::sla_breached`]
+//! - `complaint.closed`: [`handlers::complaint_closed`]
+//! - `complaint.reopened`: [`handlers::complaint_reopened`]
+//! - commands `<root>.cmd.routing.{accept,propose,reply,resolve}`: [`handlers::work_command`]
+//! - command `<root>.cmd.routing.list`: [`handlers::list_work`]
 
+pub mod domain;
+pub mod handlers;
+mod store;
+
+use std::sync::Arc;
+
+use async_nats::service::ServiceExt;
+use chrono::{DateTime, Utc};
+use redress_platform::envelope::{Cause, new_event};
+use redress_platform::events::outgoing;
+use redress_platform::outbox::Outgoing;
+use redress_platform::service::Storage;
 use redress_platform::{ServiceContext, ServiceIdent};
+use redress_playbook::Playbooks;
+use redress_proto::subjects;
+use redress_proto::v1::{Envelope, WorkChanged, envelope::Payload};
+use sqlx::PgPool;
+
+use domain::work::Work;
 
 pub const IDENT: ServiceIdent = ServiceIdent {
     name: "routing",
@@ -12,7 +39,149 @@ pub const IDENT: ServiceIdent = ServiceIdent {
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// Runs one instance until the context's shutdown signal.
+/// Shared by every handler of one running instance.
+pub struct Routing {
+    pub ctx: ServiceContext,
+    pub pool: PgPool,
+    pub playbooks: Playbooks,
+    storage: Storage,
+}
+
+impl Routing {
+    fn now(&self) -> DateTime<Utc> {
+        self.ctx.clock.now()
+    }
+
+    /// The event that announces a change of `w`, caused by `cause` (an event being handled,
+    /// or a command).
+    fn work_changed(
+        &self,
+        w: &Work,
+        change: &str,
+        actor: &str,
+        note: &str,
+        cause: Caused<'_>,
+    ) -> Outgoing {
+        let payload = Payload::WorkChanged(WorkChanged {
+            work: Some(w.to_proto()),
+            actor: actor.to_string(),
+            note: note.to_string(),
+        });
+        let envelope = cause.envelope(w, self.now(), payload);
+        outgoing(
+            self.ctx.subjects.work_event(change, &w.department),
+            &envelope,
+        )
+    }
+}
+
+/// What caused a change: an event, or a command with its id.
+#[derive(Clone, Copy)]
+pub(crate) enum Caused<'a> {
+    Event(&'a Envelope),
+    Command(&'a str),
+}
+
+impl Caused<'_> {
+    fn envelope(self, w: &Work, now: DateTime<Utc>, payload: Payload) -> Envelope {
+        match self {
+            Caused::Event(e) => redress_platform::envelope::follow_up(IDENT.name, e, now, payload),
+            Caused::Command(command_id) => new_event(
+                IDENT.name,
+                &Cause {
+                    complaint_id: w.complaint_id,
+                    causation_id: command_id.to_string(),
+                    correlation_id: w.correlation_id.clone(),
+                    playbook: w.playbook.clone(),
+                },
+                now,
+                payload,
+            ),
+        }
+    }
+}
+
+/// Runs one instance of routing until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
-    redress_platform::service::run_without_handlers(ctx, IDENT, &MIGRATOR).await
+    ctx.health.register(IDENT.name);
+    let storage = Storage::open(&ctx, &IDENT, &MIGRATOR).await?;
+    let playbooks = redress_platform::playbooks::load(&ctx, &storage.pool, "routing").await?;
+    let routing = Arc::new(Routing {
+        pool: storage.pool.clone(),
+        ctx: ctx.clone(),
+        playbooks,
+        storage,
+    });
+    let events = {
+        let routing = routing.clone();
+        redress_platform::events::spawn_consumer(&ctx, IDENT.name, move |event| {
+            handlers::on_event(routing.clone(), event)
+        })
+        .await?
+    };
+
+    let subjects = &ctx.subjects;
+    let concurrency = ctx.config.settings.consumer.concurrency;
+    let service = ctx
+        .nats
+        .service_builder()
+        .description("Assigns complaints to departments and carries their work")
+        .start(
+            subjects.service_name(IDENT.name),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("start NATS service: {e}"))?;
+    let group = service.group(subjects.command_group(IDENT.name));
+    let mut tasks = Vec::new();
+    for verb in [
+        subjects::routing::ACCEPT,
+        subjects::routing::PROPOSE,
+        subjects::routing::REPLY,
+        subjects::routing::RESOLVE,
+    ] {
+        let endpoint = group
+            .endpoint(verb)
+            .await
+            .map_err(|e| anyhow::anyhow!("{verb} endpoint: {e}"))?;
+        let routing = routing.clone();
+        tasks.push(tokio::spawn(redress_platform::commands::serve(
+            endpoint,
+            concurrency,
+            ctx.shutdown.clone(),
+            move |m| handlers::work_command::handle(routing.clone(), verb, m),
+        )));
+    }
+    let list = group
+        .endpoint(subjects::routing::LIST)
+        .await
+        .map_err(|e| anyhow::anyhow!("list endpoint: {e}"))?;
+    {
+        let routing = routing.clone();
+        tasks.push(tokio::spawn(redress_platform::commands::serve(
+            list,
+            concurrency,
+            ctx.shutdown.clone(),
+            move |m| handlers::list_work::handle(routing.clone(), m),
+        )));
+    }
+    redress_platform::commands::confirm_subscriptions(
+        &ctx.nats,
+        &subjects.service_name(IDENT.name),
+    )
+    .await?;
+    ctx.health.set_ready(IDENT.name, true);
+    tracing::info!(service = IDENT.name, "serving");
+    ctx.shutdown.cancelled().await;
+    ctx.health.set_ready(IDENT.name, false);
+    let _ = events.await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = service.stop().await;
+    match Arc::try_unwrap(routing) {
+        Ok(r) => r.storage.close().await,
+        Err(r) => r.pool.close().await,
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use redress_proto::time::from_unix_micros;
 use redress_proto::v1::status_query::Key;
 use redress_proto::v1::status_reply::Outcome;
 use redress_proto::v1::{
-    ComplaintStatus, HistoryEntry, QueryError, QueryErrorCode, StatusQuery, StatusReply,
+    ComplaintStatus, Deadline, HistoryEntry, QueryError, QueryErrorCode, StatusQuery, StatusReply,
 };
 use sqlx::Row;
 use uuid::Uuid;
@@ -80,7 +80,8 @@ async fn load(
 ) -> sqlx::Result<Option<ComplaintStatus>> {
     let sql = format!(
         "SELECT id, ticket, status, channel, received_at, playbook, reference, repeat,
-                earlier_tickets, updated_at
+                earlier_tickets, updated_at, nature, category, severity, urgency, department,
+                round, approval, survey, escalation_level
          FROM complaints WHERE {condition}"
     );
     let Some(row) = sqlx::query(&sql)
@@ -104,7 +105,40 @@ async fn load(
         detail: h.get("detail"),
     })
     .collect();
+    let deadlines = sqlx::query(
+        "SELECT round, name, due_at, state, limit_text, calendar, settled_at FROM deadlines
+         WHERE complaint_id = $1 ORDER BY round DESC, due_at, name",
+    )
+    .bind(id)
+    .fetch_all(&intake.pool)
+    .await?
+    .into_iter()
+    .map(|d| Deadline {
+        name: d.get("name"),
+        due_at: d
+            .get::<Option<chrono::DateTime<chrono::Utc>>, _>("due_at")
+            .and_then(ts),
+        state: d.get::<i16, _>("state") as i32,
+        limit: d.get("limit_text"),
+        calendar: d.get("calendar"),
+        round: d.get::<i32, _>("round") as u32,
+        settled_at: d
+            .get::<Option<chrono::DateTime<chrono::Utc>>, _>("settled_at")
+            .and_then(ts),
+        ..Default::default()
+    })
+    .collect();
     Ok(Some(ComplaintStatus {
+        nature: row.get("nature"),
+        category: row.get("category"),
+        severity: row.get("severity"),
+        urgency: row.get("urgency"),
+        department: row.get("department"),
+        round: row.get::<i32, _>("round") as u32,
+        deadlines,
+        approval: row.get("approval"),
+        survey: row.get("survey"),
+        escalation_level: row.get::<i32, _>("escalation_level") as u32,
         ticket: row.get("ticket"),
         complaint_id: id.to_string(),
         status: row.get("status"),

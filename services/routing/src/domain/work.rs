@@ -1,0 +1,440 @@
+//! A department's work item and the transitions people and events may make on it.
+
+use chrono::{DateTime, Utc};
+use redress_playbook::Playbook;
+use redress_proto::time::from_unix_micros;
+use redress_proto::v1::{Proposal, Propose, Responsibility, WorkItem, WorkState};
+use uuid::Uuid;
+
+/// Why a department command was refused; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{field} is required")]
+    Missing { field: &'static str },
+    #[error("{field}: {message}")]
+    Malformed {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{field}: {message}")]
+    Forbidden {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    WrongState { message: String },
+}
+
+/// A work item as routing keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Work {
+    pub work_id: Uuid,
+    pub complaint_id: Uuid,
+    pub ticket: String,
+    pub playbook: String,
+    pub correlation_id: String,
+    pub department: String,
+    pub state: WorkState,
+    pub round: u32,
+    pub version: u64,
+    pub nature: String,
+    pub category: String,
+    pub severity: i32,
+    pub urgency: i32,
+    pub channel: String,
+    pub external_id: String,
+    pub text: String,
+    pub routing_rule: String,
+    pub assigned_at: DateTime<Utc>,
+    pub accepted_by: Option<String>,
+    pub proposal: Option<Proposal>,
+    pub reply: Option<String>,
+    pub escalation_level: u32,
+}
+
+/// The name of a change, which is also the `<change>` of its `work.<change>.<dept>` subject.
+pub type Change = &'static str;
+
+fn state_name(s: WorkState) -> &'static str {
+    match s {
+        WorkState::Unspecified => "unknown",
+        WorkState::Assigned => "assigned",
+        WorkState::Accepted => "accepted",
+        WorkState::Proposed => "proposed (waiting for approval)",
+        WorkState::Approved => "approved",
+        WorkState::Replied => "replied",
+        WorkState::Resolved => "resolved",
+        WorkState::Closed => "closed",
+    }
+}
+
+impl Work {
+    fn changed(&mut self, to: WorkState) {
+        self.state = to;
+        self.version += 1;
+    }
+
+    fn expect_state(&self, wanted: WorkState, verb: &str) -> Result<(), Refusal> {
+        if self.state == wanted {
+            return Ok(());
+        }
+        Err(Refusal::WrongState {
+            message: format!(
+                "cannot {verb} {}: it is {}, and {verb} needs it {}",
+                self.ticket,
+                state_name(self.state),
+                state_name(wanted)
+            ),
+        })
+    }
+
+    /// Only members of the department that owns the work may act on it.
+    pub fn authorise(
+        &self,
+        playbook: &Playbook,
+        department: &str,
+        actor: &str,
+    ) -> Result<(), Refusal> {
+        if department.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "department",
+            });
+        }
+        if actor.trim().is_empty() {
+            return Err(Refusal::Missing { field: "actor" });
+        }
+        if department != self.department {
+            return Err(Refusal::Forbidden {
+                field: "department",
+                message: format!(
+                    "{} belongs to {}, not to {department}",
+                    self.ticket, self.department
+                ),
+            });
+        }
+        let member = playbook
+            .department(department)
+            .is_some_and(|d| d.members.iter().any(|m| m == actor));
+        if !member {
+            return Err(Refusal::Forbidden {
+                field: "actor",
+                message: format!("{actor} is not a member of {department}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn accept(&mut self, actor: &str) -> Result<Change, Refusal> {
+        self.expect_state(WorkState::Assigned, "accept")?;
+        self.accepted_by = Some(actor.to_string());
+        self.changed(WorkState::Accepted);
+        Ok("accepted")
+    }
+
+    pub fn propose(
+        &mut self,
+        actor: &str,
+        p: &Propose,
+        default_currency: &str,
+    ) -> Result<Change, Refusal> {
+        if Responsibility::try_from(p.responsibility).unwrap_or_default()
+            == Responsibility::Unspecified
+        {
+            return Err(Refusal::Missing {
+                field: "propose.responsibility",
+            });
+        }
+        if p.remedy.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "propose.remedy",
+            });
+        }
+        if p.remedy.len() > 16 * 1024 {
+            return Err(Refusal::Malformed {
+                field: "propose.remedy",
+                message: "at most 16 KiB".into(),
+            });
+        }
+        if p.compensation_minor < 0 {
+            return Err(Refusal::Malformed {
+                field: "propose.compensation_minor",
+                message: "must not be negative".into(),
+            });
+        }
+        let currency = if p.currency.is_empty() {
+            default_currency.to_string()
+        } else if p.currency.len() == 3 && p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            p.currency.clone()
+        } else {
+            return Err(Refusal::Malformed {
+                field: "propose.currency",
+                message: "an ISO 4217 code such as CNY".into(),
+            });
+        };
+        self.expect_state(WorkState::Accepted, "propose a resolution for")?;
+        self.proposal = Some(Proposal {
+            proposal_id: Uuid::now_v7().to_string(),
+            responsibility: p.responsibility,
+            remedy: p.remedy.trim().to_string(),
+            compensation_minor: p.compensation_minor,
+            currency,
+            proposed_by: actor.to_string(),
+        });
+        self.changed(WorkState::Proposed);
+        Ok("proposed")
+    }
+
+    pub fn reply(&mut self, message: &str) -> Result<Change, Refusal> {
+        if message.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "reply.message",
+            });
+        }
+        if message.len() > 16 * 1024 {
+            return Err(Refusal::Malformed {
+                field: "reply.message",
+                message: "at most 16 KiB".into(),
+            });
+        }
+        if self.state == WorkState::Proposed {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot reply on {}: its proposal is waiting for approval",
+                    self.ticket
+                ),
+            });
+        }
+        self.expect_state(WorkState::Approved, "reply on")?;
+        self.reply = Some(message.trim().to_string());
+        self.changed(WorkState::Replied);
+        Ok("replied")
+    }
+
+    pub fn resolve(&mut self) -> Result<Change, Refusal> {
+        self.expect_state(WorkState::Replied, "resolve")?;
+        self.changed(WorkState::Resolved);
+        Ok("resolved")
+    }
+
+    /// An approval decision; ignored unless it is about the proposal now waiting (a stale or
+    /// repeated decision changes nothing).
+    pub fn decided(&mut self, proposal_id: &str, approved: bool) -> Option<Change> {
+        let current = self.proposal.as_ref().map(|p| p.proposal_id.as_str());
+        if self.state != WorkState::Proposed || current != Some(proposal_id) {
+            return None;
+        }
+        if approved {
+            self.changed(WorkState::Approved);
+            Some("approved")
+        } else {
+            // Back to the department, which proposes again.
+            self.changed(WorkState::Accepted);
+            Some("rejected")
+        }
+    }
+
+    /// The complainant is satisfied with `round`.
+    pub fn close(&mut self, round: u32) -> Option<Change> {
+        if self.round != round || self.state != WorkState::Resolved {
+            return None;
+        }
+        self.changed(WorkState::Closed);
+        Some("closed")
+    }
+
+    /// The complainant is not satisfied with `round`: the department handles it again.
+    pub fn reopen(&mut self, round: u32, now: DateTime<Utc>) -> Option<Change> {
+        if self.round != round || self.state != WorkState::Resolved {
+            return None;
+        }
+        self.round += 1;
+        self.accepted_by = None;
+        self.proposal = None;
+        self.reply = None;
+        self.assigned_at = now;
+        self.changed(WorkState::Assigned);
+        Some("assigned")
+    }
+
+    /// A deadline of the current round passed. Returns the new escalation level, or None
+    /// when the work is closed or the breach belongs to an earlier round.
+    pub fn escalate(&mut self, round: u32) -> Option<u32> {
+        if self.state == WorkState::Closed || round != self.round {
+            return None;
+        }
+        self.escalation_level += 1;
+        self.version += 1;
+        Some(self.escalation_level)
+    }
+
+    pub fn to_proto(&self) -> WorkItem {
+        WorkItem {
+            work_id: self.work_id.to_string(),
+            ticket: self.ticket.clone(),
+            department: self.department.clone(),
+            state: self.state as i32,
+            round: self.round,
+            version: self.version,
+            category: self.category.clone(),
+            severity: self.severity,
+            urgency: self.urgency,
+            channel: self.channel.clone(),
+            external_id: self.external_id.clone(),
+            text: self.text.clone(),
+            proposal: self.proposal.clone(),
+            assigned_at: Some(from_unix_micros(self.assigned_at.timestamp_micros())),
+            accepted_by: self.accepted_by.clone().unwrap_or_default(),
+            reply: self.reply.clone().unwrap_or_default(),
+            escalation_level: self.escalation_level,
+            routing_rule: self.routing_rule.clone(),
+            nature: self.nature.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work() -> Work {
+        Work {
+            work_id: Uuid::now_v7(),
+            complaint_id: Uuid::now_v7(),
+            ticket: "RD-261123-000001-5".into(),
+            playbook: "default".into(),
+            correlation_id: "c".into(),
+            department: "logistics".into(),
+            state: WorkState::Assigned,
+            round: 1,
+            version: 1,
+            nature: "valid".into(),
+            category: "delivery".into(),
+            severity: 1,
+            urgency: 1,
+            channel: "sms".into(),
+            external_id: "x".into(),
+            text: "t".into(),
+            routing_rule: "route.delivery".into(),
+            assigned_at: Utc::now(),
+            accepted_by: None,
+            proposal: None,
+            reply: None,
+            escalation_level: 0,
+        }
+    }
+
+    fn proposal(comp: i64) -> Propose {
+        Propose {
+            responsibility: Responsibility::CompanyLiable as i32,
+            remedy: "re-ship".into(),
+            compensation_minor: comp,
+            currency: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_happy_path_moves_forward_one_version_at_a_time() {
+        let mut w = work();
+        assert_eq!(w.accept("zhou.qiang"), Ok("accepted"));
+        assert_eq!(
+            w.propose("zhou.qiang", &proposal(100), "CNY"),
+            Ok("proposed")
+        );
+        let id = w.proposal.as_ref().unwrap().proposal_id.clone();
+        assert_eq!(w.decided(&id, true), Some("approved"));
+        assert_eq!(w.reply("sorry, re-shipped"), Ok("replied"));
+        assert_eq!(w.resolve(), Ok("resolved"));
+        assert_eq!(w.close(1), Some("closed"));
+        assert_eq!(w.version, 7);
+        assert_eq!(w.state, WorkState::Closed);
+    }
+
+    #[test]
+    fn commands_out_of_order_are_refused_and_change_nothing() {
+        let mut w = work();
+        let before = w.clone();
+        assert!(matches!(w.resolve(), Err(Refusal::WrongState { .. })));
+        assert!(matches!(w.reply("x"), Err(Refusal::WrongState { .. })));
+        assert!(matches!(
+            w.propose("a", &proposal(0), "CNY"),
+            Err(Refusal::WrongState { .. })
+        ));
+        assert_eq!(w, before);
+        w.accept("a").unwrap();
+        assert!(matches!(w.accept("a"), Err(Refusal::WrongState { .. })));
+    }
+
+    #[test]
+    fn a_rejection_sends_the_work_back_and_a_stale_decision_is_ignored() {
+        let mut w = work();
+        w.accept("a").unwrap();
+        w.propose("a", &proposal(90000), "CNY").unwrap();
+        let first = w.proposal.as_ref().unwrap().proposal_id.clone();
+        assert_eq!(w.decided(&first, false), Some("rejected"));
+        assert_eq!(w.state, WorkState::Accepted);
+        assert_eq!(w.decided(&first, true), None);
+        w.propose("a", &proposal(20000), "CNY").unwrap();
+        assert_eq!(
+            w.decided(&first, true),
+            None,
+            "decision on the old proposal"
+        );
+        assert_eq!(w.state, WorkState::Proposed);
+    }
+
+    #[test]
+    fn reopening_starts_a_new_round_once() {
+        let mut w = work();
+        w.accept("a").unwrap();
+        w.propose("a", &proposal(0), "CNY").unwrap();
+        let id = w.proposal.as_ref().unwrap().proposal_id.clone();
+        w.decided(&id, true);
+        w.reply("done").unwrap();
+        w.resolve().unwrap();
+        let later = Utc::now();
+        assert_eq!(w.reopen(1, later), Some("assigned"));
+        assert_eq!((w.round, w.state), (2, WorkState::Assigned));
+        assert_eq!(w.reopen(1, later), None, "the same reopen again");
+        assert_eq!(w.close(1), None, "a stale close");
+        assert!(w.proposal.is_none() && w.accepted_by.is_none());
+    }
+
+    #[test]
+    fn bad_proposals_name_the_field() {
+        let mut w = work();
+        w.accept("a").unwrap();
+        let mut p = proposal(0);
+        p.remedy = " ".into();
+        assert_eq!(
+            w.propose("a", &p, "CNY"),
+            Err(Refusal::Missing {
+                field: "propose.remedy"
+            })
+        );
+        let mut p = proposal(-1);
+        p.currency = "CNY".into();
+        assert!(matches!(
+            w.propose("a", &p, "CNY"),
+            Err(Refusal::Malformed {
+                field: "propose.compensation_minor",
+                ..
+            })
+        ));
+        let mut p = proposal(1);
+        p.responsibility = 0;
+        assert_eq!(
+            w.propose("a", &p, "CNY"),
+            Err(Refusal::Missing {
+                field: "propose.responsibility"
+            })
+        );
+    }
+
+    #[test]
+    fn escalation_counts_breaches_of_the_current_round_only() {
+        let mut w = work();
+        assert_eq!(w.escalate(1), Some(1));
+        assert_eq!(w.escalate(1), Some(2));
+        assert_eq!(w.escalate(0), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! Work items in routing's schema.
+
+use chrono::{DateTime, Utc};
+use redress_proto::v1::{Proposal, WorkState};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use crate::domain::work::Work;
+
+const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, department, state,
+    round, version, nature, category, severity, urgency, channel, external_id, body, routing_rule,
+    assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
+    proposed_by, reply, escalation_level";
+
+fn from_row(r: &PgRow) -> Work {
+    let proposal = r
+        .get::<Option<String>, _>("proposal_id")
+        .map(|proposal_id| Proposal {
+            proposal_id,
+            responsibility: r.get::<Option<i16>, _>("responsibility").unwrap_or(0) as i32,
+            remedy: r.get::<Option<String>, _>("remedy").unwrap_or_default(),
+            compensation_minor: r.get::<Option<i64>, _>("compensation_minor").unwrap_or(0),
+            currency: r.get::<Option<String>, _>("currency").unwrap_or_default(),
+            proposed_by: r
+                .get::<Option<String>, _>("proposed_by")
+                .unwrap_or_default(),
+        });
+    Work {
+        work_id: r.get("work_id"),
+        complaint_id: r.get("complaint_id"),
+        ticket: r.get("ticket"),
+        playbook: r.get("playbook"),
+        correlation_id: r.get("correlation_id"),
+        department: r.get("department"),
+        state: WorkState::try_from(r.get::<i16, _>("state") as i32).unwrap_or_default(),
+        round: r.get::<i32, _>("round") as u32,
+        version: r.get::<i64, _>("version") as u64,
+        nature: r.get("nature"),
+        category: r.get("category"),
+        severity: r.get::<i16, _>("severity") as i32,
+        urgency: r.get::<i16, _>("urgency") as i32,
+        channel: r.get("channel"),
+        external_id: r.get("external_id"),
+        text: r.get("body"),
+        routing_rule: r.get("routing_rule"),
+        assigned_at: r.get("assigned_at"),
+        accepted_by: r.get("accepted_by"),
+        proposal,
+        reply: r.get("reply"),
+        escalation_level: r.get::<i32, _>("escalation_level") as u32,
+    }
+}
+
+/// Stores a new work item; false when the complaint already has one.
+pub async fn insert(conn: &mut PgConnection, w: &Work, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO work_items (work_id, complaint_id, ticket, playbook, correlation_id,
+             department, state, round, version, nature, category, severity, urgency, channel,
+             external_id, body, routing_rule, assigned_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             $18, $19)
+         ON CONFLICT (complaint_id) DO NOTHING",
+    )
+    .bind(w.work_id)
+    .bind(w.complaint_id)
+    .bind(&w.ticket)
+    .bind(&w.playbook)
+    .bind(&w.correlation_id)
+    .bind(&w.department)
+    .bind(w.state as i16)
+    .bind(w.round as i32)
+    .bind(w.version as i64)
+    .bind(&w.nature)
+    .bind(&w.category)
+    .bind(w.severity as i16)
+    .bind(w.urgency as i16)
+    .bind(&w.channel)
+    .bind(&w.external_id)
+    .bind(&w.text)
+    .bind(&w.routing_rule)
+    .bind(w.assigned_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The work item of a ticket, locked until the transaction ends.
+pub async fn lock_by_ticket(conn: &mut PgConnection, ticket: &str) -> sqlx::Result<Option<Work>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM work_items WHERE ticket = $1 FOR UPDATE"
+    ))
+    .bind(ticket)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// A work item by id, locked until the transaction ends.
+pub async fn lock_by_id(
+    conn: &mut PgConnection,
+    work_id: uuid::Uuid,
+) -> sqlx::Result<Option<Work>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM work_items WHERE work_id = $1 FOR UPDATE"
+    ))
+    .bind(work_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Writes back everything a transition may change, and the transition itself.
+pub async fn save(
+    conn: &mut PgConnection,
+    w: &Work,
+    change: &str,
+    actor: &str,
+    note: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let p = w.proposal.as_ref();
+    sqlx::query(
+        "UPDATE work_items SET state = $2, round = $3, version = $4, assigned_at = $5,
+             accepted_by = $6, proposal_id = $7, responsibility = $8, remedy = $9,
+             compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
+             escalation_level = $14, updated_at = $15
+         WHERE work_id = $1",
+    )
+    .bind(w.work_id)
+    .bind(w.state as i16)
+    .bind(w.round as i32)
+    .bind(w.version as i64)
+    .bind(w.assigned_at)
+    .bind(&w.accepted_by)
+    .bind(p.map(|p| p.proposal_id.clone()))
+    .bind(p.map(|p| p.responsibility as i16))
+    .bind(p.map(|p| p.remedy.clone()))
+    .bind(p.map(|p| p.compensation_minor))
+    .bind(p.map(|p| p.currency.clone()))
+    .bind(p.map(|p| p.proposed_by.clone()))
+    .bind(&w.reply)
+    .bind(w.escalation_level as i32)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    record_transition(conn, w, change, actor, note, now).await
+}
+
+pub async fn record_transition(
+    conn: &mut PgConnection,
+    w: &Work,
+    change: &str,
+    actor: &str,
+    note: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO transitions (work_id, version, change, actor, note, at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(w.work_id)
+    .bind(w.version as i64)
+    .bind(change)
+    .bind(actor)
+    .bind(note)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A department's work in the given states (every state but closed when none), oldest first.
+pub async fn list(
+    pool: &sqlx::PgPool,
+    department: &str,
+    states: &[WorkState],
+    limit: i64,
+) -> sqlx::Result<Vec<Work>> {
+    let states: Vec<i16> = if states.is_empty() {
+        (1..=6).collect()
+    } else {
+        states.iter().map(|s| *s as i16).collect()
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM work_items WHERE department = $1 AND state = ANY($2)
+         ORDER BY assigned_at, ticket LIMIT $3"
+    ))
+    .bind(department)
+    .bind(&states)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
