@@ -1,0 +1,659 @@
+//! Routing against a real nats-server with JetStream and a real PostgreSQL. Upstream and
+//! downstream services are played by publishing their events.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use redress_platform::clock;
+use redress_platform::envelope::{Cause, new_event};
+use redress_proto::subjects::{self, Stream};
+use redress_proto::v1::{
+    Accept, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
+    ComplaintReopened, Deadline, DeadlineSettled, Envelope, ListWork, ListWorkReply, Propose,
+    Reply, ReplyToComplainant, Resolve, Responsibility, Severity, Urgency, WorkChanged,
+    WorkCommand, WorkCommandReply, WorkItem, WorkState, envelope::Payload, list_work_reply,
+    work_command::Action, work_command_reply,
+};
+use redress_testkit::{RunningService, TestEnv, eventually};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn start(env: &TestEnv) -> RunningService {
+    env.start_service("routing", clock::system(), redress_routing::run)
+        .await
+        .expect("routing starts")
+}
+
+fn cause(complaint: Uuid) -> Cause {
+    Cause {
+        complaint_id: complaint,
+        causation_id: "test".into(),
+        correlation_id: complaint.to_string(),
+        playbook: "default".into(),
+    }
+}
+
+fn classified(complaint: Uuid, ticket: &str, category: &str, severity: Severity) -> Envelope {
+    new_event(
+        "classification",
+        &cause(complaint),
+        chrono::Utc::now(),
+        Payload::ComplaintClassified(ComplaintClassified {
+            ticket: ticket.into(),
+            channel: "sms".into(),
+            external_id: format!("ext-{ticket}"),
+            nature: "valid".into(),
+            category: category.into(),
+            severity: severity as i32,
+            urgency: Urgency::Normal as i32,
+            confidence: 1.0,
+            text: "快递丢了".into(),
+            ..Default::default()
+        }),
+    )
+}
+
+/// Every work change of `dept` published so far, in order.
+async fn changes(env: &TestEnv, change: &str, dept: &str) -> Vec<WorkItem> {
+    env.events(env.subjects().work_event(change, dept))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::WorkChanged(WorkChanged { work, .. })) => work,
+            _ => None,
+        })
+        .collect()
+}
+
+async fn command(
+    env: &TestEnv,
+    verb: &str,
+    command_id: &str,
+    ticket: &str,
+    dept: &str,
+    actor: &str,
+    action: Action,
+) -> work_command_reply::Outcome {
+    let nats = env.nats_client().await.unwrap();
+    let request = WorkCommand {
+        command_id: command_id.into(),
+        ticket: ticket.into(),
+        department: dept.into(),
+        actor: actor.into(),
+        action: Some(action),
+    };
+    let reply = nats
+        .request(
+            env.subjects().command(subjects::routing::SERVICE, verb),
+            request.encode_to_vec().into(),
+        )
+        .await
+        .unwrap();
+    WorkCommandReply::decode(reply.payload)
+        .unwrap()
+        .outcome
+        .unwrap()
+}
+
+fn ok(o: work_command_reply::Outcome) -> WorkItem {
+    match o {
+        work_command_reply::Outcome::Work(w) => w,
+        work_command_reply::Outcome::Error(e) => panic!("refused: {e:?}"),
+    }
+}
+
+fn refused(o: work_command_reply::Outcome) -> (CommandErrorCode, String) {
+    match o {
+        work_command_reply::Outcome::Error(e) => (e.code(), e.field),
+        work_command_reply::Outcome::Work(w) => panic!("accepted: {w:?}"),
+    }
+}
+
+fn id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+async fn assigned(
+    env: &TestEnv,
+    ticket: &str,
+    category: &str,
+    severity: Severity,
+) -> (Uuid, WorkItem) {
+    let complaint = Uuid::now_v7();
+    let subjects = env.subjects();
+    env.publish_event(
+        subjects.event(subjects::events::COMPLAINT_CLASSIFIED),
+        &classified(complaint, ticket, category, severity),
+    )
+    .await
+    .unwrap();
+    let dept = if severity == Severity::Major {
+        "customer-service"
+    } else {
+        "logistics"
+    };
+    let find = || async {
+        changes(env, "assigned", dept)
+            .await
+            .into_iter()
+            .find(|w| w.ticket == ticket)
+    };
+    eventually("work assigned", WAIT, || async { find().await.is_some() }).await;
+    (complaint, find().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn classified_work_goes_to_its_department_once() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let complaint = Uuid::now_v7();
+    let event = classified(complaint, "T-1", "delivery", Severity::General);
+    let subject = env.subjects().event(subjects::events::COMPLAINT_CLASSIFIED);
+    env.publish_event(subject.clone(), &event).await.unwrap();
+    // The same classification again, and a second classification event of the same complaint.
+    env.publish_event(subject.clone(), &event).await.unwrap();
+    env.publish_event(
+        subject,
+        &classified(complaint, "T-1", "delivery", Severity::General),
+    )
+    .await
+    .unwrap();
+    eventually("assignment", WAIT, || async {
+        !changes(&env, "assigned", "logistics").await.is_empty()
+    })
+    .await;
+    // Give the duplicates time to be (not) handled, then count.
+    let pool = env.admin_pool().await.unwrap();
+    eventually("all three handled", WAIT, || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM routing.inbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 2
+    })
+    .await;
+    let work = changes(&env, "assigned", "logistics").await;
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0].state(), WorkState::Assigned);
+    assert_eq!((work[0].round, work[0].version), (1, 1));
+    assert_eq!(work[0].routing_rule, "route.delivery");
+    assert_eq!(work[0].text, "快递丢了");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM routing.work_items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    routing.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let (complaint, _) = assigned(&env, "T-2", "delivery", Severity::General).await;
+
+    // Not a member, another department, a step out of order: refused, nothing changes.
+    let (code, field) = refused(
+        command(
+            &env,
+            "accept",
+            &id(),
+            "T-2",
+            "logistics",
+            "ma.li",
+            Action::Accept(Accept {}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (code, field.as_str()),
+        (CommandErrorCode::Forbidden, "actor")
+    );
+    let (code, field) = refused(
+        command(
+            &env,
+            "accept",
+            &id(),
+            "T-2",
+            "finance",
+            "ma.li",
+            Action::Accept(Accept {}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (code, field.as_str()),
+        (CommandErrorCode::Forbidden, "department")
+    );
+    let (code, _) = refused(
+        command(
+            &env,
+            "resolve",
+            &id(),
+            "T-2",
+            "logistics",
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await,
+    );
+    assert_eq!(code, CommandErrorCode::WrongState);
+    let (code, _) = refused(
+        command(
+            &env,
+            "accept",
+            &id(),
+            "T-404",
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await,
+    );
+    assert_eq!(code, CommandErrorCode::NotFound);
+    let (code, field) = refused(
+        command(
+            &env,
+            "propose",
+            &id(),
+            "T-2",
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (code, field.as_str()),
+        (CommandErrorCode::Malformed, "action")
+    );
+
+    // Accept, resent with the same command id: one change, the same answer.
+    let accept_id = id();
+    let first = ok(command(
+        &env,
+        "accept",
+        &accept_id,
+        "T-2",
+        "logistics",
+        "zhou.qiang",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    let again = ok(command(
+        &env,
+        "accept",
+        &accept_id,
+        "T-2",
+        "logistics",
+        "zhou.qiang",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    assert_eq!(first, again);
+    assert_eq!((first.state(), first.version), (WorkState::Accepted, 2));
+
+    let propose = Propose {
+        responsibility: Responsibility::CompanyLiable as i32,
+        remedy: "重新发货并致歉".into(),
+        compensation_minor: 80000,
+        currency: String::new(),
+    };
+    let proposed = ok(command(
+        &env,
+        "propose",
+        &id(),
+        "T-2",
+        "logistics",
+        "zhou.qiang",
+        Action::Propose(propose),
+    )
+    .await);
+    let proposal = proposed.proposal.clone().unwrap();
+    assert_eq!(proposal.currency, "CNY");
+    assert_eq!(proposed.state(), WorkState::Proposed);
+    let (code, _) = refused(
+        command(
+            &env,
+            "reply",
+            &id(),
+            "T-2",
+            "logistics",
+            "zhou.qiang",
+            Action::Reply(Reply {
+                message: "x".into(),
+            }),
+        )
+        .await,
+    );
+    assert_eq!(
+        code,
+        CommandErrorCode::WrongState,
+        "no reply before approval"
+    );
+
+    // The approver rejects: back to the department, which proposes again; then approved.
+    let decided = |approved: bool, proposal_id: String, note: &str| {
+        new_event(
+            "approval",
+            &cause(complaint),
+            chrono::Utc::now(),
+            Payload::ApprovalDecided(ApprovalDecided {
+                approval_id: id(),
+                work_id: proposed.work_id.clone(),
+                ticket: "T-2".into(),
+                proposal_id,
+                approved,
+                decided_by: "zhao.min".into(),
+                note: note.into(),
+                automatic: false,
+                department: "logistics".into(),
+            }),
+        )
+    };
+    let decided_subject = env.subjects().event(subjects::events::APPROVAL_DECIDED);
+    env.publish_event(
+        decided_subject.clone(),
+        &decided(false, proposal.proposal_id.clone(), "too much"),
+    )
+    .await
+    .unwrap();
+    eventually("rejection", WAIT, || async {
+        !changes(&env, "rejected", "logistics").await.is_empty()
+    })
+    .await;
+    let propose = Propose {
+        responsibility: Responsibility::CompanyLiable as i32,
+        remedy: "重新发货".into(),
+        compensation_minor: 20000,
+        currency: "CNY".into(),
+    };
+    let second = ok(command(
+        &env,
+        "propose",
+        &id(),
+        "T-2",
+        "logistics",
+        "zhou.qiang",
+        Action::Propose(propose),
+    )
+    .await);
+    // A late approval of the rejected proposal changes nothing.
+    env.publish_event(
+        decided_subject.clone(),
+        &decided(true, proposal.proposal_id.clone(), ""),
+    )
+    .await
+    .unwrap();
+    env.publish_event(
+        decided_subject,
+        &decided(true, second.proposal.unwrap().proposal_id, ""),
+    )
+    .await
+    .unwrap();
+    eventually("approval", WAIT, || async {
+        !changes(&env, "approved", "logistics").await.is_empty()
+    })
+    .await;
+    assert_eq!(changes(&env, "approved", "logistics").await.len(), 1);
+
+    let replied = ok(command(
+        &env,
+        "reply",
+        &id(),
+        "T-2",
+        "logistics",
+        "zhou.qiang",
+        Action::Reply(Reply {
+            message: "已重新发货".into(),
+        }),
+    )
+    .await);
+    assert_eq!(replied.state(), WorkState::Replied);
+    let replies = env
+        .stream_messages(Stream::Notify, env.subjects().notify_reply("sms"))
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1);
+    let reply = ReplyToComplainant::decode(replies[0].payload.clone()).unwrap();
+    assert_eq!(
+        (reply.ticket.as_str(), reply.message.as_str()),
+        ("T-2", "已重新发货")
+    );
+    let resolved = ok(command(
+        &env,
+        "resolve",
+        &id(),
+        "T-2",
+        "logistics",
+        "sun.hao",
+        Action::Resolve(Resolve {
+            summary: "done".into(),
+        }),
+    )
+    .await);
+    assert_eq!(resolved.state(), WorkState::Resolved);
+
+    env.publish_event(
+        env.subjects().event(subjects::events::COMPLAINT_CLOSED),
+        &new_event(
+            "survey",
+            &cause(complaint),
+            chrono::Utc::now(),
+            Payload::ComplaintClosed(ComplaintClosed {
+                ticket: "T-2".into(),
+                work_id: resolved.work_id.clone(),
+                round: 1,
+                survey_id: id(),
+            }),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("closed", WAIT, || async {
+        !changes(&env, "closed", "logistics").await.is_empty()
+    })
+    .await;
+    let closed = changes(&env, "closed", "logistics").await;
+    assert_eq!(closed[0].state(), WorkState::Closed);
+    // accepted, proposed, rejected, proposed, approved, replied, resolved, closed
+    assert_eq!(closed[0].version, 9);
+
+    // Closed work is no longer listed as open.
+    let nats = env.nats_client().await.unwrap();
+    let reply = nats
+        .request(
+            env.subjects().command("routing", "list"),
+            ListWork {
+                department: "logistics".into(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+            .into(),
+        )
+        .await
+        .unwrap();
+    match ListWorkReply::decode(reply.payload)
+        .unwrap()
+        .outcome
+        .unwrap()
+    {
+        list_work_reply::Outcome::List(l) => assert!(l.items.is_empty(), "{l:?}"),
+        other => panic!("{other:?}"),
+    }
+    routing.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let (complaint, work) = assigned(&env, "T-3", "delivery", Severity::General).await;
+
+    // A breach, delivered twice, escalates once; a second deadline escalates one level up.
+    let breach = |name: &str, round: u32| {
+        new_event(
+            "sla-timer",
+            &cause(complaint),
+            chrono::Utc::now(),
+            Payload::DeadlineBreached(DeadlineSettled {
+                deadline: Some(Deadline {
+                    name: name.into(),
+                    work_id: work.work_id.clone(),
+                    round,
+                    ..Default::default()
+                }),
+            }),
+        )
+    };
+    let subject = env.subjects().event(subjects::events::SLA_BREACHED);
+    let first = breach("first_response", 1);
+    env.publish_event(subject.clone(), &first).await.unwrap();
+    env.publish_event(subject.clone(), &breach("first_response", 1))
+        .await
+        .unwrap();
+    env.publish_event(subject.clone(), &breach("resolution", 1))
+        .await
+        .unwrap();
+    let escalated = env.subjects().work_escalated("logistics");
+    eventually("two escalations", WAIT, || async {
+        env.events(escalated.clone()).await.unwrap().len() >= 2
+    })
+    .await;
+    let pool = env.admin_pool().await.unwrap();
+    eventually("all breaches handled", WAIT, || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM routing.inbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 4
+    })
+    .await;
+    let levels: Vec<(u32, String)> = env
+        .events(escalated)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::WorkEscalated(x)) => Some((x.level, x.escalated_to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    assert_eq!(levels[0].0, 1);
+    assert!(levels[0].1.contains("sun.hao"), "{levels:?}");
+    assert_eq!(levels[1], (2, "service manager".to_string()));
+
+    // Through to resolved, then the complainant is not satisfied: round 2 is assigned.
+    for (verb, action) in [
+        ("accept", Action::Accept(Accept {})),
+        (
+            "propose",
+            Action::Propose(Propose {
+                responsibility: Responsibility::NotLiable as i32,
+                remedy: "explained".into(),
+                ..Default::default()
+            }),
+        ),
+    ] {
+        ok(command(&env, verb, &id(), "T-3", "logistics", "zhou.qiang", action).await);
+    }
+    let proposed = changes(&env, "proposed", "logistics").await;
+    let proposal_id = proposed[0].proposal.clone().unwrap().proposal_id;
+    env.publish_event(
+        env.subjects().event(subjects::events::APPROVAL_DECIDED),
+        &new_event(
+            "approval",
+            &cause(complaint),
+            chrono::Utc::now(),
+            Payload::ApprovalDecided(ApprovalDecided {
+                work_id: work.work_id.clone(),
+                proposal_id,
+                approved: true,
+                automatic: true,
+                decided_by: "policy".into(),
+                ..Default::default()
+            }),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("approved", WAIT, || async {
+        !changes(&env, "approved", "logistics").await.is_empty()
+    })
+    .await;
+    ok(command(
+        &env,
+        "reply",
+        &id(),
+        "T-3",
+        "logistics",
+        "zhou.qiang",
+        Action::Reply(Reply {
+            message: "explained".into(),
+        }),
+    )
+    .await);
+    ok(command(
+        &env,
+        "resolve",
+        &id(),
+        "T-3",
+        "logistics",
+        "zhou.qiang",
+        Action::Resolve(Resolve::default()),
+    )
+    .await);
+    let reopened = new_event(
+        "survey",
+        &cause(complaint),
+        chrono::Utc::now(),
+        Payload::ComplaintReopened(ComplaintReopened {
+            ticket: "T-3".into(),
+            work_id: work.work_id.clone(),
+            round: 1,
+            survey_id: id(),
+            reason: "still no parcel".into(),
+        }),
+    );
+    let subject = env.subjects().event(subjects::events::COMPLAINT_REOPENED);
+    env.publish_event(subject.clone(), &reopened).await.unwrap();
+    env.publish_event(subject, &reopened).await.unwrap();
+    eventually("round 2", WAIT, || async {
+        changes(&env, "assigned", "logistics").await.len() == 2
+    })
+    .await;
+    let rounds = changes(&env, "assigned", "logistics").await;
+    assert_eq!(rounds[1].round, 2);
+    assert_eq!(rounds[1].state(), WorkState::Assigned);
+    assert!(rounds[1].proposal.is_none());
+    // A breach of round 1 arriving now escalates nothing.
+    env.publish_event(
+        env.subjects().event(subjects::events::SLA_BREACHED),
+        &breach("resolution_late", 1),
+    )
+    .await
+    .unwrap();
+    // Round 2 can be accepted again by the department.
+    let again = ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-3",
+        "logistics",
+        "sun.hao",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    assert_eq!((again.round, again.state()), (2, WorkState::Accepted));
+    assert_eq!(
+        env.events(env.subjects().work_escalated("logistics"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    routing.stop().await.unwrap();
+}
