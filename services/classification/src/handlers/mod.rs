@@ -1,0 +1,3 @@
+//! One module per message classification handles.
+
+pub mod complaint_received;

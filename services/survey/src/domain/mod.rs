@@ -1,0 +1,3 @@
+//! What the survey decides, free of messaging and storage so it can be tested alone.
+
+pub mod answer;
