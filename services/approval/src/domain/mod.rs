@@ -1,0 +1,3 @@
+//! What approval decides, without storage or messaging.
+
+pub mod policy;

@@ -1,0 +1,106 @@
+//! One module per message approval handles, and the approval rows they share.
+
+pub mod decide;
+pub mod list;
+pub mod work_changed;
+
+use redress_proto::v1::{ApprovalDecided, ApprovalView, CommandError, CommandErrorCode, Proposal};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+/// Columns of an approval row as the handlers read it.
+pub(crate) const COLUMNS: &str = "approval_id, proposal_id, complaint_id, ticket, work_id, \
+     department, playbook, responsibility, remedy, compensation_minor, currency, proposed_by, \
+     reason, approver_role, state, automatic, decided_by, note";
+
+/// A stored approval.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredApproval {
+    pub approval_id: Uuid,
+    pub complaint_id: Uuid,
+    pub ticket: String,
+    pub work_id: String,
+    pub department: String,
+    pub playbook: String,
+    pub proposal: Proposal,
+    pub reason: String,
+    pub approver_role: String,
+    pub state: String,
+    pub automatic: bool,
+    pub decided_by: String,
+    pub note: String,
+}
+
+impl StoredApproval {
+    pub fn from_row(row: &PgRow) -> Self {
+        Self {
+            approval_id: row.get("approval_id"),
+            complaint_id: row.get("complaint_id"),
+            ticket: row.get("ticket"),
+            work_id: row.get("work_id"),
+            department: row.get("department"),
+            playbook: row.get("playbook"),
+            proposal: Proposal {
+                proposal_id: row.get("proposal_id"),
+                responsibility: i32::from(row.get::<i16, _>("responsibility")),
+                remedy: row.get("remedy"),
+                compensation_minor: row.get("compensation_minor"),
+                currency: row.get("currency"),
+                proposed_by: row.get("proposed_by"),
+            },
+            reason: row.get("reason"),
+            approver_role: row.get("approver_role"),
+            state: row.get("state"),
+            automatic: row.get("automatic"),
+            decided_by: row.get("decided_by"),
+            note: row.get("note"),
+        }
+    }
+
+    pub fn view(&self) -> ApprovalView {
+        ApprovalView {
+            approval_id: self.approval_id.to_string(),
+            ticket: self.ticket.clone(),
+            work_id: self.work_id.clone(),
+            department: self.department.clone(),
+            state: self.state.clone(),
+            proposal: Some(self.proposal.clone()),
+            reason: self.reason.clone(),
+            approver_role: self.approver_role.clone(),
+            decided_by: self.decided_by.clone(),
+            note: self.note.clone(),
+        }
+    }
+
+    /// The decision as an event payload; only meaningful once decided.
+    pub fn decided(&self) -> ApprovalDecided {
+        ApprovalDecided {
+            approval_id: self.approval_id.to_string(),
+            work_id: self.work_id.clone(),
+            ticket: self.ticket.clone(),
+            proposal_id: self.proposal.proposal_id.clone(),
+            approved: self.state == APPROVED,
+            decided_by: self.decided_by.clone(),
+            note: self.note.clone(),
+            automatic: self.automatic,
+            department: self.department.clone(),
+        }
+    }
+}
+
+pub(crate) const PENDING: &str = "pending";
+pub(crate) const APPROVED: &str = "approved";
+pub(crate) const REJECTED: &str = "rejected";
+
+pub(crate) fn command_error(
+    code: CommandErrorCode,
+    field: &str,
+    message: impl Into<String>,
+) -> CommandError {
+    CommandError {
+        code: code as i32,
+        field: field.to_string(),
+        message: message.into(),
+    }
+}

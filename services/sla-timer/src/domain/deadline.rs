@@ -1,0 +1,255 @@
+//! Deadlines of one handling round: computed from the playbook's policies and a business
+//! calendar, and settled (met or breached) from the states the work reached.
+
+use chrono::{DateTime, Utc};
+use redress_calendar::{CalendarError, CalendarSet};
+use redress_playbook::{MetBy, Playbook, Severity, Urgency};
+use redress_proto::v1::WorkState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("calendar {calendar:?}: {source}")]
+    Calendar {
+        calendar: String,
+        source: CalendarError,
+    },
+    #[error("{0} is outside the range deadlines can be computed for")]
+    OutOfRange(DateTime<Utc>),
+}
+
+/// One deadline as the playbook and calendar make it, before anything is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub name: String,
+    pub limit: String,
+    pub calendar: String,
+    pub met_by: MetBy,
+    pub due_at: DateTime<Utc>,
+}
+
+/// The deadlines that apply to work of `severity` and `urgency` whose clock started at
+/// `start`, one per policy name.
+pub fn plan(
+    playbook: &Playbook,
+    calendars: &CalendarSet,
+    severity: Severity,
+    urgency: Urgency,
+    start: DateTime<Utc>,
+) -> Result<Vec<Planned>, PlanError> {
+    let name = &playbook.sla.calendar;
+    let calendar_error = |source| PlanError::Calendar {
+        calendar: name.clone(),
+        source,
+    };
+    let calendar = calendars.get(name).map_err(calendar_error)?;
+    let from = to_jiff(start)?;
+    playbook
+        .sla
+        .applicable(severity, urgency)
+        .into_iter()
+        .map(|policy| {
+            let due = calendar
+                .deadline(from, policy.span())
+                .map_err(calendar_error)?;
+            Ok(Planned {
+                name: policy.name.clone(),
+                limit: policy.limit.clone(),
+                calendar: name.clone(),
+                met_by: policy.met_by,
+                due_at: from_jiff(due.timestamp())?,
+            })
+        })
+        .collect()
+}
+
+// Both sides count microseconds since the epoch, so nothing is rounded on the way.
+fn to_jiff(t: DateTime<Utc>) -> Result<jiff::Timestamp, PlanError> {
+    jiff::Timestamp::from_microsecond(t.timestamp_micros()).map_err(|_| PlanError::OutOfRange(t))
+}
+
+fn from_jiff(t: jiff::Timestamp) -> Result<DateTime<Utc>, PlanError> {
+    DateTime::from_timestamp_micros(t.as_microsecond())
+        .ok_or(PlanError::OutOfRange(DateTime::<Utc>::MAX_UTC))
+}
+
+/// The work state that meets a deadline met by `met_by`.
+pub fn threshold(met_by: MetBy) -> WorkState {
+    match met_by {
+        MetBy::Accepted => WorkState::Accepted,
+        MetBy::Replied => WorkState::Replied,
+        MetBy::Resolved => WorkState::Resolved,
+    }
+}
+
+pub fn parse_met_by(s: &str) -> Option<MetBy> {
+    [MetBy::Accepted, MetBy::Replied, MetBy::Resolved]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+}
+
+/// Whether a work item in `state` has got at least as far as `met_by`. States only move
+/// forward within a round (a rejected proposal goes back to ACCEPTED, which stays beyond
+/// every threshold it had passed), so reaching a later state means the earlier one happened.
+pub fn reached(state: WorkState, met_by: MetBy) -> bool {
+    state as i32 >= threshold(met_by) as i32
+}
+
+/// When one round first reached each state that meets deadlines, as far as the events seen
+/// so far tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub replied_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl Progress {
+    /// What one event of the round in `state` at `at` tells.
+    pub fn from_event(state: WorkState, at: DateTime<Utc>) -> Self {
+        let when = |m| reached(state, m).then_some(at);
+        Self {
+            accepted_at: when(MetBy::Accepted),
+            replied_at: when(MetBy::Replied),
+            resolved_at: when(MetBy::Resolved),
+        }
+    }
+
+    pub fn reached_at(&self, met_by: MetBy) -> Option<DateTime<Utc>> {
+        match met_by {
+            MetBy::Accepted => self.accepted_at,
+            MetBy::Replied => self.replied_at,
+            MetBy::Resolved => self.resolved_at,
+        }
+    }
+}
+
+/// How an armed deadline ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    Met { at: DateTime<Utc> },
+    Breached { at: DateTime<Utc> },
+}
+
+/// How a deadline due at `due_at` settles once the work reached its state at `reached_at`:
+/// in time it is met then; too late it was breached when it fell due (the timer had not
+/// noticed yet, e.g. while no instance ran). Not reached yet: it stays armed.
+pub fn settle(due_at: DateTime<Utc>, reached_at: Option<DateTime<Utc>>) -> Option<Settlement> {
+    let at = reached_at?;
+    Some(if at <= due_at {
+        Settlement::Met { at }
+    } else {
+        Settlement::Breached { at: due_at }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use redress_playbook::Playbooks;
+
+    use super::*;
+
+    fn default_playbook() -> Playbook {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../playbooks");
+        Playbooks::load_dir(&dir)
+            .unwrap()
+            .get("default")
+            .unwrap()
+            .clone()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn general_normal_work_assigned_on_a_monday_morning() {
+        let calendars = CalendarSet::builtin().unwrap();
+        let planned = plan(
+            &default_playbook(),
+            &calendars,
+            Severity::General,
+            Urgency::Normal,
+            at("2026-11-23T10:00:00+08:00"),
+        )
+        .unwrap();
+        let due: Vec<_> = planned
+            .iter()
+            .map(|p| (p.name.as_str(), p.met_by, p.due_at))
+            .collect();
+        assert_eq!(
+            due,
+            [
+                (
+                    "first_response",
+                    MetBy::Accepted,
+                    at("2026-11-23T12:00:00+08:00")
+                ),
+                // Working days count from the day after receipt: Tue, Wed, Thu.
+                (
+                    "resolution",
+                    MetBy::Resolved,
+                    at("2026-11-26T18:00:00+08:00")
+                ),
+            ]
+        );
+        assert!(planned.iter().all(|p| p.calendar == "cn-mainland"));
+    }
+
+    #[test]
+    fn business_hours_skip_the_lunch_break_and_keep_microseconds_exact() {
+        let calendars = CalendarSet::builtin().unwrap();
+        let planned = plan(
+            &default_playbook(),
+            &calendars,
+            Severity::Major,
+            Urgency::Normal,
+            at("2026-11-23T11:30:00.250+08:00"),
+        )
+        .unwrap();
+        // "1 hour" is wall time: exactly one hour later, fraction and all.
+        assert_eq!(planned[0].name, "first_response");
+        assert_eq!(planned[0].due_at, at("2026-11-23T12:30:00.250+08:00"));
+        let general = plan(
+            &default_playbook(),
+            &calendars,
+            Severity::General,
+            Urgency::Normal,
+            at("2026-11-23T11:30:00+08:00"),
+        )
+        .unwrap();
+        // Half an hour before lunch, an hour and a half after it.
+        assert_eq!(general[0].due_at, at("2026-11-23T15:00:00+08:00"));
+    }
+
+    #[test]
+    fn later_states_reach_earlier_thresholds() {
+        assert!(reached(WorkState::Accepted, MetBy::Accepted));
+        assert!(reached(WorkState::Proposed, MetBy::Accepted));
+        assert!(!reached(WorkState::Proposed, MetBy::Replied));
+        assert!(reached(WorkState::Closed, MetBy::Resolved));
+        assert!(!reached(WorkState::Assigned, MetBy::Accepted));
+        let p = Progress::from_event(WorkState::Replied, at("2026-11-23T10:00:00Z"));
+        assert_eq!(p.accepted_at, p.replied_at);
+        assert_eq!(p.resolved_at, None);
+        for m in [MetBy::Accepted, MetBy::Replied, MetBy::Resolved] {
+            assert_eq!(parse_met_by(m.as_str()), Some(m));
+        }
+    }
+
+    #[test]
+    fn in_time_is_met_and_late_is_breached_when_due() {
+        let due = at("2026-11-23T12:00:00Z");
+        assert_eq!(settle(due, None), None);
+        assert_eq!(
+            settle(due, Some(due)),
+            Some(Settlement::Met { at: due }),
+            "reaching it at the due instant is in time"
+        );
+        assert_eq!(
+            settle(due, Some(at("2026-11-23T12:00:01Z"))),
+            Some(Settlement::Breached { at: due })
+        );
+    }
+}

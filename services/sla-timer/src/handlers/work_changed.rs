@@ -1,0 +1,316 @@
+//! `WorkChanged`: arms a round's deadlines the first time the round is seen with its clock
+//! start, and settles them as the work reaches the states they wait for.
+//!
+//! The event's work item, not its subject, decides: "state ≥ X in round r" means X happened
+//! in round r, so missed, repeated or reordered events of a round reach the same deadlines.
+//! An event after ASSIGNED carries the round's `assigned_at` and arms the round as well as
+//! an ASSIGNED one would; an event without it is remembered in `progress` until the round
+//! can be armed, which then creates its deadlines already settled.
+
+use chrono::{DateTime, Utc};
+use redress_platform::envelope::follow_up;
+use redress_platform::events::{Event, outgoing, retry};
+use redress_platform::nats::Outcome;
+use redress_platform::{inbox, outbox};
+use redress_playbook::{Playbook, Severity, Urgency};
+use redress_proto::subjects::events;
+use redress_proto::v1::envelope::Payload;
+use redress_proto::v1::{DeadlineState, DeadlinesArmed, WorkChanged, WorkItem, WorkState};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{COLUMNS, StoredDeadline, state_name, to_chrono};
+use crate::domain::deadline::{self, Planned, Progress, parse_met_by, settle};
+use crate::{IDENT, SlaTimer};
+
+pub async fn handle(sla: &SlaTimer, event: &Event, change: WorkChanged) -> Outcome {
+    let Some(work) = change.work else {
+        return Outcome::DeadLetter("WorkChanged without a work item".into());
+    };
+    let state = work.state();
+    if work.work_id.is_empty() || state == WorkState::Unspecified {
+        return Outcome::DeadLetter(format!(
+            "work item without an id or state (work_id {:?}, state {})",
+            work.work_id, work.state
+        ));
+    }
+    let Some(complaint_id) = event.complaint_id() else {
+        return Outcome::DeadLetter(format!(
+            "complaint id {:?} is not a UUID",
+            event.envelope.complaint_id
+        ));
+    };
+    let playbook = match sla.playbooks.get(&event.envelope.playbook) {
+        Ok(pb) => pb,
+        Err(e) => return Outcome::DeadLetter(e.to_string()),
+    };
+    let Ok(round) = i32::try_from(work.round.max(1)) else {
+        return Outcome::DeadLetter(format!("round {} is out of range", work.round));
+    };
+    let now = sla.ctx.clock.now();
+    let occurred_at = event
+        .envelope
+        .occurred_at
+        .as_ref()
+        .and_then(to_chrono)
+        .unwrap_or(now);
+    // The round's clock starts at assignment: the work item's own record of it, else the
+    // ASSIGNED event's time. Any other event without it cannot start the clock.
+    let start = work
+        .assigned_at
+        .as_ref()
+        .and_then(to_chrono)
+        .or((state == WorkState::Assigned).then_some(occurred_at));
+    let plan = match start {
+        None => None,
+        Some(start) => {
+            let (severity, urgency) = grade(sla, &work);
+            match deadline::plan(playbook, &sla.calendars, severity, urgency, start) {
+                Ok(planned) => Some((start, planned)),
+                Err(e) => return Outcome::DeadLetter(format!("computing deadlines: {e}")),
+            }
+        }
+    };
+    let round = Round {
+        work: &work,
+        round,
+        complaint_id,
+        playbook,
+        progress: Progress::from_event(state, occurred_at),
+        plan,
+    };
+    match apply(sla, event, round, now).await {
+        Ok(None) => Outcome::Ack,
+        Ok(Some(counts)) => {
+            sla.storage.outbox.wake();
+            counts.record(sla);
+            Outcome::Ack
+        }
+        Err(e) => retry(e),
+    }
+}
+
+/// Severity and urgency pick the policies; work that lacks them (a contract breach upstream)
+/// still gets deadlines, those of general, normal work, rather than none.
+fn grade(sla: &SlaTimer, work: &WorkItem) -> (Severity, Urgency) {
+    let severity = Severity::from_proto(work.severity());
+    let urgency = Urgency::from_proto(work.urgency());
+    if severity.is_none() || urgency.is_none() {
+        tracing::warn!(work_id = %work.work_id, "work item without severity or urgency");
+        sla.ctx.metrics.incr("sla-timer_contract_violations_total");
+    }
+    (
+        severity.unwrap_or(Severity::General),
+        urgency.unwrap_or(Urgency::Normal),
+    )
+}
+
+struct Round<'a> {
+    work: &'a WorkItem,
+    round: i32,
+    complaint_id: Uuid,
+    playbook: &'a Playbook,
+    /// What this event tells of the round.
+    progress: Progress,
+    plan: Option<(DateTime<Utc>, Vec<Planned>)>,
+}
+
+#[derive(Default)]
+struct Counts {
+    armed: u64,
+    met: u64,
+    breached: u64,
+}
+
+impl Counts {
+    fn add(&mut self, d: &StoredDeadline) {
+        match d.state {
+            DeadlineState::Met => self.met += 1,
+            DeadlineState::Breached => self.breached += 1,
+            DeadlineState::Armed | DeadlineState::Unspecified => {}
+        }
+    }
+
+    fn record(&self, sla: &SlaTimer) {
+        let m = &sla.ctx.metrics;
+        m.counter("sla_armed_total")
+            .fetch_add(self.armed, std::sync::atomic::Ordering::Relaxed);
+        m.counter("sla_met_total")
+            .fetch_add(self.met, std::sync::atomic::Ordering::Relaxed);
+        m.counter("sla_breached_total")
+            .fetch_add(self.breached, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Returns `None` when the event was handled before.
+async fn apply(
+    sla: &SlaTimer,
+    event: &Event,
+    r: Round<'_>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Counts>> {
+    let mut tx = sla.pool.begin().await?;
+    if !inbox::record(&mut tx, &event.message_id).await? {
+        return Ok(None);
+    }
+    let work = r.work;
+    // Locks the round's row, so events of one round are applied one after another whichever
+    // instance handles them.
+    let row = sqlx::query(
+        "INSERT INTO progress (work_id, round, accepted_at, replied_at, resolved_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (work_id, round) DO UPDATE SET
+             accepted_at = LEAST(progress.accepted_at, EXCLUDED.accepted_at),
+             replied_at = LEAST(progress.replied_at, EXCLUDED.replied_at),
+             resolved_at = LEAST(progress.resolved_at, EXCLUDED.resolved_at)
+         RETURNING accepted_at, replied_at, resolved_at, armed_at",
+    )
+    .bind(&work.work_id)
+    .bind(r.round)
+    .bind(r.progress.accepted_at)
+    .bind(r.progress.replied_at)
+    .bind(r.progress.resolved_at)
+    .fetch_one(&mut *tx)
+    .await?;
+    let progress = Progress {
+        accepted_at: row.get("accepted_at"),
+        replied_at: row.get("replied_at"),
+        resolved_at: row.get("resolved_at"),
+    };
+    let armed_at: Option<DateTime<Utc>> = row.get("armed_at");
+
+    let mut counts = Counts::default();
+    let mut messages = Vec::new();
+    let publish = |name: &str, payload: Payload| {
+        let envelope = follow_up(IDENT.name, &event.envelope, now, payload);
+        outgoing(sla.ctx.subjects.event(name), &envelope)
+    };
+    let settled = match (armed_at, r.plan) {
+        (None, Some((start, planned))) => {
+            let mut deadlines = Vec::with_capacity(planned.len());
+            for p in planned {
+                let d = StoredDeadline {
+                    id: Uuid::now_v7(),
+                    work_id: work.work_id.clone(),
+                    round: r.round,
+                    name: p.name,
+                    complaint_id: r.complaint_id,
+                    correlation_id: event.envelope.correlation_id.clone(),
+                    playbook: r.playbook.key.clone(),
+                    ticket: work.ticket.clone(),
+                    department: work.department.clone(),
+                    limit_text: p.limit,
+                    calendar: p.calendar,
+                    met_by: p.met_by.as_str().to_string(),
+                    due_at: p.due_at,
+                    state: DeadlineState::Armed,
+                    settled_at: None,
+                };
+                let d = match settle(p.due_at, progress.reached_at(p.met_by)) {
+                    Some(s) => d.settled(s),
+                    None => d,
+                };
+                insert(&mut tx, &d, &r.playbook.version, start, now).await?;
+                deadlines.push(d);
+            }
+            sqlx::query("UPDATE progress SET armed_at = $3 WHERE work_id = $1 AND round = $2")
+                .bind(&work.work_id)
+                .bind(r.round)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if !deadlines.is_empty() {
+                counts.armed = deadlines.len() as u64;
+                messages.push(publish(
+                    events::SLA_ARMED,
+                    Payload::DeadlinesArmed(DeadlinesArmed {
+                        deadlines: deadlines.iter().map(StoredDeadline::to_proto).collect(),
+                    }),
+                ));
+            }
+            // Every deadline ends with exactly one met or breached event, also when it is
+            // born settled.
+            deadlines
+        }
+        (None, None) => Vec::new(),
+        (Some(_), _) => {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM deadlines
+                 WHERE work_id = $1 AND round = $2 AND state = 'armed'
+                 ORDER BY due_at, name FOR UPDATE"
+            ))
+            .bind(&work.work_id)
+            .bind(r.round)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut settled = Vec::new();
+            for row in &rows {
+                let d = StoredDeadline::from_row(row);
+                let Some(met_by) = parse_met_by(&d.met_by) else {
+                    continue;
+                };
+                let Some(s) = settle(d.due_at, progress.reached_at(met_by)) else {
+                    continue;
+                };
+                let d = d.settled(s);
+                sqlx::query("UPDATE deadlines SET state = $2, settled_at = $3 WHERE id = $1")
+                    .bind(d.id)
+                    .bind(state_name(d.state))
+                    .bind(d.settled_at)
+                    .execute(&mut *tx)
+                    .await?;
+                settled.push(d);
+            }
+            settled
+        }
+    };
+    for d in &settled {
+        if let Some((name, payload)) = d.settled_event() {
+            counts.add(d);
+            messages.push(publish(name, payload));
+        }
+    }
+    if !messages.is_empty() {
+        outbox::enqueue(&mut tx, IDENT.schema, &sla.storage.outbox, &messages).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(counts))
+}
+
+async fn insert(
+    tx: &mut sqlx::PgConnection,
+    d: &StoredDeadline,
+    playbook_version: &str,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    // The round's row lock makes a conflict impossible; the key still guards the rule.
+    sqlx::query(
+        "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id, playbook,
+             playbook_version, ticket, department, limit_text, calendar, met_by, started_at,
+             due_at, state, settled_at, armed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (work_id, round, name) DO NOTHING",
+    )
+    .bind(d.id)
+    .bind(&d.work_id)
+    .bind(d.round)
+    .bind(&d.name)
+    .bind(d.complaint_id)
+    .bind(&d.correlation_id)
+    .bind(&d.playbook)
+    .bind(playbook_version)
+    .bind(&d.ticket)
+    .bind(&d.department)
+    .bind(&d.limit_text)
+    .bind(&d.calendar)
+    .bind(&d.met_by)
+    .bind(started_at)
+    .bind(d.due_at)
+    .bind(state_name(d.state))
+    .bind(d.settled_at)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}

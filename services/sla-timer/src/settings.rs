@@ -1,0 +1,28 @@
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[sla]` section of the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlaSettings {
+    /// How often the timer looks for deadlines that have come due. A breach is published at
+    /// most this late.
+    pub tick_ms: u64,
+    /// Deadlines breached per transaction; the timer goes on at once while it finds full
+    /// batches.
+    pub batch_size: i64,
+    /// Calendar files (`*.toml`) that override or add to the built-in calendars by name, so
+    /// next year's holidays need no rebuild.
+    pub calendars_dir: Option<PathBuf>,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        Self {
+            tick_ms: 1000,
+            batch_size: 100,
+            calendars_dir: None,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The timer: one task per instance that breaches the armed deadlines that have come due.
+//! Deadlines are rows, not sleeping tasks, so a restart loses none, and `SKIP LOCKED` lets
+//! the instances share the due rows without any breaching one twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redress_platform::envelope::new_event;
+use redress_platform::events::outgoing;
+use redress_platform::outbox;
+use redress_proto::v1::DeadlineState;
+use tokio::time::MissedTickBehavior;
+
+use crate::handlers::{COLUMNS, StoredDeadline, state_name};
+use crate::{IDENT, SlaTimer};
+
+/// Ticks every `sla.tick_ms` until shutdown.
+pub async fn run(sla: Arc<SlaTimer>) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(sla.settings.tick_ms.max(1)));
+    // After a slow tick (database away), one catch-up run is enough: it takes every due row.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = sla.ctx.shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        loop {
+            match breach_due(&sla).await {
+                Ok(n) if n as i64 >= sla.settings.batch_size => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sla timer: breaching due deadlines failed, will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Breaches one batch of due deadlines and publishes `sla.breached` for each, in one
+/// transaction. Returns how many it breached.
+pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
+    let now = sla.ctx.clock.now();
+    // Strictly before now: work that gets there at the due instant is in time (as
+    // `domain::deadline::settle` has it), so the due instant itself is not late yet.
+    let mut tx = sla.pool.begin().await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM deadlines
+         WHERE state = 'armed' AND due_at < $1
+         ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(sla.settings.batch_size.max(1))
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let breached: Vec<StoredDeadline> = rows
+        .iter()
+        .map(|row| {
+            let mut d = StoredDeadline::from_row(row);
+            d.state = DeadlineState::Breached;
+            d.settled_at = Some(now);
+            d
+        })
+        .collect();
+    let ids: Vec<uuid::Uuid> = breached.iter().map(|d| d.id).collect();
+    sqlx::query("UPDATE deadlines SET state = $2, settled_at = $3 WHERE id = ANY($1)")
+        .bind(&ids)
+        .bind(state_name(DeadlineState::Breached))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let messages: Vec<_> = breached
+        .iter()
+        .filter_map(|d| {
+            let (name, payload) = d.settled_event()?;
+            let envelope = new_event(IDENT.name, &d.cause(), now, payload);
+            Some(outgoing(sla.ctx.subjects.event(name), &envelope))
+        })
+        .collect();
+    outbox::enqueue(&mut tx, IDENT.schema, &sla.storage.outbox, &messages).await?;
+    tx.commit().await?;
+    sla.storage.outbox.wake();
+    for d in &breached {
+        tracing::info!(
+            work_id = %d.work_id, round = d.round, deadline = %d.name, due_at = %d.due_at,
+            "deadline breached"
+        );
+    }
+    sla.ctx
+        .metrics
+        .counter("sla_breached_total")
+        .fetch_add(breached.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(breached.len())
+}
