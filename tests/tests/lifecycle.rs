@@ -1,0 +1,555 @@
+//! End to end: all six services against a real nats-server with JetStream and a real
+//! PostgreSQL, one shared injectable clock. Complaints go in through a channel adapter's
+//! path and are driven through their whole life by department, approver and complainant
+//! commands; time is moved by the clock, never by sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use prost::Message as _;
+use redress_client::Client;
+use redress_platform::{ManualClock, SharedClock};
+use redress_proto::subjects::{self, Stream};
+use redress_proto::v1::{
+    Accept, AnswerSurvey, ApprovalReply, Complainant, ComplaintStatus, Contact, ContactKind,
+    DeadlineState, DecideApproval, Propose, Reply, Resolve, Responsibility, SubmitComplaint,
+    SurveyInvitation, SurveyReply, SurveyScores, WorkCommand, WorkCommandReply, WorkItem,
+    approval_reply, envelope::Payload, survey_reply, work_command::Action, work_command_reply,
+};
+use redress_testkit::{RunningService, TestEnv, eventually};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Monday 23 November 2026, 10:00 in Shanghai: a working day, inside working hours.
+fn monday_morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+}
+
+struct Stack {
+    env: TestEnv,
+    clock: Arc<ManualClock>,
+    client: Client,
+    services: Vec<RunningService>,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let mut env = TestEnv::start().await.unwrap();
+        env.extra_config = serde_json::json!({ "sla": { "tick_ms": 50 } });
+        let clock = ManualClock::new(monday_morning());
+        let shared: SharedClock = clock.clone();
+        let mut services = Vec::new();
+        services.push(
+            env.start_service("intake", shared.clone(), redress_intake::run)
+                .await
+                .unwrap(),
+        );
+        services.push(
+            env.start_service(
+                "classification",
+                shared.clone(),
+                redress_classification::run,
+            )
+            .await
+            .unwrap(),
+        );
+        services.push(
+            env.start_service("routing", shared.clone(), redress_routing::run)
+                .await
+                .unwrap(),
+        );
+        services.push(
+            env.start_service("sla-timer", shared.clone(), redress_sla_timer::run)
+                .await
+                .unwrap(),
+        );
+        services.push(
+            env.start_service("approval", shared.clone(), redress_approval::run)
+                .await
+                .unwrap(),
+        );
+        services.push(
+            env.start_service("survey", shared.clone(), redress_survey::run)
+                .await
+                .unwrap(),
+        );
+        let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+        Self {
+            env,
+            clock,
+            client,
+            services,
+        }
+    }
+
+    async fn stop(self) {
+        for s in self.services {
+            s.stop().await.unwrap();
+        }
+    }
+
+    /// Submits as a channel adapter that wants its ticket at once.
+    async fn submit(&self, external_id: &str, text: &str) -> String {
+        let accepted = self
+            .client
+            .submit(&SubmitComplaint {
+                channel: "web".into(),
+                external_id: external_id.into(),
+                complainant: Some(Complainant {
+                    name: "李娜".into(),
+                    contact: Some(Contact {
+                        kind: ContactKind::Phone as i32,
+                        value: format!("+86 139 0000 {:04}", external_id.len() * 37 % 10000),
+                    }),
+                }),
+                text: text.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        accepted.ticket
+    }
+
+    async fn status(&self, ticket: &str) -> ComplaintStatus {
+        self.client.status_by_ticket(ticket).await.unwrap()
+    }
+
+    async fn wait_for(
+        &self,
+        ticket: &str,
+        what: &str,
+        check: impl Fn(&ComplaintStatus) -> bool,
+    ) -> ComplaintStatus {
+        eventually(what, WAIT, || async { check(&self.status(ticket).await) }).await;
+        self.status(ticket).await
+    }
+
+    async fn request<M: prost::Message, R: prost::Message + Default>(
+        &self,
+        service: &str,
+        verb: &str,
+        m: &M,
+    ) -> R {
+        let nats = self.client.nats();
+        let reply = nats
+            .request(
+                self.env.subjects().command(service, verb),
+                m.encode_to_vec().into(),
+            )
+            .await
+            .unwrap();
+        R::decode(reply.payload).unwrap()
+    }
+
+    async fn work(
+        &self,
+        verb: &str,
+        ticket: &str,
+        dept: &str,
+        actor: &str,
+        action: Action,
+    ) -> WorkItem {
+        let reply: WorkCommandReply = self
+            .request(
+                "routing",
+                verb,
+                &WorkCommand {
+                    command_id: uuid::Uuid::now_v7().to_string(),
+                    ticket: ticket.into(),
+                    department: dept.into(),
+                    actor: actor.into(),
+                    action: Some(action),
+                },
+            )
+            .await;
+        match reply.outcome.unwrap() {
+            work_command_reply::Outcome::Work(w) => w,
+            work_command_reply::Outcome::Error(e) => panic!("{verb} {ticket} refused: {e:?}"),
+        }
+    }
+
+    async fn decide(
+        &self,
+        ticket: &str,
+        approver: &str,
+        approve: bool,
+        note: &str,
+    ) -> approval_reply::Outcome {
+        let reply: ApprovalReply = self
+            .request(
+                "approval",
+                "decide",
+                &DecideApproval {
+                    command_id: uuid::Uuid::now_v7().to_string(),
+                    ticket: ticket.into(),
+                    approver: approver.into(),
+                    approve,
+                    note: note.into(),
+                },
+            )
+            .await;
+        reply.outcome.unwrap()
+    }
+
+    async fn answer(&self, ticket: &str, overall: u32, comment: &str) -> survey_reply::Outcome {
+        let reply: SurveyReply = self
+            .request(
+                "survey",
+                "answer",
+                &AnswerSurvey {
+                    command_id: uuid::Uuid::now_v7().to_string(),
+                    ticket: ticket.into(),
+                    scores: Some(SurveyScores {
+                        overall,
+                        speed: overall,
+                        ..Default::default()
+                    }),
+                    comment: comment.into(),
+                },
+            )
+            .await;
+        reply.outcome.unwrap()
+    }
+}
+
+fn deadline_state(s: &ComplaintStatus, round: u32, name: &str) -> Option<DeadlineState> {
+    s.deadlines
+        .iter()
+        .find(|d| d.round == round && d.name == name)
+        .map(|d| d.state())
+}
+
+fn history(s: &ComplaintStatus) -> Vec<&str> {
+    s.history.iter().map(|h| h.event.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_major_complaint_goes_through_approval_to_a_satisfied_close() {
+    let stack = Stack::start().await;
+    let ticket = stack
+        .submit("web-1", "快递丢件了，里面是给孩子的生日礼物，要求赔偿800元")
+        .await;
+
+    // Classified major (compensation), routed to customer service, deadlines armed.
+    let s = stack
+        .wait_for(&ticket, "assignment and deadlines", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    assert_eq!(
+        (s.category.as_str(), s.severity.as_str()),
+        ("delivery", "major")
+    );
+    assert_eq!(s.department, "customer-service");
+    let first = s
+        .deadlines
+        .iter()
+        .find(|d| d.name == "first_response")
+        .unwrap();
+    assert_eq!(first.limit, "1 hour");
+    assert_eq!(
+        redress_proto::time::to_unix_micros(first.due_at.as_ref().unwrap()),
+        (monday_morning() + chrono::Duration::hours(1)).timestamp_micros()
+    );
+
+    stack.clock.advance(chrono::Duration::minutes(20));
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "customer-service",
+            "wang.fang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "first response met", |s| {
+            deadline_state(s, 1, "first_response") == Some(DeadlineState::Met)
+        })
+        .await;
+    stack
+        .work(
+            "propose",
+            &ticket,
+            "customer-service",
+            "wang.fang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::CompanyLiable as i32,
+                remedy: "赔偿并补发礼物".into(),
+                compensation_minor: 80000,
+                currency: "CNY".into(),
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "approval requested", |s| s.approval == "pending")
+        .await;
+    // The department cannot reply before the decision; nobody approves their own proposal.
+    let nats_reply: WorkCommandReply = stack
+        .request(
+            "routing",
+            "reply",
+            &WorkCommand {
+                command_id: "early-reply".into(),
+                ticket: ticket.clone(),
+                department: "customer-service".into(),
+                actor: "wang.fang".into(),
+                action: Some(Action::Reply(Reply {
+                    message: "x".into(),
+                })),
+            },
+        )
+        .await;
+    assert!(matches!(
+        nats_reply.outcome,
+        Some(work_command_reply::Outcome::Error(_))
+    ));
+    match stack.decide(&ticket, "zhao.min", true, "同意赔偿").await {
+        approval_reply::Outcome::Approval(a) => assert_eq!(a.state, "approved"),
+        other => panic!("{other:?}"),
+    }
+    stack
+        .wait_for(&ticket, "approved work", |s| s.status == "approved")
+        .await;
+
+    stack.clock.advance(chrono::Duration::hours(2));
+    stack
+        .work(
+            "reply",
+            &ticket,
+            "customer-service",
+            "wang.fang",
+            Action::Reply(Reply {
+                message: "您好，包裹确认丢失，已赔偿800元并补发礼物。如有疑问请联系客服部王芳。"
+                    .into(),
+            }),
+        )
+        .await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            "customer-service",
+            "liu.yang",
+            Action::Resolve(Resolve {
+                summary: "compensated".into(),
+            }),
+        )
+        .await;
+    let s = stack
+        .wait_for(&ticket, "survey sent", |s| s.survey == "sent")
+        .await;
+    assert_eq!(
+        deadline_state(&s, 1, "resolution"),
+        Some(DeadlineState::Met)
+    );
+    let invitations = stack
+        .env
+        .stream_messages(Stream::Notify, stack.env.subjects().notify_survey("web"))
+        .await
+        .unwrap();
+    assert_eq!(invitations.len(), 1);
+    assert_eq!(
+        SurveyInvitation::decode(invitations[0].payload.clone())
+            .unwrap()
+            .ticket,
+        ticket
+    );
+
+    assert!(matches!(
+        stack.answer(&ticket, 5, "处理得很好").await,
+        survey_reply::Outcome::Survey(_)
+    ));
+    let s = stack
+        .wait_for(&ticket, "closed", |s| s.status == "closed")
+        .await;
+    assert_eq!(s.survey, "satisfied");
+    assert_eq!(s.approval, "approved");
+    assert_eq!(s.escalation_level, 0);
+    let events = history(&s);
+    for expected in [
+        "received",
+        "complaint.classified",
+        "work.assigned",
+        "sla.armed",
+        "work.accepted",
+        "sla.met",
+        "work.proposed",
+        "approval.requested",
+        "approval.decided",
+        "work.approved",
+        "work.replied",
+        "work.resolved",
+        "survey.sent",
+        "survey.answered",
+        "complaint.closed",
+        "work.closed",
+    ] {
+        assert!(
+            events.contains(&expected),
+            "{expected} missing from {events:?}"
+        );
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dissatisfied_complainant_reopens_the_complaint() {
+    let stack = Stack::start().await;
+    let ticket = stack.submit("web-2", "快递三天了还没送到").await;
+    let s = stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    assert_eq!(
+        (s.department.as_str(), s.severity.as_str()),
+        ("logistics", "general")
+    );
+
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack
+        .work(
+            "propose",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::PartlyLiable as i32,
+                remedy: "催促派送并致歉".into(),
+                compensation_minor: 0,
+                currency: String::new(),
+            }),
+        )
+        .await;
+    // No compensation on a general complaint: the policy approves without a person.
+    stack
+        .wait_for(&ticket, "automatic approval", |s| s.status == "approved")
+        .await;
+    stack
+        .work(
+            "reply",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Reply(Reply {
+                message: "已催促派送".into(),
+            }),
+        )
+        .await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "survey", |s| s.survey == "sent")
+        .await;
+    stack.answer(&ticket, 2, "还是没收到").await;
+
+    // Round 2: back with the department, with its own deadlines.
+    let s = stack
+        .wait_for(&ticket, "reopened", |s| {
+            s.status == "reopened"
+                && s.round == 2
+                && s.deadlines.iter().filter(|d| d.round == 2).count() == 2
+        })
+        .await;
+    assert_eq!(s.survey, "dissatisfied");
+    assert_eq!(s.department, "logistics");
+    assert!(history(&s).contains(&"complaint.reopened"));
+    let assigned = stack
+        .env
+        .events(stack.env.subjects().work_assigned("logistics"))
+        .await
+        .unwrap();
+    let rounds: Vec<u32> = assigned
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::WorkChanged(w)) => w.work.as_ref().map(|w| w.round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rounds, vec![1, 2]);
+    let again = stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "sun.hao",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    assert_eq!(again.round, 2);
+    stack
+        .wait_for(&ticket, "in progress again", |s| s.status == "in_progress")
+        .await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn work_never_accepted_breaches_and_escalates() {
+    let stack = Stack::start().await;
+    let ticket = stack.submit("web-3", "发票金额开错了，多收了钱").await;
+    let s = stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    assert_eq!(s.department, "finance");
+
+    // 2 business hours from Monday 10:00 is 12:00; at 11:59 nothing has breached.
+    stack.clock.advance(chrono::Duration::minutes(119));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        deadline_state(&stack.status(&ticket).await, 1, "first_response"),
+        Some(DeadlineState::Armed)
+    );
+    stack.clock.advance(chrono::Duration::minutes(2));
+    let s = stack
+        .wait_for(&ticket, "breach and escalation", |s| {
+            s.escalation_level == 1
+        })
+        .await;
+    assert_eq!(
+        deadline_state(&s, 1, "first_response"),
+        Some(DeadlineState::Breached)
+    );
+    assert_eq!(
+        deadline_state(&s, 1, "resolution"),
+        Some(DeadlineState::Armed)
+    );
+    let escalations = stack
+        .env
+        .events(stack.env.subjects().work_escalated("finance"))
+        .await
+        .unwrap();
+    assert_eq!(escalations.len(), 1);
+    match &escalations[0].payload {
+        Some(Payload::WorkEscalated(e)) => {
+            assert_eq!(e.deadline, "first_response");
+            assert!(e.escalated_to.contains("gao.yan"), "{}", e.escalated_to);
+        }
+        other => panic!("{other:?}"),
+    }
+    let breaches = stack
+        .env
+        .events(stack.env.subjects().event(subjects::events::SLA_BREACHED))
+        .await
+        .unwrap();
+    assert_eq!(breaches.len(), 1);
+    stack.stop().await;
+}
