@@ -244,18 +244,34 @@ ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_th
 ";
 
 /// Creates the plumbing tables, then runs the service's own embedded migrations. Migration
-/// bookkeeping lands in the service's schema because the search path points there.
+/// bookkeeping lands in the service's schema because the search path points there. Several
+/// instances starting at once take turns: `CREATE TABLE IF NOT EXISTS` is not safe against a
+/// concurrent twin (both can pass the check and collide in the catalog).
 pub async fn migrate(
     pool: &PgPool,
     ident: &ServiceIdent,
     migrator: &Migrator,
 ) -> Result<(), DbError> {
-    pool.execute(PLUMBING)
+    let plumbing = |source| DbError::Plumbing {
+        service: ident.name.to_string(),
+        source,
+    };
+    let key = format!("redress-plumbing:{}", ident.schema);
+    let mut conn = pool.acquire().await.map_err(plumbing)?;
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *conn)
         .await
-        .map_err(|source| DbError::Plumbing {
-            service: ident.name.to_string(),
-            source,
-        })?;
+        .map_err(plumbing)?;
+    let created = conn.execute(PLUMBING).await.map(|_| ());
+    // A failed unlock only matters until the connection closes, which drops the lock.
+    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *conn)
+        .await;
+    drop(conn);
+    created.map_err(plumbing)?;
+    // The migrator takes its own advisory lock.
     migrator.run(pool).await.map_err(|source| DbError::Migrate {
         service: ident.name.to_string(),
         source,
