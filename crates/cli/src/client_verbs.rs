@@ -1,4 +1,4 @@
-//! `redress submit` and `redress status`.
+//! `redress submit` and `redress status`, and the connection every client verb shares.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +34,7 @@ pub struct SubmitArgs {
     #[arg(long)]
     contact: String,
     /// phone, email or other; guessed from --contact when left out.
-    #[arg(long)]
+    #[arg(long, value_parser = ["phone", "email", "other"])]
     contact_kind: Option<String>,
     #[arg(long)]
     text: String,
@@ -142,12 +142,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rfc3339(ts: &Option<redress_proto::time::Timestamp>) -> String {
-    ts.as_ref()
-        .and_then(|t| {
-            chrono::DateTime::from_timestamp_micros(redress_proto::time::to_unix_micros(t))
-        })
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    crate::view::rfc3339(ts.as_ref()).unwrap_or_default()
 }
 
 fn status_json(s: &ComplaintStatus) -> serde_json::Value {
@@ -165,7 +160,66 @@ fn status_json(s: &ComplaintStatus) -> serde_json::Value {
         "history": s.history.iter().map(|h| serde_json::json!({
             "at": rfc3339(&h.at), "event": h.event, "detail": h.detail,
         })).collect::<Vec<_>>(),
+        "nature": s.nature,
+        "category": s.category,
+        "severity": s.severity,
+        "urgency": s.urgency,
+        "department": s.department,
+        "round": s.round,
+        "approval": s.approval,
+        "survey": s.survey,
+        "escalation_level": s.escalation_level,
+        "deadlines": s.deadlines.iter().map(crate::view::deadline_json).collect::<Vec<_>>(),
     })
+}
+
+/// The human form of `redress status`.
+fn status_text(s: &ComplaintStatus) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| {
+        if !value.is_empty() {
+            out.push_str(&format!("{name:<12}{value}\n"));
+        }
+    };
+    field("ticket", &s.ticket);
+    field("status", &s.status);
+    field("channel", &s.channel);
+    field("received", &rfc3339(&s.received_at));
+    field("updated", &rfc3339(&s.updated_at));
+    field("playbook", &s.playbook);
+    field("reference", &s.reference);
+    if s.repeat {
+        field("repeat of", &s.earlier_tickets.join(", "));
+    }
+    field("nature", &s.nature);
+    field("category", &s.category);
+    field("severity", &s.severity);
+    field("urgency", &s.urgency);
+    field("department", &s.department);
+    if s.round > 0 {
+        field("round", &s.round.to_string());
+    }
+    field("approval", &s.approval);
+    field("survey", &s.survey);
+    if s.escalation_level > 0 {
+        field("escalation", &format!("level {}", s.escalation_level));
+    }
+    if !s.deadlines.is_empty() {
+        out.push_str("deadlines\n");
+        for line in crate::view::deadline_table(&s.deadlines).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out.push_str("history\n");
+    for h in &s.history {
+        out.push_str(&format!(
+            "  {}  {:<12} {}\n",
+            rfc3339(&h.at),
+            h.event,
+            h.detail
+        ));
+    }
+    out
 }
 
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -181,18 +235,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", status_json(&s));
             } else {
-                println!("ticket      {}", s.ticket);
-                println!("status      {}", s.status);
-                println!("channel     {}", s.channel);
-                println!("received    {}", rfc3339(&s.received_at));
-                println!("playbook    {}", s.playbook);
-                if s.repeat {
-                    println!("repeat of   {}", s.earlier_tickets.join(", "));
-                }
-                println!("history");
-                for h in &s.history {
-                    println!("  {}  {:<12} {}", rfc3339(&h.at), h.event, h.detail);
-                }
+                print!("{}", status_text(&s));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -207,5 +250,84 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(refusal_exit(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redress_proto::v1::{Deadline, DeadlineState, HistoryEntry};
+
+    fn at(rfc3339: &str) -> Option<redress_proto::time::Timestamp> {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        Some(redress_proto::time::from_unix_micros(t.timestamp_micros()))
+    }
+
+    fn sample() -> ComplaintStatus {
+        ComplaintStatus {
+            ticket: "RD-261123-000001".into(),
+            complaint_id: "0194f3c2-0000-7000-8000-000000000001".into(),
+            status: "in_progress".into(),
+            channel: "phone".into(),
+            received_at: at("2026-11-23T08:00:00+08:00"),
+            playbook: "default".into(),
+            nature: "valid".into(),
+            category: "delivery".into(),
+            severity: "major".into(),
+            urgency: "urgent".into(),
+            department: "logistics".into(),
+            round: 2,
+            approval: "pending".into(),
+            survey: "dissatisfied".into(),
+            escalation_level: 1,
+            deadlines: vec![Deadline {
+                name: "first_response".into(),
+                due_at: at("2026-11-24T17:30:00+08:00"),
+                state: DeadlineState::Armed as i32,
+                limit: "1 working day".into(),
+                round: 2,
+                ..Default::default()
+            }],
+            history: vec![HistoryEntry {
+                at: at("2026-11-23T08:00:00+08:00"),
+                event: "received".into(),
+                detail: "by phone".into(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_json_keeps_the_old_fields_and_adds_the_lifecycle() {
+        let j = status_json(&sample());
+        assert_eq!(j["ticket"], "RD-261123-000001");
+        assert_eq!(j["status"], "in_progress");
+        assert_eq!(j["received_at"], "2026-11-23T00:00:00.000Z");
+        assert_eq!(j["history"][0]["event"], "received");
+        assert_eq!(j["severity"], "major");
+        assert_eq!(j["department"], "logistics");
+        assert_eq!(j["round"], 2);
+        assert_eq!(j["approval"], "pending");
+        assert_eq!(j["survey"], "dissatisfied");
+        assert_eq!(j["escalation_level"], 1);
+        let d = &j["deadlines"][0];
+        assert_eq!(d["name"], "first_response");
+        assert_eq!(d["due_at"], "2026-11-24T09:30:00.000Z");
+        assert_eq!(d["state"], "armed");
+        assert_eq!(d["round"], 2);
+        assert_eq!(d["limit"], "1 working day");
+    }
+
+    #[test]
+    fn status_text_shows_deadlines_and_history() {
+        let t = status_text(&sample());
+        assert!(t.contains("department  logistics\n"), "{t}");
+        assert!(t.contains("escalation  level 1\n"), "{t}");
+        let deadlines = t.find("deadlines\n").expect("a deadlines section");
+        let history = t.find("history\n").expect("a history section");
+        assert!(deadlines < history);
+        assert!(t.contains("first_response"), "{t}");
+        assert!(t.contains("armed"), "{t}");
+        assert!(t.contains("received     by phone"), "{t}");
     }
 }

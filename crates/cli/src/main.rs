@@ -1,10 +1,23 @@
-//! `redress`: run the whole stack, run chosen services, and talk to a running stack.
+//! `redress`: run the whole stack, run chosen services, and talk to a running stack: submit
+//! and follow complaints (`submit`, `status`), work on them as a department (`work list`,
+//! `work watch`, `work accept|propose|reply|resolve`), decide approvals (`approve`, `reject`,
+//! `approvals`) and record survey answers (`survey answer`).
+//!
+//! Every client verb finds the stack the same way (`REDRESS_NATS_URL`, else the stack file of
+//! `redress up` in `--data-dir`) and takes `--json`. Exit codes: 0 done; 2 bad command-line
+//! input; 3 the service refused the command with a typed error (`error: <code> <field>:
+//! <message>`, or `{"error": {...}}` on stdout with `--json`); 1 anything else (no stack, no
+//! answer in time).
 
+mod approval;
 mod bench;
 mod client_verbs;
 mod discovery;
 mod services;
+mod survey;
 mod up;
+mod view;
+mod work;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +56,18 @@ enum Command {
     Submit(client_verbs::SubmitArgs),
     /// Show a complaint's status, by ticket or complaint id.
     Status(client_verbs::StatusArgs),
+    /// A department's work: list, watch, accept, propose, reply, resolve.
+    #[command(subcommand)]
+    Work(work::WorkCommand),
+    /// Approve the proposal waiting for approval on a ticket.
+    Approve(approval::ApproveArgs),
+    /// Reject the proposal waiting for approval on a ticket; the department proposes again.
+    Reject(approval::RejectArgs),
+    /// List the proposals waiting for a decision.
+    Approvals(approval::ApprovalsArgs),
+    /// Satisfaction surveys.
+    #[command(subcommand)]
+    Survey(survey::SurveyCommand),
     /// Measure submission throughput and submit→acknowledged latency through JetStream.
     Bench(bench::BenchArgs),
     /// Business calendars: working days and deadlines.
@@ -72,6 +97,11 @@ fn main() -> ExitCode {
             Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
             Command::Submit(args) => client_verbs::submit(args).await,
             Command::Status(args) => client_verbs::status(args).await,
+            Command::Work(command) => work::run(command).await,
+            Command::Approve(args) => approval::approve(args).await,
+            Command::Reject(args) => approval::reject(args).await,
+            Command::Approvals(args) => approval::list(args).await,
+            Command::Survey(command) => survey::run(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Calendar(_) => unreachable!("handled above"),
         }
@@ -82,5 +112,412 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use redress_proto::v1::{Responsibility, WorkState, work_command::Action};
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("redress").chain(args.iter().copied()))
+    }
+
+    fn work(args: &[&str]) -> work::WorkCommand {
+        match parse(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+        {
+            Command::Work(w) => w,
+            _ => panic!("not a work command"),
+        }
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn work_list_takes_a_department_and_states() {
+        let work::WorkCommand::List(l) = work(&[
+            "work",
+            "list",
+            "--dept",
+            "logistics",
+            "--state",
+            "assigned",
+            "--state",
+            "proposed",
+            "--json",
+        ]) else {
+            panic!("not list")
+        };
+        assert_eq!(l.dept, "logistics");
+        assert_eq!(
+            l.states,
+            vec![work::StateArg::Assigned, work::StateArg::Proposed]
+        );
+        assert!(l.json);
+        assert_eq!(l.limit, 100);
+        let e = parse(&["work", "list", "--dept", "logistics", "--state", "open"]).err();
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::InvalidValue));
+        let e = parse(&["work", "list"]).err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+    }
+
+    #[test]
+    fn a_department_must_be_one_subject_token() {
+        for bad in ["Logistics", "a.b", "x>", ""] {
+            let e = parse(&["work", "watch", "--dept", bad]).err();
+            assert_eq!(
+                e.map(|e| e.kind()),
+                Some(ErrorKind::ValueValidation),
+                "{bad:?}"
+            );
+        }
+        let work::WorkCommand::Watch(w) = work(&["work", "watch", "--dept", "customer-service"])
+        else {
+            panic!("not watch")
+        };
+        assert_eq!(w.dept, "customer-service");
+        assert!(!w.json);
+    }
+
+    #[test]
+    fn accept_builds_the_accept_command() {
+        let c = work(&[
+            "work",
+            "accept",
+            "RD-261123-000001",
+            "--dept",
+            "logistics",
+            "--as",
+            "wang.fang",
+        ]);
+        let r = work::request(&c).unwrap();
+        assert_eq!(r.ticket, "RD-261123-000001");
+        assert_eq!(r.department, "logistics");
+        assert_eq!(r.actor, "wang.fang");
+        assert!(matches!(r.action, Some(Action::Accept(_))));
+        assert!(uuid::Uuid::parse_str(&r.command_id).is_ok_and(|u| u.get_version_num() == 7));
+        let e = parse(&["work", "accept", "RD-1", "--dept", "logistics"]).err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+    }
+
+    #[test]
+    fn a_given_command_id_is_resent() {
+        let c = work(&[
+            "work",
+            "resolve",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "wang.fang",
+            "--command-id",
+            "0194f3c2-aaaa-7000-8000-000000000001",
+        ]);
+        let r = work::request(&c).unwrap();
+        assert_eq!(r.command_id, "0194f3c2-aaaa-7000-8000-000000000001");
+        assert_eq!(
+            r.action,
+            Some(Action::Resolve(redress_proto::v1::Resolve {
+                summary: String::new()
+            }))
+        );
+    }
+
+    #[test]
+    fn propose_parses_responsibility_and_compensation() {
+        let c = work(&[
+            "work",
+            "propose",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "wang.fang",
+            "--responsibility",
+            "company",
+            "--remedy",
+            "refund and apology",
+            "--compensation",
+            "800.00",
+            "--currency",
+            "cny",
+            "--json",
+        ]);
+        let Some(Action::Propose(p)) = work::request(&c).unwrap().action else {
+            panic!("not a proposal")
+        };
+        assert_eq!(p.responsibility(), Responsibility::CompanyLiable);
+        assert_eq!(p.remedy, "refund and apology");
+        assert_eq!(p.compensation_minor, 80_000);
+        assert_eq!(p.currency, "CNY");
+
+        let c = work(&[
+            "work",
+            "propose",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "w",
+            "--responsibility",
+            "not-liable",
+            "--remedy",
+            "explanation",
+        ]);
+        let Some(Action::Propose(p)) = work::request(&c).unwrap().action else {
+            panic!("not a proposal")
+        };
+        assert_eq!(p.responsibility(), Responsibility::NotLiable);
+        assert_eq!((p.compensation_minor, p.currency.as_str()), (0, ""));
+
+        let c = work(&[
+            "work",
+            "propose",
+            "RD-1",
+            "--dept",
+            "d",
+            "--as",
+            "w",
+            "--responsibility",
+            "partly",
+            "--remedy",
+            "r",
+            "--compensation",
+            "0.5",
+        ]);
+        let Some(Action::Propose(p)) = work::request(&c).unwrap().action else {
+            panic!("not a proposal")
+        };
+        assert_eq!(p.responsibility(), Responsibility::PartlyLiable);
+        assert_eq!(p.compensation_minor, 50);
+    }
+
+    #[test]
+    fn a_bad_amount_is_refused_naming_compensation() {
+        for bad in ["800.001", "-5", "abc", "8,00", ""] {
+            let e = parse(&[
+                "work",
+                "propose",
+                "RD-1",
+                "--dept",
+                "d",
+                "--as",
+                "w",
+                "--responsibility",
+                "company",
+                "--remedy",
+                "r",
+                "--compensation",
+                bad,
+            ])
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{bad:?}");
+            // clap exits with 2 on these, like every other bad input.
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("--compensation"), "{e}");
+        }
+        let e = parse(&[
+            "work",
+            "propose",
+            "RD-1",
+            "--dept",
+            "d",
+            "--as",
+            "w",
+            "--responsibility",
+            "company",
+            "--remedy",
+            "r",
+            "--currency",
+            "CNY",
+        ])
+        .err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument),
+            "a currency without an amount"
+        );
+        let e = parse(&[
+            "work",
+            "propose",
+            "RD-1",
+            "--dept",
+            "d",
+            "--as",
+            "w",
+            "--responsibility",
+            "blame",
+            "--remedy",
+            "r",
+        ])
+        .err();
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::InvalidValue));
+    }
+
+    #[test]
+    fn reply_needs_a_message() {
+        let c = work(&[
+            "work",
+            "reply",
+            "RD-1",
+            "--dept",
+            "d",
+            "--as",
+            "w",
+            "--message",
+            "您好，已退款",
+        ]);
+        assert_eq!(
+            work::request(&c).unwrap().action,
+            Some(Action::Reply(redress_proto::v1::Reply {
+                message: "您好，已退款".into()
+            }))
+        );
+        let e = parse(&["work", "reply", "RD-1", "--dept", "d", "--as", "w"]).err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        let e = parse(&[
+            "work",
+            "reply",
+            "RD-1",
+            "--dept",
+            "d",
+            "--as",
+            "w",
+            "--message",
+            " ",
+        ])
+        .err();
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::ValueValidation));
+    }
+
+    #[test]
+    fn approve_and_reject() {
+        let Command::Approve(a) = parse(&["approve", "RD-1", "--as", "li.qiang"])
+            .unwrap()
+            .command
+        else {
+            panic!("not approve")
+        };
+        let d = a.request();
+        assert!(d.approve);
+        assert_eq!(
+            (d.ticket.as_str(), d.approver.as_str(), d.note.as_str()),
+            ("RD-1", "li.qiang", "")
+        );
+
+        let Command::Reject(r) = parse(&[
+            "reject", "RD-1", "--as", "li.qiang", "--note", "too much", "--json",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not reject")
+        };
+        let d = r.request();
+        assert!(!d.approve);
+        assert_eq!(d.note, "too much");
+        assert!(r.json);
+        let e = parse(&["reject", "RD-1", "--as", "li.qiang"]).err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument),
+            "a rejection says why"
+        );
+
+        let Command::Approvals(l) = parse(&["approvals", "--json"]).unwrap().command else {
+            panic!("not approvals")
+        };
+        assert!(l.json);
+    }
+
+    #[test]
+    fn survey_answer_takes_scores_from_1_to_5() {
+        let Command::Survey(survey::SurveyCommand::Answer(a)) = parse(&[
+            "survey",
+            "answer",
+            "RD-1",
+            "--score",
+            "2",
+            "--speed",
+            "1",
+            "--attitude",
+            "5",
+            "--comment",
+            "slow",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not survey answer")
+        };
+        let r = a.request();
+        let s = r.scores.unwrap();
+        assert_eq!(
+            (
+                s.overall,
+                s.speed,
+                s.effectiveness,
+                s.attitude,
+                s.transparency
+            ),
+            (2, 1, 0, 5, 0)
+        );
+        assert_eq!(r.comment, "slow");
+        for bad in [["--score", "0"], ["--score", "6"]] {
+            let e = parse(&["survey", "answer", "RD-1", bad[0], bad[1]]).err();
+            assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::ValueValidation));
+        }
+        let e = parse(&["survey", "answer", "RD-1", "--score", "3", "--speed", "9"]).err();
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::ValueValidation));
+        let e = parse(&["survey", "answer", "RD-1"]).err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+    }
+
+    #[test]
+    fn a_bad_contact_kind_is_bad_input() {
+        let base = [
+            "submit",
+            "--channel",
+            "sms",
+            "--external-id",
+            "x",
+            "--contact",
+            "1",
+            "--text",
+            "t",
+        ];
+        assert!(parse(&[&base[..], &["--contact-kind", "email"]].concat()).is_ok());
+        let e = parse(&[&base[..], &["--contact-kind", "fax"]].concat()).err();
+        assert_eq!(e.map(|e| e.exit_code()), Some(2));
+    }
+
+    #[test]
+    fn work_states_map_to_the_contract() {
+        assert_eq!(
+            WorkState::from(work::StateArg::Approved),
+            WorkState::Approved
+        );
+        assert_eq!(WorkState::from(work::StateArg::Closed), WorkState::Closed);
     }
 }

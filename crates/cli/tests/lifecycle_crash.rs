@@ -162,7 +162,10 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
     }
     // Let anything still in flight (a redelivery after the kill) land before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(a.try_wait().unwrap().is_none(), "restarted instance A stopped");
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "restarted instance A stopped"
+    );
     assert!(b.try_wait().unwrap().is_none(), "instance B stopped");
     a.kill().unwrap();
     b.kill().unwrap();

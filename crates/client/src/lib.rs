@@ -1,8 +1,23 @@
 //! Client SDK for channel adapters and department systems: submit complaints (through the
-//! stream or as a request), query their status. Every call carries the caller's trace
-//! context, so the work it starts is part of the caller's trace.
+//! stream or as a request), query their status, act on a department's work (accept, propose,
+//! reply, resolve, list), decide approvals, pass on survey answers, and watch the work
+//! assigned to a department. Every call carries the caller's trace context, so the work it
+//! starts is part of the caller's trace.
+//!
+//! Commands that change something carry a command id (UUIDv7): the service answers a resent
+//! id with its first answer and changes nothing, so a caller that timed out can safely send
+//! the same request again. The convenience methods ([`Client::accept`] …) make a fresh id
+//! each call; to be able to retry, build the request with [`requests`] (or set `command_id`
+//! yourself), keep it, and send it with [`Client::send_work_command`],
+//! [`Client::send_decision`] or [`Client::send_survey_answer`].
 
+mod commands;
+pub mod money;
+pub mod requests;
 pub mod trace;
+mod watch;
+
+pub use watch::WorkWatch;
 
 use std::time::Duration;
 
@@ -11,8 +26,9 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use prost::Message;
 use redress_proto::subjects::{self, Subjects, headers};
 use redress_proto::v1::{
-    ComplaintStatus, QueryError, StatusQuery, StatusReply, SubmitAccepted, SubmitComplaint,
-    SubmitComplaintResult, SubmitError, status_query, status_reply, submit_complaint_result,
+    CommandError, CommandErrorCode, ComplaintStatus, QueryError, StatusQuery, StatusReply,
+    SubmitAccepted, SubmitComplaint, SubmitComplaintResult, SubmitError, status_query,
+    status_reply, submit_complaint_result,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +51,62 @@ pub enum ClientError {
     Publish(String),
     #[error("the answer was empty")]
     Empty,
+    /// A service refused a command (routing, approval, survey) with a typed error.
+    #[error("{}", command_error_text(*.code, .field, .message))]
+    Command {
+        code: CommandErrorCode,
+        /// The field at fault, e.g. "department" or "scores.overall"; may be empty.
+        field: String,
+        message: String,
+    },
+    /// The request was not sent because it cannot be right (checked before sending).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The department's consumer on the events stream could not be set up or read.
+    #[error("watching work failed: {0}")]
+    Watch(String),
+}
+
+impl ClientError {
+    /// Whether the service answered and refused: the request reached a service and was
+    /// judged, as opposed to not arriving, not being answered in time, or not being sent.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Refused(_) | ClientError::Query(_) | ClientError::Command { .. }
+        )
+    }
+}
+
+impl From<CommandError> for ClientError {
+    fn from(e: CommandError) -> Self {
+        ClientError::Command {
+            code: e.code(),
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// The code as one lowercase word, e.g. `wrong_state` for `COMMAND_ERROR_CODE_WRONG_STATE`.
+pub fn command_error_code_word(code: CommandErrorCode) -> String {
+    let name = code.as_str_name();
+    name.strip_prefix("COMMAND_ERROR_CODE_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// `<code> <field>: <message>`, without the field when the service named none.
+fn command_error_text(code: CommandErrorCode, field: &str, message: &str) -> String {
+    let code = command_error_code_word(code);
+    if field.is_empty() {
+        format!("{code}: {message}")
+    } else {
+        format!("{code} {field}: {message}")
+    }
 }
 
 #[derive(Clone)]
@@ -79,6 +151,17 @@ impl Client {
 
     pub fn nats(&self) -> &async_nats::Client {
         &self.nats
+    }
+
+    /// Sends `request` to `<root>.cmd.<service>.<verb>` and decodes the reply as `R`.
+    async fn call<R: Message + Default>(
+        &self,
+        service: &'static str,
+        verb: &str,
+        request: &impl Message,
+    ) -> Result<R, ClientError> {
+        let reply = self.request(service, verb, request.encode_to_vec()).await?;
+        Ok(R::decode(reply)?)
     }
 
     async fn request(
@@ -171,5 +254,63 @@ impl Client {
             Some(status_reply::Outcome::Error(e)) => Err(ClientError::Query(e)),
             None => Err(ClientError::Empty),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_error_keeps_code_field_and_message() {
+        let e = ClientError::from(CommandError {
+            code: CommandErrorCode::WrongState as i32,
+            field: "work.state".into(),
+            message: "the work is not accepted yet".into(),
+        });
+        match &e {
+            ClientError::Command {
+                code,
+                field,
+                message,
+            } => {
+                assert_eq!(*code, CommandErrorCode::WrongState);
+                assert_eq!(field, "work.state");
+                assert_eq!(message, "the work is not accepted yet");
+            }
+            other => panic!("not a command error: {other:?}"),
+        }
+        assert!(e.is_refusal());
+        assert_eq!(
+            e.to_string(),
+            "wrong_state work.state: the work is not accepted yet"
+        );
+    }
+
+    #[test]
+    fn a_command_error_without_a_field_reads_cleanly() {
+        let e = ClientError::from(CommandError {
+            code: CommandErrorCode::Internal as i32,
+            field: String::new(),
+            message: "database unavailable".into(),
+        });
+        assert_eq!(e.to_string(), "internal: database unavailable");
+    }
+
+    #[test]
+    fn an_unknown_code_is_unspecified_not_a_panic() {
+        let e = ClientError::from(CommandError {
+            code: 99,
+            field: "x".into(),
+            message: "y".into(),
+        });
+        assert_eq!(e.to_string(), "unspecified x: y");
+    }
+
+    #[test]
+    fn transport_failures_are_not_refusals() {
+        assert!(!ClientError::Timeout("routing", Duration::from_secs(1)).is_refusal());
+        assert!(!ClientError::NoResponders("routing").is_refusal());
+        assert!(!ClientError::Empty.is_refusal());
     }
 }

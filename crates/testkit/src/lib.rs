@@ -397,8 +397,12 @@ impl TestEnv {
         use redress_proto::Message as _;
         let js = async_nats::jetstream::new(self.nats_client().await?);
         // Tests may play an upstream service before any service has created the streams.
-        redress_platform::nats::ensure_streams(&js, &self.subjects(), &self.config().settings.streams)
-            .await?;
+        redress_platform::nats::ensure_streams(
+            &js,
+            &self.subjects(),
+            &self.config().settings.streams,
+        )
+        .await?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             redress_proto::subjects::headers::MSG_ID,

@@ -1,0 +1,104 @@
+//! `redress survey answer`: the complainant's answer to the satisfaction survey, entered as a
+//! channel adapter (or an agent on the phone) received it.
+
+use std::process::ExitCode;
+
+use redress_client::requests;
+use redress_proto::v1::{AnswerSurvey, SurveyScores, SurveyView};
+
+use crate::client_verbs::Connection;
+use crate::view;
+use crate::work::not_blank;
+
+#[derive(clap::Subcommand)]
+pub enum SurveyCommand {
+    /// Record the complainant's answer: satisfied closes the complaint, dissatisfied reopens
+    /// it for another round.
+    Answer(AnswerArgs),
+}
+
+#[derive(clap::Args)]
+pub struct AnswerArgs {
+    /// Ticket of the surveyed complaint.
+    #[arg(value_parser = not_blank)]
+    pub ticket: String,
+    /// Overall satisfaction, 1 (very dissatisfied) to 5 (very satisfied).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub score: u32,
+    /// Speed of handling, 1 to 5.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub speed: Option<u32>,
+    /// Whether the remedy worked, 1 to 5.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub effectiveness: Option<u32>,
+    /// Attitude of the staff, 1 to 5.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub attitude: Option<u32>,
+    /// How well the complainant was kept informed, 1 to 5.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub transparency: Option<u32>,
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    /// Id of an earlier attempt of this same answer, to retry it without recording it twice.
+    #[arg(long, value_parser = not_blank)]
+    pub command_id: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+impl AnswerArgs {
+    pub fn request(&self) -> AnswerSurvey {
+        let scores = SurveyScores {
+            overall: self.score,
+            // 0 is "not given" on the wire.
+            speed: self.speed.unwrap_or(0),
+            effectiveness: self.effectiveness.unwrap_or(0),
+            attitude: self.attitude.unwrap_or(0),
+            transparency: self.transparency.unwrap_or(0),
+        };
+        let mut a = requests::answer(&self.ticket, scores, &self.comment);
+        if let Some(id) = &self.command_id {
+            a.command_id = id.clone();
+        }
+        a
+    }
+}
+
+/// `RD-261123-000001 survey answered (round 1): satisfied, overall 5`
+pub fn answer_line(s: &SurveyView) -> String {
+    let verdict = if s.satisfied {
+        "satisfied"
+    } else {
+        "not satisfied"
+    };
+    let overall = s.scores.as_ref().map(|sc| sc.overall).unwrap_or(0);
+    format!(
+        "{} survey {} (round {}): {verdict}, overall {overall}",
+        s.ticket, s.state, s.round
+    )
+}
+
+pub async fn run(command: SurveyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SurveyCommand::Answer(args) => answer(args).await,
+    }
+}
+
+async fn answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
+    let request = args.request();
+    let command_id = request.command_id.clone();
+    let client = args.connection.client().await?;
+    match client.send_survey_answer(request).await {
+        Ok(s) => {
+            if args.json {
+                println!("{}", view::survey_json(&s));
+            } else {
+                println!("{}", answer_line(&s));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(view::failed_command(&e, args.json, &command_id)),
+    }
+}

@@ -1,0 +1,402 @@
+//! `redress work …`: what a department does with the complaints routed to it: list, watch,
+//! accept, propose a remedy, reply to the complainant, resolve.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use redress_client::{money, requests};
+use redress_proto::v1::{
+    Propose, Responsibility, WorkChanged, WorkCommand as WorkRequest, WorkState,
+};
+
+use crate::client_verbs::Connection;
+use crate::view;
+
+#[derive(clap::Subcommand)]
+pub enum WorkCommand {
+    /// The work of a department: every state but closed, unless --state says otherwise.
+    List(ListArgs),
+    /// Print the work assigned to a department as it arrives, starting with whatever was
+    /// assigned while no watch was running; each item once. Runs until Ctrl-C.
+    Watch(WatchArgs),
+    /// Take on the work of a complaint.
+    Accept(AcceptArgs),
+    /// Propose a remedy (and compensation); it goes to approval.
+    Propose(ProposeArgs),
+    /// Send the department's reply to the complainant.
+    Reply(ReplyArgs),
+    /// Mark the work resolved; the complainant is asked whether they are satisfied.
+    Resolve(ResolveArgs),
+}
+
+/// A department key: one subject token.
+pub fn department(s: &str) -> Result<String, String> {
+    if redress_proto::subjects::is_subject_token(s) {
+        Ok(s.to_string())
+    } else {
+        Err("a department key is lowercase letters, digits, - and _ (e.g. logistics)".into())
+    }
+}
+
+/// Text that must say something.
+pub fn not_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// `--compensation`: a decimal with at most two places, as minor units (fen).
+pub fn amount(s: &str) -> Result<i64, String> {
+    money::parse_minor(s).map_err(|e| e.to_string())
+}
+
+/// `--currency`: an ISO 4217 code.
+pub fn currency(s: &str) -> Result<String, String> {
+    if s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(s.to_ascii_uppercase())
+    } else {
+        Err("an ISO 4217 code of three letters, e.g. CNY".into())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateArg {
+    Assigned,
+    Accepted,
+    Proposed,
+    Approved,
+    Replied,
+    Resolved,
+    Closed,
+}
+
+impl From<StateArg> for WorkState {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Assigned => WorkState::Assigned,
+            StateArg::Accepted => WorkState::Accepted,
+            StateArg::Proposed => WorkState::Proposed,
+            StateArg::Approved => WorkState::Approved,
+            StateArg::Replied => WorkState::Replied,
+            StateArg::Resolved => WorkState::Resolved,
+            StateArg::Closed => WorkState::Closed,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResponsibilityArg {
+    /// The company is liable.
+    #[value(name = "company", alias = "company-liable")]
+    Company,
+    /// The company is not liable.
+    #[value(name = "not-liable")]
+    NotLiable,
+    /// Partly liable.
+    #[value(name = "partly", alias = "partly-liable")]
+    Partly,
+}
+
+impl From<ResponsibilityArg> for Responsibility {
+    fn from(r: ResponsibilityArg) -> Self {
+        match r {
+            ResponsibilityArg::Company => Responsibility::CompanyLiable,
+            ResponsibilityArg::NotLiable => Responsibility::NotLiable,
+            ResponsibilityArg::Partly => Responsibility::PartlyLiable,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// The department whose work to list.
+    #[arg(long, value_parser = department)]
+    pub dept: String,
+    /// Only work in this state (repeatable).
+    #[arg(long = "state", value_enum)]
+    pub states: Vec<StateArg>,
+    /// At most this many items.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+#[derive(clap::Args)]
+pub struct WatchArgs {
+    /// The department whose assigned work to watch.
+    #[arg(long, value_parser = department)]
+    pub dept: String,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// Who acts on which complaint: common to every command on one work item.
+#[derive(clap::Args)]
+pub struct Acting {
+    /// Ticket number, e.g. RD-261123-000001.
+    #[arg(value_parser = not_blank)]
+    pub ticket: String,
+    /// The department you act for; it must own the work.
+    #[arg(long, value_parser = department)]
+    pub dept: String,
+    /// Your name as a member of the department.
+    #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
+    pub actor: String,
+    /// Id of an earlier attempt of this same command, to retry it without doing it twice.
+    #[arg(long, value_parser = not_blank)]
+    pub command_id: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+#[derive(clap::Args)]
+pub struct AcceptArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+}
+
+#[derive(clap::Args)]
+pub struct ProposeArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// Whose fault it was.
+    #[arg(long, value_enum)]
+    pub responsibility: ResponsibilityArg,
+    /// What will be done: apology and explanation, refund, re-ship, repair …
+    #[arg(long, value_parser = not_blank)]
+    pub remedy: String,
+    /// Compensation, e.g. 800.00 (at most two decimal places).
+    // Hyphen values reach the parser, so "-5" is refused as an amount, not as a flag.
+    #[arg(long, value_name = "AMOUNT", value_parser = amount, allow_hyphen_values = true)]
+    pub compensation: Option<i64>,
+    /// Currency of the compensation (default: the playbook's).
+    #[arg(long, value_parser = currency, requires = "compensation")]
+    pub currency: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ReplyArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// What the complainant is told: the matter, what was done, the result, the basis, and
+    /// whom to contact next.
+    #[arg(long, value_parser = not_blank)]
+    pub message: String,
+}
+
+#[derive(clap::Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// How it was settled.
+    #[arg(long, default_value = "")]
+    pub summary: String,
+}
+
+impl ProposeArgs {
+    pub fn proposal(&self) -> Propose {
+        Propose {
+            responsibility: Responsibility::from(self.responsibility) as i32,
+            remedy: self.remedy.clone(),
+            compensation_minor: self.compensation.unwrap_or(0),
+            currency: self.currency.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The request a work verb sends.
+pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
+    let (acting, mut request) = match command {
+        WorkCommand::Accept(a) => (
+            &a.acting,
+            requests::accept(&a.acting.ticket, &a.acting.dept, &a.acting.actor),
+        ),
+        WorkCommand::Propose(p) => (
+            &p.acting,
+            requests::propose(
+                &p.acting.ticket,
+                &p.acting.dept,
+                &p.acting.actor,
+                p.proposal(),
+            ),
+        ),
+        WorkCommand::Reply(r) => (
+            &r.acting,
+            requests::reply(
+                &r.acting.ticket,
+                &r.acting.dept,
+                &r.acting.actor,
+                &r.message,
+            ),
+        ),
+        WorkCommand::Resolve(r) => (
+            &r.acting,
+            requests::resolve(
+                &r.acting.ticket,
+                &r.acting.dept,
+                &r.acting.actor,
+                &r.summary,
+            ),
+        ),
+        WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
+    };
+    if let Some(id) = &acting.command_id {
+        request.command_id = id.clone();
+    }
+    Some(request)
+}
+
+pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
+    let request = request(&command);
+    match command {
+        WorkCommand::List(args) => list(args).await,
+        WorkCommand::Watch(args) => watch(args).await,
+        WorkCommand::Accept(AcceptArgs { acting })
+        | WorkCommand::Propose(ProposeArgs { acting, .. })
+        | WorkCommand::Reply(ReplyArgs { acting, .. })
+        | WorkCommand::Resolve(ResolveArgs { acting, .. }) => {
+            act(acting, request.expect("a work command")).await
+        }
+    }
+}
+
+async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
+    let client = acting.connection.client().await?;
+    let command_id = request.command_id.clone();
+    match client.send_work_command(request).await {
+        Ok(work) => {
+            if acting.json {
+                println!("{}", view::work_json(&work));
+            } else {
+                let mut line = view::work_line(&work, &acting.actor);
+                if let Some(p) = work
+                    .proposal
+                    .as_ref()
+                    .filter(|_| work.state() == WorkState::Proposed)
+                {
+                    line.push_str(&format!(": {}", view::proposal_text(p)));
+                }
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(view::failed_command(&e, acting.json, &command_id)),
+    }
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    let states: Vec<WorkState> = args.states.iter().map(|s| (*s).into()).collect();
+    match client.list_work(&args.dept, &states, args.limit).await {
+        Ok(items) => {
+            if args.json {
+                let items: Vec<_> = items.iter().map(view::work_json).collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else if items.is_empty() {
+                println!("no work for {}", args.dept);
+            } else {
+                print!("{}", view::work_table(&items));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(view::failed(&e, args.json)),
+    }
+}
+
+/// One line per assigned item.
+pub fn watch_line(change: &WorkChanged) -> String {
+    let w = change.work.clone().unwrap_or_default();
+    let mut text: String = w.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() > 60 {
+        text = text.chars().take(59).collect::<String>() + "…";
+    }
+    let mut line = format!(
+        "{}  {}  round {}  {}/{}/{}",
+        view::rfc3339(w.assigned_at.as_ref()).unwrap_or_else(|| "-".into()),
+        w.ticket,
+        w.round,
+        if w.category.is_empty() {
+            "-"
+        } else {
+            &w.category
+        },
+        view::severity_word(w.severity()).unwrap_or_else(|| "-".into()),
+        view::urgency_word(w.urgency()).unwrap_or_else(|| "-".into()),
+    );
+    if !text.is_empty() {
+        line.push_str("  ");
+        line.push_str(&text);
+    }
+    line
+}
+
+pub fn watch_json(change: &WorkChanged) -> serde_json::Value {
+    let mut v = view::work_json(&change.work.clone().unwrap_or_default());
+    v["actor"] = change.actor.clone().into();
+    v["note"] = change.note.clone().into();
+    v
+}
+
+async fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed before anything is printed, so a Ctrl-C between two items is not lost.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let client = args.connection.client().await?;
+    let mut watch = match client.watch_work(&args.dept).await {
+        Ok(w) => w,
+        Err(e) => return Ok(view::failed(&e, args.json)),
+    };
+    if !args.json {
+        eprintln!(
+            "watching work assigned to {} (consumer {}); Ctrl-C to stop",
+            args.dept,
+            watch.consumer_name()
+        );
+    }
+    let mut stdout = std::io::stdout();
+    let code = loop {
+        let item = tokio::select! {
+            _ = interrupt.recv() => break ExitCode::SUCCESS,
+            _ = terminate.recv() => break ExitCode::SUCCESS,
+            item = watch.next() => item,
+        };
+        match item {
+            Some(Ok(change)) => {
+                let line = if args.json {
+                    watch_json(&change).to_string()
+                } else {
+                    watch_line(&change)
+                };
+                if writeln!(stdout, "{line}")
+                    .and_then(|_| stdout.flush())
+                    .is_err()
+                {
+                    // Whoever read the output is gone; the item stays unacknowledged and
+                    // comes to the next watch.
+                    return Ok(ExitCode::FAILURE);
+                }
+                // Printed: now it counts as received.
+                if let Err(e) = watch.ack().await {
+                    eprintln!("warning: {e}");
+                }
+            }
+            Some(Err(e)) => eprintln!("warning: {e}"),
+            None => break ExitCode::FAILURE,
+        }
+    };
+    if let Err(e) = watch.close().await {
+        eprintln!("warning: {e}");
+    }
+    Ok(code)
+}

@@ -1,0 +1,176 @@
+//! The commands of departments, approvers and survey answers: routing, approval and survey
+//! services, each through `<root>.cmd.<service>.<verb>`.
+
+use redress_proto::subjects;
+use redress_proto::v1::{
+    AnswerSurvey, ApprovalReply, ApprovalView, DecideApproval, ListApprovalsReply, ListWorkReply,
+    Propose, SurveyReply, SurveyScores, SurveyView, WorkCommand, WorkCommandReply, WorkItem,
+    WorkState, approval_reply, list_approvals_reply, list_work_reply, survey_reply,
+    work_command_reply,
+};
+
+use crate::requests::{self, ensure_command_id};
+use crate::{Client, ClientError};
+
+impl Client {
+    /// `actor` of `department` takes on the work of `ticket`.
+    pub async fn accept(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::accept(ticket, department, actor))
+            .await
+    }
+
+    /// Proposes a remedy; the approval service passes it or asks an approver.
+    pub async fn propose(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        proposal: Propose,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::propose(ticket, department, actor, proposal))
+            .await
+    }
+
+    /// Sends the department's reply to the complainant.
+    pub async fn reply(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        message: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::reply(ticket, department, actor, message))
+            .await
+    }
+
+    /// Marks the work resolved; the complainant gets the survey.
+    pub async fn resolve(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        summary: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::resolve(ticket, department, actor, summary))
+            .await
+    }
+
+    /// Sends any work command to the routing verb its action names. A blank `command_id`
+    /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
+    pub async fn send_work_command(
+        &self,
+        mut command: WorkCommand,
+    ) -> Result<WorkItem, ClientError> {
+        let verb = requests::work_verb(&command)?;
+        ensure_command_id(&mut command.command_id);
+        let reply: WorkCommandReply = self
+            .call(subjects::routing::SERVICE, verb, &command)
+            .await?;
+        match reply.outcome {
+            Some(work_command_reply::Outcome::Work(w)) => Ok(w),
+            Some(work_command_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// The work of `department`, in the given states (none: every state but closed).
+    pub async fn list_work(
+        &self,
+        department: &str,
+        states: &[WorkState],
+        limit: u32,
+    ) -> Result<Vec<WorkItem>, ClientError> {
+        let reply: ListWorkReply = self
+            .call(
+                subjects::routing::SERVICE,
+                subjects::routing::LIST,
+                &requests::list_work(department, states, limit),
+            )
+            .await?;
+        match reply.outcome {
+            Some(list_work_reply::Outcome::List(l)) => Ok(l.items),
+            Some(list_work_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// Approves or rejects the pending approval of `ticket`'s current proposal.
+    pub async fn decide_approval(
+        &self,
+        ticket: &str,
+        approver: &str,
+        approve: bool,
+        note: &str,
+    ) -> Result<ApprovalView, ClientError> {
+        self.send_decision(requests::decide(ticket, approver, approve, note))
+            .await
+    }
+
+    /// Sends a decision as given; a blank `command_id` gets a fresh one.
+    pub async fn send_decision(
+        &self,
+        mut decision: DecideApproval,
+    ) -> Result<ApprovalView, ClientError> {
+        ensure_command_id(&mut decision.command_id);
+        let reply: ApprovalReply = self
+            .call(
+                subjects::approval::SERVICE,
+                subjects::approval::DECIDE,
+                &decision,
+            )
+            .await?;
+        match reply.outcome {
+            Some(approval_reply::Outcome::Approval(a)) => Ok(a),
+            Some(approval_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// Approvals waiting for a decision.
+    pub async fn list_approvals(&self, limit: u32) -> Result<Vec<ApprovalView>, ClientError> {
+        let reply: ListApprovalsReply = self
+            .call(
+                subjects::approval::SERVICE,
+                subjects::approval::LIST,
+                &requests::list_approvals(limit),
+            )
+            .await?;
+        match reply.outcome {
+            Some(list_approvals_reply::Outcome::List(l)) => Ok(l.items),
+            Some(list_approvals_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// Passes on the complainant's answer to the survey of `ticket`.
+    pub async fn answer_survey(
+        &self,
+        ticket: &str,
+        scores: SurveyScores,
+        comment: &str,
+    ) -> Result<SurveyView, ClientError> {
+        self.send_survey_answer(requests::answer(ticket, scores, comment))
+            .await
+    }
+
+    /// Sends an answer as given; a blank `command_id` gets a fresh one.
+    pub async fn send_survey_answer(
+        &self,
+        mut answer: AnswerSurvey,
+    ) -> Result<SurveyView, ClientError> {
+        ensure_command_id(&mut answer.command_id);
+        let reply: SurveyReply = self
+            .call(subjects::survey::SERVICE, subjects::survey::ANSWER, &answer)
+            .await?;
+        match reply.outcome {
+            Some(survey_reply::Outcome::Survey(s)) => Ok(s),
+            Some(survey_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+}
