@@ -24,13 +24,17 @@ impl Metrics {
         self.counters
             .lock()
             .expect("metrics poisoned")
-            .entry(name.to_string())
+            .entry(metric_name(name))
             .or_default()
             .clone()
     }
 
     pub fn incr(&self, name: &str) {
         self.counter(name).fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add(&self, name: &str, n: u64) {
+        self.counter(name).fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(&self, name: &str) -> u64 {
@@ -185,6 +189,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metric_names_lose_dashes_but_labels_keep_them() {
+        let m = Metrics::default();
+        m.incr("sla-timer_retries_total");
+        m.incr("sla-timer_refused_total{field=\"a-b\"}");
+        assert_eq!(m.get("sla_timer_retries_total"), 1);
+        let text = m.render();
+        assert!(
+            text.contains("redress_sla_timer_refused_total{field=\"a-b\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("sla-timer"), "{text}");
+    }
+
+    #[test]
     fn one_type_line_per_family() {
         let m = Metrics::default();
         m.incr("x_total{code=\"a\"}");
@@ -194,5 +212,14 @@ mod tests {
         assert_eq!(text.matches("# TYPE redress_x_total counter").count(), 1);
         assert!(text.contains("redress_x_total{code=\"b\"} 1\n"));
         assert!(text.contains("redress_y_total 1\n"));
+    }
+}
+
+/// Prometheus allows no `-` in a metric name, and service names have them (`sla-timer`); the
+/// labels after `{` are left as they are.
+fn metric_name(name: &str) -> String {
+    match name.split_once('{') {
+        Some((family, labels)) => format!("{}{{{labels}", family.replace('-', "_")),
+        None => name.replace('-', "_"),
     }
 }
