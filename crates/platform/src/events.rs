@@ -51,13 +51,17 @@ pub fn outgoing(subject: String, envelope: &Envelope) -> Outgoing {
     }
 }
 
-/// Starts the service's consumer of every event. `handler` sees each decoded event once per
-/// delivery and says what to do with it; events a service does not care about should be
-/// acknowledged at once. Undecodable messages and envelopes without a payload are
-/// dead-lettered with the reason.
+/// Starts the service's consumer of the events on `filter` (one subject or wildcard of the
+/// events stream, such as [`Subjects::all_events`]; nats-server 2.9 allows one per consumer).
+/// `handler` sees each decoded event once per delivery and says what to do with it; events a
+/// service does not care about should be acknowledged at once. Undecodable messages and
+/// envelopes without a payload are dead-lettered with the reason.
+///
+/// [`Subjects::all_events`]: redress_proto::subjects::Subjects::all_events
 pub async fn spawn_consumer<F, Fut>(
     ctx: &ServiceContext,
     service: &'static str,
+    filter: String,
     handler: F,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>>
 where
@@ -69,7 +73,7 @@ where
         &ctx.subjects,
         Stream::Events,
         &subjects::events_consumer(service),
-        ctx.subjects.all_events(),
+        filter,
         &ctx.config.settings.consumer,
     )
     .await?;

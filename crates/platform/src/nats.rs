@@ -105,7 +105,8 @@ pub async fn durable_consumer(
     settings: &ConsumerSettings,
 ) -> anyhow::Result<PullConsumer> {
     let stream = js.get_stream(subjects.stream_name(which)).await?;
-    let consumer = stream
+    let wanted = filter_subject.clone();
+    let mut consumer: PullConsumer = stream
         .get_or_create_consumer(
             durable,
             jetstream::consumer::pull::Config {
@@ -121,6 +122,17 @@ pub async fn durable_consumer(
         )
         .await
         .map_err(|e| anyhow::anyhow!("create consumer {durable}: {e}"))?;
+    let existing = consumer.info().await?.config.filter_subject.clone();
+    if existing != wanted {
+        // Kept as it is: recreating it would lose its place in the stream.
+        tracing::warn!(
+            durable,
+            existing = %existing,
+            wanted = %wanted,
+            "durable consumer filters another subject than this version asks for; delete it \
+             (nats consumer rm) while the service is stopped to take the new filter"
+        );
+    }
     Ok(consumer)
 }
 

@@ -70,9 +70,13 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
 
     let consumer = {
         let approvals = approvals.clone();
-        events::spawn_consumer(&ctx, IDENT.name, move |event| {
-            dispatch(approvals.clone(), event)
-        })
+        events::spawn_consumer(
+            &ctx,
+            IDENT.name,
+            ctx.subjects
+                .work_event(redress_proto::subjects::events::WORK_PROPOSED, "*"),
+            move |event| dispatch(approvals.clone(), event),
+        )
         .await?
     };
 

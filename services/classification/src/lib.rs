@@ -63,9 +63,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let classifier = Classifier::new(ctx.clone()).await?;
     let consumer = {
         let classifier = classifier.clone();
-        events::spawn_consumer(&ctx, IDENT.name, move |event| {
-            dispatch(classifier.clone(), event)
-        })
+        events::spawn_consumer(
+            &ctx,
+            IDENT.name,
+            ctx.subjects.complaint_received(),
+            move |event| dispatch(classifier.clone(), event),
+        )
         .await?
     };
     ctx.health.set_ready(IDENT.name, true);

@@ -107,9 +107,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
 
     let events = {
         let intake = intake.clone();
-        redress_platform::events::spawn_consumer(&ctx, IDENT.name, move |event| {
-            handlers::lifecycle::handle(intake.clone(), event)
-        })
+        redress_platform::events::spawn_consumer(
+            &ctx,
+            IDENT.name,
+            ctx.subjects.all_events(),
+            move |event| handlers::lifecycle::handle(intake.clone(), event),
+        )
         .await?
     };
 

@@ -114,9 +114,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     });
     let events = {
         let routing = routing.clone();
-        redress_platform::events::spawn_consumer(&ctx, IDENT.name, move |event| {
-            handlers::on_event(routing.clone(), event)
-        })
+        redress_platform::events::spawn_consumer(
+            &ctx,
+            IDENT.name,
+            ctx.subjects.all_events(),
+            move |event| handlers::on_event(routing.clone(), event),
+        )
         .await?
     };
 

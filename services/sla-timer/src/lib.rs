@@ -87,7 +87,13 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
 
     let consumer = {
         let sla = sla.clone();
-        events::spawn_consumer(&ctx, IDENT.name, move |event| dispatch(sla.clone(), event)).await?
+        events::spawn_consumer(
+            &ctx,
+            IDENT.name,
+            ctx.subjects.event("work.>"),
+            move |event| dispatch(sla.clone(), event),
+        )
+        .await?
     };
     let timer = tokio::spawn(timer::run(sla.clone()));
 

@@ -68,9 +68,13 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
 
     let consumer = {
         let surveys = surveys.clone();
-        events::spawn_consumer(&ctx, IDENT.name, move |event| {
-            dispatch(surveys.clone(), event)
-        })
+        events::spawn_consumer(
+            &ctx,
+            IDENT.name,
+            ctx.subjects
+                .work_event(redress_proto::subjects::events::WORK_RESOLVED, "*"),
+            move |event| dispatch(surveys.clone(), event),
+        )
         .await?
     };
 
