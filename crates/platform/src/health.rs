@@ -184,6 +184,15 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// Prometheus allows no `-` in a metric name, and service names have them (`sla-timer`); the
+/// labels after `{` are left as they are.
+fn metric_name(name: &str) -> String {
+    match name.split_once('{') {
+        Some((family, labels)) => format!("{}{{{labels}", family.replace('-', "_")),
+        None => name.replace('-', "_"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,14 +221,5 @@ mod tests {
         assert_eq!(text.matches("# TYPE redress_x_total counter").count(), 1);
         assert!(text.contains("redress_x_total{code=\"b\"} 1\n"));
         assert!(text.contains("redress_y_total 1\n"));
-    }
-}
-
-/// Prometheus allows no `-` in a metric name, and service names have them (`sla-timer`); the
-/// labels after `{` are left as they are.
-fn metric_name(name: &str) -> String {
-    match name.split_once('{') {
-        Some((family, labels)) => format!("{}{{{labels}", family.replace('-', "_")),
-        None => name.replace('-', "_"),
     }
 }
