@@ -518,7 +518,15 @@ async fn work_never_accepted_breaches_and_escalates() {
         deadline_state(&stack.status(&ticket).await, 1, "first_response"),
         Some(DeadlineState::Armed)
     );
-    stack.clock.advance(chrono::Duration::minutes(2));
+    // Due at 12:00, breached after the default minute of grace.
+    stack.clock.advance(chrono::Duration::seconds(90));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        deadline_state(&stack.status(&ticket).await, 1, "first_response"),
+        Some(DeadlineState::Armed),
+        "breached inside the grace"
+    );
+    stack.clock.advance(chrono::Duration::seconds(60));
     let s = stack
         .wait_for(&ticket, "breach and escalation", |s| {
             s.escalation_level == 1

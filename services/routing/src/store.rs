@@ -10,7 +10,7 @@ use crate::domain::work::Work;
 const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, department, state,
     round, version, nature, category, severity, urgency, channel, external_id, body, routing_rule,
     assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
-    proposed_by, reply, escalation_level";
+    proposed_by, reply, escalation_level, accepted_at, replied_at, resolved_at";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -48,6 +48,9 @@ fn from_row(r: &PgRow) -> Work {
         proposal,
         reply: r.get("reply"),
         escalation_level: r.get::<i32, _>("escalation_level") as u32,
+        accepted_at: r.get("accepted_at"),
+        replied_at: r.get("replied_at"),
+        resolved_at: r.get("resolved_at"),
     }
 }
 
@@ -124,7 +127,8 @@ pub async fn save(
         "UPDATE work_items SET state = $2, round = $3, version = $4, assigned_at = $5,
              accepted_by = $6, proposal_id = $7, responsibility = $8, remedy = $9,
              compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
-             escalation_level = $14, updated_at = $15
+             escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
+             resolved_at = $18
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -142,6 +146,9 @@ pub async fn save(
     .bind(&w.reply)
     .bind(w.escalation_level as i32)
     .bind(now)
+    .bind(w.accepted_at)
+    .bind(w.replied_at)
+    .bind(w.resolved_at)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

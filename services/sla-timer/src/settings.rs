@@ -12,6 +12,9 @@ pub struct SlaSettings {
     /// Deadlines breached per transaction; the timer goes on at once while it finds full
     /// batches.
     pub batch_size: i64,
+    /// A deadline is breached only this long after it fell due, so that work done in time
+    /// but still on its way (a consumer catching up, a retry) is not escalated first.
+    pub grace_secs: u64,
     /// Calendar files (`*.toml`) that override or add to the built-in calendars by name, so
     /// next year's holidays need no rebuild.
     pub calendars_dir: Option<PathBuf>,
@@ -22,6 +25,7 @@ impl Default for SlaSettings {
         Self {
             tick_ms: 1000,
             batch_size: 100,
+            grace_secs: 60,
             calendars_dir: None,
         }
     }

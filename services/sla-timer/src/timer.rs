@@ -41,15 +41,15 @@ pub async fn run(sla: Arc<SlaTimer>) {
 /// transaction. Returns how many it breached.
 pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
     let now = sla.ctx.clock.now();
-    // Strictly before now: work that gets there at the due instant is in time (as
-    // `domain::deadline::settle` has it), so the due instant itself is not late yet.
+    // Strictly before now (less the grace): work that gets there at the due instant is in
+    // time (as `domain::deadline::settle` has it), so the due instant itself is not late yet.
     let mut tx = sla.pool.begin().await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM deadlines
          WHERE state = 'armed' AND due_at < $1
          ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
     ))
-    .bind(now)
+    .bind(now - chrono::Duration::seconds(sla.settings.grace_secs.min(86_400) as i64))
     .bind(sla.settings.batch_size.max(1))
     .fetch_all(&mut *tx)
     .await?;

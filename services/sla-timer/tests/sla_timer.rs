@@ -41,7 +41,8 @@ fn monday_10() -> DateTime<Utc> {
 /// A test's own broker namespace and database, with a timer that ticks every 50 ms.
 async fn env() -> TestEnv {
     let mut env = TestEnv::start().await.unwrap();
-    env.extra_config = serde_json::json!({"sla": {"tick_ms": 50}});
+    // No grace: these tests pin the exact instant a deadline breaches.
+    env.extra_config = serde_json::json!({"sla": {"tick_ms": 50, "grace_secs": 0}});
     env
 }
 
@@ -661,5 +662,29 @@ async fn a_reopened_round_gets_its_own_deadlines() {
     let breached = wait_for(&env, events::SLA_BREACHED, 1).await;
     let d = settled(&breached[0]);
     assert_eq!((d.round, d.name.as_str()), (2, "first_response"));
+    sla.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_event_carrying_an_in_time_acceptance_meets_the_deadline() {
+    let env = env().await;
+    // The clock is already past the first-response deadline (12:00) when events arrive.
+    let clock = ManualClock::new(at("2026-11-23T13:00:00+08:00"));
+    let sla = start(&env, &clock).await;
+    let pool = env.admin_pool().await.unwrap();
+    let work = Work::new();
+    // Accepted at 11:00, proposed at 12:30; only the proposal's event arrives first.
+    let mut proposed = work.item(WorkState::Proposed, 1, Some(monday_10()));
+    proposed.accepted_at = ts(at("2026-11-23T11:00:00+08:00"));
+    let id = publish(&env, &work, proposed, at("2026-11-23T12:30:00+08:00")).await;
+    handled(&pool, &[id]).await;
+    let met = wait_for(&env, "sla.met", 1).await;
+    let d = settled(&met[0]);
+    assert_eq!(d.name, "first_response");
+    assert_eq!(from_ts(&d.settled_at), at("2026-11-23T11:00:00+08:00"));
+    // Give the timer a few ticks: nothing breaches.
+    clock.advance(chrono::Duration::minutes(5));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(envelopes(&env, "sla.breached").await.is_empty());
     sla.stop().await.unwrap();
 }

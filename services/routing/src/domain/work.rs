@@ -50,10 +50,18 @@ pub struct Work {
     pub proposal: Option<Proposal>,
     pub reply: Option<String>,
     pub escalation_level: u32,
+    /// When the current round reached these steps.
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub replied_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// The name of a change, which is also the `<change>` of its `work.<change>.<dept>` subject.
 pub type Change = &'static str;
+
+fn ts(at: DateTime<Utc>) -> redress_proto::time::Timestamp {
+    from_unix_micros(at.timestamp_micros())
+}
 
 fn state_name(s: WorkState) -> &'static str {
     match s {
@@ -124,9 +132,10 @@ impl Work {
         Ok(())
     }
 
-    pub fn accept(&mut self, actor: &str) -> Result<Change, Refusal> {
+    pub fn accept(&mut self, actor: &str, now: DateTime<Utc>) -> Result<Change, Refusal> {
         self.expect_state(WorkState::Assigned, "accept")?;
         self.accepted_by = Some(actor.to_string());
+        self.accepted_at = Some(now);
         self.changed(WorkState::Accepted);
         Ok("accepted")
     }
@@ -184,7 +193,7 @@ impl Work {
         Ok("proposed")
     }
 
-    pub fn reply(&mut self, message: &str) -> Result<Change, Refusal> {
+    pub fn reply(&mut self, message: &str, now: DateTime<Utc>) -> Result<Change, Refusal> {
         if message.trim().is_empty() {
             return Err(Refusal::Missing {
                 field: "reply.message",
@@ -206,12 +215,14 @@ impl Work {
         }
         self.expect_state(WorkState::Approved, "reply on")?;
         self.reply = Some(message.trim().to_string());
+        self.replied_at = Some(now);
         self.changed(WorkState::Replied);
         Ok("replied")
     }
 
-    pub fn resolve(&mut self) -> Result<Change, Refusal> {
+    pub fn resolve(&mut self, now: DateTime<Utc>) -> Result<Change, Refusal> {
         self.expect_state(WorkState::Replied, "resolve")?;
+        self.resolved_at = Some(now);
         self.changed(WorkState::Resolved);
         Ok("resolved")
     }
@@ -252,6 +263,9 @@ impl Work {
         self.proposal = None;
         self.reply = None;
         self.assigned_at = now;
+        self.accepted_at = None;
+        self.replied_at = None;
+        self.resolved_at = None;
         self.changed(WorkState::Assigned);
         Some("assigned")
     }
@@ -282,12 +296,15 @@ impl Work {
             external_id: self.external_id.clone(),
             text: self.text.clone(),
             proposal: self.proposal.clone(),
-            assigned_at: Some(from_unix_micros(self.assigned_at.timestamp_micros())),
+            assigned_at: Some(ts(self.assigned_at)),
             accepted_by: self.accepted_by.clone().unwrap_or_default(),
             reply: self.reply.clone().unwrap_or_default(),
             escalation_level: self.escalation_level,
             routing_rule: self.routing_rule.clone(),
             nature: self.nature.clone(),
+            accepted_at: self.accepted_at.map(ts),
+            replied_at: self.replied_at.map(ts),
+            resolved_at: self.resolved_at.map(ts),
         }
     }
 }
@@ -320,6 +337,9 @@ mod tests {
             proposal: None,
             reply: None,
             escalation_level: 0,
+            accepted_at: None,
+            replied_at: None,
+            resolved_at: None,
         }
     }
 
@@ -335,15 +355,15 @@ mod tests {
     #[test]
     fn the_happy_path_moves_forward_one_version_at_a_time() {
         let mut w = work();
-        assert_eq!(w.accept("zhou.qiang"), Ok("accepted"));
+        assert_eq!(w.accept("zhou.qiang", Utc::now()), Ok("accepted"));
         assert_eq!(
             w.propose("zhou.qiang", &proposal(100), "CNY"),
             Ok("proposed")
         );
         let id = w.proposal.as_ref().unwrap().proposal_id.clone();
         assert_eq!(w.decided(&id, true), Some("approved"));
-        assert_eq!(w.reply("sorry, re-shipped"), Ok("replied"));
-        assert_eq!(w.resolve(), Ok("resolved"));
+        assert_eq!(w.reply("sorry, re-shipped", Utc::now()), Ok("replied"));
+        assert_eq!(w.resolve(Utc::now()), Ok("resolved"));
         assert_eq!(w.close(1), Some("closed"));
         assert_eq!(w.version, 7);
         assert_eq!(w.state, WorkState::Closed);
@@ -353,21 +373,30 @@ mod tests {
     fn commands_out_of_order_are_refused_and_change_nothing() {
         let mut w = work();
         let before = w.clone();
-        assert!(matches!(w.resolve(), Err(Refusal::WrongState { .. })));
-        assert!(matches!(w.reply("x"), Err(Refusal::WrongState { .. })));
+        assert!(matches!(
+            w.resolve(Utc::now()),
+            Err(Refusal::WrongState { .. })
+        ));
+        assert!(matches!(
+            w.reply("x", Utc::now()),
+            Err(Refusal::WrongState { .. })
+        ));
         assert!(matches!(
             w.propose("a", &proposal(0), "CNY"),
             Err(Refusal::WrongState { .. })
         ));
         assert_eq!(w, before);
-        w.accept("a").unwrap();
-        assert!(matches!(w.accept("a"), Err(Refusal::WrongState { .. })));
+        w.accept("a", Utc::now()).unwrap();
+        assert!(matches!(
+            w.accept("a", Utc::now()),
+            Err(Refusal::WrongState { .. })
+        ));
     }
 
     #[test]
     fn a_rejection_sends_the_work_back_and_a_stale_decision_is_ignored() {
         let mut w = work();
-        w.accept("a").unwrap();
+        w.accept("a", Utc::now()).unwrap();
         w.propose("a", &proposal(90000), "CNY").unwrap();
         let first = w.proposal.as_ref().unwrap().proposal_id.clone();
         assert_eq!(w.decided(&first, false), Some("rejected"));
@@ -385,12 +414,12 @@ mod tests {
     #[test]
     fn reopening_starts_a_new_round_once() {
         let mut w = work();
-        w.accept("a").unwrap();
+        w.accept("a", Utc::now()).unwrap();
         w.propose("a", &proposal(0), "CNY").unwrap();
         let id = w.proposal.as_ref().unwrap().proposal_id.clone();
         w.decided(&id, true);
-        w.reply("done").unwrap();
-        w.resolve().unwrap();
+        w.reply("done", Utc::now()).unwrap();
+        w.resolve(Utc::now()).unwrap();
         let later = Utc::now();
         assert_eq!(w.reopen(1, later), Some("assigned"));
         assert_eq!((w.round, w.state), (2, WorkState::Assigned));
@@ -402,7 +431,7 @@ mod tests {
     #[test]
     fn bad_proposals_name_the_field() {
         let mut w = work();
-        w.accept("a").unwrap();
+        w.accept("a", Utc::now()).unwrap();
         let mut p = proposal(0);
         p.remedy = " ".into();
         assert_eq!(

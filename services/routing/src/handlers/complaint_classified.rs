@@ -56,6 +56,9 @@ pub async fn handle(
         proposal: None,
         reply: None,
         escalation_level: 0,
+        accepted_at: None,
+        replied_at: None,
+        resolved_at: None,
     };
     let mut tx = routing.pool.begin().await?;
     if !inbox::record(&mut tx, &event.message_id).await? {

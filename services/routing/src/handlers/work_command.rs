@@ -147,13 +147,13 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<Bytes, C
         .map_err(|e| error(CommandErrorCode::Internal, "", e.to_string()))?;
     work.authorise(playbook, cmd.department.trim(), cmd.actor.trim())?;
     let actor = cmd.actor.trim();
-    let (change, note) = match cmd.action.as_ref().expect("checked") {
-        Action::Accept(_) => (work.accept(actor)?, String::new()),
-        Action::Propose(p) => (work.propose(actor, p, &playbook.currency)?, String::new()),
-        Action::Reply(r) => (work.reply(&r.message)?, String::new()),
-        Action::Resolve(r) => (work.resolve()?, r.summary.trim().to_string()),
-    };
     let now = routing.now();
+    let (change, note) = match cmd.action.as_ref().expect("checked") {
+        Action::Accept(_) => (work.accept(actor, now)?, String::new()),
+        Action::Propose(p) => (work.propose(actor, p, &playbook.currency)?, String::new()),
+        Action::Reply(r) => (work.reply(&r.message, now)?, String::new()),
+        Action::Resolve(r) => (work.resolve(now)?, r.summary.trim().to_string()),
+    };
     store::save(&mut tx, &work, change, actor, &note, now)
         .await
         .map_err(internal)?;

@@ -76,7 +76,7 @@ pub async fn handle(sla: &SlaTimer, event: &Event, change: WorkChanged) -> Outco
         round,
         complaint_id,
         playbook,
-        progress: Progress::from_event(state, occurred_at),
+        progress: progress_of(&work, state, occurred_at),
         plan,
     };
     match apply(sla, event, round, now).await {
@@ -313,4 +313,22 @@ async fn insert(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// What the event tells of the round's progress: the exact times routing recorded for each
+/// step; only for a producer that does not record them, the event's own time for every step
+/// its state implies. Exact times keep the outcome independent of the order events arrive in
+/// (a late "proposed" must not make an in-time acceptance look late).
+fn progress_of(
+    work: &WorkItem,
+    state: WorkState,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+) -> Progress {
+    let inferred = Progress::from_event(state, occurred_at);
+    let exact = |t: &Option<redress_proto::time::Timestamp>| t.as_ref().and_then(to_chrono);
+    Progress {
+        accepted_at: exact(&work.accepted_at).or(inferred.accepted_at),
+        replied_at: exact(&work.replied_at).or(inferred.replied_at),
+        resolved_at: exact(&work.resolved_at).or(inferred.resolved_at),
+    }
 }
