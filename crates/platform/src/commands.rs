@@ -70,28 +70,45 @@ pub async fn confirm_subscriptions(
 pub enum Claim {
     /// First time: handle it, then [`finish`] in the same transaction.
     New,
-    /// Handled before: send this reply again.
+    /// The same command was handled before: send this reply again.
     Done(Vec<u8>),
+    /// The id was used before for a different command: refuse, never answer with another
+    /// command's reply.
+    Conflict,
 }
 
-/// Claims `command_id` inside the caller's transaction. A concurrent handler of the same id
-/// waits on the row until the first commits (then gets its reply) or rolls back (then
+/// Claims `command_id` inside the caller's transaction; `request` is what identifies the
+/// command besides its id (verb and encoded body), so that a reused id cannot fetch the reply
+/// of someone else's command or silently skip a different one. A concurrent handler of the
+/// same id waits on the row until the first commits (then gets its reply) or rolls back (then
 /// handles it itself). Only successful commands commit, so a refused command can be retried
 /// with the same id once whatever refused it has changed.
-pub async fn claim(conn: &mut sqlx::PgConnection, command_id: &str) -> sqlx::Result<Claim> {
-    let inserted =
-        sqlx::query("INSERT INTO command_replies (command_id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(command_id)
-            .execute(&mut *conn)
-            .await?;
+pub async fn claim(
+    conn: &mut sqlx::PgConnection,
+    command_id: &str,
+    request: &[u8],
+) -> sqlx::Result<Claim> {
+    use sha2::Digest as _;
+    let fingerprint = hex::encode(sha2::Sha256::digest(request));
+    let inserted = sqlx::query(
+        "INSERT INTO command_replies (command_id, fingerprint) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(command_id)
+    .bind(&fingerprint)
+    .execute(&mut *conn)
+    .await?;
     if inserted.rows_affected() == 1 {
         return Ok(Claim::New);
     }
-    let reply: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT reply FROM command_replies WHERE command_id = $1")
+    let (reply, stored): (Option<Vec<u8>>, String) =
+        sqlx::query_as("SELECT reply, fingerprint FROM command_replies WHERE command_id = $1")
             .bind(command_id)
             .fetch_one(&mut *conn)
             .await?;
+    if stored != fingerprint {
+        return Ok(Claim::Conflict);
+    }
     Ok(Claim::Done(reply.unwrap_or_default()))
 }
 

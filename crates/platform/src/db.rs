@@ -229,6 +229,8 @@ CREATE TABLE IF NOT EXISTS command_replies (
     reply       bytea,
     handled_at  timestamptz NOT NULL DEFAULT now()
 );
+-- SHA-256 of what the command asked for: a reused id with another request is refused.
+ALTER TABLE command_replies ADD COLUMN IF NOT EXISTS fingerprint text NOT NULL DEFAULT '';
 -- Which playbook versions this service has loaded, with its own part of each.
 CREATE TABLE IF NOT EXISTS playbook_versions (
     key         text NOT NULL,

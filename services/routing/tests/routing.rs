@@ -293,6 +293,23 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     )
     .await);
     assert_eq!(first, again);
+    // The same id for another command is refused, never answered with the first reply.
+    let (code, field) = refused(
+        command(
+            &env,
+            "accept",
+            &accept_id,
+            "T-2",
+            "logistics",
+            "sun.hao",
+            Action::Accept(Accept {}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (code, field.as_str()),
+        (CommandErrorCode::Malformed, "command_id")
+    );
     assert_eq!((first.state(), first.version), (WorkState::Accepted, 2));
 
     let propose = Propose {

@@ -103,8 +103,16 @@ impl From<sqlx::Error> for Refusal {
 /// sent again once whatever refused it has changed.
 async fn decide(approvals: &Approvals, cmd: &DecideApproval) -> Result<Vec<u8>, Refusal> {
     let mut tx = approvals.pool.begin().await?;
-    if let Claim::Done(reply) = commands::claim(&mut tx, &cmd.command_id).await? {
-        return Ok(reply);
+    match commands::claim(&mut tx, &cmd.command_id, &cmd.encode_to_vec()).await? {
+        Claim::Done(reply) => return Ok(reply),
+        Claim::Conflict => {
+            return Err(Refusal::Refused(CommandError {
+                code: CommandErrorCode::Malformed as i32,
+                field: "command_id".into(),
+                message: "this command_id was already used for a different command".into(),
+            }));
+        }
+        Claim::New => {}
     }
     let ticket = cmd.ticket.trim();
     let row = sqlx::query(&format!(

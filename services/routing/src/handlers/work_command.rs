@@ -127,8 +127,20 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<Bytes, C
         )
     };
     let mut tx = routing.pool.begin().await.map_err(internal)?;
-    if let Claim::Done(reply) = claim(&mut tx, &cmd.command_id).await.map_err(internal)? {
-        return Ok(reply.into());
+    let request = [verb.as_bytes(), b":", &cmd.encode_to_vec()].concat();
+    match claim(&mut tx, &cmd.command_id, &request)
+        .await
+        .map_err(internal)?
+    {
+        Claim::Done(reply) => return Ok(reply.into()),
+        Claim::Conflict => {
+            return Err(error(
+                CommandErrorCode::Malformed,
+                "command_id",
+                "this command_id was already used for a different command",
+            ));
+        }
+        Claim::New => {}
     }
     let ticket = cmd.ticket.trim();
     let Some(mut work) = store::lock_by_ticket(&mut tx, ticket)

@@ -114,8 +114,23 @@ fn count_refusal(surveys: &Surveys, code: &str, field: &str) {
 /// used again once what refused it has changed.
 async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<Bytes, Refusal> {
     let mut tx = surveys.pool.begin().await?;
-    if let Claim::Done(reply) = commands::claim(&mut tx, &answer.command_id).await? {
-        return Ok(reply.into());
+    let request = AnswerSurvey {
+        command_id: answer.command_id.clone(),
+        ticket: answer.ticket.clone(),
+        scores: Some(answer.scores),
+        comment: answer.comment.clone(),
+    }
+    .encode_to_vec();
+    match commands::claim(&mut tx, &answer.command_id, &request).await? {
+        Claim::Done(reply) => return Ok(reply.into()),
+        Claim::Conflict => {
+            return Err(Refusal::Invalid(FieldError::new(
+                CommandErrorCode::Malformed,
+                "command_id",
+                "this command_id was already used for a different command",
+            )));
+        }
+        Claim::New => {}
     }
     // The row lock makes a concurrent answer to the same survey wait and then see it
     // answered, so exactly one answer wins.
