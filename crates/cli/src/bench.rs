@@ -38,7 +38,7 @@ struct Tracker {
     done: Notify,
 }
 
-fn complaint(channel: &str, external_id: String, i: usize) -> SubmitComplaint {
+fn complaint(channel: &str, external_id: String, i: usize, phones: u64) -> SubmitComplaint {
     SubmitComplaint {
         channel: channel.to_string(),
         external_id,
@@ -46,8 +46,10 @@ fn complaint(channel: &str, external_id: String, i: usize) -> SubmitComplaint {
             name: format!("Bench {i}"),
             contact: Some(Contact {
                 kind: ContactKind::Phone as i32,
-                // Spread over many complainants so the repeat lookup does real work.
-                value: format!("139{:08}", i % 50_000),
+                // Each run its own complainants (a run must not turn into a storm of repeat
+                // complaints from the previous run's people), a few of them complaining twice
+                // so the repeat lookup does real work.
+                value: format!("139{:08}", (phones + (i % 50_000) as u64) % 100_000_000),
             }),
         }),
         text: "快递三天没有送到，客服电话一直打不通，要求尽快处理并给出说明。".into(),
@@ -108,6 +110,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let run_id = uuid::Uuid::new_v4().simple().to_string();
+    // Random per run: new complainants every run; the latency run's differ from the
+    // throughput run's.
+    let phones = u64::from(rand::random::<u32>()) % 100_000_000;
 
     // Throughput: as fast as the broker takes them, at most 1,024 publishes unconfirmed.
     let started = Instant::now();
@@ -121,7 +126,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .insert(id.clone(), Instant::now());
         pending.push(
             client
-                .publish_submission(&complaint(&args.channel, id, i))
+                .publish_submission(&complaint(&args.channel, id, i, phones))
                 .await?
                 .into_future(),
         );
@@ -163,7 +168,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .insert(id.clone(), Instant::now());
         confirms.push(
             client
-                .publish_submission(&complaint(&args.channel, id, i))
+                .publish_submission(&complaint(&args.channel, id, i, phones + 50_000))
                 .await?
                 .into_future(),
         );

@@ -46,6 +46,10 @@ enum Command {
         /// Where the private servers keep their data and secrets.
         #[arg(long, default_value = ".redress")]
         data_dir: PathBuf,
+        /// Run only these services (default: all six), e.g. `--only intake` to measure intake
+        /// alone; the others can be started with `redress serve` against the same stack.
+        #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
+        only: Vec<String>,
     },
     /// Run only the named services (run it again, anywhere, to scale a service out).
     Serve {
@@ -93,7 +97,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up { data_dir } => up::run(cli.config.as_deref(), &data_dir).await,
+            Command::Up { data_dir, only } => {
+                up::run(cli.config.as_deref(), &data_dir, &only).await
+            }
             Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
             Command::Submit(args) => client_verbs::submit(args).await,
             Command::Status(args) => client_verbs::status(args).await,

@@ -46,7 +46,11 @@ fn env_set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty())
 }
 
-pub async fn run(config_file: Option<&Path>, data_dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config_file: Option<&Path>,
+    data_dir: &Path,
+    only: &[String],
+) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("create data directory {}", data_dir.display()))?;
     let data_dir = std::fs::canonicalize(data_dir)?;
@@ -129,10 +133,16 @@ pub async fn run(config_file: Option<&Path>, data_dir: &Path) -> anyhow::Result<
             pid: std::process::id(),
         },
     )?;
-    let names: Vec<String> = crate::services::NAMES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names: Vec<String> = if only.is_empty() {
+        crate::services::NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        let mut names = only.to_vec();
+        names.dedup();
+        names
+    };
     let result = crate::services::run_services(config, &names, shutdown).await;
     discovery::remove(&data_dir);
     // Services are down; now the servers they used, cleanly.
