@@ -186,6 +186,7 @@ impl Stack {
                     approver: approver.into(),
                     approve,
                     note: note.into(),
+                    approval_id: String::new(),
                 },
             )
             .await;
@@ -206,6 +207,7 @@ impl Stack {
                         ..Default::default()
                     }),
                     comment: comment.into(),
+                    survey_id: String::new(),
                 },
             )
             .await;

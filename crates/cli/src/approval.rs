@@ -23,6 +23,9 @@ pub struct ApproveArgs {
     /// Id of an earlier attempt of this same decision, to retry it without deciding twice.
     #[arg(long, value_parser = not_blank)]
     pub command_id: Option<String>,
+    /// The approval you looked at (`redress approvals`): refused if another is pending now.
+    #[arg(long, value_parser = not_blank)]
+    pub approval_id: Option<String>,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -43,6 +46,9 @@ pub struct RejectArgs {
     /// Id of an earlier attempt of this same decision, to retry it without deciding twice.
     #[arg(long, value_parser = not_blank)]
     pub command_id: Option<String>,
+    /// The approval you looked at (`redress approvals`): refused if another is pending now.
+    #[arg(long, value_parser = not_blank)]
+    pub approval_id: Option<String>,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -66,10 +72,14 @@ fn decision(
     approve: bool,
     note: &str,
     id: &Option<String>,
+    approval_id: &Option<String>,
 ) -> DecideApproval {
     let mut d = requests::decide(ticket, approver, approve, note);
     if let Some(id) = id {
         d.command_id = id.clone();
+    }
+    if let Some(a) = approval_id {
+        d.approval_id = a.clone();
     }
     d
 }
@@ -82,6 +92,7 @@ impl ApproveArgs {
             true,
             &self.note,
             &self.command_id,
+            &self.approval_id,
         )
     }
 }
@@ -94,6 +105,7 @@ impl RejectArgs {
             false,
             &self.note,
             &self.command_id,
+            &self.approval_id,
         )
     }
 }

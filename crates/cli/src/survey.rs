@@ -42,6 +42,9 @@ pub struct AnswerArgs {
     /// Id of an earlier attempt of this same answer, to retry it without recording it twice.
     #[arg(long, value_parser = not_blank)]
     pub command_id: Option<String>,
+    /// The survey answered (from the invitation): refused if it is not the current one.
+    #[arg(long, value_parser = not_blank)]
+    pub survey_id: Option<String>,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -61,6 +64,9 @@ impl AnswerArgs {
         let mut a = requests::answer(&self.ticket, scores, &self.comment);
         if let Some(id) = &self.command_id {
             a.command_id = id.clone();
+        }
+        if let Some(id) = &self.survey_id {
+            a.survey_id = id.clone();
         }
         a
     }

@@ -96,6 +96,7 @@ pub fn decide(ticket: &str, approver: &str, approve: bool, note: &str) -> Decide
         approver: approver.to_string(),
         approve,
         note: note.to_string(),
+        approval_id: String::new(),
     }
 }
 
@@ -110,6 +111,7 @@ pub fn answer(ticket: &str, scores: SurveyScores, comment: &str) -> AnswerSurvey
         ticket: ticket.to_string(),
         scores: Some(scores),
         comment: comment.to_string(),
+        survey_id: String::new(),
     }
 }
 

@@ -222,6 +222,7 @@ fn decide_cmd(ticket: &str, approver: &str, approve: bool, note: &str) -> Decide
         approver: approver.into(),
         approve,
         note: note.into(),
+        approval_id: String::new(),
     }
 }
 
@@ -439,6 +440,14 @@ async fn after_a_rejection_the_next_proposal_is_the_one_decided() {
     let second = proposal(60_000, "zhou.qiang");
     r.publish(&work.proposed(second.clone())).await;
     r.wait_for(events::APPROVAL_REQUESTED, 2).await;
+    // A decision meant for the rejected proposal does not land on the new one.
+    let mut stale = decide_cmd(&work.ticket, "chen.jie", true, "");
+    stale.approval_id = rejected.approval_id.clone();
+    let refused = r.decide(&stale).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.field.as_str()),
+        (CommandErrorCode::WrongState, "approval_id")
+    );
     let approved = r
         .decide(&decide_cmd(&work.ticket, "zhao.min", true, ""))
         .await

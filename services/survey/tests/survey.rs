@@ -174,6 +174,7 @@ fn answer(command_id: &str, ticket: &str, overall: u32, comment: &str) -> Answer
             ..Default::default()
         }),
         comment: comment.into(),
+        survey_id: String::new(),
     }
 }
 
@@ -437,6 +438,14 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
 
     // Routing reopens: round 2 is resolved and surveyed; the ticket's answer now goes to it.
     resolve(&env, &pool, &unhappy, 2).await;
+    // An answer naming round 1's survey does not land on round 2's.
+    let mut stale = answer("answer-stale", &unhappy.ticket, 5, "");
+    stale.survey_id = view_survey_id(&pool, &unhappy, 1).await;
+    let err = refused(send(&env, &stale).await);
+    assert_eq!(
+        (err.code(), err.field.as_str()),
+        (CommandErrorCode::WrongState, "survey_id")
+    );
     let view = accepted(send(&env, &answer("answer-4", &unhappy.ticket, 4, "")).await);
     assert_eq!(view.round, 2);
     assert!(view.satisfied);

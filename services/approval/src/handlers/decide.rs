@@ -133,6 +133,14 @@ async fn decide(approvals: &Approvals, cmd: &DecideApproval) -> Result<Vec<u8>, 
         );
     };
     let mut approval = StoredApproval::from_row(&row);
+    let named = cmd.approval_id.trim();
+    if !named.is_empty() && named != approval.approval_id.to_string() {
+        return refuse(
+            CommandErrorCode::WrongState,
+            "approval_id",
+            format!("{named} is not the current approval of ticket {ticket}"),
+        );
+    }
     if approval.state != PENDING {
         return refuse(
             CommandErrorCode::WrongState,

@@ -49,6 +49,8 @@ pub struct ValidAnswer {
     pub ticket: String,
     pub scores: SurveyScores,
     pub comment: String,
+    /// The survey the complainant answers, when the channel knows it; empty otherwise.
+    pub survey_id: String,
 }
 
 impl ValidAnswer {
@@ -115,6 +117,7 @@ impl ValidAnswer {
             ticket,
             scores,
             comment,
+            survey_id: cmd.survey_id.trim().to_string(),
         })
     }
 }
@@ -184,6 +187,7 @@ mod tests {
                 ..Default::default()
             }),
             comment: String::new(),
+            survey_id: String::new(),
         }
     }
 

@@ -119,6 +119,7 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<Bytes, Refusal
         ticket: answer.ticket.clone(),
         scores: Some(answer.scores),
         comment: answer.comment.clone(),
+        survey_id: answer.survey_id.clone(),
     }
     .encode_to_vec();
     match commands::claim(&mut tx, &answer.command_id, &request).await? {
@@ -159,6 +160,17 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<Bytes, Refusal
     let round = row.get::<i32, _>("round") as u32;
     let playbook_key: String = row.get("playbook");
     let state: String = row.get("state");
+    if !answer.survey_id.is_empty() && answer.survey_id != survey_id.to_string() {
+        return Err(FieldError::new(
+            CommandErrorCode::WrongState,
+            "survey_id",
+            format!(
+                "{} is not the current survey of {ticket} (round {round})",
+                answer.survey_id
+            ),
+        )
+        .into());
+    }
     SurveyState::parse(&state)
         .ok_or_else(|| Refusal::Internal(format!("survey {survey_id} is in state {state:?}")))?
         .check_answerable(&ticket)?;
