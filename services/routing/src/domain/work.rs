@@ -271,9 +271,10 @@ impl Work {
     }
 
     /// A deadline of the current round passed. Returns the new escalation level, or None
-    /// when the work is closed or the breach belongs to an earlier round.
+    /// when the work is already resolved or closed (a late breach would only page a manager
+    /// about finished work) or the breach belongs to an earlier round.
     pub fn escalate(&mut self, round: u32) -> Option<u32> {
-        if self.state == WorkState::Closed || round != self.round {
+        if matches!(self.state, WorkState::Resolved | WorkState::Closed) || round != self.round {
             return None;
         }
         self.escalation_level += 1;
@@ -465,5 +466,7 @@ mod tests {
         assert_eq!(w.escalate(1), Some(1));
         assert_eq!(w.escalate(1), Some(2));
         assert_eq!(w.escalate(0), None);
+        w.state = WorkState::Resolved;
+        assert_eq!(w.escalate(1), None, "finished work");
     }
 }
