@@ -1,6 +1,6 @@
-//! Fault test: two instances of every service (two `redress serve` processes, each running
-//! all six), 500 complaints in flight, one instance of each killed with -9 and started
-//! again. Every complaint must get exactly one classification, one assignment and one set
+//! Fault test: two instances of every service (six `redress serve NAME` processes, one per
+//! service, plus one `redress serve` running all six), 500 complaints in flight, the six
+//! single-service processes killed with -9 and started again. Every complaint must get exactly one classification, one assignment and one set
 //! of deadlines, and end where the rules say it ends, as without the fault.
 
 use std::collections::HashMap;
@@ -21,10 +21,10 @@ const ALL: [&str; 6] = [
     "survey",
 ];
 
-fn serve(env: &TestEnv) -> Child {
+fn serve(env: &TestEnv, services: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_redress"))
         .arg("serve")
-        .args(ALL)
+        .args(services)
         .envs(env.env_vars())
         .env("RUST_LOG", "warn")
         .current_dir(env.dir())
@@ -71,8 +71,9 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
     const N: usize = 500;
     let env = TestEnv::start().await.unwrap();
     let pool = env.admin_pool().await.unwrap();
-    let mut a = serve(&env);
-    let mut b = serve(&env);
+    // Instance A: each service on its own. Instance B: all six in one process.
+    let mut a: Vec<Child> = ALL.iter().map(|s| serve(&env, &[s])).collect();
+    let mut b = serve(&env, &ALL);
     let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
     // Both processes provision and migrate; wait until intake answers.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -122,10 +123,17 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Both instances must be serving, or the test would prove nothing about two of each.
-    assert!(a.try_wait().unwrap().is_none(), "instance A stopped");
+    for (child, name) in a.iter_mut().zip(ALL) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name} of instance A stopped"
+        );
+    }
     assert!(b.try_wait().unwrap().is_none(), "instance B stopped");
-    a.kill().unwrap();
-    a.wait().unwrap();
+    for child in &mut a {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     let at_kill = (
         count(&pool, "SELECT count(*) FROM intake.complaints").await,
         count(&pool, "SELECT count(*) FROM routing.work_items").await,
@@ -139,7 +147,7 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
         (at_kill.1 as usize) < N,
         "the kill came too late to prove anything"
     );
-    let mut a = serve(&env);
+    let mut a: Vec<Child> = ALL.iter().map(|s| serve(&env, &[s])).collect();
 
     // Every complaint assigned, with both deadlines armed, as intake's status shows it.
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -162,14 +170,17 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
     }
     // Let anything still in flight (a redelivery after the kill) land before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        a.try_wait().unwrap().is_none(),
-        "restarted instance A stopped"
-    );
+    for (child, name) in a.iter_mut().zip(ALL) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "restarted {name} stopped"
+        );
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
     assert!(b.try_wait().unwrap().is_none(), "instance B stopped");
-    a.kill().unwrap();
     b.kill().unwrap();
-    let _ = (a.wait(), b.wait());
+    let _ = b.wait();
 
     let subjects = Subjects::new(env.root.clone());
     let classified = per_complaint(&env, subjects.event(events::COMPLAINT_CLASSIFIED)).await;
