@@ -153,7 +153,7 @@ impl Stack {
         let reply: WorkCommandReply = self
             .request(
                 "routing",
-                verb,
+                &format!("{verb}.{dept}"),
                 &WorkCommand {
                     command_id: uuid::Uuid::now_v7().to_string(),
                     ticket: ticket.into(),
@@ -291,7 +291,7 @@ async fn a_major_complaint_goes_through_approval_to_a_satisfied_close() {
     let nats_reply: WorkCommandReply = stack
         .request(
             "routing",
-            "reply",
+            "reply.customer-service",
             &WorkCommand {
                 command_id: "early-reply".into(),
                 ticket: ticket.clone(),

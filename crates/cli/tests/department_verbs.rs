@@ -128,9 +128,9 @@ fn routing(body: Bytes) -> Vec<u8> {
 async fn start_stand_ins(env: &TestEnv) {
     let s = env.subjects();
     for verb in ["accept", "propose", "reply", "resolve"] {
-        stand_in(env, s.command("routing", verb), routing).await;
+        stand_in(env, s.command("routing", &format!("{verb}.*")), routing).await;
     }
-    stand_in(env, s.command("routing", "list"), |b| {
+    stand_in(env, s.command("routing", "list.*"), |b| {
         let q = ListWork::decode(b).unwrap();
         let items = q
             .states

@@ -67,9 +67,14 @@ impl Client {
         mut command: WorkCommand,
     ) -> Result<WorkItem, ClientError> {
         let verb = requests::work_verb(&command)?;
+        let department = requests::department_token(&command.department)?;
         ensure_command_id(&mut command.command_id);
         let reply: WorkCommandReply = self
-            .call(subjects::routing::SERVICE, verb, &command)
+            .call(
+                subjects::routing::SERVICE,
+                &format!("{verb}.{department}"),
+                &command,
+            )
             .await?;
         match reply.outcome {
             Some(work_command_reply::Outcome::Work(w)) => Ok(w),
@@ -85,10 +90,11 @@ impl Client {
         states: &[WorkState],
         limit: u32,
     ) -> Result<Vec<WorkItem>, ClientError> {
+        let token = requests::department_token(department)?;
         let reply: ListWorkReply = self
             .call(
                 subjects::routing::SERVICE,
-                subjects::routing::LIST,
+                &format!("{}.{token}", subjects::routing::LIST),
                 &requests::list_work(department, states, limit),
             )
             .await?;

@@ -65,6 +65,20 @@ pub fn resolve(ticket: &str, department: &str, actor: &str, summary: &str) -> Wo
     )
 }
 
+/// A department key as it goes into a command subject: one subject token.
+pub fn department_token(department: &str) -> Result<&str, ClientError> {
+    if subjects::is_subject_token(department) {
+        Ok(department)
+    } else {
+        Err(ClientError::Invalid {
+            field: "department",
+            message: format!(
+                "{department:?} is not a department key (lowercase letters, digits, - or _)"
+            ),
+        })
+    }
+}
+
 /// The routing verb a work command goes to: it must match the command's action.
 pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
     match &command.action {

@@ -183,6 +183,23 @@ impl Subjects {
         format!("{}.cmd.{service}.{verb}", self.root)
     }
 
+    /// A department's command to routing: `<root>.cmd.routing.<verb>.<department>`. The
+    /// department is in the subject so that broker permissions can give each department's
+    /// credentials its own commands and no one else's.
+    pub fn department_command(&self, verb: &str, department: &str) -> String {
+        format!("{}.cmd.routing.{verb}.{department}", self.root)
+    }
+
+    /// The department token of a department command's subject.
+    pub fn department_of_command<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.root.as_str())?
+            .strip_prefix(".cmd.routing.")?
+            .split_once('.')
+            .map(|(_, dept)| dept)
+            .filter(|d| is_subject_token(d))
+    }
+
     /// NATS services API name of a service; the root keeps namespaces apart in `$SRV.PING`.
     pub fn service_name(&self, service: &str) -> String {
         if self.root == DEFAULT_ROOT {
@@ -290,6 +307,10 @@ mod tests {
         assert_eq!(s.complaint_received(), "t-1.evt.complaint.received");
         assert_eq!(s.command("intake", "submit"), "t-1.cmd.intake.submit");
         assert_eq!(Subjects::default().service_name("intake"), "intake");
+        let accept = s.department_command("accept", "logistics");
+        assert_eq!(accept, "t-1.cmd.routing.accept.logistics");
+        assert_eq!(s.department_of_command(&accept), Some("logistics"));
+        assert_eq!(s.department_of_command("t-1.cmd.routing.accept"), None);
     }
 
     #[test]

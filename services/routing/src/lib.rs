@@ -9,8 +9,9 @@
 //! - `sla.breached`: [`handlers::sla_breached`]
 //! - `complaint.closed`: [`handlers::complaint_closed`]
 //! - `complaint.reopened`: [`handlers::complaint_reopened`]
-//! - commands `<root>.cmd.routing.{accept,propose,reply,resolve}`: [`handlers::work_command`]
-//! - command `<root>.cmd.routing.list`: [`handlers::list_work`]
+//! - commands `<root>.cmd.routing.{accept,propose,reply,resolve}.<dept>`:
+//!   [`handlers::work_command`]
+//! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
 pub mod domain;
 pub mod handlers;
@@ -143,8 +144,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         subjects::routing::REPLY,
         subjects::routing::RESOLVE,
     ] {
+        // `<verb>.<department>`: the department in the subject lets broker permissions keep
+        // each department's credentials to its own commands.
         let endpoint = group
-            .endpoint(verb)
+            .endpoint_builder()
+            .name(verb)
+            .add(format!("{verb}.*"))
             .await
             .map_err(|e| anyhow::anyhow!("{verb} endpoint: {e}"))?;
         let routing = routing.clone();
@@ -156,7 +161,9 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         )));
     }
     let list = group
-        .endpoint(subjects::routing::LIST)
+        .endpoint_builder()
+        .name(subjects::routing::LIST)
+        .add(format!("{}.*", subjects::routing::LIST))
         .await
         .map_err(|e| anyhow::anyhow!("list endpoint: {e}"))?;
     {

@@ -86,7 +86,7 @@ async fn command(
     };
     let reply = nats
         .request(
-            env.subjects().command(subjects::routing::SERVICE, verb),
+            env.subjects().department_command(verb, dept),
             request.encode_to_vec().into(),
         )
         .await
@@ -268,6 +268,34 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     assert_eq!(
         (code, field.as_str()),
         (CommandErrorCode::Malformed, "action")
+    );
+
+    // The department is the subject's (broker permissions restrict subjects): a body that
+    // names another department is refused.
+    let nats = env.nats_client().await.unwrap();
+    let smuggled = WorkCommand {
+        command_id: id(),
+        ticket: "T-2".into(),
+        department: "logistics".into(),
+        actor: "zhou.qiang".into(),
+        action: Some(Action::Accept(Accept {})),
+    };
+    let reply = nats
+        .request(
+            env.subjects().department_command("accept", "finance"),
+            smuggled.encode_to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let (code, field) = refused(
+        WorkCommandReply::decode(reply.payload)
+            .unwrap()
+            .outcome
+            .unwrap(),
+    );
+    assert_eq!(
+        (code, field.as_str()),
+        (CommandErrorCode::Forbidden, "department")
     );
 
     // Accept, resent with the same command id: one change, the same answer.
@@ -482,7 +510,7 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     let nats = env.nats_client().await.unwrap();
     let reply = nats
         .request(
-            env.subjects().command("routing", "list"),
+            env.subjects().department_command("list", "logistics"),
             ListWork {
                 department: "logistics".into(),
                 ..Default::default()

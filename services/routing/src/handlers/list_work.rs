@@ -21,11 +21,32 @@ fn error(code: CommandErrorCode, field: &str, message: impl Into<String>) -> Out
 }
 
 pub async fn handle(routing: Arc<Routing>, message: async_nats::Message) -> Bytes {
-    let outcome = match ListWork::decode(message.payload.clone()) {
+    let subject_dept = routing
+        .ctx
+        .subjects
+        .department_of_command(&message.subject)
+        .unwrap_or_default()
+        .to_string();
+    let outcome = match ListWork::decode(message.payload.clone()).map(|mut q| {
+        // The department of the subject, which broker permissions can restrict, is the one
+        // listed; a body naming another is refused below.
+        if q.department.is_empty() {
+            q.department = subject_dept.clone();
+        }
+        q
+    }) {
         Err(e) => error(
             CommandErrorCode::Undecodable,
             "",
             format!("not a ListWork: {e}"),
+        ),
+        Ok(q) if q.department != subject_dept => error(
+            CommandErrorCode::Forbidden,
+            "department",
+            format!(
+                "sent on the subject of {subject_dept:?} for {}",
+                q.department
+            ),
         ),
         Ok(q) if q.department.is_empty() => error(
             CommandErrorCode::Missing,

@@ -59,10 +59,13 @@ pub async fn handle(
             "",
             format!("not a WorkCommand: {e}"),
         )),
-        Ok(cmd) => {
+        Ok(mut cmd) => {
             span.record("ticket", cmd.ticket.as_str());
             drop(_guard);
-            run(&routing, verb, cmd).await
+            match bind_department(&routing, &message.subject, &mut cmd) {
+                Ok(()) => run(&routing, verb, cmd).await,
+                Err(e) => Err(e),
+            }
         }
     };
     match reply {
@@ -76,6 +79,33 @@ pub async fn handle(
             encode(Outcome::Error(e))
         }
     }
+}
+
+/// The department is the one in the subject (which broker permissions can restrict); a
+/// command that names another in its body is refused.
+fn bind_department(
+    routing: &Routing,
+    subject: &str,
+    cmd: &mut WorkCommand,
+) -> Result<(), CommandError> {
+    let Some(dept) = routing.ctx.subjects.department_of_command(subject) else {
+        return Err(error(
+            CommandErrorCode::Malformed,
+            "department",
+            format!("{subject} does not end in a department"),
+        ));
+    };
+    let named = cmd.department.trim();
+    if named.is_empty() {
+        cmd.department = dept.to_string();
+    } else if named != dept {
+        return Err(error(
+            CommandErrorCode::Forbidden,
+            "department",
+            format!("sent on the subject of {dept} for {named}"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), CommandError> {
