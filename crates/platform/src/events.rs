@@ -85,6 +85,8 @@ where
         settings: ctx.config.settings.consumer.clone(),
         metrics: ctx.metrics.clone(),
         shutdown: ctx.shutdown.clone(),
+        // Events never carry contact details.
+        seal_dead_letters: None,
     };
     let stream_name = ctx.subjects.stream_name(Stream::Events);
     let metrics = ctx.metrics.clone();

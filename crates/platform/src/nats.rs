@@ -179,7 +179,13 @@ pub struct ConsumeOptions {
     pub settings: ConsumerSettings,
     pub metrics: Metrics,
     pub shutdown: Shutdown,
+    /// Seals a payload before it goes to the dead-letter stream, for services whose input
+    /// may hold personal data (intake); `None` keeps payloads as they are.
+    pub seal_dead_letters: Option<SealFn>,
 }
+
+/// Turns a payload into its sealed form (see [`ConsumeOptions::seal_dead_letters`]).
+pub type SealFn = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 
 /// Pulls messages and runs `handler` on up to `concurrency` of them at once. Acks only after
 /// the handler returns (so after its transaction committed); a message that keeps failing is
@@ -397,7 +403,11 @@ pub async fn dead_letter(
         dead_at: Some(redress_proto::time::from_unix_micros(
             chrono::Utc::now().timestamp_micros(),
         )),
-        payload: delivery.payload.to_vec(),
+        payload: match &options.seal_dead_letters {
+            Some(seal) => seal(&delivery.payload),
+            None => delivery.payload.to_vec(),
+        },
+        payload_sealed: options.seal_dead_letters.is_some(),
     };
     let mut h = HeaderMap::new();
     h.insert(

@@ -35,6 +35,9 @@ pub const IDENT: ServiceIdent = ServiceIdent {
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// Associated data of sealed dead-letter payloads: open them with the contact key and this.
+pub const DEAD_LETTER_AAD: &[u8] = b"redress-dead-letter";
+
 /// Shared by every handler of one running instance.
 pub struct Intake {
     pub ctx: ServiceContext,
@@ -100,6 +103,13 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 settings: ctx.config.settings.consumer.clone(),
                 metrics: ctx.metrics.clone(),
                 shutdown: ctx.shutdown.clone(),
+                // A submission holds a contact in the clear: sealed like stored contacts.
+                seal_dead_letters: Some({
+                    let intake = intake.clone();
+                    Arc::new(move |payload: &[u8]| {
+                        intake.cipher.seal_bytes(payload, DEAD_LETTER_AAD)
+                    })
+                }),
             },
             move |batch| handlers::submission::handle_batch(intake.clone(), batch),
         ))

@@ -358,7 +358,18 @@ async fn an_undecodable_message_is_dead_lettered_and_does_not_block_the_stream()
         "{}",
         letter.reason
     );
-    assert_eq!(letter.payload, vec![0xff, 0xff, 0xff, 0x01]);
+    // Sealed, since a submission may hold a contact; the contact key opens it for replay.
+    assert!(letter.payload_sealed);
+    assert_ne!(letter.payload, vec![0xff, 0xff, 0xff, 0x01]);
+    let cipher =
+        redress_intake::domain::crypto::ContactCipher::from_hex(redress_testkit::TEST_CONTACT_KEY)
+            .unwrap();
+    assert_eq!(
+        cipher
+            .open_bytes(&letter.payload, redress_intake::DEAD_LETTER_AAD)
+            .unwrap(),
+        vec![0xff, 0xff, 0xff, 0x01]
+    );
     assert_eq!(letter.original_subject, client.subjects().submit("sms"));
     assert!(intake.metrics.get("intake_dead_letters_total") == 1);
     intake.stop().await.unwrap();

@@ -44,13 +44,18 @@ impl ContactCipher {
     }
 
     pub fn seal(&self, plaintext: &str, aad: &[u8]) -> Vec<u8> {
+        self.seal_bytes(plaintext.as_bytes(), aad)
+    }
+
+    /// Seals arbitrary bytes (a dead-lettered submission, which may hold a contact).
+    pub fn seal_bytes(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let nonce: [u8; 12] = rand::random();
         let ciphertext = self
             .aead
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: plaintext.as_bytes(),
+                    msg: plaintext,
                     aad,
                 },
             )
@@ -63,6 +68,10 @@ impl ContactCipher {
     }
 
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<String, CryptoError> {
+        String::from_utf8(self.open_bytes(sealed, aad)?).map_err(|_| CryptoError::Decrypt)
+    }
+
+    pub fn open_bytes(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if sealed.len() < 13 || sealed[0] != FORMAT_V1 {
             return Err(CryptoError::Decrypt);
         }
@@ -76,7 +85,7 @@ impl ContactCipher {
                 },
             )
             .map_err(|_| CryptoError::Decrypt)?;
-        String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
+        Ok(plain)
     }
 
     /// Equal for equal inputs under the same key; useless without the key.
