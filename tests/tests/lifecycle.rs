@@ -513,19 +513,33 @@ async fn work_never_accepted_breaches_and_escalates() {
         .await;
     assert_eq!(s.department, "finance");
 
-    // 2 business hours from Monday 10:00 is 12:00; at 11:59 nothing has breached.
-    stack.clock.advance(chrono::Duration::minutes(119));
+    // 2 business hours from Monday 10:00 is 12:00. The playbook warns at 80% of the time
+    // (11:36): at 11:35 nothing has happened, at 11:37 the warning is out.
+    stack.clock.advance(chrono::Duration::minutes(95));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         deadline_state(&stack.status(&ticket).await, 1, "first_response"),
         Some(DeadlineState::Armed)
+    );
+    stack.clock.advance(chrono::Duration::minutes(2));
+    stack
+        .wait_for(&ticket, "the warning", |s| {
+            deadline_state(s, 1, "first_response") == Some(DeadlineState::Warned)
+        })
+        .await;
+    // At 11:59 nothing has breached.
+    stack.clock.advance(chrono::Duration::minutes(22));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        deadline_state(&stack.status(&ticket).await, 1, "first_response"),
+        Some(DeadlineState::Warned)
     );
     // Due at 12:00, breached after the default minute of grace.
     stack.clock.advance(chrono::Duration::seconds(90));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         deadline_state(&stack.status(&ticket).await, 1, "first_response"),
-        Some(DeadlineState::Armed),
+        Some(DeadlineState::Warned),
         "breached inside the grace"
     );
     stack.clock.advance(chrono::Duration::seconds(60));
@@ -561,5 +575,12 @@ async fn work_never_accepted_breaches_and_escalates() {
         .await
         .unwrap();
     assert_eq!(breaches.len(), 1);
+    let warnings = stack
+        .env
+        .events(stack.env.subjects().event(subjects::events::SLA_WARNING))
+        .await
+        .unwrap();
+    assert_eq!(warnings.len(), 1, "one warning, for first_response only");
+    assert!(history(&s).contains(&"sla.warning"), "{:?}", history(&s));
     stack.stop().await;
 }

@@ -251,6 +251,10 @@ pub struct Sla {
     pub calendar: String,
     /// For each deadline name the first entry whose severity and urgency match applies.
     pub deadlines: Vec<DeadlinePolicy>,
+    /// A warning goes out when this share (in %) of a deadline's time has passed and it is
+    /// not met yet; none means no warnings.
+    #[serde(default)]
+    pub warn_at_percent: Option<u32>,
 }
 
 impl Sla {
@@ -440,6 +444,11 @@ impl Playbook {
                     "must be lowercase letters, digits, - or _".into(),
                 ));
             }
+        }
+        if let Some(p) = self.sla.warn_at_percent
+            && !(1..=99).contains(&p)
+        {
+            return Err(bad("sla.warn_at_percent", "must be 1 to 99".into()));
         }
         let a = &self.approval;
         if a.threshold_minor < 0 {

@@ -223,6 +223,7 @@ pub mod events {
     pub const COMPLAINT_REOPENED: &str = "complaint.reopened";
     pub const SLA_ARMED: &str = "sla.armed";
     pub const SLA_MET: &str = "sla.met";
+    pub const SLA_WARNING: &str = "sla.warning";
     pub const SLA_BREACHED: &str = "sla.breached";
     pub const APPROVAL_REQUESTED: &str = "approval.requested";
     pub const APPROVAL_DECIDED: &str = "approval.decided";

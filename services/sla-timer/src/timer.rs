@@ -24,6 +24,9 @@ pub async fn run(sla: Arc<SlaTimer>) {
             _ = sla.ctx.shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
+        if let Err(e) = warn_due(&sla).await {
+            tracing::warn!(error = %e, "sla timer: warning of deadlines failed, will retry");
+        }
         loop {
             match breach_due(&sla).await {
                 Ok(n) if n as i64 >= sla.settings.batch_size => continue,
@@ -94,4 +97,55 @@ pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
         .counter("sla_breached_total")
         .fetch_add(breached.len() as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(breached.len())
+}
+
+/// Warns of armed deadlines whose warning time has come and that are not due yet (one due
+/// already gets its breach instead): one `sla.warning` per deadline, in one transaction with
+/// the mark that it was sent.
+pub async fn warn_due(sla: &SlaTimer) -> sqlx::Result<usize> {
+    let now = sla.ctx.clock.now();
+    let mut tx = sla.pool.begin().await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM deadlines
+         WHERE state = 'armed' AND warned_at IS NULL AND warn_at <= $1 AND due_at > $1
+         ORDER BY warn_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(sla.settings.batch_size.max(1))
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let warned: Vec<StoredDeadline> = rows.iter().map(StoredDeadline::from_row).collect();
+    let ids: Vec<uuid::Uuid> = warned.iter().map(|d| d.id).collect();
+    sqlx::query("UPDATE deadlines SET warned_at = $2 WHERE id = ANY($1)")
+        .bind(&ids)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let messages: Vec<_> = warned
+        .iter()
+        .map(|d| {
+            let mut deadline = d.to_proto();
+            deadline.state = DeadlineState::Warned as i32;
+            let payload = redress_proto::v1::envelope::Payload::DeadlineWarned(
+                redress_proto::v1::DeadlineSettled {
+                    deadline: Some(deadline),
+                },
+            );
+            let envelope = new_event(IDENT.name, &d.cause(), now, payload);
+            outgoing(
+                sla.ctx
+                    .subjects
+                    .event(redress_proto::subjects::events::SLA_WARNING),
+                &envelope,
+            )
+        })
+        .collect();
+    outbox::enqueue(&mut tx, IDENT.schema, &sla.storage.outbox, &messages).await?;
+    tx.commit().await?;
+    sla.storage.outbox.wake();
+    sla.ctx.metrics.add("sla_warned_total", warned.len() as u64);
+    Ok(warned.len())
 }

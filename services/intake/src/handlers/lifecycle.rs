@@ -217,12 +217,13 @@ async fn apply(intake: &Intake, event: &Event, id: Uuid, at: DateTime<Utc>) -> s
                 .collect();
             ("sla.armed", names.join(", "))
         }
-        Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) => {
+        Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) | Payload::DeadlineWarned(s) => {
             let Some(d) = &s.deadline else {
                 return Ok(true);
             };
             let (state, name) = match &event.payload {
                 Payload::DeadlineMet(_) => (DeadlineState::Met, "sla.met"),
+                Payload::DeadlineWarned(_) => (DeadlineState::Warned, "sla.warning"),
                 _ => (DeadlineState::Breached, "sla.breached"),
             };
             upsert_deadline(&mut tx, id, d, state).await?;
@@ -287,7 +288,7 @@ async fn apply(intake: &Intake, event: &Event, id: Uuid, at: DateTime<Utc>) -> s
     Ok(true)
 }
 
-/// Met and breached are final: a late "armed" does not undo them.
+/// Met and breached are final, and warned beats armed: a late "armed" undoes neither.
 async fn upsert_deadline(
     conn: &mut PgConnection,
     id: Uuid,
@@ -309,6 +310,8 @@ async fn upsert_deadline(
              calendar = CASE WHEN EXCLUDED.calendar = '' THEN deadlines.calendar
                              ELSE EXCLUDED.calendar END,
              state = CASE WHEN deadlines.state IN ($9, $10) THEN deadlines.state
+                          WHEN deadlines.state = $11 AND EXCLUDED.state = $12
+                               THEN deadlines.state
                           ELSE EXCLUDED.state END,
              settled_at = COALESCE(deadlines.settled_at, EXCLUDED.settled_at)",
     )
@@ -322,6 +325,8 @@ async fn upsert_deadline(
     .bind(ts(&d.settled_at))
     .bind(DeadlineState::Met as i16)
     .bind(DeadlineState::Breached as i16)
+    .bind(DeadlineState::Warned as i16)
+    .bind(DeadlineState::Armed as i16)
     .execute(conn)
     .await?;
     Ok(())

@@ -103,7 +103,7 @@ impl StoredDeadline {
             DeadlineState::Breached => {
                 Some((events::SLA_BREACHED, Payload::DeadlineBreached(settled)))
             }
-            DeadlineState::Armed | DeadlineState::Unspecified => None,
+            DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => None,
         }
     }
 
@@ -123,7 +123,7 @@ pub(crate) fn state_name(s: DeadlineState) -> &'static str {
     match s {
         DeadlineState::Met => "met",
         DeadlineState::Breached => "breached",
-        DeadlineState::Armed | DeadlineState::Unspecified => "armed",
+        DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => "armed",
     }
 }
 

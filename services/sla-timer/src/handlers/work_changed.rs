@@ -127,7 +127,7 @@ impl Counts {
         match d.state {
             DeadlineState::Met => self.met += 1,
             DeadlineState::Breached => self.breached += 1,
-            DeadlineState::Armed | DeadlineState::Unspecified => {}
+            DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => {}
         }
     }
 
@@ -210,7 +210,11 @@ async fn apply(
                     Some(s) => d.settled(s),
                     None => d,
                 };
-                insert(&mut tx, &d, &r.playbook.version, start, now).await?;
+                let warn_at =
+                    r.playbook.sla.warn_at_percent.map(|pct| {
+                        start + (p.due_at - start) * i32::try_from(pct).unwrap_or(0) / 100
+                    });
+                insert(&mut tx, &d, &r.playbook.version, start, warn_at, now).await?;
                 deadlines.push(d);
             }
             sqlx::query("UPDATE progress SET armed_at = $3 WHERE work_id = $1 AND round = $2")
@@ -282,14 +286,16 @@ async fn insert(
     d: &StoredDeadline,
     playbook_version: &str,
     started_at: DateTime<Utc>,
+    warn_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     // The round's row lock makes a conflict impossible; the key still guards the rule.
     sqlx::query(
         "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id, playbook,
              playbook_version, ticket, department, limit_text, calendar, met_by, started_at,
-             due_at, state, settled_at, armed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             due_at, state, settled_at, armed_at, warn_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19)
          ON CONFLICT (work_id, round, name) DO NOTHING",
     )
     .bind(d.id)
@@ -310,6 +316,7 @@ async fn insert(
     .bind(state_name(d.state))
     .bind(d.settled_at)
     .bind(now)
+    .bind(warn_at)
     .execute(tx)
     .await?;
     Ok(())
