@@ -125,3 +125,83 @@ pub async fn finish(
         .await?;
     Ok(())
 }
+
+/// A service's commands as one NATS service (`$SRV` discoverable) whose endpoints share the
+/// service's command group, each answered by [`serve`]; stops them all together.
+pub struct CommandService {
+    name: String,
+    service: async_nats::service::Service,
+    group: async_nats::service::Group,
+    concurrency: usize,
+    shutdown: Shutdown,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl CommandService {
+    pub async fn start(
+        ctx: &crate::ServiceContext,
+        service: &str,
+        version: &str,
+        description: &str,
+    ) -> anyhow::Result<Self> {
+        use async_nats::service::ServiceExt as _;
+        let name = ctx.subjects.service_name(service);
+        let nats_service = ctx
+            .nats
+            .service_builder()
+            .description(description)
+            .start(name.clone(), version.to_string())
+            .await
+            .map_err(|e| anyhow::anyhow!("start NATS service {name}: {e}"))?;
+        let group = nats_service.group(ctx.subjects.command_group(service));
+        Ok(Self {
+            name,
+            service: nats_service,
+            group,
+            concurrency: ctx.config.settings.consumer.concurrency,
+            shutdown: ctx.shutdown.clone(),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Answers `<group>.<subject>` (which may end in a wildcard) with `handler`, under the
+    /// endpoint name `name`.
+    pub async fn endpoint<F, Fut>(
+        &mut self,
+        name: &str,
+        subject: &str,
+        handler: F,
+    ) -> anyhow::Result<()>
+    where
+        F: Fn(async_nats::Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Bytes> + Send + 'static,
+    {
+        let endpoint = self
+            .group
+            .endpoint_builder()
+            .name(name)
+            .add(subject)
+            .await
+            .map_err(|e| anyhow::anyhow!("{name} endpoint of {}: {e}", self.name))?;
+        self.tasks.push(tokio::spawn(serve(
+            endpoint,
+            self.concurrency,
+            self.shutdown.clone(),
+            handler,
+        )));
+        Ok(())
+    }
+
+    /// Returns once the broker routes requests to every endpoint added so far.
+    pub async fn reachable(&self, client: &async_nats::Client) -> anyhow::Result<()> {
+        confirm_subscriptions(client, &self.name).await
+    }
+
+    /// Waits for the endpoints to finish what they hold (after shutdown) and leaves `$SRV`.
+    pub async fn stop(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let _ = self.service.stop().await;
+    }
+}

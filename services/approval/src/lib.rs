@@ -13,7 +13,7 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use async_nats::service::ServiceExt;
+use redress_platform::commands::CommandService;
 use redress_platform::events::{self, Event};
 use redress_platform::nats::Outcome;
 use redress_platform::service::Storage;
@@ -65,8 +65,6 @@ async fn dispatch(approvals: Arc<Approvals>, event: Event) -> Outcome {
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     ctx.health.register(IDENT.name);
     let approvals = Approvals::new(ctx.clone()).await?;
-    let subjects = &ctx.subjects;
-    let concurrency = ctx.config.settings.consumer.concurrency;
 
     let consumer = {
         let approvals = approvals.clone();
@@ -80,58 +78,42 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await?
     };
 
-    let service = ctx
-        .nats
-        .service_builder()
-        .description("Sign-off on proposals above the playbook's thresholds")
-        .start(
-            subjects.service_name(IDENT.name),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("start NATS service: {e}"))?;
-    let group = service.group(subjects.command_group(IDENT.name));
-    let decide = group
-        .endpoint(subjects::approval::DECIDE)
-        .await
-        .map_err(|e| anyhow::anyhow!("decide endpoint: {e}"))?;
-    let list = group
-        .endpoint(subjects::approval::LIST)
-        .await
-        .map_err(|e| anyhow::anyhow!("list endpoint: {e}"))?;
-    let decide_task = {
-        let approvals = approvals.clone();
-        tokio::spawn(redress_platform::commands::serve(
-            decide,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::decide::handle(approvals.clone(), m),
-        ))
-    };
-    let list_task = {
-        let approvals = approvals.clone();
-        tokio::spawn(redress_platform::commands::serve(
-            list,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::list::handle(approvals.clone(), m),
-        ))
-    };
-
-    // Ready means reachable: the server must have our subscriptions before we say so.
-    redress_platform::commands::confirm_subscriptions(
-        &ctx.nats,
-        &subjects.service_name(IDENT.name),
+    let mut commands = CommandService::start(
+        &ctx,
+        IDENT.name,
+        env!("CARGO_PKG_VERSION"),
+        "Sign-off on proposals above the playbook's thresholds",
     )
     .await?;
+    {
+        let approvals = approvals.clone();
+        commands
+            .endpoint(
+                subjects::approval::DECIDE,
+                subjects::approval::DECIDE,
+                move |m| handlers::decide::handle(approvals.clone(), m),
+            )
+            .await?;
+    }
+    {
+        let approvals = approvals.clone();
+        commands
+            .endpoint(
+                subjects::approval::LIST,
+                subjects::approval::LIST,
+                move |m| handlers::list::handle(approvals.clone(), m),
+            )
+            .await?;
+    }
+
+    // Ready means reachable: the server must have our subscriptions before we say so.
+    commands.reachable(&ctx.nats).await?;
     ctx.health.set_ready(IDENT.name, true);
     tracing::info!(service = IDENT.name, "serving");
     ctx.shutdown.cancelled().await;
     ctx.health.set_ready(IDENT.name, false);
     let _ = consumer.await;
-    let _ = decide_task.await;
-    let _ = list_task.await;
-    let _ = service.stop().await;
+    commands.stop().await;
     match Arc::try_unwrap(approvals) {
         Ok(approvals) => approvals.storage.close().await,
         Err(approvals) => approvals.pool.close().await,

@@ -16,7 +16,7 @@ mod settings;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use async_nats::service::ServiceExt;
+use redress_platform::commands::CommandService;
 use redress_platform::nats::{ConsumeOptions, durable_consumer};
 use redress_platform::service::Storage;
 use redress_platform::{ServiceContext, ServiceIdent};
@@ -80,7 +80,6 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     ctx.health.register(IDENT.name);
     let intake = Intake::new(ctx.clone()).await?;
     let subjects = &ctx.subjects;
-    let concurrency = ctx.config.settings.consumer.concurrency;
 
     let consumer = durable_consumer(
         &ctx.js,
@@ -126,59 +125,43 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await?
     };
 
-    let service = ctx
-        .nats
-        .service_builder()
-        .description("Registers complaints and answers status queries")
-        .start(
-            subjects.service_name(IDENT.name),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("start NATS service: {e}"))?;
-    let group = service.group(subjects.command_group(IDENT.name));
-    let submit = group
-        .endpoint(subjects::intake::SUBMIT)
-        .await
-        .map_err(|e| anyhow::anyhow!("submit endpoint: {e}"))?;
-    let status = group
-        .endpoint(subjects::intake::STATUS)
-        .await
-        .map_err(|e| anyhow::anyhow!("status endpoint: {e}"))?;
-    let submit_task = {
-        let intake = intake.clone();
-        tokio::spawn(redress_platform::commands::serve(
-            submit,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::submit_command::handle(intake.clone(), m),
-        ))
-    };
-    let status_task = {
-        let intake = intake.clone();
-        tokio::spawn(redress_platform::commands::serve(
-            status,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::status_query::handle(intake.clone(), m),
-        ))
-    };
-
-    // Ready means reachable: the server must have our subscriptions before we say so.
-    redress_platform::commands::confirm_subscriptions(
-        &ctx.nats,
-        &subjects.service_name(IDENT.name),
+    let mut commands = CommandService::start(
+        &ctx,
+        IDENT.name,
+        env!("CARGO_PKG_VERSION"),
+        "Registers complaints and answers status queries",
     )
     .await?;
+    {
+        let intake = intake.clone();
+        commands
+            .endpoint(
+                subjects::intake::SUBMIT,
+                subjects::intake::SUBMIT,
+                move |m| handlers::submit_command::handle(intake.clone(), m),
+            )
+            .await?;
+    }
+    {
+        let intake = intake.clone();
+        commands
+            .endpoint(
+                subjects::intake::STATUS,
+                subjects::intake::STATUS,
+                move |m| handlers::status_query::handle(intake.clone(), m),
+            )
+            .await?;
+    }
+
+    // Ready means reachable: the server must have our subscriptions before we say so.
+    commands.reachable(&ctx.nats).await?;
     ctx.health.set_ready(IDENT.name, true);
     tracing::info!(service = IDENT.name, "serving");
     ctx.shutdown.cancelled().await;
     ctx.health.set_ready(IDENT.name, false);
     let _ = submissions.await;
     let _ = events.await;
-    let _ = submit_task.await;
-    let _ = status_task.await;
-    let _ = service.stop().await;
+    commands.stop().await;
     match Arc::try_unwrap(intake) {
         Ok(intake) => intake.storage.close().await,
         Err(intake) => intake.pool.close().await,

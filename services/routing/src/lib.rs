@@ -19,8 +19,8 @@ mod store;
 
 use std::sync::Arc;
 
-use async_nats::service::ServiceExt;
 use chrono::{DateTime, Utc};
+use redress_platform::commands::CommandService;
 use redress_platform::envelope::{Cause, new_event};
 use redress_platform::events::outgoing;
 use redress_platform::outbox::Outgoing;
@@ -124,71 +124,44 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await?
     };
 
-    let subjects = &ctx.subjects;
-    let concurrency = ctx.config.settings.consumer.concurrency;
-    let service = ctx
-        .nats
-        .service_builder()
-        .description("Assigns complaints to departments and carries their work")
-        .start(
-            subjects.service_name(IDENT.name),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("start NATS service: {e}"))?;
-    let group = service.group(subjects.command_group(IDENT.name));
-    let mut tasks = Vec::new();
+    let mut commands = CommandService::start(
+        &ctx,
+        IDENT.name,
+        env!("CARGO_PKG_VERSION"),
+        "Assigns complaints to departments and carries their work",
+    )
+    .await?;
+    // `<verb>.<department>`: the department in the subject lets broker permissions keep each
+    // department's credentials to its own commands.
     for verb in [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
         subjects::routing::RESOLVE,
     ] {
-        // `<verb>.<department>`: the department in the subject lets broker permissions keep
-        // each department's credentials to its own commands.
-        let endpoint = group
-            .endpoint_builder()
-            .name(verb)
-            .add(format!("{verb}.*"))
-            .await
-            .map_err(|e| anyhow::anyhow!("{verb} endpoint: {e}"))?;
         let routing = routing.clone();
-        tasks.push(tokio::spawn(redress_platform::commands::serve(
-            endpoint,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::work_command::handle(routing.clone(), verb, m),
-        )));
+        commands
+            .endpoint(verb, &format!("{verb}.*"), move |m| {
+                handlers::work_command::handle(routing.clone(), verb, m)
+            })
+            .await?;
     }
-    let list = group
-        .endpoint_builder()
-        .name(subjects::routing::LIST)
-        .add(format!("{}.*", subjects::routing::LIST))
-        .await
-        .map_err(|e| anyhow::anyhow!("list endpoint: {e}"))?;
     {
         let routing = routing.clone();
-        tasks.push(tokio::spawn(redress_platform::commands::serve(
-            list,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::list_work::handle(routing.clone(), m),
-        )));
+        let list = subjects::routing::LIST;
+        commands
+            .endpoint(list, &format!("{list}.*"), move |m| {
+                handlers::list_work::handle(routing.clone(), m)
+            })
+            .await?;
     }
-    redress_platform::commands::confirm_subscriptions(
-        &ctx.nats,
-        &subjects.service_name(IDENT.name),
-    )
-    .await?;
+    commands.reachable(&ctx.nats).await?;
     ctx.health.set_ready(IDENT.name, true);
     tracing::info!(service = IDENT.name, "serving");
     ctx.shutdown.cancelled().await;
     ctx.health.set_ready(IDENT.name, false);
     let _ = events.await;
-    for t in tasks {
-        let _ = t.await;
-    }
-    let _ = service.stop().await;
+    commands.stop().await;
     match Arc::try_unwrap(routing) {
         Ok(r) => r.storage.close().await,
         Err(r) => r.pool.close().await,

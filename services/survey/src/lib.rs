@@ -11,7 +11,7 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use async_nats::service::ServiceExt;
+use redress_platform::commands::CommandService;
 use redress_platform::events::{self, Event};
 use redress_platform::nats::Outcome;
 use redress_platform::service::Storage;
@@ -63,8 +63,6 @@ async fn dispatch(surveys: Arc<Surveys>, event: Event) -> Outcome {
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     ctx.health.register(IDENT.name);
     let surveys = Surveys::new(ctx.clone()).await?;
-    let subjects = &ctx.subjects;
-    let concurrency = ctx.config.settings.consumer.concurrency;
 
     let consumer = {
         let surveys = surveys.clone();
@@ -78,44 +76,32 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await?
     };
 
-    let service = ctx
-        .nats
-        .service_builder()
-        .description("Satisfaction surveys: answers close or reopen complaints")
-        .start(
-            subjects.service_name(IDENT.name),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("start NATS service: {e}"))?;
-    let group = service.group(subjects.command_group(IDENT.name));
-    let answer = group
-        .endpoint(subjects::survey::ANSWER)
-        .await
-        .map_err(|e| anyhow::anyhow!("answer endpoint: {e}"))?;
-    let answer_task = {
-        let surveys = surveys.clone();
-        tokio::spawn(redress_platform::commands::serve(
-            answer,
-            concurrency,
-            ctx.shutdown.clone(),
-            move |m| handlers::answer::handle(surveys.clone(), m),
-        ))
-    };
-
-    // Ready means reachable: the server must have our subscriptions before we say so.
-    redress_platform::commands::confirm_subscriptions(
-        &ctx.nats,
-        &subjects.service_name(IDENT.name),
+    let mut commands = CommandService::start(
+        &ctx,
+        IDENT.name,
+        env!("CARGO_PKG_VERSION"),
+        "Satisfaction surveys: answers close or reopen complaints",
     )
     .await?;
+    {
+        let surveys = surveys.clone();
+        commands
+            .endpoint(
+                subjects::survey::ANSWER,
+                subjects::survey::ANSWER,
+                move |m| handlers::answer::handle(surveys.clone(), m),
+            )
+            .await?;
+    }
+
+    // Ready means reachable: the server must have our subscriptions before we say so.
+    commands.reachable(&ctx.nats).await?;
     ctx.health.set_ready(IDENT.name, true);
     tracing::info!(service = IDENT.name, "serving");
     ctx.shutdown.cancelled().await;
     ctx.health.set_ready(IDENT.name, false);
     let _ = consumer.await;
-    let _ = answer_task.await;
-    let _ = service.stop().await;
+    commands.stop().await;
     match Arc::try_unwrap(surveys) {
         Ok(surveys) => surveys.storage.close().await,
         Err(surveys) => surveys.pool.close().await,
