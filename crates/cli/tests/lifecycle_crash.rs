@@ -130,15 +130,16 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
         );
     }
     assert!(b.try_wait().unwrap().is_none(), "instance B stopped");
-    for child in &mut a {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    // Counted before the kills: instance B goes on working while they land.
     let at_kill = (
         count(&pool, "SELECT count(*) FROM intake.complaints").await,
         count(&pool, "SELECT count(*) FROM routing.work_items").await,
         count(&pool, "SELECT count(*) FROM intake.deadlines").await,
     );
+    for child in &mut a {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     println!(
         "killed one instance of each with {} complaints stored, {} assigned, {} deadlines known to intake",
         at_kill.0, at_kill.1, at_kill.2

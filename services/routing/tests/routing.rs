@@ -457,6 +457,14 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     )
     .await);
     assert_eq!(replied.state(), WorkState::Replied);
+    // The notice goes out through the outbox after the command's reply.
+    eventually("the reply notice", WAIT, || async {
+        !env.stream_messages(Stream::Notify, env.subjects().notify_reply("sms"))
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
     let replies = env
         .stream_messages(Stream::Notify, env.subjects().notify_reply("sms"))
         .await
@@ -592,21 +600,32 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
     assert_eq!(levels[1], (2, "service manager".to_string()));
 
     // Through to resolved, then the complainant is not satisfied: round 2 is assigned.
-    for (verb, action) in [
-        ("accept", Action::Accept(Accept {})),
-        (
-            "propose",
-            Action::Propose(Propose {
-                responsibility: Responsibility::NotLiable as i32,
-                remedy: "explained".into(),
-                ..Default::default()
-            }),
-        ),
-    ] {
-        ok(command(&env, verb, &id(), "T-3", "logistics", "zhou.qiang", action).await);
-    }
-    let proposed = changes(&env, "proposed", "logistics").await;
-    let proposal_id = proposed[0].proposal.clone().unwrap().proposal_id;
+    ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-3",
+        "logistics",
+        "zhou.qiang",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    // The command's own reply names the proposal; its event may not be published yet.
+    let proposed = ok(command(
+        &env,
+        "propose",
+        &id(),
+        "T-3",
+        "logistics",
+        "zhou.qiang",
+        Action::Propose(Propose {
+            responsibility: Responsibility::NotLiable as i32,
+            remedy: "explained".into(),
+            ..Default::default()
+        }),
+    )
+    .await);
+    let proposal_id = proposed.proposal.clone().unwrap().proposal_id;
     env.publish_event(
         env.subjects().event(subjects::events::APPROVAL_DECIDED),
         &new_event(
@@ -675,12 +694,19 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
     assert_eq!(rounds[1].state(), WorkState::Assigned);
     assert!(rounds[1].proposal.is_none());
     // A breach of round 1 arriving now escalates nothing.
-    env.publish_event(
-        env.subjects().event(subjects::events::SLA_BREACHED),
-        &breach("resolution_late", 1),
-    )
-    .await
-    .unwrap();
+    let late = breach("resolution_late", 1);
+    env.publish_event(env.subjects().event(subjects::events::SLA_BREACHED), &late)
+        .await
+        .unwrap();
+    eventually("the late breach to be handled", WAIT, || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM routing.inbox WHERE message_id = $1")
+            .bind(&late.event_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
     // Round 2 can be accepted again by the department.
     let again = ok(command(
         &env,
