@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redress_client::Client;
-use redress_proto::subjects::{Stream, Subjects, events};
+use redress_proto::subjects::{Stream, Subjects};
 use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint, envelope::Payload};
 use redress_testkit::TestEnv;
 
@@ -184,9 +184,17 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
     let _ = b.wait();
 
     let subjects = Subjects::new(env.root.clone());
-    let classified = per_complaint(&env, subjects.event(events::COMPLAINT_CLASSIFIED)).await;
+    let classified = per_complaint(
+        &env,
+        subjects.event(redress_proto::EventKind::ComplaintClassified.name()),
+    )
+    .await;
     let assigned = per_complaint(&env, subjects.event("work.assigned.>")).await;
-    let armed = per_complaint(&env, subjects.event(events::SLA_ARMED)).await;
+    let armed = per_complaint(
+        &env,
+        subjects.event(redress_proto::EventKind::SlaArmed.name()),
+    )
+    .await;
     let dead = env
         .stream_messages(
             Stream::DeadLetter,
@@ -230,7 +238,10 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
             "{external_id}"
         );
     }
-    let envelopes = env.events(subjects.event(events::SLA_ARMED)).await.unwrap();
+    let envelopes = env
+        .events(subjects.event(redress_proto::EventKind::SlaArmed.name()))
+        .await
+        .unwrap();
     for e in envelopes {
         match e.payload {
             Some(Payload::DeadlinesArmed(a)) => {

@@ -48,12 +48,7 @@ pub fn parse_minor(text: &str) -> Result<i64, AmountError> {
         .ok_or_else(too_large)
 }
 
-/// Minor units as a decimal with two places: 80000 → "800.00".
-pub fn format_minor(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
+pub use redress_proto::types::format_minor;
 
 #[cfg(test)]
 mod tests {

@@ -286,6 +286,7 @@ mod tests {
             }),
             actor: "routing".into(),
             note: String::new(),
+            change: redress_proto::v1::WorkChange::Assigned as i32,
         };
         let envelope = Envelope {
             event_id: "e1".into(),

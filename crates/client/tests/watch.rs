@@ -33,6 +33,7 @@ fn assigned(ticket: &str, department: &str, round: u32) -> Envelope {
             }),
             actor: "routing".into(),
             note: String::new(),
+            change: redress_proto::v1::WorkChange::Assigned as i32,
         })),
         ..Default::default()
     }
@@ -72,9 +73,12 @@ async fn a_department_gets_its_assignments_once_including_those_made_while_it_wa
     // Not an assignment: the watch is for new work only.
     let mut accepted = assigned("RD-1", "logistics", 1);
     accepted.event_id = uuid::Uuid::now_v7().to_string();
-    env.publish_event(s.work_event("accepted", "logistics"), &accepted)
-        .await
-        .unwrap();
+    env.publish_event(
+        s.work_event(redress_proto::v1::WorkChange::Accepted, "logistics"),
+        &accepted,
+    )
+    .await
+    .unwrap();
     env.publish_event(
         s.work_assigned("logistics"),
         &assigned("RD-3", "logistics", 1),

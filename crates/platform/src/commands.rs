@@ -1,6 +1,11 @@
 //! Request/reply commands through the NATS services API (discoverable with `$SRV.PING`,
 //! `$SRV.INFO`, `$SRV.STATS`). Every instance of a service joins the same queue group, so a
 //! request goes to exactly one of them.
+//!
+//! A command is served by [`CommandService::command`]: the kit decodes it, opens its span
+//! (`<service>.<verb>`, continuing the caller's trace), runs the handler and answers with its
+//! result or a typed [`Refusal`]. A command that changes state runs in a [`CommandUnit`]:
+//! claim the command id, change state, emit events, store the reply, commit.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +15,87 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 
+use redress_proto::replies::CommandReply;
+use redress_proto::v1::{CommandError, CommandErrorCode};
+use tracing::Instrument;
+
 use crate::shutdown::Shutdown;
+use crate::unit::{Store, Unit};
+
+/// Why a command was refused: a code, the field at fault and a message for the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?} {field}: {message}")]
+pub struct Refusal {
+    pub code: CommandErrorCode,
+    pub field: String,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: CommandErrorCode, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn missing(field: &str, message: impl Into<String>) -> Self {
+        Self::new(CommandErrorCode::Missing, field, message)
+    }
+
+    pub fn malformed(field: &str, message: impl Into<String>) -> Self {
+        Self::new(CommandErrorCode::Malformed, field, message)
+    }
+
+    pub fn not_found(field: &str, message: impl Into<String>) -> Self {
+        Self::new(CommandErrorCode::NotFound, field, message)
+    }
+
+    pub fn forbidden(field: &str, message: impl Into<String>) -> Self {
+        Self::new(CommandErrorCode::Forbidden, field, message)
+    }
+
+    pub fn wrong_state(field: &str, message: impl Into<String>) -> Self {
+        Self::new(CommandErrorCode::WrongState, field, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(CommandErrorCode::Internal, "", message)
+    }
+
+    /// Refuses when `value` is blank.
+    pub fn require(field: &str, value: &str) -> Result<(), Refusal> {
+        if value.trim().is_empty() {
+            return Err(Self::missing(field, format!("{field} is required")));
+        }
+        Ok(())
+    }
+}
+
+impl From<Refusal> for CommandError {
+    fn from(r: Refusal) -> Self {
+        CommandError {
+            code: r.code as i32,
+            field: r.field,
+            message: r.message,
+        }
+    }
+}
+
+/// A storage failure: logged with its cause, answered as "try again" (the command's claim
+/// rolled back with it, so the same id may be sent again). Values the database refuses for
+/// good are answered as malformed.
+impl From<sqlx::Error> for Refusal {
+    fn from(e: sqlx::Error) -> Self {
+        if crate::db::is_permanent(&e) {
+            tracing::warn!(error = %e, "command refused by the database");
+            return Refusal::malformed("", "a value of this command cannot be stored");
+        }
+        tracing::error!(error = %e, "command failed");
+        Refusal::internal("storage unavailable, try again")
+    }
+}
 
 /// Answers requests on `endpoint` with `handler` until `shutdown`, up to `concurrency` at once.
 /// The handler always produces a reply body (a protobuf result or typed error), so a caller
@@ -126,14 +211,80 @@ pub async fn finish(
     Ok(())
 }
 
+/// A command claimed for the first time, in its own unit of work.
+pub struct CommandUnit {
+    unit: Unit,
+    command_id: String,
+}
+
+/// What claiming a command id found.
+pub enum Claimed<R> {
+    /// First time: run it in this unit, then [`CommandUnit::finish`].
+    New(CommandUnit),
+    /// The same command was handled before: answer with its stored reply.
+    Done(R),
+}
+
+impl Store {
+    /// Claims `command_id` for `request` (what identifies the command besides its id: verb
+    /// and encoded body) in a new unit of work. An id used before for another request is
+    /// refused.
+    pub async fn claim<R: CommandReply>(
+        &self,
+        command_id: &str,
+        request: &[u8],
+    ) -> Result<Claimed<R>, Refusal> {
+        Refusal::require("command_id", command_id)?;
+        let mut unit = self.begin().await?;
+        match claim(unit.db(), command_id, request).await? {
+            Claim::New => Ok(Claimed::New(CommandUnit {
+                unit,
+                command_id: command_id.to_string(),
+            })),
+            Claim::Done(reply) => Ok(Claimed::Done(R::decode(reply.as_slice()).map_err(|e| {
+                Refusal::internal(format!("the stored reply cannot be read: {e}"))
+            })?)),
+            Claim::Conflict => Err(Refusal::malformed(
+                "command_id",
+                "this command_id was already used for a different command",
+            )),
+        }
+    }
+}
+
+impl std::ops::Deref for CommandUnit {
+    type Target = Unit;
+    fn deref(&self) -> &Unit {
+        &self.unit
+    }
+}
+
+impl std::ops::DerefMut for CommandUnit {
+    fn deref_mut(&mut self) -> &mut Unit {
+        &mut self.unit
+    }
+}
+
+impl CommandUnit {
+    /// Stores `reply` as the answer to this command id and commits the unit.
+    pub async fn finish<R: CommandReply>(mut self, reply: R) -> Result<R, Refusal> {
+        finish(self.unit.db(), &self.command_id, &reply.encode_to_vec()).await?;
+        self.unit.commit().await?;
+        Ok(reply)
+    }
+}
+
 /// A service's commands as one NATS service (`$SRV` discoverable) whose endpoints share the
 /// service's command group, each answered by [`serve`]; stops them all together.
 pub struct CommandService {
+    /// The service's own name (`routing`), for span names and counters.
+    service: String,
     name: String,
-    service: async_nats::service::Service,
+    service_handle: async_nats::service::Service,
     group: async_nats::service::Group,
     concurrency: usize,
     shutdown: Shutdown,
+    metrics: crate::health::Metrics,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -155,11 +306,13 @@ impl CommandService {
             .map_err(|e| anyhow::anyhow!("start NATS service {name}: {e}"))?;
         let group = nats_service.group(ctx.subjects.command_group(service));
         Ok(Self {
+            service: service.to_string(),
             name,
-            service: nats_service,
+            service_handle: nats_service,
             group,
             concurrency: ctx.config.settings.consumer.concurrency,
             shutdown: ctx.shutdown.clone(),
+            metrics: ctx.metrics.clone(),
             tasks: Vec::new(),
         })
     }
@@ -192,6 +345,66 @@ impl CommandService {
         Ok(())
     }
 
+    /// Serves the command `C` on `<group>.<subject>` under the endpoint name `verb`: decodes
+    /// it (an undecodable request is refused as such), runs `handler` in the span
+    /// `<service>.<verb>` continuing the sender's trace, and answers with its reply or its
+    /// refusal, which is logged and counted.
+    pub async fn command<C, R, F, Fut>(
+        &mut self,
+        verb: &'static str,
+        subject: &str,
+        handler: F,
+    ) -> anyhow::Result<()>
+    where
+        C: prost::Message + Default + 'static,
+        R: CommandReply,
+        F: Fn(C, async_nats::Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, Refusal>> + Send + 'static,
+    {
+        let service = self.service.clone();
+        let metrics = self.metrics.clone();
+        let handler = Arc::new(handler);
+        self.endpoint(verb, subject, move |message| {
+            let handler = handler.clone();
+            let service = service.clone();
+            let metrics = metrics.clone();
+            let span = tracing::info_span!(
+                "command",
+                otel.name = %format_args!("{service}.{verb}"),
+                redress.service = %service,
+                verb,
+                subject = %message.subject,
+                ticket = tracing::field::Empty,
+            );
+            crate::telemetry::set_parent_from_headers(&span, message.headers.as_ref());
+            async move {
+                let result = match C::decode(message.payload.clone()) {
+                    Err(e) => Err(Refusal::new(
+                        CommandErrorCode::Undecodable,
+                        "",
+                        format!("not a {}: {e}", std::any::type_name::<C>().rsplit("::").next().unwrap_or("command")),
+                    )),
+                    Ok(command) => handler(command, message).await,
+                };
+                let reply = match result {
+                    Ok(reply) => reply,
+                    Err(refusal) => {
+                        metrics.incr(&format!(
+                            "{service}_commands_refused_total{{verb=\"{verb}\",code=\"{}\",field=\"{}\"}}",
+                            refusal.code.as_str_name(),
+                            refusal.field
+                        ));
+                        tracing::info!(field = %refusal.field, message = %refusal.message, code = refusal.code.as_str_name(), "command refused");
+                        R::refused(refusal.into())
+                    }
+                };
+                Bytes::from(reply.encode_to_vec())
+            }
+            .instrument(span)
+        })
+        .await
+    }
+
     /// Returns once the broker routes requests to every endpoint added so far.
     pub async fn reachable(&self, client: &async_nats::Client) -> anyhow::Result<()> {
         confirm_subscriptions(client, &self.name).await
@@ -202,6 +415,6 @@ impl CommandService {
         for t in self.tasks {
             let _ = t.await;
         }
-        let _ = self.service.stop().await;
+        let _ = self.service_handle.stop().await;
     }
 }

@@ -300,6 +300,26 @@ pub async fn record_playbook(
     Ok(())
 }
 
+/// Whether a database error will fail the same way however often it is retried: bad data
+/// (SQLSTATE class 22, such as U+0000 in text or a date out of range), a broken constraint
+/// (23) or a program limit (54, such as an index key too large), and values that cannot be
+/// encoded or decoded. Anything else (the connection, a deadlock, a serialisation failure, a
+/// timeout) may pass.
+pub fn is_permanent(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23") || c.starts_with("54")),
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. } => true,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Building the one envelope every event travels in.
 
 use chrono::{DateTime, Utc};
+use redress_proto::time::ts;
 use redress_proto::v1::{Envelope, envelope::Payload};
 use uuid::Uuid;
 
@@ -8,6 +9,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Cause {
     pub complaint_id: Uuid,
+    /// The complaint's ticket, carried on every event (empty only before intake issued one).
+    pub ticket: String,
     pub causation_id: String,
     pub correlation_id: String,
     pub playbook: String,
@@ -18,16 +21,18 @@ pub fn new_event(producer: &str, cause: &Cause, at: DateTime<Utc>, payload: Payl
     Envelope {
         event_id: Uuid::now_v7().to_string(),
         complaint_id: cause.complaint_id.to_string(),
-        occurred_at: Some(redress_proto::time::from_unix_micros(at.timestamp_micros())),
+        occurred_at: ts(at),
         producer: producer.to_string(),
         causation_id: cause.causation_id.clone(),
         correlation_id: cause.correlation_id.clone(),
         playbook: cause.playbook.clone(),
+        ticket: cause.ticket.clone(),
         payload: Some(payload),
     }
 }
 
-/// A new event caused by `cause_event` (the envelope being handled).
+/// A new event caused by `cause_event` (the envelope being handled): same complaint, ticket,
+/// correlation and playbook.
 pub fn follow_up(
     producer: &str,
     cause_event: &Envelope,
@@ -37,11 +42,12 @@ pub fn follow_up(
     Envelope {
         event_id: Uuid::now_v7().to_string(),
         complaint_id: cause_event.complaint_id.clone(),
-        occurred_at: Some(redress_proto::time::from_unix_micros(at.timestamp_micros())),
+        occurred_at: ts(at),
         producer: producer.to_string(),
         causation_id: cause_event.event_id.clone(),
         correlation_id: cause_event.correlation_id.clone(),
         playbook: cause_event.playbook.clone(),
+        ticket: cause_event.ticket.clone(),
         payload: Some(payload),
     }
 }

@@ -1,35 +1,47 @@
-//! Consuming the events stream: one durable consumer per service over every event, decoded
-//! into the envelope, with the trace continued from the message headers.
+//! Consuming the events stream in batches. A service declares one [`Handler`]: which events
+//! it takes ([`Handler::parse`], outside any transaction) and how it applies them inside a
+//! [`Unit`]. The kit does the rest for every service alike: decoding, dead letters, one span
+//! per event in the trace the event came with, one transaction for whatever has queued up,
+//! the inbox for the whole batch in one statement, and, when a batch fails, the same events
+//! again one by one so that one bad message never holds the others back.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use prost::Message as _;
-use redress_proto::subjects::{self, Stream};
+use redress_proto::EventKind;
+use redress_proto::subjects::{self, Stream, Subjects};
 use redress_proto::v1::{Envelope, envelope::Payload};
 use tracing::Instrument;
 
 use crate::envelope::Cause;
-use crate::nats::{ConsumeOptions, Delivery, Outcome, consume, durable_consumer};
+use crate::nats::{ConsumeOptions, Delivery, Outcome, consume_batches, durable_consumer};
 use crate::outbox::Outgoing;
 use crate::service::ServiceContext;
+use crate::unit::{Store, Unit};
 
 /// An event that decoded, with what the broker said about its delivery.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub envelope: Envelope,
     pub payload: Payload,
+    pub kind: EventKind,
     /// The id under which the event goes into an inbox (its event id).
     pub message_id: String,
     pub delivery: Delivery,
+    /// The span the event is handled in: `<service>.<event name>`, a child of the span that
+    /// published it, carrying the complaint's ticket and id.
+    pub span: tracing::Span,
 }
 
 impl Event {
-    /// The cause to hand on to the events this one leads to: same complaint, correlation and
-    /// playbook, caused by this event.
+    /// The cause to hand on to the events this one leads to: same complaint, ticket,
+    /// correlation and playbook, caused by this event.
     pub fn cause(&self) -> Option<Cause> {
         Some(Cause {
             complaint_id: self.envelope.complaint_id.parse().ok()?,
+            ticket: self.envelope.ticket.clone(),
             causation_id: self.envelope.event_id.clone(),
             correlation_id: self.envelope.correlation_id.clone(),
             playbook: self.envelope.playbook.clone(),
@@ -39,35 +51,93 @@ impl Event {
     pub fn complaint_id(&self) -> Option<uuid::Uuid> {
         self.envelope.complaint_id.parse().ok()
     }
+
+    /// When the producer says it happened.
+    pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        redress_proto::time::opt_to_chrono(&self.envelope.occurred_at)
+    }
 }
 
-/// The outbox message that publishes `envelope` on `subject`; the event id is the
+/// The outbox message that publishes `envelope` on its catalogue subject; the event id is the
 /// `Nats-Msg-Id`, so a republished event is dropped by the broker.
-pub fn outgoing(subject: String, envelope: &Envelope) -> Outgoing {
-    Outgoing {
-        msg_id: envelope.event_id.clone(),
-        subject,
-        payload: envelope.encode_to_vec(),
+pub fn outgoing(subjects: &Subjects, envelope: &Envelope) -> Outgoing {
+    let subject = match &envelope.payload {
+        Some(p) => p.subject(subjects),
+        None => subjects.event("unknown"),
+    };
+    Outgoing::new(subject, envelope.event_id.clone(), envelope.encode_to_vec())
+}
+
+/// What a service makes of an event before any transaction.
+pub enum Parsed<T> {
+    /// Not for this service: acknowledged untouched.
+    Skip,
+    /// To be applied, with what the service read from it.
+    Handle(T),
+    /// Breaks the contract (a missing field, an unknown playbook): dead-lettered with the
+    /// reason, never retried.
+    Reject(String),
+}
+
+/// Why applying events failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Retried later, unless the error is permanent (see [`crate::db::is_permanent`]), in
+    /// which case the one event that causes it is dead-lettered.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The event can never be applied; only the state showed it. Its unit is rolled back and
+    /// it is dead-lettered with the reason.
+    #[error("{0}")]
+    Reject(String),
+}
+
+/// How a service applies the events it consumes. Handlers are written so that any order and
+/// any repetition reach the same state; the kit guarantees only that each event id is applied
+/// once (the inbox) and that a unit commits all its events or none.
+pub trait Handler: Send + Sync + 'static {
+    /// What the service reads from an event before touching the database.
+    type Input: Send + Sync + 'static;
+
+    /// Decides whether and how the event is handled; runs in the event's span.
+    fn parse(&self, event: &Event) -> Parsed<Self::Input>;
+
+    /// Applies one event in `unit`; runs in the event's span, so events it emits continue the
+    /// event's trace.
+    fn apply(
+        &self,
+        unit: &mut Unit,
+        event: &Event,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// Applies a batch in `unit`, in order. By default one [`Handler::apply`] after another;
+    /// a service overrides it to apply a burst with set-based statements.
+    fn apply_batch(
+        &self,
+        unit: &mut Unit,
+        batch: &[(&Event, &Self::Input)],
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        async move {
+            for (event, input) in batch {
+                self.apply(unit, event, input)
+                    .instrument(event.span.clone())
+                    .await?;
+            }
+            Ok(())
+        }
     }
 }
 
 /// Starts the service's consumer of the events on `filter` (one subject or wildcard of the
-/// events stream, such as [`Subjects::all_events`]; nats-server 2.9 allows one per consumer).
-/// `handler` sees each decoded event once per delivery and says what to do with it; events a
-/// service does not care about should be acknowledged at once. Undecodable messages and
-/// envelopes without a payload are dead-lettered with the reason.
-///
-/// [`Subjects::all_events`]: redress_proto::subjects::Subjects::all_events
-pub async fn spawn_consumer<F, Fut>(
+/// events stream; nats-server 2.9 allows one per consumer), applying them with `handler`.
+pub async fn spawn_consumer<H: Handler>(
     ctx: &ServiceContext,
+    store: Store,
     service: &'static str,
     filter: String,
-    handler: F,
-) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>>
-where
-    F: Fn(Event) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
-{
+    handler: Arc<H>,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     let consumer = durable_consumer(
         &ctx.js,
         &ctx.subjects,
@@ -77,7 +147,6 @@ where
         &ctx.config.settings.consumer,
     )
     .await?;
-    let handler = Arc::new(handler);
     let options = ConsumeOptions {
         service: service.to_string(),
         stream: Stream::Events,
@@ -88,56 +157,168 @@ where
         // Events never carry contact details.
         seal_dead_letters: None,
     };
-    let stream_name = ctx.subjects.stream_name(Stream::Events);
-    let metrics = ctx.metrics.clone();
-    Ok(tokio::spawn(consume(
+    let stream_name = Arc::new(ctx.subjects.stream_name(Stream::Events));
+    Ok(tokio::spawn(consume_batches(
         ctx.js.clone(),
         consumer,
         options,
-        move |delivery| {
+        move |deliveries| {
             let handler = handler.clone();
+            let store = store.clone();
             let stream_name = stream_name.clone();
-            let metrics = metrics.clone();
-            async move {
-                let envelope = match Envelope::decode(delivery.payload.clone()) {
-                    Ok(e) => e,
-                    Err(e) => return Outcome::DeadLetter(format!("not an Envelope: {e}")),
-                };
-                let Some(payload) = envelope.payload.clone() else {
-                    metrics.incr(&format!("{service}_contract_violations_total"));
-                    return Outcome::DeadLetter(format!(
-                        "envelope {} on {} has no payload this version knows",
-                        envelope.event_id, delivery.subject
-                    ));
-                };
-                let span = tracing::info_span!(
-                    "event",
-                    service,
-                    subject = %delivery.subject,
-                    event_id = %envelope.event_id,
-                    complaint_id = %envelope.complaint_id,
-                );
-                crate::telemetry::set_parent_from_headers(&span, delivery.headers.as_ref());
-                let message_id = if envelope.event_id.is_empty() {
-                    delivery.message_id(&stream_name)
-                } else {
-                    envelope.event_id.clone()
-                };
-                handler(Event {
-                    envelope,
-                    payload,
-                    message_id,
-                    delivery,
-                })
-                .instrument(span)
-                .await
-            }
+            async move { handle_batch(service, &store, &*handler, &stream_name, deliveries).await }
         },
     )))
 }
 
-/// Maps a database error to the consumer's decision: retried later, since the database
-/// coming back is the usual cure.
-pub fn retry(e: sqlx::Error) -> Outcome {
-    Outcome::Retry(format!("database: {e}"))
+/// Decodes one delivery into an event with its span, or says why it cannot be one.
+fn decode(service: &str, stream_name: &str, delivery: Delivery) -> Result<Event, String> {
+    let envelope =
+        Envelope::decode(delivery.payload.clone()).map_err(|e| format!("not an Envelope: {e}"))?;
+    let Some(payload) = envelope.payload.clone() else {
+        return Err(format!(
+            "envelope {} on {} has no payload this version knows",
+            envelope.event_id, delivery.subject
+        ));
+    };
+    let kind = payload.kind();
+    let span = tracing::info_span!(
+        "event",
+        otel.name = %format_args!("{service}.{}", kind.name()),
+        redress.service = service,
+        event = kind.name(),
+        ticket = %envelope.ticket,
+        complaint_id = %envelope.complaint_id,
+        event_id = %envelope.event_id,
+        producer = %envelope.producer,
+    );
+    crate::telemetry::set_parent_from_headers(&span, delivery.headers.as_ref());
+    let message_id = if envelope.event_id.is_empty() {
+        delivery.message_id(stream_name)
+    } else {
+        envelope.event_id.clone()
+    };
+    Ok(Event {
+        envelope,
+        payload,
+        kind,
+        message_id,
+        delivery,
+        span,
+    })
+}
+
+async fn handle_batch<H: Handler>(
+    service: &'static str,
+    store: &Store,
+    handler: &H,
+    stream_name: &str,
+    deliveries: Vec<Delivery>,
+) -> Vec<Outcome> {
+    let metrics = store.metrics();
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(deliveries.len());
+    let mut todo: Vec<(usize, Event, H::Input)> = Vec::new();
+    for (i, delivery) in deliveries.into_iter().enumerate() {
+        match decode(service, stream_name, delivery) {
+            Err(reason) => {
+                metrics.incr(&format!("{service}_contract_violations_total"));
+                outcomes.push(Some(Outcome::DeadLetter(reason)));
+            }
+            Ok(event) => match event.span.in_scope(|| handler.parse(&event)) {
+                Parsed::Skip => outcomes.push(Some(Outcome::Ack)),
+                Parsed::Reject(reason) => {
+                    metrics.incr(&format!("{service}_contract_violations_total"));
+                    event.span.in_scope(|| {
+                        tracing::warn!(%reason, "event refused");
+                    });
+                    outcomes.push(Some(Outcome::DeadLetter(reason)));
+                }
+                Parsed::Handle(input) => {
+                    outcomes.push(None);
+                    todo.push((i, event, input));
+                }
+            },
+        }
+    }
+    if !todo.is_empty() {
+        // Events of one complaint keep their order; across complaints, every unit takes its
+        // row locks in the same (complaint) order, so concurrent batches wait instead of
+        // deadlocking.
+        todo.sort_by(|a, b| a.1.envelope.complaint_id.cmp(&b.1.envelope.complaint_id));
+        let items: Vec<(&Event, &H::Input)> = todo.iter().map(|(_, e, i)| (e, i)).collect();
+        match run_unit(store, handler, &items).await {
+            Ok(()) => {
+                for (i, _, _) in &todo {
+                    outcomes[*i] = Some(Outcome::Ack);
+                }
+                metrics.add(
+                    &format!("{service}_events_applied_total"),
+                    todo.len() as u64,
+                );
+            }
+            Err(e) if todo.len() == 1 => {
+                outcomes[todo[0].0] = Some(settle_failure(service, store, &todo[0].1, e));
+            }
+            Err(e) => {
+                // One of them may be at fault: each alone, so the others go through.
+                tracing::warn!(error = %e, events = todo.len(), "batch failed; applying one by one");
+                metrics.incr(&format!("{service}_batches_split_total"));
+                for (i, event, input) in &todo {
+                    let outcome = match run_unit(store, handler, &[(event, input)]).await {
+                        Ok(()) => {
+                            metrics.incr(&format!("{service}_events_applied_total"));
+                            Outcome::Ack
+                        }
+                        Err(e) => settle_failure(service, store, event, e),
+                    };
+                    outcomes[*i] = Some(outcome);
+                }
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every delivery has an outcome"))
+        .collect()
+}
+
+/// One unit of work over `items`: the inbox for all of them, the handler on those not seen
+/// before, commit.
+async fn run_unit<H: Handler>(
+    store: &Store,
+    handler: &H,
+    items: &[(&Event, &H::Input)],
+) -> Result<(), Failure> {
+    let mut unit = store.begin().await?;
+    let ids: Vec<&str> = items.iter().map(|(e, _)| e.message_id.as_str()).collect();
+    let mut new = crate::inbox::record_all(unit.db(), &ids).await?;
+    // A message delivered twice into one batch is applied once.
+    let fresh: Vec<(&Event, &H::Input)> = items
+        .iter()
+        .filter(|(e, _)| new.remove(&e.message_id))
+        .copied()
+        .collect();
+    if !fresh.is_empty() {
+        handler.apply_batch(&mut unit, &fresh).await?;
+    }
+    unit.commit().await?;
+    Ok(())
+}
+
+fn settle_failure(service: &str, store: &Store, event: &Event, e: Failure) -> Outcome {
+    let _span = event.span.enter();
+    match e {
+        Failure::Reject(reason) => {
+            store
+                .metrics()
+                .incr(&format!("{service}_contract_violations_total"));
+            tracing::warn!(%reason, "event refused");
+            Outcome::DeadLetter(reason)
+        }
+        Failure::Db(e) if crate::db::is_permanent(&e) => {
+            tracing::error!(error = %e, "event cannot be stored");
+            Outcome::DeadLetter(format!("permanent database error: {e}"))
+        }
+        Failure::Db(e) => Outcome::Retry(format!("database: {e}")),
+    }
 }

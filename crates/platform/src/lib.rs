@@ -15,9 +15,11 @@ pub mod playbooks;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod unit;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{Config, Settings};
-pub use service::{ServiceContext, ServiceIdent};
+pub use service::{Host, ServiceContext, ServiceIdent};
 pub use shutdown::Shutdown;
+pub use unit::{Store, Unit};
 pub mod commands;

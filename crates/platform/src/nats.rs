@@ -412,7 +412,11 @@ pub async fn dead_letter(
     let mut h = HeaderMap::new();
     h.insert(
         headers::MSG_ID,
-        format!("dlq:{stream_name}:{}", delivery.stream_sequence).as_str(),
+        format!(
+            "dlq:{}:{stream_name}:{}",
+            options.service, delivery.stream_sequence
+        )
+        .as_str(),
     );
     h.insert(headers::DEAD_LETTER_REASON, one_line(reason).as_str());
     js.publish_with_headers(

@@ -25,6 +25,30 @@ pub struct Outgoing {
     pub msg_id: String,
     pub subject: String,
     pub payload: Vec<u8>,
+    /// The trace context of the span that made the message, so that whoever consumes it
+    /// continues that trace (each message of a batch its own complaint's trace).
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+impl Outgoing {
+    /// A message made in the current span.
+    pub fn new(subject: String, msg_id: String, payload: Vec<u8>) -> Self {
+        let mut trace = HeaderMap::new();
+        crate::telemetry::inject_context(&mut trace);
+        Self {
+            msg_id,
+            subject,
+            payload,
+            traceparent: trace
+                .get(headers::TRACEPARENT)
+                .map(|v| v.as_str().to_string()),
+            tracestate: trace
+                .get(headers::TRACESTATE)
+                .map(|v| v.as_str().to_string())
+                .filter(|s| !s.is_empty()),
+        }
+    }
 }
 
 fn channel(schema: &str) -> String {
@@ -63,39 +87,36 @@ impl Waker {
     }
 }
 
-/// Writes `messages` to the outbox inside the caller's transaction, with the current trace
-/// context so the trace continues in whoever consumes them. Call `waker.wake()` after commit.
+/// Writes `messages` to the outbox inside the caller's transaction, each with the trace
+/// context it was made in. Call `waker.wake()` after commit.
 pub async fn enqueue(
     conn: &mut PgConnection,
     schema: &str,
     waker: &Waker,
     messages: &[Outgoing],
 ) -> sqlx::Result<()> {
-    let mut trace = HeaderMap::new();
-    crate::telemetry::inject_context(&mut trace);
-    let traceparent = trace
-        .get(headers::TRACEPARENT)
-        .map(|v| v.as_str().to_string());
-    let tracestate = trace
-        .get(headers::TRACESTATE)
-        .map(|v| v.as_str().to_string())
-        .filter(|s| !s.is_empty());
+    if messages.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<&str> = messages.iter().map(|m| m.msg_id.as_str()).collect();
     let subjects: Vec<&str> = messages.iter().map(|m| m.subject.as_str()).collect();
     let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
+    let parents: Vec<Option<&str>> = messages.iter().map(|m| m.traceparent.as_deref()).collect();
+    let states: Vec<Option<&str>> = messages.iter().map(|m| m.tracestate.as_deref()).collect();
     // One round trip for the whole set.
     sqlx::query(
         "INSERT INTO outbox (msg_id, subject, payload, traceparent, tracestate)
-         SELECT m.id, m.subject, m.payload, $4, $5
-         FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS m(id, subject, payload, n)
+         SELECT m.id, m.subject, m.payload, m.parent, m.state
+         FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[])
+              WITH ORDINALITY AS m(id, subject, payload, parent, state, n)
          ORDER BY m.n
          ON CONFLICT (msg_id) DO NOTHING",
     )
     .bind(&ids)
     .bind(&subjects)
     .bind(&payloads)
-    .bind(&traceparent)
-    .bind(&tracestate)
+    .bind(&parents)
+    .bind(&states)
     .execute(&mut *conn)
     .await?;
     if waker.should_notify() {

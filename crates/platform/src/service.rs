@@ -1,13 +1,20 @@
 //! What every service receives to run: its identity, configuration, connections, clock,
 //! shutdown signal, health and counters.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use async_nats::jetstream;
+use redress_playbook::Playbooks;
 use redress_proto::subjects::Subjects;
 
 use crate::clock::SharedClock;
+use crate::commands::CommandService;
 use crate::config::Config;
+use crate::events::Handler;
 use crate::health::{Health, Metrics};
 use crate::shutdown::Shutdown;
+use crate::unit::Store;
 
 /// A service's name (as on the command line and in `$SRV` discovery) and its schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,60 +63,136 @@ impl ServiceContext {
     }
 }
 
-/// A service's database pool and its outbox relay, running.
-pub struct Storage {
-    pub pool: sqlx::PgPool,
-    /// Wake the relay with it after committing outbox messages.
-    pub outbox: crate::outbox::Waker,
+/// A running service: its store and relay, its consumers, commands and side tasks, and the
+/// one way they start, report ready and stop. A service's `run` declares what it consumes,
+/// which commands it serves and what runs beside it, then calls [`Host::serve`].
+pub struct Host {
+    pub ctx: ServiceContext,
+    ident: ServiceIdent,
+    store: Store,
     relay: tokio::task::JoinHandle<()>,
+    commands: Option<CommandService>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl Storage {
+impl Host {
     /// Provisions (when configured to) and connects the service's schema, runs its
-    /// migrations and starts its outbox relay.
+    /// migrations and starts its outbox relay; the service counts as not ready until
+    /// [`Host::serve`].
     pub async fn open(
-        ctx: &ServiceContext,
-        ident: &ServiceIdent,
+        ctx: ServiceContext,
+        ident: ServiceIdent,
         migrator: &sqlx::migrate::Migrator,
     ) -> anyhow::Result<Self> {
-        let pool = crate::db::connect(&ctx.config.settings.database, ident).await?;
-        crate::db::migrate(&pool, ident, migrator).await?;
-        let outbox = crate::outbox::Waker::default();
+        ctx.health.register(ident.name);
+        let pool = crate::db::connect(&ctx.config.settings.database, &ident).await?;
+        crate::db::migrate(&pool, &ident, migrator).await?;
+        let waker = crate::outbox::Waker::default();
         let relay = tokio::spawn(crate::outbox::run_relay(
             pool.clone(),
             ctx.js.clone(),
             ident.schema.to_string(),
-            outbox.clone(),
+            waker.clone(),
             ctx.config.settings.outbox.clone(),
             ctx.metrics.clone(),
             ctx.shutdown.clone(),
         ));
-        Ok(Self {
+        let store = Store::new(
             pool,
-            outbox,
+            ident.schema,
+            ctx.subjects.clone(),
+            waker,
+            ctx.metrics.clone(),
+        );
+        Ok(Self {
+            ctx,
+            ident,
+            store,
             relay,
+            commands: None,
+            tasks: Vec::new(),
         })
     }
 
-    /// Waits for the relay to stop (after shutdown) and closes the pool.
-    pub async fn close(self) {
-        let _ = self.relay.await;
-        self.pool.close().await;
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
-}
 
-/// Runs a service whose message handlers are not written yet: its schema, role, migrations
-/// and relay are real and it reports ready, but it consumes nothing.
-pub async fn run_without_handlers(
-    ctx: ServiceContext,
-    ident: ServiceIdent,
-    migrator: &sqlx::migrate::Migrator,
-) -> anyhow::Result<()> {
-    ctx.health.register(ident.name);
-    let storage = Storage::open(&ctx, &ident, migrator).await?;
-    ctx.health.set_ready(ident.name, true);
-    tracing::info!(service = ident.name, "serving (no message handlers yet)");
-    ctx.shutdown.cancelled().await;
-    storage.close().await;
-    Ok(())
+    /// Loads every playbook and records the version of `section` (this service's part of
+    /// each) in the service's schema.
+    pub async fn playbooks(&self, section: &str) -> anyhow::Result<Playbooks> {
+        crate::playbooks::load(&self.ctx, &self.store.pool, section).await
+    }
+
+    /// Consumes the events on `filter` (a subject of the events stream) with `handler`.
+    pub async fn consume<H: Handler>(
+        &mut self,
+        filter: String,
+        handler: Arc<H>,
+    ) -> anyhow::Result<()> {
+        let task = crate::events::spawn_consumer(
+            &self.ctx,
+            self.store.clone(),
+            self.ident.name,
+            filter,
+            handler,
+        )
+        .await?;
+        self.tasks.push(task);
+        Ok(())
+    }
+
+    /// The service's commands (a NATS service named after it, started on first use).
+    pub async fn commands(&mut self, description: &str) -> anyhow::Result<&mut CommandService> {
+        if self.commands.is_none() {
+            self.commands = Some(
+                CommandService::start(
+                    &self.ctx,
+                    self.ident.name,
+                    env!("CARGO_PKG_VERSION"),
+                    description,
+                )
+                .await?,
+            );
+        }
+        Ok(self.commands.as_mut().expect("started above"))
+    }
+
+    /// Runs `task` beside the consumers (a timer, another stream's consumer) until it ends;
+    /// it must end on the context's shutdown signal.
+    pub fn beside<F>(&mut self, task: F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Reports ready once the broker routes requests to every command endpoint, serves until
+    /// the shutdown signal, then lets every part finish what it holds and closes the store.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let name = self.ident.name;
+        if let Some(commands) = &self.commands {
+            // Ready means reachable: the server must have our subscriptions before we say so.
+            commands.reachable(&self.ctx.nats).await?;
+        }
+        self.ctx.health.set_ready(name, true);
+        tracing::info!(service = name, "serving");
+        self.ctx.shutdown.cancelled().await;
+        self.ctx.health.set_ready(name, false);
+        for task in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(service = name, error = %e, "a part stopped with an error")
+                }
+                Err(e) => tracing::warn!(service = name, error = %e, "a part panicked"),
+            }
+        }
+        if let Some(commands) = self.commands {
+            commands.stop().await;
+        }
+        let _ = self.relay.await;
+        self.store.pool.close().await;
+        Ok(())
+    }
 }

@@ -7,7 +7,12 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/redress.v1.rs"));
 }
 
+pub mod catalogue;
+pub mod replies;
 pub mod subjects;
 pub mod time;
+pub mod types;
+
+pub use catalogue::EventKind;
 
 pub use prost::Message;

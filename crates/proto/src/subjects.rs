@@ -120,7 +120,7 @@ impl Subjects {
     }
 
     pub fn complaint_received(&self) -> String {
-        self.event(events::COMPLAINT_RECEIVED)
+        self.event_of(crate::EventKind::ComplaintReceived)
     }
 
     /// Acknowledgement with the ticket number, for the adapter of `channel` to deliver.
@@ -139,18 +139,18 @@ impl Subjects {
     }
 
     /// `<root>.evt.work.<change>.<department>`: a change of a department's work item.
-    pub fn work_event(&self, change: &str, department: &str) -> String {
-        self.event(&format!("work.{change}.{department}"))
+    pub fn work_event(&self, change: crate::v1::WorkChange, department: &str) -> String {
+        self.event_for(crate::EventKind::Work(change), department)
     }
 
     /// What a department system subscribes to for the work assigned to it.
     pub fn work_assigned(&self, department: &str) -> String {
-        self.work_event(events::WORK_ASSIGNED, department)
+        self.work_event(crate::v1::WorkChange::Assigned, department)
     }
 
     /// Where a department's manager hears of escalations.
     pub fn work_escalated(&self, department: &str) -> String {
-        self.work_event(events::WORK_ESCALATED, department)
+        self.event_for(crate::EventKind::WorkEscalated, department)
     }
 
     /// Every event: each service's one durable consumer filters on this and ignores what it
@@ -213,32 +213,6 @@ impl Subjects {
 /// `Nats-Msg-Id` of a submission: the broker drops a resend inside its duplicate window.
 pub fn submit_msg_id(channel: &str, external_id: &str) -> String {
     format!("{channel}:{external_id}")
-}
-
-/// Event names under `<root>.evt.`.
-pub mod events {
-    pub const COMPLAINT_RECEIVED: &str = "complaint.received";
-    pub const COMPLAINT_CLASSIFIED: &str = "complaint.classified";
-    pub const COMPLAINT_CLOSED: &str = "complaint.closed";
-    pub const COMPLAINT_REOPENED: &str = "complaint.reopened";
-    pub const SLA_ARMED: &str = "sla.armed";
-    pub const SLA_MET: &str = "sla.met";
-    pub const SLA_WARNING: &str = "sla.warning";
-    pub const SLA_BREACHED: &str = "sla.breached";
-    pub const APPROVAL_REQUESTED: &str = "approval.requested";
-    pub const APPROVAL_DECIDED: &str = "approval.decided";
-    pub const SURVEY_SENT: &str = "survey.sent";
-    pub const SURVEY_ANSWERED: &str = "survey.answered";
-    /// Work changes are `work.<change>.<department>`; these are the changes.
-    pub const WORK_ASSIGNED: &str = "assigned";
-    pub const WORK_ACCEPTED: &str = "accepted";
-    pub const WORK_PROPOSED: &str = "proposed";
-    pub const WORK_APPROVED: &str = "approved";
-    pub const WORK_REJECTED: &str = "rejected";
-    pub const WORK_REPLIED: &str = "replied";
-    pub const WORK_RESOLVED: &str = "resolved";
-    pub const WORK_CLOSED: &str = "closed";
-    pub const WORK_ESCALATED: &str = "escalated";
 }
 
 /// The durable consumer through which a service reads the events stream, shared by all its

@@ -1,6 +1,29 @@
-//! Conversions between protobuf timestamps and milliseconds since the Unix epoch.
+//! The one conversion between protobuf timestamps and instants: microseconds since the Unix
+//! epoch (what PostgreSQL keeps), and chrono's `DateTime<Utc>` (what services compute with).
 
+use chrono::{DateTime, Utc};
 pub use prost_types::Timestamp;
+
+/// The instant as a protobuf timestamp, to the microsecond (PostgreSQL's precision).
+pub fn from_chrono(at: DateTime<Utc>) -> Timestamp {
+    from_unix_micros(at.timestamp_micros())
+}
+
+/// For optional message fields: `Some(from_chrono(at))`.
+pub fn ts(at: DateTime<Utc>) -> Option<Timestamp> {
+    Some(from_chrono(at))
+}
+
+/// The instant of a timestamp from a message; none when it is beyond what chrono represents
+/// (a timestamp from outside may hold anything).
+pub fn to_chrono(t: &Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(to_unix_micros(t))
+}
+
+/// [`to_chrono`] of an optional field.
+pub fn opt_to_chrono(t: &Option<Timestamp>) -> Option<DateTime<Utc>> {
+    t.as_ref().and_then(to_chrono)
+}
 
 pub fn from_unix_micros(micros: i64) -> Timestamp {
     Timestamp {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use redress_platform::envelope::{Cause, new_event};
 use redress_platform::{ManualClock, SharedClock};
-use redress_proto::subjects::{self, events};
+use redress_proto::subjects;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{
     ApprovalDecided, ApprovalReply, ApprovalRequested, ApprovalView, CommandError,
@@ -71,7 +71,7 @@ impl Work {
         let id = Uuid::now_v7();
         Self {
             complaint_id: id,
-            work_id: format!("work-{}", id.simple()),
+            work_id: Uuid::now_v7().to_string(),
             ticket: format!("RD-20261123-{}", &id.simple().to_string()[24..]),
             severity,
             version: AtomicU64::new(2),
@@ -98,6 +98,7 @@ impl Work {
             "routing",
             &Cause {
                 complaint_id: self.complaint_id,
+                ticket: self.ticket.clone(),
                 causation_id: "test".into(),
                 correlation_id: self.complaint_id.to_string(),
                 playbook: "default".into(),
@@ -107,6 +108,7 @@ impl Work {
                 work: Some(item),
                 actor: "zhou.qiang".into(),
                 note: String::new(),
+                change: redress_proto::v1::WorkChange::Proposed as i32,
             }),
         )
     }
@@ -129,7 +131,7 @@ impl Running {
             .publish_event(
                 self.env
                     .subjects()
-                    .work_event(events::WORK_PROPOSED, "logistics"),
+                    .work_event(redress_proto::v1::WorkChange::Proposed, "logistics"),
                 envelope,
             )
             .await
@@ -208,7 +210,7 @@ impl Running {
             "SELECT state, automatic, decided_by FROM approval.approvals WHERE work_id = $1
              ORDER BY work_version",
         )
-        .bind(&work.work_id)
+        .bind(work.work_id.parse::<Uuid>().unwrap())
         .fetch_all(&self.pool)
         .await
         .unwrap()
@@ -252,7 +254,9 @@ async fn compensation_above_the_threshold_waits_for_an_approver() {
     let cause = work.proposed(p.clone());
     r.publish(&cause).await;
 
-    let events = r.wait_for(events::APPROVAL_REQUESTED, 1).await;
+    let events = r
+        .wait_for(redress_proto::EventKind::ApprovalRequested.name(), 1)
+        .await;
     let req = requested(&events[0]);
     assert_eq!(req.reason, "compensation 800.00 CNY above 500.00 CNY");
     assert_eq!(req.approver_role, "general_manager");
@@ -276,7 +280,11 @@ async fn compensation_above_the_threshold_waits_for_an_approver() {
     assert_eq!(view.ticket, work.ticket);
     assert_eq!(view.reason, req.reason);
     assert_eq!(view.proposal.as_ref(), Some(&p));
-    assert!(r.envelopes(events::APPROVAL_DECIDED).await.is_empty());
+    assert!(
+        r.envelopes(redress_proto::EventKind::ApprovalDecided.name())
+            .await
+            .is_empty()
+    );
     r.service.stop().await.unwrap();
 }
 
@@ -287,7 +295,9 @@ async fn small_compensation_on_a_general_complaint_is_approved_by_policy() {
     let p = proposal(30_000, "zhou.qiang");
     r.publish(&work.proposed(p.clone())).await;
 
-    let events = r.wait_for(events::APPROVAL_DECIDED, 1).await;
+    let events = r
+        .wait_for(redress_proto::EventKind::ApprovalDecided.name(), 1)
+        .await;
     let d = decided(&events[0]);
     assert!(d.approved);
     assert!(d.automatic);
@@ -299,7 +309,11 @@ async fn small_compensation_on_a_general_complaint_is_approved_by_policy() {
         r.states(&work).await,
         [("approved".to_string(), true, "policy".to_string())]
     );
-    assert!(r.envelopes(events::APPROVAL_REQUESTED).await.is_empty());
+    assert!(
+        r.envelopes(redress_proto::EventKind::ApprovalRequested.name())
+            .await
+            .is_empty()
+    );
     assert!(r.list(0).await.is_empty());
 
     // Nothing is left for a person to decide.
@@ -319,7 +333,9 @@ async fn a_major_complaint_needs_a_decision_even_without_compensation() {
     let r = start().await;
     let work = Work::new(Severity::Major);
     r.publish(&work.proposed(proposal(0, "wang.fang"))).await;
-    let events = r.wait_for(events::APPROVAL_REQUESTED, 1).await;
+    let events = r
+        .wait_for(redress_proto::EventKind::ApprovalRequested.name(), 1)
+        .await;
     assert_eq!(requested(&events[0]).reason, "major complaint");
     assert_eq!(r.states(&work).await[0].0, "pending");
     r.service.stop().await.unwrap();
@@ -332,7 +348,10 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
     // An approver made the proposal: they may not approve it themselves.
     let p = proposal(80_000, "zhao.min");
     r.publish(&work.proposed(p.clone())).await;
-    let req = requested(&r.wait_for(events::APPROVAL_REQUESTED, 1).await[0]);
+    let req = requested(
+        &r.wait_for(redress_proto::EventKind::ApprovalRequested.name(), 1)
+            .await[0],
+    );
 
     let refused = |e: CommandError| (code(&e), e.field);
     let e = r
@@ -371,7 +390,11 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(r.envelopes(events::APPROVAL_DECIDED).await.is_empty());
+    assert!(
+        r.envelopes(redress_proto::EventKind::ApprovalDecided.name())
+            .await
+            .is_empty()
+    );
     assert_eq!(r.states(&work).await[0].0, "pending");
 
     let cmd = decide_cmd(&work.ticket, "chen.jie", true, "goodwill, first delay");
@@ -383,7 +406,9 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
     assert_eq!(view.state, "approved");
     assert_eq!(view.decided_by, "chen.jie");
     assert_eq!(view.approval_id, req.approval_id);
-    let events = r.wait_for(events::APPROVAL_DECIDED, 1).await;
+    let events = r
+        .wait_for(redress_proto::EventKind::ApprovalDecided.name(), 1)
+        .await;
     let d = decided(&events[0]);
     assert!(d.approved);
     assert!(!d.automatic);
@@ -407,7 +432,12 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
         .unwrap_err();
     assert_eq!(refused(e), (CommandErrorCode::WrongState, "ticket".into()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.envelopes(events::APPROVAL_DECIDED).await.len(), 1);
+    assert_eq!(
+        r.envelopes(redress_proto::EventKind::ApprovalDecided.name())
+            .await
+            .len(),
+        1
+    );
     assert_eq!(
         r.states(&work).await,
         [("approved".to_string(), false, "chen.jie".to_string())]
@@ -422,7 +452,8 @@ async fn after_a_rejection_the_next_proposal_is_the_one_decided() {
     let work = Work::new(Severity::General);
     r.publish(&work.proposed(proposal(90_000, "zhou.qiang")))
         .await;
-    r.wait_for(events::APPROVAL_REQUESTED, 1).await;
+    r.wait_for(redress_proto::EventKind::ApprovalRequested.name(), 1)
+        .await;
     let rejected = r
         .decide(&decide_cmd(
             &work.ticket,
@@ -434,12 +465,16 @@ async fn after_a_rejection_the_next_proposal_is_the_one_decided() {
         .unwrap();
     assert_eq!(rejected.state, "rejected");
     assert_eq!(rejected.note, "offer a voucher instead");
-    let d = decided(&r.wait_for(events::APPROVAL_DECIDED, 1).await[0]);
+    let d = decided(
+        &r.wait_for(redress_proto::EventKind::ApprovalDecided.name(), 1)
+            .await[0],
+    );
     assert!(!d.approved);
 
     let second = proposal(60_000, "zhou.qiang");
     r.publish(&work.proposed(second.clone())).await;
-    r.wait_for(events::APPROVAL_REQUESTED, 2).await;
+    r.wait_for(redress_proto::EventKind::ApprovalRequested.name(), 2)
+        .await;
     // A decision meant for the rejected proposal does not land on the new one.
     let mut stale = decide_cmd(&work.ticket, "chen.jie", true, "");
     stale.approval_id = rejected.approval_id.clone();
@@ -473,7 +508,12 @@ async fn the_same_proposal_told_twice_opens_one_approval() {
     r.publish(&again).await;
     r.handled(&[first.event_id, again.event_id]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.envelopes(events::APPROVAL_REQUESTED).await.len(), 1);
+    assert_eq!(
+        r.envelopes(redress_proto::EventKind::ApprovalRequested.name())
+            .await
+            .len(),
+        1
+    );
     assert_eq!(r.states(&work).await.len(), 1);
     assert_eq!(r.list(0).await.len(), 1);
     r.service.stop().await.unwrap();
@@ -486,7 +526,8 @@ async fn pending_approvals_are_listed_oldest_first_up_to_the_limit() {
     for (i, w) in works.iter().enumerate() {
         r.clock.advance(chrono::Duration::minutes(5));
         r.publish(&w.proposed(proposal(60_000, "zhou.qiang"))).await;
-        r.wait_for(events::APPROVAL_REQUESTED, i + 1).await;
+        r.wait_for(redress_proto::EventKind::ApprovalRequested.name(), i + 1)
+            .await;
     }
     let tickets: Vec<_> = r.list(0).await.into_iter().map(|v| v.ticket).collect();
     let expected: Vec<_> = works.iter().map(|w| w.ticket.clone()).collect();

@@ -58,6 +58,7 @@ impl<'a> Complaint<'a> {
             "intake",
             &Cause {
                 complaint_id: self.id,
+                ticket: self.ticket.into(),
                 causation_id: format!("{}:{}", self.channel, self.ticket),
                 correlation_id: self.id.to_string(),
                 playbook: self.playbook.to_string(),
@@ -79,7 +80,8 @@ impl<'a> Complaint<'a> {
 }
 
 fn classified_subject(env: &TestEnv) -> String {
-    env.subjects().event(subjects::events::COMPLAINT_CLASSIFIED)
+    env.subjects()
+        .event(redress_proto::EventKind::ComplaintClassified.name())
 }
 
 async fn classified(env: &TestEnv) -> Vec<(Envelope, ComplaintClassified)> {
@@ -159,6 +161,7 @@ async fn a_received_complaint_is_classified_stored_and_published_once() {
         "survey",
         &Cause {
             complaint_id: complaint.id,
+            ticket: complaint.ticket.into(),
             causation_id: "x".into(),
             correlation_id: complaint.id.to_string(),
             playbook: "default".into(),
@@ -166,9 +169,13 @@ async fn a_received_complaint_is_classified_stored_and_published_once() {
         t0(),
         Payload::SurveySent(SurveySent::default()),
     );
-    env.publish_event(env.subjects().event(subjects::events::SURVEY_SENT), &other)
-        .await
-        .unwrap();
+    env.publish_event(
+        env.subjects()
+            .event(redress_proto::EventKind::SurveySent.name()),
+        &other,
+    )
+    .await
+    .unwrap();
     let clock = ManualClock::new(t0() + chrono::Duration::seconds(3));
     let service = start(&env, clock.clone()).await;
 

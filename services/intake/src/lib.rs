@@ -6,7 +6,7 @@
 //! - `SubmitComplaint` as a request on `<root>.cmd.intake.submit`: [`handlers::submit_command`]
 //! - `StatusQuery` as a request on `<root>.cmd.intake.status`: [`handlers::status_query`]
 //! - every lifecycle event (classified, work changes, deadlines, approvals, surveys), kept in
-//!   the public status: [`handlers::lifecycle`]
+//!   the public status and history: [`handlers::status`]
 
 pub mod domain;
 pub mod handlers;
@@ -16,12 +16,9 @@ mod settings;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use redress_platform::commands::CommandService;
 use redress_platform::nats::{ConsumeOptions, durable_consumer};
-use redress_platform::service::Storage;
-use redress_platform::{ServiceContext, ServiceIdent};
+use redress_platform::{Host, ServiceContext, ServiceIdent, Store};
 use redress_proto::subjects::{self, Stream};
-use sqlx::PgPool;
 
 pub use settings::IntakeSettings;
 
@@ -41,8 +38,7 @@ pub const DEAD_LETTER_AAD: &[u8] = b"redress-dead-letter";
 /// Shared by every handler of one running instance.
 pub struct Intake {
     pub ctx: ServiceContext,
-    pub pool: PgPool,
-    pub(crate) storage: Storage,
+    pub store: Store,
     pub settings: IntakeSettings,
     pub cipher: ContactCipher,
     pub limits: Limits,
@@ -50,37 +46,37 @@ pub struct Intake {
 }
 
 impl Intake {
-    pub async fn new(ctx: ServiceContext) -> anyhow::Result<Arc<Self>> {
+    fn new(ctx: ServiceContext, store: Store) -> anyhow::Result<Self> {
         let settings: IntakeSettings = ctx.config.section("intake")?;
         let cipher = ContactCipher::from_hex(settings.contact_key.as_deref().context(
             "intake.contact_key is not set (64 hex characters; REDRESS_INTAKE__CONTACT_KEY)",
         )?)?;
         let zone = jiff::tz::TimeZone::get(&settings.timezone)
             .with_context(|| format!("intake.timezone {:?}", settings.timezone))?;
-        let storage = Storage::open(&ctx, &IDENT, &MIGRATOR).await?;
         let limits = Limits {
             max_text_bytes: settings.max_text_bytes,
             max_attachments: settings.max_attachments,
             default_playbook: settings.default_playbook.clone(),
         };
-        Ok(Arc::new(Self {
+        Ok(Self {
             ctx,
-            pool: storage.pool.clone(),
-            storage,
+            store,
             settings,
             cipher,
             limits,
             zone,
-        }))
+        })
     }
 }
 
 /// Runs one instance of intake until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
-    ctx.health.register(IDENT.name);
-    let intake = Intake::new(ctx.clone()).await?;
+    let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
+    let intake = Arc::new(Intake::new(ctx.clone(), host.store())?);
     let subjects = &ctx.subjects;
 
+    // Submissions come from the adapters' stream, not the events stream: their own consumer,
+    // batched by intake's registration.
     let consumer = durable_consumer(
         &ctx.js,
         subjects,
@@ -90,9 +86,9 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         &ctx.config.settings.consumer,
     )
     .await?;
-    let submissions = {
+    {
         let intake = intake.clone();
-        tokio::spawn(redress_platform::nats::consume_batches(
+        host.beside(redress_platform::nats::consume_batches(
             ctx.js.clone(),
             consumer,
             ConsumeOptions {
@@ -111,27 +107,13 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 }),
             },
             move |batch| handlers::submission::handle_batch(intake.clone(), batch),
-        ))
-    };
+        ));
+    }
+    host.consume(subjects.all_events(), intake.clone()).await?;
 
-    let events = {
-        let intake = intake.clone();
-        redress_platform::events::spawn_consumer(
-            &ctx,
-            IDENT.name,
-            ctx.subjects.all_events(),
-            move |event| handlers::lifecycle::handle(intake.clone(), event),
-        )
-        .await?
-    };
-
-    let mut commands = CommandService::start(
-        &ctx,
-        IDENT.name,
-        env!("CARGO_PKG_VERSION"),
-        "Registers complaints and answers status queries",
-    )
-    .await?;
+    let commands = host
+        .commands("Registers complaints and answers status queries")
+        .await?;
     {
         let intake = intake.clone();
         commands
@@ -142,29 +124,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             )
             .await?;
     }
-    {
-        let intake = intake.clone();
-        commands
-            .endpoint(
-                subjects::intake::STATUS,
-                subjects::intake::STATUS,
-                move |m| handlers::status_query::handle(intake.clone(), m),
-            )
-            .await?;
-    }
-
-    // Ready means reachable: the server must have our subscriptions before we say so.
-    commands.reachable(&ctx.nats).await?;
-    ctx.health.set_ready(IDENT.name, true);
-    tracing::info!(service = IDENT.name, "serving");
-    ctx.shutdown.cancelled().await;
-    ctx.health.set_ready(IDENT.name, false);
-    let _ = submissions.await;
-    let _ = events.await;
-    commands.stop().await;
-    match Arc::try_unwrap(intake) {
-        Ok(intake) => intake.storage.close().await,
-        Err(intake) => intake.pool.close().await,
-    }
-    Ok(())
+    commands
+        .endpoint(
+            subjects::intake::STATUS,
+            subjects::intake::STATUS,
+            move |m| handlers::status_query::handle(intake.clone(), m),
+        )
+        .await?;
+    host.serve().await
 }

@@ -3,10 +3,9 @@
 //! together.
 
 use chrono::Duration;
-use prost::Message as _;
+use redress_platform::Unit;
 use redress_platform::envelope::{Cause, new_event};
-use redress_platform::outbox::{self, Outgoing};
-use redress_proto::time::from_unix_micros;
+use redress_proto::time::ts;
 use redress_proto::v1::{
     Acknowledgement, ComplaintReceived, Contact as PContact, SubmitAccepted, envelope::Payload,
 };
@@ -16,12 +15,15 @@ use uuid::Uuid;
 use crate::domain::submission::ValidSubmission;
 use crate::domain::ticket::Ticket;
 use crate::{IDENT, Intake};
+use tracing::Instrument;
 
 /// One submission to register, with the id of the stream message that carried it (none on
 /// the request path).
 pub struct Item {
     pub sub: ValidSubmission,
     pub inbox_id: Option<String>,
+    /// The submission's own span: its events continue the trace its adapter started.
+    pub span: tracing::Span,
 }
 
 /// Registers one submission sent as a request, or finds the complaint already registered for
@@ -35,6 +37,7 @@ pub async fn register(
         vec![Item {
             sub,
             inbox_id: None,
+            span: tracing::Span::current(),
         }],
     )
     .await?;
@@ -54,17 +57,21 @@ struct New {
 /// and outgoing messages), in six statements whatever the batch size. Returns one answer per
 /// item, in order; a resend (in the database or earlier in the same batch) answers with the
 /// original ticket.
-#[tracing::instrument(skip_all, fields(batch = items.len()), err)]
 pub async fn register_batch(
     intake: &Intake,
     items: Vec<Item>,
 ) -> Result<Vec<SubmitAccepted>, sqlx::Error> {
+    let span = tracing::debug_span!("intake.register", batch = items.len());
+    register_in(intake, &items).instrument(span).await
+}
+
+async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccepted>, sqlx::Error> {
     let refs: Vec<String> = items
         .iter()
         .map(|i| intake.cipher.complainant_ref(&i.sub.contact.matching_key()))
         .collect();
     let inbox_ids: Vec<&str> = items.iter().filter_map(|i| i.inbox_id.as_deref()).collect();
-    let mut tx = intake.pool.begin().await?;
+    let mut unit = intake.store.begin().await?;
     // One complainant's complaints are registered one at a time (so two arriving together
     // still see each other as repeats), locks taken in a fixed order so that batches cannot
     // deadlock. The lock is its own statement: the lookup must take its snapshot after it.
@@ -78,7 +85,7 @@ pub async fn register_batch(
     )
     .bind(&inbox_ids)
     .bind(&refs)
-    .execute(&mut *tx)
+    .execute(unit.db())
     .await?;
     let window = Duration::days(i64::from(intake.settings.repeat_window_days));
     let channels: Vec<&str> = items.iter().map(|i| i.sub.channel.as_str()).collect();
@@ -103,7 +110,7 @@ pub async fn register_batch(
     .bind(&externals)
     .bind(&refs)
     .bind(&since)
-    .fetch_all(&mut *tx)
+    .fetch_all(unit.db())
     .await?;
 
     let mut answers: Vec<Option<SubmitAccepted>> = vec![None; items.len()];
@@ -210,19 +217,23 @@ pub async fn register_batch(
         .bind(&cols.received_at)
         .bind(&cols.detail)
         .bind(now)
-        .fetch_all(&mut *tx)
+        .fetch_all(unit.db())
         .await?;
 
-        let mut outgoing = Vec::with_capacity(stored.len() * 2);
         for n in &fresh {
             if !stored.contains(&n.id) {
                 // Another instance registered the same channel id a moment ago and committed
                 // (our insert waited for it): answer with its ticket.
                 let sub = &items[n.index].sub;
-                answers[n.index] = find_in(&mut tx, &sub.channel, &sub.external_id).await?;
+                answers[n.index] = find_in(unit.db(), &sub.channel, &sub.external_id).await?;
                 continue;
             }
-            outgoing.extend(messages_for(intake, &items[n.index].sub, n, now));
+            let item = &items[n.index];
+            item.span.record("ticket", n.ticket.as_str());
+            item.span
+                .record("complaint_id", tracing::field::display(n.id));
+            item.span
+                .in_scope(|| messages_for(intake, &mut unit, &item.sub, n, now));
             answers[n.index] = Some(SubmitAccepted {
                 ticket: n.ticket.to_string(),
                 complaint_id: n.id.to_string(),
@@ -231,16 +242,10 @@ pub async fn register_batch(
                 earlier_tickets: n.earlier.clone(),
             });
         }
-        outbox::enqueue(&mut tx, IDENT.schema, &intake.storage.outbox, &outgoing).await?;
     }
-    tx.commit().await?;
-    intake.storage.outbox.wake();
     let registered = answers.iter().flatten().filter(|a| !a.duplicate).count();
-    intake
-        .ctx
-        .metrics
-        .counter("intake_registered_total")
-        .fetch_add(registered as u64, std::sync::atomic::Ordering::Relaxed);
+    unit.count("intake_registered_total", registered as u64);
+    unit.commit().await?;
     // Repeats of a channel id inside this batch answer like a resend of the first.
     for n in news.iter().filter(|n| n.complainant_ref.is_empty()) {
         let first = answers
@@ -318,21 +323,23 @@ impl Columns {
     }
 }
 
-/// The event and the acknowledgement of one new complaint.
+/// The event and the acknowledgement of one new complaint, made in its span.
 fn messages_for(
     intake: &Intake,
+    unit: &mut Unit,
     sub: &ValidSubmission,
     n: &New,
     now: chrono::DateTime<chrono::Utc>,
-) -> [Outgoing; 2] {
+) {
     let cause = Cause {
         complaint_id: n.id,
+        ticket: n.ticket.to_string(),
         causation_id: format!("{}:{}", sub.channel, sub.external_id),
         correlation_id: n.id.to_string(),
         playbook: sub.playbook.clone(),
     };
-    let received_at = Some(from_unix_micros(sub.received_at.timestamp_micros()));
-    let event = new_event(
+    let received_at = ts(sub.received_at);
+    unit.emit(new_event(
         IDENT.name,
         &cause,
         now,
@@ -349,33 +356,25 @@ fn messages_for(
             repeat: !n.earlier.is_empty(),
             earlier_tickets: n.earlier.clone(),
         }),
+    ));
+    let subject = intake.ctx.subjects.notify_ack(&sub.channel);
+    unit.send(
+        subject,
+        format!("ack:{}", n.id),
+        &Acknowledgement {
+            ticket: n.ticket.to_string(),
+            complaint_id: n.id.to_string(),
+            channel: sub.channel.clone(),
+            external_id: sub.external_id.clone(),
+            recipient_name: sub.name.clone(),
+            contact: Some(PContact {
+                kind: sub.contact.kind() as i32,
+                value: sub.contact.value().to_string(),
+            }),
+            message: acknowledgement_text(&sub.text, &n.ticket),
+            received_at,
+        },
     );
-    let ack = Acknowledgement {
-        ticket: n.ticket.to_string(),
-        complaint_id: n.id.to_string(),
-        channel: sub.channel.clone(),
-        external_id: sub.external_id.clone(),
-        recipient_name: sub.name.clone(),
-        contact: Some(PContact {
-            kind: sub.contact.kind() as i32,
-            value: sub.contact.value().to_string(),
-        }),
-        message: acknowledgement_text(&sub.text, &n.ticket),
-        received_at,
-    };
-    let subjects = &intake.ctx.subjects;
-    [
-        Outgoing {
-            msg_id: event.event_id.clone(),
-            subject: subjects.complaint_received(),
-            payload: event.encode_to_vec(),
-        },
-        Outgoing {
-            msg_id: format!("ack:{}", n.id),
-            subject: subjects.notify_ack(&sub.channel),
-            payload: ack.encode_to_vec(),
-        },
-    ]
 }
 
 /// Answers in the complainant's language: Chinese when the complaint is written in it.

@@ -20,16 +20,11 @@ mod store;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use redress_platform::commands::CommandService;
 use redress_platform::envelope::{Cause, new_event};
-use redress_platform::events::outgoing;
-use redress_platform::outbox::Outgoing;
-use redress_platform::service::Storage;
-use redress_platform::{ServiceContext, ServiceIdent};
+use redress_platform::{Host, ServiceContext, ServiceIdent, Store};
 use redress_playbook::Playbooks;
 use redress_proto::subjects;
-use redress_proto::v1::{Envelope, WorkChanged, envelope::Payload};
-use sqlx::PgPool;
+use redress_proto::v1::{Envelope, WorkChange, WorkChanged, envelope::Payload};
 
 use domain::work::Work;
 
@@ -43,9 +38,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// Shared by every handler of one running instance.
 pub struct Routing {
     pub ctx: ServiceContext,
-    pub pool: PgPool,
+    pub store: Store,
     pub playbooks: Playbooks,
-    storage: Storage,
 }
 
 impl Routing {
@@ -53,26 +47,28 @@ impl Routing {
         self.ctx.clock.now()
     }
 
-    /// The event that announces a change of `w`, caused by `cause` (an event being handled,
-    /// or a command).
+    /// The event that announces `change` of `w`, caused by `cause` (an event being handled,
+    /// or a command). Only the assignment carries the complaint text: the department reads it
+    /// there, and no later change needs it again.
     fn work_changed(
         &self,
         w: &Work,
-        change: &str,
+        change: WorkChange,
         actor: &str,
         note: &str,
         cause: Caused<'_>,
-    ) -> Outgoing {
+    ) -> Envelope {
+        let mut work = w.to_proto();
+        if change != WorkChange::Assigned {
+            work.text.clear();
+        }
         let payload = Payload::WorkChanged(WorkChanged {
-            work: Some(w.to_proto()),
+            work: Some(work),
             actor: actor.to_string(),
             note: note.to_string(),
+            change: change as i32,
         });
-        let envelope = cause.envelope(w, self.now(), payload);
-        outgoing(
-            self.ctx.subjects.work_event(change, &w.department),
-            &envelope,
-        )
+        cause.envelope(w, self.now(), payload)
     }
 }
 
@@ -91,6 +87,7 @@ impl Caused<'_> {
                 IDENT.name,
                 &Cause {
                     complaint_id: w.complaint_id,
+                    ticket: w.ticket.clone(),
                     causation_id: command_id.to_string(),
                     correlation_id: w.correlation_id.clone(),
                     playbook: w.playbook.clone(),
@@ -104,33 +101,17 @@ impl Caused<'_> {
 
 /// Runs one instance of routing until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
-    ctx.health.register(IDENT.name);
-    let storage = Storage::open(&ctx, &IDENT, &MIGRATOR).await?;
-    let playbooks = redress_platform::playbooks::load(&ctx, &storage.pool, "routing").await?;
+    let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
     let routing = Arc::new(Routing {
-        pool: storage.pool.clone(),
         ctx: ctx.clone(),
-        playbooks,
-        storage,
+        store: host.store(),
+        playbooks: host.playbooks("routing").await?,
     });
-    let events = {
-        let routing = routing.clone();
-        redress_platform::events::spawn_consumer(
-            &ctx,
-            IDENT.name,
-            ctx.subjects.all_events(),
-            move |event| handlers::on_event(routing.clone(), event),
-        )
-        .await?
-    };
-
-    let mut commands = CommandService::start(
-        &ctx,
-        IDENT.name,
-        env!("CARGO_PKG_VERSION"),
-        "Assigns complaints to departments and carries their work",
-    )
-    .await?;
+    host.consume(ctx.subjects.all_events(), routing.clone())
+        .await?;
+    let commands = host
+        .commands("Assigns complaints to departments and carries their work")
+        .await?;
     // `<verb>.<department>`: the department in the subject lets broker permissions keep each
     // department's credentials to its own commands.
     for verb in [
@@ -141,8 +122,8 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     ] {
         let routing = routing.clone();
         commands
-            .endpoint(verb, &format!("{verb}.*"), move |m| {
-                handlers::work_command::handle(routing.clone(), verb, m)
+            .command(verb, &format!("{verb}.*"), move |cmd, m| {
+                handlers::work_command::handle(routing.clone(), verb, cmd, m)
             })
             .await?;
     }
@@ -150,21 +131,10 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         let routing = routing.clone();
         let list = subjects::routing::LIST;
         commands
-            .endpoint(list, &format!("{list}.*"), move |m| {
-                handlers::list_work::handle(routing.clone(), m)
+            .command(list, &format!("{list}.*"), move |query, m| {
+                handlers::list_work::handle(routing.clone(), query, m)
             })
             .await?;
     }
-    commands.reachable(&ctx.nats).await?;
-    ctx.health.set_ready(IDENT.name, true);
-    tracing::info!(service = IDENT.name, "serving");
-    ctx.shutdown.cancelled().await;
-    ctx.health.set_ready(IDENT.name, false);
-    let _ = events.await;
-    commands.stop().await;
-    match Arc::try_unwrap(routing) {
-        Ok(r) => r.storage.close().await,
-        Err(r) => r.pool.close().await,
-    }
-    Ok(())
+    host.serve().await
 }

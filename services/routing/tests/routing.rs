@@ -6,7 +6,8 @@ use std::time::Duration;
 use prost::Message as _;
 use redress_platform::clock;
 use redress_platform::envelope::{Cause, new_event};
-use redress_proto::subjects::{self, Stream};
+use redress_proto::subjects::Stream;
+use redress_proto::v1::WorkChange;
 use redress_proto::v1::{
     Accept, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
     ComplaintReopened, Deadline, DeadlineSettled, Envelope, ListWork, ListWorkReply, Propose,
@@ -28,6 +29,7 @@ async fn start(env: &TestEnv) -> RunningService {
 fn cause(complaint: Uuid) -> Cause {
     Cause {
         complaint_id: complaint,
+        ticket: String::new(),
         causation_id: "test".into(),
         correlation_id: complaint.to_string(),
         playbook: "default".into(),
@@ -55,7 +57,7 @@ fn classified(complaint: Uuid, ticket: &str, category: &str, severity: Severity)
 }
 
 /// Every work change of `dept` published so far, in order.
-async fn changes(env: &TestEnv, change: &str, dept: &str) -> Vec<WorkItem> {
+async fn changes(env: &TestEnv, change: WorkChange, dept: &str) -> Vec<WorkItem> {
     env.events(env.subjects().work_event(change, dept))
         .await
         .unwrap()
@@ -124,7 +126,7 @@ async fn assigned(
     let complaint = Uuid::now_v7();
     let subjects = env.subjects();
     env.publish_event(
-        subjects.event(subjects::events::COMPLAINT_CLASSIFIED),
+        subjects.event(redress_proto::EventKind::ComplaintClassified.name()),
         &classified(complaint, ticket, category, severity),
     )
     .await
@@ -135,7 +137,7 @@ async fn assigned(
         "logistics"
     };
     let find = || async {
-        changes(env, "assigned", dept)
+        changes(env, WorkChange::Assigned, dept)
             .await
             .into_iter()
             .find(|w| w.ticket == ticket)
@@ -150,7 +152,9 @@ async fn classified_work_goes_to_its_department_once() {
     let routing = start(&env).await;
     let complaint = Uuid::now_v7();
     let event = classified(complaint, "T-1", "delivery", Severity::General);
-    let subject = env.subjects().event(subjects::events::COMPLAINT_CLASSIFIED);
+    let subject = env
+        .subjects()
+        .event(redress_proto::EventKind::ComplaintClassified.name());
     env.publish_event(subject.clone(), &event).await.unwrap();
     // The same classification again, and a second classification event of the same complaint.
     env.publish_event(subject.clone(), &event).await.unwrap();
@@ -161,7 +165,9 @@ async fn classified_work_goes_to_its_department_once() {
     .await
     .unwrap();
     eventually("assignment", WAIT, || async {
-        !changes(&env, "assigned", "logistics").await.is_empty()
+        !changes(&env, WorkChange::Assigned, "logistics")
+            .await
+            .is_empty()
     })
     .await;
     // Give the duplicates time to be (not) handled, then count.
@@ -174,7 +180,7 @@ async fn classified_work_goes_to_its_department_once() {
             == 2
     })
     .await;
-    let work = changes(&env, "assigned", "logistics").await;
+    let work = changes(&env, WorkChange::Assigned, "logistics").await;
     assert_eq!(work.len(), 1);
     assert_eq!(work[0].state(), WorkState::Assigned);
     assert_eq!((work[0].round, work[0].version), (1, 1));
@@ -398,7 +404,9 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
             }),
         )
     };
-    let decided_subject = env.subjects().event(subjects::events::APPROVAL_DECIDED);
+    let decided_subject = env
+        .subjects()
+        .event(redress_proto::EventKind::ApprovalDecided.name());
     env.publish_event(
         decided_subject.clone(),
         &decided(false, proposal.proposal_id.clone(), "too much"),
@@ -406,7 +414,9 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     .await
     .unwrap();
     eventually("rejection", WAIT, || async {
-        !changes(&env, "rejected", "logistics").await.is_empty()
+        !changes(&env, WorkChange::Rejected, "logistics")
+            .await
+            .is_empty()
     })
     .await;
     let propose = Propose {
@@ -439,10 +449,15 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     .await
     .unwrap();
     eventually("approval", WAIT, || async {
-        !changes(&env, "approved", "logistics").await.is_empty()
+        !changes(&env, WorkChange::Approved, "logistics")
+            .await
+            .is_empty()
     })
     .await;
-    assert_eq!(changes(&env, "approved", "logistics").await.len(), 1);
+    assert_eq!(
+        changes(&env, WorkChange::Approved, "logistics").await.len(),
+        1
+    );
 
     let replied = ok(command(
         &env,
@@ -490,7 +505,8 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     assert_eq!(resolved.state(), WorkState::Resolved);
 
     env.publish_event(
-        env.subjects().event(subjects::events::COMPLAINT_CLOSED),
+        env.subjects()
+            .event(redress_proto::EventKind::ComplaintClosed.name()),
         &new_event(
             "survey",
             &cause(complaint),
@@ -506,10 +522,12 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
     .await
     .unwrap();
     eventually("closed", WAIT, || async {
-        !changes(&env, "closed", "logistics").await.is_empty()
+        !changes(&env, WorkChange::Closed, "logistics")
+            .await
+            .is_empty()
     })
     .await;
-    let closed = changes(&env, "closed", "logistics").await;
+    let closed = changes(&env, WorkChange::Closed, "logistics").await;
     assert_eq!(closed[0].state(), WorkState::Closed);
     // accepted, proposed, rejected, proposed, approved, replied, resolved, closed
     assert_eq!(closed[0].version, 9);
@@ -561,7 +579,9 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
             }),
         )
     };
-    let subject = env.subjects().event(subjects::events::SLA_BREACHED);
+    let subject = env
+        .subjects()
+        .event(redress_proto::EventKind::SlaBreached.name());
     let first = breach("first_response", 1);
     env.publish_event(subject.clone(), &first).await.unwrap();
     env.publish_event(subject.clone(), &breach("first_response", 1))
@@ -627,7 +647,8 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
     .await);
     let proposal_id = proposed.proposal.clone().unwrap().proposal_id;
     env.publish_event(
-        env.subjects().event(subjects::events::APPROVAL_DECIDED),
+        env.subjects()
+            .event(redress_proto::EventKind::ApprovalDecided.name()),
         &new_event(
             "approval",
             &cause(complaint),
@@ -645,7 +666,9 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
     .await
     .unwrap();
     eventually("approved", WAIT, || async {
-        !changes(&env, "approved", "logistics").await.is_empty()
+        !changes(&env, WorkChange::Approved, "logistics")
+            .await
+            .is_empty()
     })
     .await;
     ok(command(
@@ -682,22 +705,28 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
             reason: "still no parcel".into(),
         }),
     );
-    let subject = env.subjects().event(subjects::events::COMPLAINT_REOPENED);
+    let subject = env
+        .subjects()
+        .event(redress_proto::EventKind::ComplaintReopened.name());
     env.publish_event(subject.clone(), &reopened).await.unwrap();
     env.publish_event(subject, &reopened).await.unwrap();
     eventually("round 2", WAIT, || async {
-        changes(&env, "assigned", "logistics").await.len() == 2
+        changes(&env, WorkChange::Assigned, "logistics").await.len() == 2
     })
     .await;
-    let rounds = changes(&env, "assigned", "logistics").await;
+    let rounds = changes(&env, WorkChange::Assigned, "logistics").await;
     assert_eq!(rounds[1].round, 2);
     assert_eq!(rounds[1].state(), WorkState::Assigned);
     assert!(rounds[1].proposal.is_none());
     // A breach of round 1 arriving now escalates nothing.
     let late = breach("resolution_late", 1);
-    env.publish_event(env.subjects().event(subjects::events::SLA_BREACHED), &late)
-        .await
-        .unwrap();
+    env.publish_event(
+        env.subjects()
+            .event(redress_proto::EventKind::SlaBreached.name()),
+        &late,
+    )
+    .await
+    .unwrap();
     eventually("the late breach to be handled", WAIT, || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM routing.inbox WHERE message_id = $1")
             .bind(&late.event_id)

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redress_platform::envelope::new_event;
-use redress_platform::events::outgoing;
-use redress_platform::outbox;
 use redress_proto::v1::DeadlineState;
 use tokio::time::MissedTickBehavior;
 
@@ -15,13 +13,13 @@ use crate::handlers::{COLUMNS, StoredDeadline, state_name};
 use crate::{IDENT, SlaTimer};
 
 /// Ticks every `sla.tick_ms` until shutdown.
-pub async fn run(sla: Arc<SlaTimer>) {
+pub async fn run(sla: Arc<SlaTimer>) -> anyhow::Result<()> {
     let mut ticks = tokio::time::interval(Duration::from_millis(sla.settings.tick_ms.max(1)));
     // After a slow tick (database away), one catch-up run is enough: it takes every due row.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = sla.ctx.shutdown.cancelled() => return,
+            _ = sla.ctx.shutdown.cancelled() => return Ok(()),
             _ = ticks.tick() => {}
         }
         if let Err(e) = warn_due(&sla).await {
@@ -46,7 +44,7 @@ pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
     let now = sla.ctx.clock.now();
     // Strictly before now (less the grace): work that gets there at the due instant is in
     // time (as `domain::deadline::settle` has it), so the due instant itself is not late yet.
-    let mut tx = sla.pool.begin().await?;
+    let mut unit = sla.store.begin().await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM deadlines
          WHERE state = 'armed' AND due_at < $1
@@ -54,7 +52,7 @@ pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
     ))
     .bind(now - chrono::Duration::seconds(sla.settings.grace_secs.min(86_400) as i64))
     .bind(sla.settings.batch_size.max(1))
-    .fetch_all(&mut *tx)
+    .fetch_all(unit.db())
     .await?;
     if rows.is_empty() {
         return Ok(0);
@@ -73,29 +71,28 @@ pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
         .bind(&ids)
         .bind(state_name(DeadlineState::Breached))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(unit.db())
         .await?;
-    let messages: Vec<_> = breached
-        .iter()
-        .filter_map(|d| {
-            let (name, payload) = d.settled_event()?;
-            let envelope = new_event(IDENT.name, &d.cause(), now, payload);
-            Some(outgoing(sla.ctx.subjects.event(name), &envelope))
-        })
-        .collect();
-    outbox::enqueue(&mut tx, IDENT.schema, &sla.storage.outbox, &messages).await?;
-    tx.commit().await?;
-    sla.storage.outbox.wake();
     for d in &breached {
+        let span = tracing::info_span!(
+            "deadline",
+            otel.name = "sla-timer.deadline.breach",
+            redress.service = IDENT.name,
+            ticket = %d.ticket,
+            complaint_id = %d.complaint_id,
+            deadline = %d.name,
+        );
+        let _entered = span.enter();
+        if let Some(payload) = d.settled_event() {
+            unit.emit(new_event(IDENT.name, &d.cause(), now, payload));
+        }
         tracing::info!(
             work_id = %d.work_id, round = d.round, deadline = %d.name, due_at = %d.due_at,
             "deadline breached"
         );
     }
-    sla.ctx
-        .metrics
-        .counter("sla_breached_total")
-        .fetch_add(breached.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    unit.count("sla_breached_total", breached.len() as u64);
+    unit.commit().await?;
     Ok(breached.len())
 }
 
@@ -104,7 +101,7 @@ pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
 /// the mark that it was sent.
 pub async fn warn_due(sla: &SlaTimer) -> sqlx::Result<usize> {
     let now = sla.ctx.clock.now();
-    let mut tx = sla.pool.begin().await?;
+    let mut unit = sla.store.begin().await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM deadlines
          WHERE state = 'armed' AND warned_at IS NULL AND warn_at <= $1 AND due_at > $1
@@ -112,7 +109,7 @@ pub async fn warn_due(sla: &SlaTimer) -> sqlx::Result<usize> {
     ))
     .bind(now)
     .bind(sla.settings.batch_size.max(1))
-    .fetch_all(&mut *tx)
+    .fetch_all(unit.db())
     .await?;
     if rows.is_empty() {
         return Ok(0);
@@ -122,30 +119,28 @@ pub async fn warn_due(sla: &SlaTimer) -> sqlx::Result<usize> {
     sqlx::query("UPDATE deadlines SET warned_at = $2 WHERE id = ANY($1)")
         .bind(&ids)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(unit.db())
         .await?;
-    let messages: Vec<_> = warned
-        .iter()
-        .map(|d| {
-            let mut deadline = d.to_proto();
-            deadline.state = DeadlineState::Warned as i32;
-            let payload = redress_proto::v1::envelope::Payload::DeadlineWarned(
-                redress_proto::v1::DeadlineSettled {
-                    deadline: Some(deadline),
-                },
-            );
-            let envelope = new_event(IDENT.name, &d.cause(), now, payload);
-            outgoing(
-                sla.ctx
-                    .subjects
-                    .event(redress_proto::subjects::events::SLA_WARNING),
-                &envelope,
-            )
-        })
-        .collect();
-    outbox::enqueue(&mut tx, IDENT.schema, &sla.storage.outbox, &messages).await?;
-    tx.commit().await?;
-    sla.storage.outbox.wake();
-    sla.ctx.metrics.add("sla_warned_total", warned.len() as u64);
+    for d in &warned {
+        let span = tracing::info_span!(
+            "deadline",
+            otel.name = "sla-timer.deadline.warn",
+            redress.service = IDENT.name,
+            ticket = %d.ticket,
+            complaint_id = %d.complaint_id,
+            deadline = %d.name,
+        );
+        let _entered = span.enter();
+        let mut deadline = d.to_proto();
+        deadline.state = DeadlineState::Warned as i32;
+        let payload = redress_proto::v1::envelope::Payload::DeadlineWarned(
+            redress_proto::v1::DeadlineSettled {
+                deadline: Some(deadline),
+            },
+        );
+        unit.emit(new_event(IDENT.name, &d.cause(), now, payload));
+    }
+    unit.count("sla_warned_total", warned.len() as u64);
+    unit.commit().await?;
     Ok(warned.len())
 }

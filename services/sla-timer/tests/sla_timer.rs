@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use redress_platform::envelope::{Cause, new_event};
 use redress_platform::{ManualClock, SharedClock};
-use redress_proto::subjects::events;
+
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{
-    Deadline, DeadlineState, Envelope, Severity, Urgency, WorkChanged, WorkItem, WorkState,
+    Deadline, DeadlineState, Envelope, Severity, Urgency, WorkChange, WorkChanged, WorkItem,
+    WorkState,
 };
 use redress_testkit::{RunningService, TestEnv, eventually};
 use uuid::Uuid;
@@ -69,7 +70,7 @@ impl Work {
         let id = Uuid::now_v7();
         Self {
             complaint_id: id,
-            work_id: format!("work-{}", id.simple()),
+            work_id: Uuid::now_v7().to_string(),
             ticket: format!("RD-20261123-{}", &id.simple().to_string()[24..]),
             version: AtomicU64::new(0),
         }
@@ -98,10 +99,12 @@ impl Work {
     }
 
     fn event(&self, item: WorkItem, occurred_at: DateTime<Utc>) -> Envelope {
+        let item_state = item.state();
         new_event(
             "routing",
             &Cause {
                 complaint_id: self.complaint_id,
+                ticket: self.ticket.clone(),
                 causation_id: "test".into(),
                 correlation_id: self.complaint_id.to_string(),
                 playbook: "default".into(),
@@ -111,21 +114,9 @@ impl Work {
                 work: Some(item),
                 actor: "routing".into(),
                 note: String::new(),
+                change: WorkChange::reaching(item_state) as i32,
             }),
         )
-    }
-}
-
-fn change_of(state: WorkState) -> &'static str {
-    match state {
-        WorkState::Assigned => events::WORK_ASSIGNED,
-        WorkState::Accepted => events::WORK_ACCEPTED,
-        WorkState::Proposed => events::WORK_PROPOSED,
-        WorkState::Approved => events::WORK_APPROVED,
-        WorkState::Replied => events::WORK_REPLIED,
-        WorkState::Resolved => events::WORK_RESOLVED,
-        WorkState::Closed => events::WORK_CLOSED,
-        WorkState::Unspecified => "unspecified",
     }
 }
 
@@ -133,7 +124,7 @@ fn change_of(state: WorkState) -> &'static str {
 async fn publish(env: &TestEnv, work: &Work, item: WorkItem, occurred_at: DateTime<Utc>) -> String {
     let subject = env
         .subjects()
-        .work_event(change_of(item.state()), &item.department);
+        .work_event(WorkChange::reaching(item.state()), &item.department);
     let envelope = work.event(item, occurred_at);
     env.publish_event(subject, &envelope).await.unwrap();
     envelope.event_id
@@ -188,7 +179,7 @@ async fn rows(pool: &sqlx::PgPool, work: &Work) -> Vec<(i32, String, String, Dat
         "SELECT round, name, state, due_at FROM sla.deadlines WHERE work_id = $1
          ORDER BY round, name",
     )
-    .bind(&work.work_id)
+    .bind(work.work_id.parse::<Uuid>().unwrap())
     .fetch_all(pool)
     .await
     .unwrap()
@@ -209,7 +200,7 @@ async fn assigned_work_is_armed_and_breaches_only_what_falls_due() {
         monday_10(),
     )
     .await;
-    let armed_events = wait_for(&env, events::SLA_ARMED, 1).await;
+    let armed_events = wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
     assert_eq!(armed_events.len(), 1);
     let e = &armed_events[0];
     assert_eq!(e.producer, "sla-timer");
@@ -275,12 +266,16 @@ async fn assigned_work_is_armed_and_breaches_only_what_falls_due() {
     // Up to the due instant nothing is late.
     clock.set(at("2026-11-23T12:00:00+08:00"));
     tokio::time::sleep(QUIET).await;
-    assert!(envelopes(&env, events::SLA_BREACHED).await.is_empty());
+    assert!(
+        envelopes(&env, redress_proto::EventKind::SlaBreached.name())
+            .await
+            .is_empty()
+    );
 
     clock.set(at("2026-11-23T12:00:01+08:00"));
-    let breached = wait_for(&env, events::SLA_BREACHED, 1).await;
+    let breached = wait_for(&env, redress_proto::EventKind::SlaBreached.name(), 1).await;
     tokio::time::sleep(QUIET).await;
-    let breached_now = envelopes(&env, events::SLA_BREACHED).await;
+    let breached_now = envelopes(&env, redress_proto::EventKind::SlaBreached.name()).await;
     assert_eq!(breached_now.len(), 1, "one breach, once");
     let d = settled(&breached[0]);
     assert_eq!(d.name, "first_response");
@@ -289,7 +284,7 @@ async fn assigned_work_is_armed_and_breaches_only_what_falls_due() {
     let deadline_id: Uuid = sqlx::query_scalar(
         "SELECT id FROM sla.deadlines WHERE work_id = $1 AND name = 'first_response'",
     )
-    .bind(&work.work_id)
+    .bind(work.work_id.parse::<Uuid>().unwrap())
     .fetch_one(&pool)
     .await
     .unwrap();
@@ -329,7 +324,7 @@ async fn accepted_in_time_is_met_and_never_breaches() {
         monday_10(),
     )
     .await;
-    wait_for(&env, events::SLA_ARMED, 1).await;
+    wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
     let accepted_at = at("2026-11-23T10:45:00+08:00");
     clock.set(accepted_at);
     let cause = publish(
@@ -339,7 +334,7 @@ async fn accepted_in_time_is_met_and_never_breaches() {
         accepted_at,
     )
     .await;
-    let met = wait_for(&env, events::SLA_MET, 1).await;
+    let met = wait_for(&env, redress_proto::EventKind::SlaMet.name(), 1).await;
     assert_eq!(met.len(), 1);
     assert_eq!(met[0].causation_id, cause);
     let d = settled(&met[0]);
@@ -349,9 +344,9 @@ async fn accepted_in_time_is_met_and_never_breaches() {
 
     // Past both due times: the met deadline stays met, the open one breaches.
     clock.set(at("2026-11-27T09:00:00+08:00"));
-    let breached = wait_for(&env, events::SLA_BREACHED, 1).await;
+    let breached = wait_for(&env, redress_proto::EventKind::SlaBreached.name(), 1).await;
     tokio::time::sleep(QUIET).await;
-    let breached_now = envelopes(&env, events::SLA_BREACHED).await;
+    let breached_now = envelopes(&env, redress_proto::EventKind::SlaBreached.name()).await;
     assert_eq!(breached_now.len(), 1);
     assert_eq!(settled(&breached[0]).name, "resolution");
     let states: Vec<_> = rows(&pool, &work)
@@ -377,8 +372,18 @@ async fn accepted_in_time_is_met_and_never_breaches() {
     .await;
     handled(&pool, &[resolved]).await;
     tokio::time::sleep(QUIET).await;
-    assert_eq!(envelopes(&env, events::SLA_MET).await.len(), 1);
-    assert_eq!(envelopes(&env, events::SLA_BREACHED).await.len(), 1);
+    assert_eq!(
+        envelopes(&env, redress_proto::EventKind::SlaMet.name())
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        envelopes(&env, redress_proto::EventKind::SlaBreached.name())
+            .await
+            .len(),
+        1
+    );
     sla.stop().await.unwrap();
 }
 
@@ -396,7 +401,7 @@ async fn acceptance_after_the_due_time_is_a_breach_not_a_meeting() {
         monday_10(),
     )
     .await;
-    wait_for(&env, events::SLA_ARMED, 1).await;
+    wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
     publish(
         &env,
         &work,
@@ -404,11 +409,15 @@ async fn acceptance_after_the_due_time_is_a_breach_not_a_meeting() {
         at("2026-11-23T14:00:00+08:00"),
     )
     .await;
-    let breached = wait_for(&env, events::SLA_BREACHED, 1).await;
+    let breached = wait_for(&env, redress_proto::EventKind::SlaBreached.name(), 1).await;
     let d = settled(&breached[0]);
     assert_eq!(d.name, "first_response");
     assert_eq!(from_ts(&d.settled_at), at("2026-11-23T12:00:00+08:00"));
-    assert!(envelopes(&env, events::SLA_MET).await.is_empty());
+    assert!(
+        envelopes(&env, redress_proto::EventKind::SlaMet.name())
+            .await
+            .is_empty()
+    );
     sla.stop().await.unwrap();
 }
 
@@ -436,11 +445,21 @@ async fn acceptance_seen_before_assignment_arms_the_deadline_already_met() {
     // the armed event may list the first response as armed (assignment first, met follows)
     // or as met already. What is promised is the outcome: armed once, met once, at the
     // instant of acceptance, and the stored deadlines.
-    wait_for(&env, events::SLA_ARMED, 1).await;
-    let met = wait_for(&env, events::SLA_MET, 1).await;
+    wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
+    let met = wait_for(&env, redress_proto::EventKind::SlaMet.name(), 1).await;
     tokio::time::sleep(QUIET).await;
-    assert_eq!(envelopes(&env, events::SLA_ARMED).await.len(), 1);
-    assert_eq!(envelopes(&env, events::SLA_MET).await.len(), 1);
+    assert_eq!(
+        envelopes(&env, redress_proto::EventKind::SlaArmed.name())
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        envelopes(&env, redress_proto::EventKind::SlaMet.name())
+            .await
+            .len(),
+        1
+    );
     let settled_deadline = settled(&met[0]);
     assert_eq!(settled_deadline.name, "first_response");
     assert_eq!(from_ts(&settled_deadline.settled_at), accepted_at);
@@ -458,7 +477,11 @@ async fn acceptance_seen_before_assignment_arms_the_deadline_already_met() {
     );
     clock.set(at("2026-11-23T13:00:00+08:00"));
     tokio::time::sleep(QUIET).await;
-    assert!(envelopes(&env, events::SLA_BREACHED).await.is_empty());
+    assert!(
+        envelopes(&env, redress_proto::EventKind::SlaBreached.name())
+            .await
+            .is_empty()
+    );
     sla.stop().await.unwrap();
 }
 
@@ -481,7 +504,11 @@ async fn progress_without_a_clock_start_waits_for_the_assignment() {
     .await;
     handled(&pool, std::slice::from_ref(&replied)).await;
     assert!(rows(&pool, &work).await.is_empty());
-    assert!(envelopes(&env, events::SLA_ARMED).await.is_empty());
+    assert!(
+        envelopes(&env, redress_proto::EventKind::SlaArmed.name())
+            .await
+            .is_empty()
+    );
 
     publish(
         &env,
@@ -490,7 +517,7 @@ async fn progress_without_a_clock_start_waits_for_the_assignment() {
         monday_10(),
     )
     .await;
-    let armed_events = wait_for(&env, events::SLA_ARMED, 1).await;
+    let armed_events = wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
     let deadlines = armed(&armed_events[0]);
     assert_eq!(deadlines[0].name, "first_response");
     assert_eq!(deadlines[0].state(), DeadlineState::Met);
@@ -515,7 +542,7 @@ async fn the_same_assignment_twice_arms_once() {
     let item = work.item(WorkState::Assigned, 1, Some(monday_10()));
     // The same event sent twice, and the same change told again in a new event.
     let first = work.event(item.clone(), monday_10());
-    let subject = env.subjects().work_event("assigned", "logistics");
+    let subject = env.subjects().work_event(WorkChange::Assigned, "logistics");
     env.publish_event(subject.clone(), &first).await.unwrap();
     env.publish_event(subject.clone(), &first).await.unwrap();
     let again = work.event(item, monday_10());
@@ -523,7 +550,12 @@ async fn the_same_assignment_twice_arms_once() {
     handled(&pool, &[first.event_id, again.event_id]).await;
     tokio::time::sleep(QUIET).await;
 
-    assert_eq!(envelopes(&env, events::SLA_ARMED).await.len(), 1);
+    assert_eq!(
+        envelopes(&env, redress_proto::EventKind::SlaArmed.name())
+            .await
+            .len(),
+        1
+    );
     assert_eq!(rows(&pool, &work).await.len(), 2);
     sla.stop().await.unwrap();
 }
@@ -541,19 +573,24 @@ async fn a_deadline_armed_before_a_restart_still_breaches() {
         monday_10(),
     )
     .await;
-    wait_for(&env, events::SLA_ARMED, 1).await;
+    wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
     sla.stop().await.unwrap();
 
     let later = at("2026-11-23T12:30:00+08:00");
     let clock = ManualClock::new(later);
     let sla = start(&env, &clock).await;
-    let breached = wait_for(&env, events::SLA_BREACHED, 1).await;
+    let breached = wait_for(&env, redress_proto::EventKind::SlaBreached.name(), 1).await;
     let d = settled(&breached[0]);
     assert_eq!(d.name, "first_response");
     assert_eq!(from_ts(&d.settled_at), later);
     assert_eq!(from_ts(&breached[0].occurred_at), later);
     tokio::time::sleep(QUIET).await;
-    assert_eq!(envelopes(&env, events::SLA_BREACHED).await.len(), 1);
+    assert_eq!(
+        envelopes(&env, redress_proto::EventKind::SlaBreached.name())
+            .await
+            .len(),
+        1
+    );
     sla.stop().await.unwrap();
 }
 
@@ -573,11 +610,16 @@ async fn two_instances_breach_each_deadline_once() {
         )
         .await;
     }
-    wait_for(&env, events::SLA_ARMED, works.len()).await;
+    wait_for(&env, redress_proto::EventKind::SlaArmed.name(), works.len()).await;
     clock.set(at("2026-11-30T09:00:00+08:00"));
-    wait_for(&env, events::SLA_BREACHED, 2 * works.len()).await;
+    wait_for(
+        &env,
+        redress_proto::EventKind::SlaBreached.name(),
+        2 * works.len(),
+    )
+    .await;
     tokio::time::sleep(QUIET).await;
-    let breached = envelopes(&env, events::SLA_BREACHED).await;
+    let breached = envelopes(&env, redress_proto::EventKind::SlaBreached.name()).await;
     assert_eq!(breached.len(), 2 * works.len());
     let mut keys: Vec<_> = breached
         .iter()
@@ -606,7 +648,7 @@ async fn a_reopened_round_gets_its_own_deadlines() {
         monday_10(),
     )
     .await;
-    wait_for(&env, events::SLA_ARMED, 1).await;
+    wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 1).await;
     // Resolved within the morning: both deadlines of round 1 are met.
     publish(
         &env,
@@ -615,7 +657,7 @@ async fn a_reopened_round_gets_its_own_deadlines() {
         at("2026-11-23T11:00:00+08:00"),
     )
     .await;
-    wait_for(&env, events::SLA_MET, 2).await;
+    wait_for(&env, redress_proto::EventKind::SlaMet.name(), 2).await;
 
     // Reopened on Tuesday morning.
     let tuesday = at("2026-11-24T10:00:00+08:00");
@@ -627,7 +669,7 @@ async fn a_reopened_round_gets_its_own_deadlines() {
         tuesday,
     )
     .await;
-    let armed_events = wait_for(&env, events::SLA_ARMED, 2).await;
+    let armed_events = wait_for(&env, redress_proto::EventKind::SlaArmed.name(), 2).await;
     let round2 = armed(&armed_events[1]);
     let due: Vec<_> = round2
         .iter()
@@ -666,7 +708,7 @@ async fn a_reopened_round_gets_its_own_deadlines() {
     );
 
     clock.set(at("2026-11-24T12:30:00+08:00"));
-    let breached = wait_for(&env, events::SLA_BREACHED, 1).await;
+    let breached = wait_for(&env, redress_proto::EventKind::SlaBreached.name(), 1).await;
     let d = settled(&breached[0]);
     assert_eq!((d.round, d.name.as_str()), (2, "first_response"));
     sla.stop().await.unwrap();

@@ -57,6 +57,7 @@ impl Work {
             "routing",
             &Cause {
                 complaint_id: self.complaint_id,
+                ticket: self.ticket.clone(),
                 causation_id: format!("cmd-{version}"),
                 correlation_id: self.complaint_id.to_string(),
                 playbook: "default".into(),
@@ -78,18 +79,22 @@ impl Work {
                 }),
                 actor: "zhou.qiang".into(),
                 note: String::new(),
+                change: Self::change(state) as i32,
             }),
         )
     }
 
+    fn change(state: WorkState) -> redress_proto::v1::WorkChange {
+        match state {
+            WorkState::Accepted => redress_proto::v1::WorkChange::Accepted,
+            WorkState::Resolved => redress_proto::v1::WorkChange::Resolved,
+            WorkState::Closed => redress_proto::v1::WorkChange::Closed,
+            _ => redress_proto::v1::WorkChange::Assigned,
+        }
+    }
+
     fn change_subject(env: &TestEnv, state: WorkState) -> String {
-        let change = match state {
-            WorkState::Accepted => subjects::events::WORK_ACCEPTED,
-            WorkState::Resolved => subjects::events::WORK_RESOLVED,
-            WorkState::Closed => subjects::events::WORK_CLOSED,
-            _ => subjects::events::WORK_ASSIGNED,
-        };
-        env.subjects().work_event(change, "logistics")
+        env.subjects().work_event(Self::change(state), "logistics")
     }
 
     async fn publish(&self, env: &TestEnv, state: WorkState, round: u32, version: u64) -> Envelope {
@@ -147,7 +152,7 @@ async fn settled(env: &TestEnv, pool: &sqlx::PgPool) {
 
 async fn surveys_of(pool: &sqlx::PgPool, work: &Work) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM survey.surveys WHERE work_id = $1")
-        .bind(&work.work_id)
+        .bind(work.work_id.parse::<Uuid>().unwrap())
         .fetch_one(pool)
         .await
         .unwrap()
@@ -248,7 +253,7 @@ async fn a_resolved_work_item_gets_one_survey_and_one_invitation_however_often_i
     settled(&env, &pool).await;
     assert_eq!(surveys_of(&pool, &work).await, 1);
 
-    let sent = events_of(&env, subjects::events::SURVEY_SENT).await;
+    let sent = events_of(&env, redress_proto::EventKind::SurveySent.name()).await;
     assert_eq!(sent.len(), 1, "one survey.sent");
     let Some(Payload::SurveySent(s)) = sent[0].payload.clone() else {
         panic!("not a SurveySent: {:?}", sent[0].payload)
@@ -345,17 +350,17 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
     assert!(!view.satisfied);
 
     eventually("closed and reopened", WAIT, || async {
-        events_of(&env, subjects::events::COMPLAINT_CLOSED)
+        events_of(&env, redress_proto::EventKind::ComplaintClosed.name())
             .await
             .len()
             == 1
-            && events_of(&env, subjects::events::COMPLAINT_REOPENED)
+            && events_of(&env, redress_proto::EventKind::ComplaintReopened.name())
                 .await
                 .len()
                 == 1
     })
     .await;
-    let closed = events_of(&env, subjects::events::COMPLAINT_CLOSED).await;
+    let closed = events_of(&env, redress_proto::EventKind::ComplaintClosed.name()).await;
     let Some(Payload::ComplaintClosed(c)) = closed[0].payload.clone() else {
         panic!("not a ComplaintClosed")
     };
@@ -373,7 +378,7 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
         Some(from_unix_micros(clock.now().timestamp_micros()))
     );
 
-    let reopened = events_of(&env, subjects::events::COMPLAINT_REOPENED).await;
+    let reopened = events_of(&env, redress_proto::EventKind::ComplaintReopened.name()).await;
     let Some(Payload::ComplaintReopened(r)) = reopened[0].payload.clone() else {
         panic!("not a ComplaintReopened")
     };
@@ -383,7 +388,7 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
     assert!(r.reason.contains("2/5"), "{}", r.reason);
     assert_eq!(reopened[0].causation_id, "answer-2");
 
-    let answered = events_of(&env, subjects::events::SURVEY_ANSWERED).await;
+    let answered = events_of(&env, redress_proto::EventKind::SurveyAnswered.name()).await;
     assert_eq!(answered.len(), 2);
     let Some(Payload::SurveyAnswered(a)) = answered
         .iter()
@@ -409,13 +414,13 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
     );
     settled(&env, &pool).await;
     assert_eq!(
-        events_of(&env, subjects::events::SURVEY_ANSWERED)
+        events_of(&env, redress_proto::EventKind::SurveyAnswered.name())
             .await
             .len(),
         2
     );
     assert_eq!(
-        events_of(&env, subjects::events::COMPLAINT_CLOSED)
+        events_of(&env, redress_proto::EventKind::ComplaintClosed.name())
             .await
             .len(),
         1
@@ -425,7 +430,7 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
         "SELECT state, overall, speed, satisfied, answered_at, answer_command_id
          FROM survey.surveys WHERE work_id = $1",
     )
-    .bind(&pleased.work_id)
+    .bind(pleased.work_id.parse::<Uuid>().unwrap())
     .fetch_one(&pool)
     .await
     .unwrap();
@@ -455,13 +460,13 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
     assert_eq!(view.round, 2);
     assert!(view.satisfied);
     eventually("the round-2 closing", WAIT, || async {
-        events_of(&env, subjects::events::COMPLAINT_CLOSED)
+        events_of(&env, redress_proto::EventKind::ComplaintClosed.name())
             .await
             .len()
             == 2
     })
     .await;
-    let closed = events_of(&env, subjects::events::COMPLAINT_CLOSED).await;
+    let closed = events_of(&env, redress_proto::EventKind::ComplaintClosed.name()).await;
     let Some(Payload::ComplaintClosed(c)) = closed[1].payload.clone() else {
         panic!("not a ComplaintClosed")
     };
@@ -478,7 +483,7 @@ async fn view_survey_id(pool: &sqlx::PgPool, work: &Work, round: i32) -> String 
     let id: Uuid = sqlx::query_scalar(
         "SELECT survey_id FROM survey.surveys WHERE work_id = $1 AND round = $2",
     )
-    .bind(&work.work_id)
+    .bind(work.work_id.parse::<Uuid>().unwrap())
     .bind(round)
     .fetch_one(pool)
     .await
@@ -549,7 +554,7 @@ async fn bad_answers_get_typed_errors_naming_the_field_and_change_nothing() {
         0
     );
     assert!(
-        events_of(&env, subjects::events::SURVEY_ANSWERED)
+        events_of(&env, redress_proto::EventKind::SurveyAnswered.name())
             .await
             .is_empty()
     );
@@ -580,7 +585,7 @@ async fn of_answers_sent_at_once_exactly_one_counts() {
     // their transactions at once, whatever the machine's speed.
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM survey.surveys WHERE work_id = $1 FOR UPDATE")
-        .bind(&work.work_id)
+        .bind(work.work_id.parse::<Uuid>().unwrap())
         .execute(&mut *blocker)
         .await
         .unwrap();
@@ -616,15 +621,15 @@ async fn of_answers_sent_at_once_exactly_one_counts() {
     }
     settled(&env, &pool).await;
     assert_eq!(
-        events_of(&env, subjects::events::SURVEY_ANSWERED)
+        events_of(&env, redress_proto::EventKind::SurveyAnswered.name())
             .await
             .len(),
         1
     );
-    let decided = events_of(&env, subjects::events::COMPLAINT_CLOSED)
+    let decided = events_of(&env, redress_proto::EventKind::ComplaintClosed.name())
         .await
         .len()
-        + events_of(&env, subjects::events::COMPLAINT_REOPENED)
+        + events_of(&env, redress_proto::EventKind::ComplaintReopened.name())
             .await
             .len();
     assert_eq!(decided, 1);

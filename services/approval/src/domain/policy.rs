@@ -70,29 +70,7 @@ pub fn effective_currency(proposal: &Proposal, playbook_currency: &str) -> Strin
 
 /// An amount in minor units as people read it: `80000` CNY is "800.00 CNY".
 pub fn money(minor: i64, currency: &str) -> String {
-    let digits = minor_digits(currency);
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    if digits == 0 {
-        return format!("{sign}{minor} {currency}");
-    }
-    let scale = 10u64.pow(digits);
-    format!(
-        "{sign}{}.{:0width$} {currency}",
-        minor / scale,
-        minor % scale,
-        width = digits as usize
-    )
-}
-
-/// Digits after the decimal point of an ISO 4217 currency (2 unless listed).
-fn minor_digits(currency: &str) -> u32 {
-    match currency.to_ascii_uppercase().as_str() {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
-    }
+    redress_proto::types::Money::new(minor, currency).to_string()
 }
 
 #[cfg(test)]

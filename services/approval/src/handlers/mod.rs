@@ -4,7 +4,8 @@ pub mod decide;
 pub mod list;
 pub mod work_changed;
 
-use redress_proto::v1::{ApprovalDecided, ApprovalView, CommandError, CommandErrorCode, Proposal};
+use redress_proto::types::WorkId;
+use redress_proto::v1::{ApprovalDecided, ApprovalView, Proposal};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -20,7 +21,7 @@ pub(crate) struct StoredApproval {
     pub approval_id: Uuid,
     pub complaint_id: Uuid,
     pub ticket: String,
-    pub work_id: String,
+    pub work_id: WorkId,
     pub department: String,
     pub playbook: String,
     pub proposal: Proposal,
@@ -38,7 +39,7 @@ impl StoredApproval {
             approval_id: row.get("approval_id"),
             complaint_id: row.get("complaint_id"),
             ticket: row.get("ticket"),
-            work_id: row.get("work_id"),
+            work_id: WorkId(row.get("work_id")),
             department: row.get("department"),
             playbook: row.get("playbook"),
             proposal: Proposal {
@@ -62,7 +63,7 @@ impl StoredApproval {
         ApprovalView {
             approval_id: self.approval_id.to_string(),
             ticket: self.ticket.clone(),
-            work_id: self.work_id.clone(),
+            work_id: self.work_id.to_string(),
             department: self.department.clone(),
             state: self.state.clone(),
             proposal: Some(self.proposal.clone()),
@@ -77,7 +78,7 @@ impl StoredApproval {
     pub fn decided(&self) -> ApprovalDecided {
         ApprovalDecided {
             approval_id: self.approval_id.to_string(),
-            work_id: self.work_id.clone(),
+            work_id: self.work_id.to_string(),
             ticket: self.ticket.clone(),
             proposal_id: self.proposal.proposal_id.clone(),
             approved: self.state == APPROVED,
@@ -92,15 +93,3 @@ impl StoredApproval {
 pub(crate) const PENDING: &str = "pending";
 pub(crate) const APPROVED: &str = "approved";
 pub(crate) const REJECTED: &str = "rejected";
-
-pub(crate) fn command_error(
-    code: CommandErrorCode,
-    field: &str,
-    message: impl Into<String>,
-) -> CommandError {
-    CommandError {
-        code: code as i32,
-        field: field.to_string(),
-        message: message.into(),
-    }
-}

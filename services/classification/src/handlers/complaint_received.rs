@@ -1,15 +1,18 @@
-//! `complaint.received`: classify by the complaint's playbook, record the decision and
-//! publish `complaint.classified`, all in one transaction with the inbox entry.
+//! `complaint.received`: classify by the complaint's playbook (before any transaction: the
+//! decision is a pure function of the complaint and the rules), then record the decisions of
+//! a batch in one statement and publish `complaint.classified` for each complaint decided
+//! for the first time.
 
-use redress_platform::events::{self, Event, retry};
-use redress_platform::nats::Outcome;
-use redress_platform::{envelope, inbox, outbox};
+use chrono::{DateTime, Utc};
+use redress_platform::Unit;
+use redress_platform::envelope;
+use redress_platform::events::{Event, Failure, Parsed};
 use redress_playbook::{Severity, Urgency};
-use redress_proto::subjects;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{ComplaintClassified, ComplaintReceived, RuleHit};
+use uuid::Uuid;
 
-use crate::domain::classify::{Complaint, classify};
+use crate::domain::classify::{Complaint, Decision, classify};
 use crate::{Classifier, IDENT};
 
 fn severity_name(s: Severity) -> &'static str {
@@ -27,13 +30,22 @@ fn urgency_name(u: Urgency) -> &'static str {
     }
 }
 
-pub async fn handle(
+/// A complaint classified, waiting to be recorded.
+pub struct Decided {
+    complaint_id: Uuid,
+    playbook: String,
+    playbook_version: String,
+    decision: Decision,
+    classified: ComplaintClassified,
+}
+
+pub fn decide(
     classifier: &Classifier,
     event: &Event,
-    received: ComplaintReceived,
-) -> Outcome {
+    received: &ComplaintReceived,
+) -> Parsed<Decided> {
     let Some(complaint_id) = event.complaint_id() else {
-        return Outcome::DeadLetter(format!(
+        return Parsed::Reject(format!(
             "complaint.received {} has no valid complaint id ({:?})",
             event.envelope.event_id, event.envelope.complaint_id
         ));
@@ -41,7 +53,7 @@ pub async fn handle(
     let playbook = match classifier.playbooks.get(&event.envelope.playbook) {
         Ok(pb) => pb,
         Err(e) => {
-            return Outcome::DeadLetter(format!(
+            return Parsed::Reject(format!(
                 "complaint.received {} of ticket {}: {e}",
                 event.envelope.event_id, received.ticket
             ));
@@ -55,11 +67,10 @@ pub async fn handle(
             referred_by: &received.referred_by,
         },
     );
-    let now = classifier.ctx.clock.now();
     let classified = ComplaintClassified {
         ticket: received.ticket.clone(),
-        channel: received.channel,
-        external_id: received.external_id,
+        channel: received.channel.clone(),
+        external_id: received.external_id.clone(),
         nature: decision.nature.clone(),
         category: decision.category.clone(),
         severity: decision.severity.to_proto() as i32,
@@ -74,87 +85,124 @@ pub async fn handle(
             })
             .collect(),
         rule_set_version: playbook.version.clone(),
-        text: received.text,
+        text: received.text.clone(),
         received_at: received.received_at,
-        reference: received.reference,
-        complainant_ref: received.complainant_ref,
+        reference: received.reference.clone(),
+        complainant_ref: received.complainant_ref.clone(),
     };
-    let out = envelope::follow_up(
-        IDENT.name,
-        &event.envelope,
-        now,
-        Payload::ComplaintClassified(classified),
-    );
-    let hits = serde_json::to_value(&decision.hits).expect("hits serialise");
-    let event_id: uuid::Uuid = out.event_id.parse().expect("new_event makes UUIDs");
+    Parsed::Handle(Decided {
+        complaint_id,
+        playbook: playbook.key.clone(),
+        playbook_version: playbook.version.clone(),
+        decision,
+        classified,
+    })
+}
 
-    let result: sqlx::Result<bool> = async {
-        let mut tx = classifier.pool.begin().await?;
-        if !inbox::record(&mut tx, &event.message_id).await? {
-            return Ok(false);
-        }
-        // A second complaint.received of the same complaint (republished under another event
-        // id) finds the decision made: it is recorded in the inbox and changes nothing else.
-        let inserted = sqlx::query(
-            "INSERT INTO decisions (complaint_id, ticket, playbook, rule_set_version, nature,
-                 category, severity, urgency, confidence, hits, event_id, caused_by, decided_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             ON CONFLICT (complaint_id) DO NOTHING",
-        )
-        .bind(complaint_id)
-        .bind(&received.ticket)
-        .bind(&playbook.key)
-        .bind(&playbook.version)
-        .bind(&decision.nature)
-        .bind(&decision.category)
-        .bind(severity_name(decision.severity))
-        .bind(urgency_name(decision.urgency))
-        .bind(decision.confidence)
-        .bind(&hits)
-        .bind(event_id)
-        .bind(&event.envelope.event_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            outbox::enqueue(
-                &mut tx,
-                IDENT.schema,
-                &classifier.storage.outbox,
-                &[events::outgoing(
-                    classifier
-                        .ctx
-                        .subjects
-                        .event(subjects::events::COMPLAINT_CLASSIFIED),
-                    &out,
-                )],
+/// Records the decisions of `batch`; a complaint decided before (a republished
+/// complaint.received under another event id, or twice in one batch) keeps its first
+/// decision and publishes nothing new.
+pub async fn record(
+    classifier: &Classifier,
+    unit: &mut Unit,
+    batch: &[(&Event, &Decided)],
+) -> Result<(), Failure> {
+    let now: DateTime<Utc> = classifier.ctx.clock.now();
+    let events: Vec<_> = batch
+        .iter()
+        .map(|(event, d)| {
+            envelope::follow_up(
+                IDENT.name,
+                &event.envelope,
+                now,
+                Payload::ComplaintClassified(d.classified.clone()),
             )
-            .await?;
+        })
+        .collect();
+    let ids: Vec<Uuid> = batch.iter().map(|(_, d)| d.complaint_id).collect();
+    let tickets: Vec<&str> = batch
+        .iter()
+        .map(|(_, d)| d.classified.ticket.as_str())
+        .collect();
+    let playbooks: Vec<&str> = batch.iter().map(|(_, d)| d.playbook.as_str()).collect();
+    let versions: Vec<&str> = batch
+        .iter()
+        .map(|(_, d)| d.playbook_version.as_str())
+        .collect();
+    let natures: Vec<&str> = batch
+        .iter()
+        .map(|(_, d)| d.decision.nature.as_str())
+        .collect();
+    let categories: Vec<&str> = batch
+        .iter()
+        .map(|(_, d)| d.decision.category.as_str())
+        .collect();
+    let severities: Vec<&str> = batch
+        .iter()
+        .map(|(_, d)| severity_name(d.decision.severity))
+        .collect();
+    let urgencies: Vec<&str> = batch
+        .iter()
+        .map(|(_, d)| urgency_name(d.decision.urgency))
+        .collect();
+    let confidences: Vec<f64> = batch.iter().map(|(_, d)| d.decision.confidence).collect();
+    let hits: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|(_, d)| serde_json::to_value(&d.decision.hits).expect("hits serialise"))
+        .collect();
+    let event_ids: Vec<Uuid> = events
+        .iter()
+        .map(|e| e.event_id.parse().expect("new events have UUIDs"))
+        .collect();
+    let causes: Vec<&str> = batch
+        .iter()
+        .map(|(e, _)| e.envelope.event_id.as_str())
+        .collect();
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO decisions (complaint_id, ticket, playbook, rule_set_version, nature,
+             category, severity, urgency, confidence, hits, event_id, caused_by, decided_at)
+         SELECT d.*, $13 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::text[], $8::text[], $9::float8[], $10::jsonb[], $11::uuid[],
+             $12::text[]) AS d
+         ON CONFLICT (complaint_id) DO NOTHING
+         RETURNING event_id",
+    )
+    .bind(&ids)
+    .bind(&tickets)
+    .bind(&playbooks)
+    .bind(&versions)
+    .bind(&natures)
+    .bind(&categories)
+    .bind(&severities)
+    .bind(&urgencies)
+    .bind(&confidences)
+    .bind(&hits)
+    .bind(&event_ids)
+    .bind(&causes)
+    .bind(now)
+    .fetch_all(unit.db())
+    .await?;
+    for ((event, d), out) in batch.iter().zip(events) {
+        let id: Uuid = out.event_id.parse().expect("new events have UUIDs");
+        if !inserted.contains(&id) {
+            continue;
         }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-    .await;
-    match result {
-        Ok(true) => {
-            classifier.storage.outbox.wake();
-            tracing::info!(
-                ticket = %received.ticket,
-                category = %decision.category,
-                severity = severity_name(decision.severity),
-                urgency = urgency_name(decision.urgency),
-                "classified"
-            );
-            classifier.ctx.metrics.incr(&format!(
+        let _span = event.span.enter();
+        tracing::info!(
+            category = %d.decision.category,
+            severity = severity_name(d.decision.severity),
+            urgency = urgency_name(d.decision.urgency),
+            "classified"
+        );
+        unit.count(
+            format!(
                 "classification_decisions_total{{category=\"{}\",severity=\"{}\"}}",
-                decision.category,
-                severity_name(decision.severity)
-            ));
-            Outcome::Ack
-        }
-        Ok(false) => Outcome::Ack,
-        Err(e) => retry(e),
+                d.decision.category,
+                severity_name(d.decision.severity)
+            ),
+            1,
+        );
+        unit.emit(out);
     }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! One module per message intake handles.
 
-pub mod lifecycle;
+pub mod status;
 pub mod status_query;
 pub mod submission;
 pub mod submit_command;

@@ -4,21 +4,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message as _;
-use redress_proto::time::from_unix_micros;
+use redress_proto::time::ts;
 use redress_proto::v1::status_query::Key;
 use redress_proto::v1::status_reply::Outcome;
 use redress_proto::v1::{
     ComplaintStatus, Deadline, HistoryEntry, QueryError, QueryErrorCode, StatusQuery, StatusReply,
 };
 use sqlx::Row;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::Intake;
 use crate::domain::ticket::Ticket;
-
-fn ts(at: chrono::DateTime<chrono::Utc>) -> Option<redress_proto::time::Timestamp> {
-    Some(from_unix_micros(at.timestamp_micros()))
-}
 
 fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
     Outcome::Error(QueryError {
@@ -29,6 +26,16 @@ fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outco
 }
 
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
+    let span = tracing::info_span!(
+        "command",
+        otel.name = "intake.status",
+        redress.service = crate::IDENT.name,
+    );
+    redress_platform::telemetry::set_parent_from_headers(&span, message.headers.as_ref());
+    answer(intake, message).instrument(span).await
+}
+
+async fn answer(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
     let outcome = match StatusQuery::decode(message.payload.clone()) {
         Err(e) => error(
             QueryErrorCode::Malformed,
@@ -86,7 +93,7 @@ async fn load(
     );
     let Some(row) = sqlx::query(&sql)
         .bind(key)
-        .fetch_optional(&intake.pool)
+        .fetch_optional(&intake.store.pool)
         .await?
     else {
         return Ok(None);
@@ -96,7 +103,7 @@ async fn load(
         "SELECT at, event, detail FROM history WHERE complaint_id = $1 ORDER BY at, seq",
     )
     .bind(id)
-    .fetch_all(&intake.pool)
+    .fetch_all(&intake.store.pool)
     .await?
     .into_iter()
     .map(|h| HistoryEntry {
@@ -110,7 +117,7 @@ async fn load(
          WHERE complaint_id = $1 ORDER BY round DESC, due_at, name",
     )
     .bind(id)
-    .fetch_all(&intake.pool)
+    .fetch_all(&intake.store.pool)
     .await?
     .into_iter()
     .map(|d| Deadline {

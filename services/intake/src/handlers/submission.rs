@@ -15,80 +15,82 @@ use crate::domain::submission::{FieldError, ValidSubmission};
 use crate::register::{Item, register_batch};
 
 pub async fn handle_batch(intake: Arc<Intake>, deliveries: Vec<Delivery>) -> Vec<Outcome> {
-    let span = tracing::info_span!("intake.submissions", batch = deliveries.len());
-    // A batch has one parent; each message's own trace is linked by its traceparent, which
-    // the outbox copies onto the events the message causes.
-    if let Some(first) = deliveries.first() {
-        redress_platform::telemetry::set_parent_from_headers(&span, first.headers.as_ref());
-    }
-    async move {
-        let subjects = &intake.ctx.subjects;
-        let stream = subjects.stream_name(Stream::Submissions);
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(deliveries.len());
-        let mut items = Vec::new();
-        let mut positions = Vec::new();
-        for (i, d) in deliveries.iter().enumerate() {
-            let msg = match SubmitComplaint::decode(d.payload.clone()) {
-                Ok(m) => m,
-                Err(e) => {
-                    intake
-                        .ctx
-                        .metrics
-                        .incr("intake_rejected_total{code=\"undecodable\",field=\"\"}");
-                    outcomes.push(Some(Outcome::DeadLetter(format!(
-                        "not a SubmitComplaint: {e}"
-                    ))));
-                    continue;
-                }
-            };
-            let Some(channel) = subjects.channel_of_submit(&d.subject) else {
+    let subjects = &intake.ctx.subjects;
+    let stream = subjects.stream_name(Stream::Submissions);
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(deliveries.len());
+    let mut items = Vec::new();
+    let mut positions = Vec::new();
+    for (i, d) in deliveries.iter().enumerate() {
+        // Each submission keeps the trace its adapter started, batch or no batch.
+        let span = tracing::info_span!(
+            "submission",
+            otel.name = "intake.submission",
+            redress.service = crate::IDENT.name,
+            subject = %d.subject,
+            ticket = tracing::field::Empty,
+            complaint_id = tracing::field::Empty,
+        );
+        redress_platform::telemetry::set_parent_from_headers(&span, d.headers.as_ref());
+        let msg = match SubmitComplaint::decode(d.payload.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                intake
+                    .ctx
+                    .metrics
+                    .incr("intake_rejected_total{code=\"undecodable\",field=\"\"}");
                 outcomes.push(Some(Outcome::DeadLetter(format!(
-                    "not a submit subject: {}",
-                    d.subject
+                    "not a SubmitComplaint: {e}"
                 ))));
                 continue;
-            };
-            let external_id = msg.external_id.clone();
-            match ValidSubmission::parse(msg, Some(channel), &intake.limits, intake.ctx.clock.now())
-            {
-                Ok(sub) => {
-                    outcomes.push(None);
-                    positions.push(i);
-                    items.push(Item {
-                        sub,
-                        inbox_id: Some(d.message_id(&stream)),
-                    });
-                }
-                Err(error) => {
-                    count_rejection(&intake, &error);
-                    let inbox_id = d.message_id(&stream);
-                    outcomes.push(Some(
-                        reject(&intake, channel, external_id, &inbox_id, error).await,
-                    ));
-                }
             }
-        }
-        if !items.is_empty() {
-            let result = register_batch(&intake, items).await;
-            for (k, &i) in positions.iter().enumerate() {
-                outcomes[i] = Some(match &result {
-                    Ok(answers) => {
-                        if answers[k].duplicate {
-                            intake.ctx.metrics.incr("intake_duplicates_total");
-                        }
-                        Outcome::Ack
-                    }
-                    Err(e) => Outcome::Retry(e.to_string()),
+        };
+        let Some(channel) = subjects.channel_of_submit(&d.subject) else {
+            outcomes.push(Some(Outcome::DeadLetter(format!(
+                "not a submit subject: {}",
+                d.subject
+            ))));
+            continue;
+        };
+        let external_id = msg.external_id.clone();
+        match ValidSubmission::parse(msg, Some(channel), &intake.limits, intake.ctx.clock.now()) {
+            Ok(sub) => {
+                outcomes.push(None);
+                positions.push(i);
+                items.push(Item {
+                    sub,
+                    inbox_id: Some(d.message_id(&stream)),
+                    span,
                 });
             }
+            Err(error) => {
+                span.in_scope(|| count_rejection(&intake, &error));
+                let inbox_id = d.message_id(&stream);
+                outcomes.push(Some(
+                    reject(&intake, channel, external_id, &inbox_id, error)
+                        .instrument(span)
+                        .await,
+                ));
+            }
         }
-        outcomes
-            .into_iter()
-            .map(|o| o.expect("every delivery has an outcome"))
-            .collect()
     }
-    .instrument(span)
-    .await
+    if !items.is_empty() {
+        let result = register_batch(&intake, items).await;
+        for (k, &i) in positions.iter().enumerate() {
+            outcomes[i] = Some(match &result {
+                Ok(answers) => {
+                    if answers[k].duplicate {
+                        intake.ctx.metrics.incr("intake_duplicates_total");
+                    }
+                    Outcome::Ack
+                }
+                Err(e) => Outcome::Retry(e.to_string()),
+            });
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every delivery has an outcome"))
+        .collect()
 }
 
 /// Tells the adapter why, since it did not wait for a reply.

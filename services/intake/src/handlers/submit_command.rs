@@ -12,7 +12,13 @@ use super::{Refusal, accept};
 use crate::Intake;
 
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
-    let span = tracing::info_span!("intake.submit_command", ticket = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "command",
+        otel.name = "intake.submit",
+        redress.service = crate::IDENT.name,
+        ticket = tracing::field::Empty,
+        complaint_id = tracing::field::Empty,
+    );
     redress_platform::telemetry::set_parent_from_headers(&span, message.headers.as_ref());
     let outcome = async {
         let msg = match SubmitComplaint::decode(message.payload.clone()) {

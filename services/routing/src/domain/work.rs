@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
-use redress_proto::time::from_unix_micros;
-use redress_proto::v1::{Proposal, Propose, Responsibility, WorkItem, WorkState};
+use redress_proto::time::{from_chrono, ts};
+use redress_proto::v1::{Proposal, Propose, Responsibility, WorkChange, WorkItem, WorkState};
 use uuid::Uuid;
 
 /// Why a department command was refused; nothing changed.
@@ -56,12 +56,8 @@ pub struct Work {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// The name of a change, which is also the `<change>` of its `work.<change>.<dept>` subject.
-pub type Change = &'static str;
-
-fn ts(at: DateTime<Utc>) -> redress_proto::time::Timestamp {
-    from_unix_micros(at.timestamp_micros())
-}
+/// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
+pub type Change = WorkChange;
 
 fn state_name(s: WorkState) -> &'static str {
     match s {
@@ -137,7 +133,7 @@ impl Work {
         self.accepted_by = Some(actor.to_string());
         self.accepted_at = Some(now);
         self.changed(WorkState::Accepted);
-        Ok("accepted")
+        Ok(WorkChange::Accepted)
     }
 
     pub fn propose(
@@ -190,7 +186,7 @@ impl Work {
             proposed_by: actor.to_string(),
         });
         self.changed(WorkState::Proposed);
-        Ok("proposed")
+        Ok(WorkChange::Proposed)
     }
 
     pub fn reply(&mut self, message: &str, now: DateTime<Utc>) -> Result<Change, Refusal> {
@@ -217,14 +213,14 @@ impl Work {
         self.reply = Some(message.trim().to_string());
         self.replied_at = Some(now);
         self.changed(WorkState::Replied);
-        Ok("replied")
+        Ok(WorkChange::Replied)
     }
 
     pub fn resolve(&mut self, now: DateTime<Utc>) -> Result<Change, Refusal> {
         self.expect_state(WorkState::Replied, "resolve")?;
         self.resolved_at = Some(now);
         self.changed(WorkState::Resolved);
-        Ok("resolved")
+        Ok(WorkChange::Resolved)
     }
 
     /// An approval decision; ignored unless it is about the proposal now waiting (a stale or
@@ -236,11 +232,11 @@ impl Work {
         }
         if approved {
             self.changed(WorkState::Approved);
-            Some("approved")
+            Some(WorkChange::Approved)
         } else {
             // Back to the department, which proposes again.
             self.changed(WorkState::Accepted);
-            Some("rejected")
+            Some(WorkChange::Rejected)
         }
     }
 
@@ -250,7 +246,7 @@ impl Work {
             return None;
         }
         self.changed(WorkState::Closed);
-        Some("closed")
+        Some(WorkChange::Closed)
     }
 
     /// The complainant is not satisfied with `round`: the department handles it again.
@@ -267,7 +263,7 @@ impl Work {
         self.replied_at = None;
         self.resolved_at = None;
         self.changed(WorkState::Assigned);
-        Some("assigned")
+        Some(WorkChange::Assigned)
     }
 
     /// A deadline of the current round passed. Returns the new escalation level, or None
@@ -297,15 +293,15 @@ impl Work {
             external_id: self.external_id.clone(),
             text: self.text.clone(),
             proposal: self.proposal.clone(),
-            assigned_at: Some(ts(self.assigned_at)),
+            assigned_at: ts(self.assigned_at),
             accepted_by: self.accepted_by.clone().unwrap_or_default(),
             reply: self.reply.clone().unwrap_or_default(),
             escalation_level: self.escalation_level,
             routing_rule: self.routing_rule.clone(),
             nature: self.nature.clone(),
-            accepted_at: self.accepted_at.map(ts),
-            replied_at: self.replied_at.map(ts),
-            resolved_at: self.resolved_at.map(ts),
+            accepted_at: self.accepted_at.map(from_chrono),
+            replied_at: self.replied_at.map(from_chrono),
+            resolved_at: self.resolved_at.map(from_chrono),
         }
     }
 }
@@ -356,16 +352,19 @@ mod tests {
     #[test]
     fn the_happy_path_moves_forward_one_version_at_a_time() {
         let mut w = work();
-        assert_eq!(w.accept("zhou.qiang", Utc::now()), Ok("accepted"));
+        assert_eq!(w.accept("zhou.qiang", Utc::now()), Ok(WorkChange::Accepted));
         assert_eq!(
             w.propose("zhou.qiang", &proposal(100), "CNY"),
-            Ok("proposed")
+            Ok(WorkChange::Proposed)
         );
         let id = w.proposal.as_ref().unwrap().proposal_id.clone();
-        assert_eq!(w.decided(&id, true), Some("approved"));
-        assert_eq!(w.reply("sorry, re-shipped", Utc::now()), Ok("replied"));
-        assert_eq!(w.resolve(Utc::now()), Ok("resolved"));
-        assert_eq!(w.close(1), Some("closed"));
+        assert_eq!(w.decided(&id, true), Some(WorkChange::Approved));
+        assert_eq!(
+            w.reply("sorry, re-shipped", Utc::now()),
+            Ok(WorkChange::Replied)
+        );
+        assert_eq!(w.resolve(Utc::now()), Ok(WorkChange::Resolved));
+        assert_eq!(w.close(1), Some(WorkChange::Closed));
         assert_eq!(w.version, 7);
         assert_eq!(w.state, WorkState::Closed);
     }
@@ -400,7 +399,7 @@ mod tests {
         w.accept("a", Utc::now()).unwrap();
         w.propose("a", &proposal(90000), "CNY").unwrap();
         let first = w.proposal.as_ref().unwrap().proposal_id.clone();
-        assert_eq!(w.decided(&first, false), Some("rejected"));
+        assert_eq!(w.decided(&first, false), Some(WorkChange::Rejected));
         assert_eq!(w.state, WorkState::Accepted);
         assert_eq!(w.decided(&first, true), None);
         w.propose("a", &proposal(20000), "CNY").unwrap();
@@ -422,7 +421,7 @@ mod tests {
         w.reply("done", Utc::now()).unwrap();
         w.resolve(Utc::now()).unwrap();
         let later = Utc::now();
-        assert_eq!(w.reopen(1, later), Some("assigned"));
+        assert_eq!(w.reopen(1, later), Some(WorkChange::Assigned));
         assert_eq!((w.round, w.state), (2, WorkState::Assigned));
         assert_eq!(w.reopen(1, later), None, "the same reopen again");
         assert_eq!(w.close(1), None, "a stale close");

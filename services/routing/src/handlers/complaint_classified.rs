@@ -1,38 +1,34 @@
 //! `complaint.classified`: route the complaint to its department and assign the work.
 
-use redress_platform::events::Event;
-use redress_platform::nats::Outcome;
-use redress_platform::{inbox, outbox};
+use redress_platform::Unit;
+use redress_platform::events::{Event, Failure};
 use redress_playbook::Severity;
-use redress_proto::v1::{ComplaintClassified, WorkState};
+use redress_proto::v1::{ComplaintClassified, WorkChange, WorkState};
 use uuid::Uuid;
 
+use super::Input;
 use crate::domain::route::route;
 use crate::domain::work::Work;
 use crate::{Caused, IDENT, Routing, store};
 
-#[tracing::instrument(skip_all, fields(ticket = %c.ticket), err)]
-pub async fn handle(
-    routing: &Routing,
-    event: &Event,
-    c: &ComplaintClassified,
-) -> sqlx::Result<Outcome> {
-    let Some(complaint_id) = event.complaint_id() else {
-        return Ok(Outcome::DeadLetter("complaint_id is not a UUID".into()));
-    };
-    let Ok(playbook) = routing.playbooks.get(&event.envelope.playbook) else {
-        return Ok(Outcome::DeadLetter(format!(
-            "unknown playbook {:?}",
-            event.envelope.playbook
-        )));
-    };
-    let Some(severity) = Severity::from_proto(c.severity()) else {
-        return Ok(Outcome::DeadLetter(
-            "classification without a severity".into(),
-        ));
-    };
+/// The work a classification assigns, decided before the transaction (routing is a pure
+/// function of the classification and the playbook's rules).
+pub struct Assignment {
+    work: Work,
+    rule: String,
+}
+
+pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Result<Input, String> {
+    let complaint_id = event
+        .complaint_id()
+        .ok_or_else(|| "complaint_id is not a UUID".to_string())?;
+    let playbook = routing
+        .playbooks
+        .get(&event.envelope.playbook)
+        .map_err(|_| format!("unknown playbook {:?}", event.envelope.playbook))?;
+    let severity = Severity::from_proto(c.severity())
+        .ok_or_else(|| "classification without a severity".to_string())?;
     let (department, rule) = route(&playbook.routing, &c.category, severity);
-    let now = routing.now();
     let work = Work {
         work_id: Uuid::now_v7(),
         complaint_id,
@@ -51,7 +47,8 @@ pub async fn handle(
         external_id: c.external_id.clone(),
         text: c.text.clone(),
         routing_rule: rule.to_string(),
-        assigned_at: now,
+        // Set when applied, from the clock then.
+        assigned_at: chrono::DateTime::UNIX_EPOCH,
         accepted_by: None,
         proposal: None,
         reply: None,
@@ -60,25 +57,34 @@ pub async fn handle(
         replied_at: None,
         resolved_at: None,
     };
-    let mut tx = routing.pool.begin().await?;
-    if !inbox::record(&mut tx, &event.message_id).await? {
-        return Ok(Outcome::Ack);
-    }
+    Ok(Input::Classified(Box::new(Assignment {
+        work,
+        rule: rule.to_string(),
+    })))
+}
+
+pub async fn apply(
+    routing: &Routing,
+    unit: &mut Unit,
+    event: &Event,
+    a: &Assignment,
+) -> Result<(), Failure> {
+    let now = routing.now();
+    let mut work = a.work.clone();
+    work.assigned_at = now;
     // A second classification of the same complaint (another event id) assigns nothing new.
-    if store::insert(&mut tx, &work, now).await? {
-        let note = format!("rule {rule}");
-        store::record_transition(&mut tx, &work, "assigned", IDENT.name, &note, now).await?;
-        let msg = routing.work_changed(
+    if store::insert(unit.db(), &work, now).await? {
+        let note = format!("rule {}", a.rule);
+        store::record_transition(unit.db(), &work, "assigned", IDENT.name, &note, now).await?;
+        unit.emit(routing.work_changed(
             &work,
-            "assigned",
+            WorkChange::Assigned,
             IDENT.name,
             &note,
             Caused::Event(&event.envelope),
-        );
-        outbox::enqueue(&mut tx, IDENT.schema, &routing.storage.outbox, &[msg]).await?;
-        tracing::info!(department, rule, "assigned");
+        ));
+        unit.count("routing_assigned_total", 1);
+        tracing::info!(department = %work.department, rule = %a.rule, "assigned");
     }
-    tx.commit().await?;
-    routing.storage.outbox.wake();
-    Ok(Outcome::Ack)
+    Ok(())
 }

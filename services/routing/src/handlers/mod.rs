@@ -8,32 +8,68 @@ pub mod list_work;
 pub mod sla_breached;
 pub mod work_command;
 
-use std::sync::Arc;
-
-use redress_platform::events::Event;
-use redress_platform::nats::Outcome;
+use redress_platform::Unit;
+use redress_platform::events::{Event, Failure, Handler, Parsed};
+use redress_proto::types::WorkId;
 use redress_proto::v1::envelope::Payload;
 
 use crate::Routing;
+use crate::domain::work::Work;
 
-/// Hands each event routing cares about to its handler and acknowledges the rest.
-pub async fn on_event(routing: Arc<Routing>, event: Event) -> Outcome {
-    let result = match &event.payload {
-        Payload::ComplaintClassified(c) => complaint_classified::handle(&routing, &event, c).await,
-        Payload::ApprovalDecided(d) => approval_decided::handle(&routing, &event, d).await,
-        Payload::DeadlineBreached(b) => sla_breached::handle(&routing, &event, b).await,
-        Payload::ComplaintClosed(c) => complaint_closed::handle(&routing, &event, c).await,
-        Payload::ComplaintReopened(r) => complaint_reopened::handle(&routing, &event, r).await,
-        _ => return Outcome::Ack,
-    };
-    match result {
-        Ok(outcome) => outcome,
-        Err(e) => redress_platform::events::retry(e),
+/// What routing reads from an event before its transaction.
+pub enum Input {
+    Classified(Box<complaint_classified::Assignment>),
+    Decided(WorkId),
+    Breached(sla_breached::Breach),
+    Closed(WorkId),
+    Reopened(WorkId),
+}
+
+impl Handler for Routing {
+    type Input = Input;
+
+    fn parse(&self, event: &Event) -> Parsed<Input> {
+        let parsed = match &event.payload {
+            Payload::ComplaintClassified(c) => complaint_classified::parse(self, event, c),
+            Payload::ApprovalDecided(d) => work_id(&d.work_id).map(Input::Decided),
+            Payload::DeadlineBreached(b) => sla_breached::parse(b),
+            Payload::ComplaintClosed(c) => work_id(&c.work_id).map(Input::Closed),
+            Payload::ComplaintReopened(r) => work_id(&r.work_id).map(Input::Reopened),
+            _ => return Parsed::Skip,
+        };
+        match parsed {
+            Ok(input) => Parsed::Handle(input),
+            Err(reason) => Parsed::Reject(reason),
+        }
+    }
+
+    async fn apply(&self, unit: &mut Unit, event: &Event, input: &Input) -> Result<(), Failure> {
+        match (input, &event.payload) {
+            (Input::Classified(a), _) => complaint_classified::apply(self, unit, event, a).await,
+            (Input::Decided(id), Payload::ApprovalDecided(d)) => {
+                approval_decided::apply(self, unit, event, *id, d).await
+            }
+            (Input::Breached(b), _) => sla_breached::apply(self, unit, event, b).await,
+            (Input::Closed(id), Payload::ComplaintClosed(c)) => {
+                complaint_closed::apply(self, unit, event, *id, c).await
+            }
+            (Input::Reopened(id), Payload::ComplaintReopened(r)) => {
+                complaint_reopened::apply(self, unit, event, *id, r).await
+            }
+            _ => unreachable!("parse pairs each input with its payload"),
+        }
     }
 }
 
 /// Parses the work id an event refers to; a malformed one breaks the contract.
-fn work_id(raw: &str) -> Result<uuid::Uuid, Outcome> {
-    raw.parse()
-        .map_err(|_| Outcome::DeadLetter(format!("work_id {raw:?} is not a UUID")))
+fn work_id(raw: &str) -> Result<WorkId, String> {
+    WorkId::parse(raw).map_err(|e| e.to_string())
+}
+
+/// The work item `id`, locked until the unit ends; an event about a work item routing never
+/// made breaks the contract.
+async fn lock(unit: &mut Unit, id: WorkId) -> Result<Work, Failure> {
+    crate::store::lock_by_id(unit.db(), id.uuid())
+        .await?
+        .ok_or_else(|| Failure::Reject(format!("no work item {id}")))
 }

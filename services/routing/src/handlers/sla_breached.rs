@@ -1,40 +1,42 @@
 //! `sla.breached`: escalate the work, once per breached deadline, to the next level of the
 //! playbook's chain (the department's manager first).
 
-use redress_platform::events::Event;
-use redress_platform::nats::Outcome;
-use redress_platform::{inbox, outbox};
-use redress_proto::v1::{DeadlineSettled, WorkEscalated, envelope::Payload};
+use redress_platform::Unit;
+use redress_platform::events::{Event, Failure};
+use redress_proto::types::WorkId;
+use redress_proto::v1::{Deadline, DeadlineSettled, WorkEscalated, envelope::Payload};
 
-use super::work_id;
+use super::Input;
 use crate::domain::route::escalated_to;
 use crate::{Caused, IDENT, Routing, store};
 
-#[tracing::instrument(skip_all, fields(work_id), err)]
-pub async fn handle(
-    routing: &Routing,
-    event: &Event,
-    b: &DeadlineSettled,
-) -> sqlx::Result<Outcome> {
+/// The breached deadline and the work it belongs to.
+pub struct Breach {
+    work_id: WorkId,
+    deadline: Deadline,
+}
+
+pub fn parse(b: &DeadlineSettled) -> Result<Input, String> {
     let Some(deadline) = &b.deadline else {
-        return Ok(Outcome::DeadLetter(
-            "sla.breached without a deadline".into(),
-        ));
+        return Err("sla.breached without a deadline".into());
     };
-    let id = match work_id(&deadline.work_id) {
-        Ok(id) => id,
-        Err(o) => return Ok(o),
-    };
-    tracing::Span::current().record("work_id", tracing::field::display(id));
-    let mut tx = routing.pool.begin().await?;
-    if !inbox::record(&mut tx, &event.message_id).await? {
-        return Ok(Outcome::Ack);
-    }
-    let Some(mut work) = store::lock_by_id(&mut tx, id).await? else {
-        return Ok(Outcome::DeadLetter(format!("no work item {id}")));
-    };
+    Ok(Input::Breached(Breach {
+        work_id: super::work_id(&deadline.work_id)?,
+        deadline: deadline.clone(),
+    }))
+}
+
+pub async fn apply(
+    routing: &Routing,
+    unit: &mut Unit,
+    event: &Event,
+    b: &Breach,
+) -> Result<(), Failure> {
+    let deadline = &b.deadline;
+    let id = b.work_id.uuid();
+    let mut work = super::lock(unit, b.work_id).await?;
     let Ok(playbook) = routing.playbooks.get(&work.playbook) else {
-        return Ok(Outcome::DeadLetter(format!(
+        return Err(Failure::Reject(format!(
             "unknown playbook {:?}",
             work.playbook
         )));
@@ -46,43 +48,42 @@ pub async fn handle(
     .bind(id)
     .bind(deadline.round as i32)
     .bind(&deadline.name)
-    .fetch_one(&mut *tx)
+    .fetch_one(unit.db())
     .await?;
-    if !already && let Some(level) = work.escalate(deadline.round) {
-        let to = escalated_to(&playbook.routing, &work.department, level);
-        sqlx::query(
-            "INSERT INTO escalations (work_id, round, deadline, level, escalated_to, at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(deadline.round as i32)
-        .bind(&deadline.name)
-        .bind(level as i32)
-        .bind(&to)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let note = format!("{} breached; escalated to {to}", deadline.name);
-        store::save(&mut tx, &work, "escalated", IDENT.name, &note, now).await?;
-        let envelope = Caused::Event(&event.envelope).envelope(
-            &work,
-            now,
-            Payload::WorkEscalated(WorkEscalated {
-                work: Some(work.to_proto()),
-                deadline: deadline.name.clone(),
-                due_at: deadline.due_at,
-                level,
-                escalated_to: to.clone(),
-            }),
-        );
-        let msg = redress_platform::events::outgoing(
-            routing.ctx.subjects.work_escalated(&work.department),
-            &envelope,
-        );
-        outbox::enqueue(&mut tx, IDENT.schema, &routing.storage.outbox, &[msg]).await?;
-        tracing::warn!(deadline = %deadline.name, level, escalated_to = %to, "escalated");
+    if already {
+        return Ok(());
     }
-    tx.commit().await?;
-    routing.storage.outbox.wake();
-    Ok(Outcome::Ack)
+    let Some(level) = work.escalate(deadline.round) else {
+        return Ok(());
+    };
+    let to = escalated_to(&playbook.routing, &work.department, level);
+    sqlx::query(
+        "INSERT INTO escalations (work_id, round, deadline, level, escalated_to, at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(deadline.round as i32)
+    .bind(&deadline.name)
+    .bind(level as i32)
+    .bind(&to)
+    .bind(now)
+    .execute(unit.db())
+    .await?;
+    let note = format!("{} breached; escalated to {to}", deadline.name);
+    store::save(unit.db(), &work, "escalated", IDENT.name, &note, now).await?;
+    let mut item = work.to_proto();
+    item.text.clear();
+    unit.emit(Caused::Event(&event.envelope).envelope(
+        &work,
+        now,
+        Payload::WorkEscalated(WorkEscalated {
+            work: Some(item),
+            deadline: deadline.name.clone(),
+            due_at: deadline.due_at,
+            level,
+            escalated_to: to.clone(),
+        }),
+    ));
+    tracing::warn!(deadline = %deadline.name, level, escalated_to = %to, "escalated");
+    Ok(())
 }

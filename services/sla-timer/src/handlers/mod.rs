@@ -4,22 +4,14 @@ pub mod work_changed;
 
 use chrono::{DateTime, Utc};
 use redress_platform::envelope::Cause;
-use redress_proto::subjects::events;
-use redress_proto::time::{Timestamp, from_unix_micros};
+use redress_proto::time::ts;
+use redress_proto::types::WorkId;
 use redress_proto::v1::{Deadline, DeadlineSettled, DeadlineState, envelope::Payload};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use crate::domain::deadline::Settlement;
-
-pub(crate) fn ts(at: DateTime<Utc>) -> Option<Timestamp> {
-    Some(from_unix_micros(at.timestamp_micros()))
-}
-
-pub(crate) fn to_chrono(t: &Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(redress_proto::time::to_unix_micros(t))
-}
 
 /// Columns of a deadline row as the handlers and the timer read it.
 pub(crate) const COLUMNS: &str = "id, work_id, round, name, complaint_id, correlation_id, \
@@ -29,7 +21,7 @@ pub(crate) const COLUMNS: &str = "id, work_id, round, name, complaint_id, correl
 #[derive(Debug, Clone)]
 pub(crate) struct StoredDeadline {
     pub id: Uuid,
-    pub work_id: String,
+    pub work_id: WorkId,
     pub round: i32,
     pub name: String,
     pub complaint_id: Uuid,
@@ -49,7 +41,7 @@ impl StoredDeadline {
     pub fn from_row(row: &PgRow) -> Self {
         Self {
             id: row.get("id"),
-            work_id: row.get("work_id"),
+            work_id: WorkId(row.get("work_id")),
             round: row.get("round"),
             name: row.get("name"),
             complaint_id: row.get("complaint_id"),
@@ -85,24 +77,21 @@ impl StoredDeadline {
             limit: self.limit_text.clone(),
             calendar: self.calendar.clone(),
             round: u32::try_from(self.round).unwrap_or_default(),
-            work_id: self.work_id.clone(),
+            work_id: self.work_id.to_string(),
             ticket: self.ticket.clone(),
             department: self.department.clone(),
             settled_at: self.settled_at.and_then(ts),
         }
     }
 
-    /// The event that tells a settled deadline's end, and its name under `evt.`; none
-    /// while it is armed.
-    pub fn settled_event(&self) -> Option<(&'static str, Payload)> {
+    /// The event that tells a settled deadline's end; none while it is armed.
+    pub fn settled_event(&self) -> Option<Payload> {
         let settled = DeadlineSettled {
             deadline: Some(self.to_proto()),
         };
         match self.state {
-            DeadlineState::Met => Some((events::SLA_MET, Payload::DeadlineMet(settled))),
-            DeadlineState::Breached => {
-                Some((events::SLA_BREACHED, Payload::DeadlineBreached(settled)))
-            }
+            DeadlineState::Met => Some(Payload::DeadlineMet(settled)),
+            DeadlineState::Breached => Some(Payload::DeadlineBreached(settled)),
             DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => None,
         }
     }
@@ -112,6 +101,7 @@ impl StoredDeadline {
     pub fn cause(&self) -> Cause {
         Cause {
             complaint_id: self.complaint_id,
+            ticket: self.ticket.clone(),
             causation_id: self.id.to_string(),
             correlation_id: self.correlation_id.clone(),
             playbook: self.playbook.clone(),

@@ -8,86 +8,87 @@
 //! can be armed, which then creates its deadlines already settled.
 
 use chrono::{DateTime, Utc};
+use redress_platform::Unit;
 use redress_platform::envelope::follow_up;
-use redress_platform::events::{Event, outgoing, retry};
-use redress_platform::nats::Outcome;
-use redress_platform::{inbox, outbox};
-use redress_playbook::{Playbook, Severity, Urgency};
-use redress_proto::subjects::events;
+use redress_platform::events::{Event, Failure, Parsed};
+use redress_playbook::{Severity, Urgency};
+use redress_proto::time::opt_to_chrono;
+use redress_proto::types::WorkId;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{DeadlineState, DeadlinesArmed, WorkChanged, WorkItem, WorkState};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{COLUMNS, StoredDeadline, state_name, to_chrono};
+use super::{COLUMNS, StoredDeadline, state_name};
 use crate::domain::deadline::{self, Planned, Progress, parse_met_by, settle};
 use crate::{IDENT, SlaTimer};
 
-pub async fn handle(sla: &SlaTimer, event: &Event, change: WorkChanged) -> Outcome {
-    let Some(work) = change.work else {
-        return Outcome::DeadLetter("WorkChanged without a work item".into());
+/// What one work event tells of its round, read before any transaction.
+pub struct Round {
+    work: WorkItem,
+    work_id: WorkId,
+    round: i32,
+    complaint_id: Uuid,
+    playbook: String,
+    playbook_version: String,
+    warn_at_percent: Option<u32>,
+    /// What this event tells of the round.
+    progress: Progress,
+    /// The round's deadlines, when the event says when its clock started.
+    plan: Option<(DateTime<Utc>, Vec<Planned>)>,
+}
+
+pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Round> {
+    let Some(work) = &change.work else {
+        return Parsed::Reject("WorkChanged without a work item".into());
     };
     let state = work.state();
-    if work.work_id.is_empty() || state == WorkState::Unspecified {
-        return Outcome::DeadLetter(format!(
-            "work item without an id or state (work_id {:?}, state {})",
-            work.work_id, work.state
-        ));
+    if state == WorkState::Unspecified {
+        return Parsed::Reject(format!("work item {:?} without a state", work.work_id));
     }
+    let work_id = match WorkId::parse(&work.work_id) {
+        Ok(id) => id,
+        Err(e) => return Parsed::Reject(e.to_string()),
+    };
     let Some(complaint_id) = event.complaint_id() else {
-        return Outcome::DeadLetter(format!(
+        return Parsed::Reject(format!(
             "complaint id {:?} is not a UUID",
             event.envelope.complaint_id
         ));
     };
     let playbook = match sla.playbooks.get(&event.envelope.playbook) {
         Ok(pb) => pb,
-        Err(e) => return Outcome::DeadLetter(e.to_string()),
+        Err(e) => return Parsed::Reject(e.to_string()),
     };
     let Ok(round) = i32::try_from(work.round.max(1)) else {
-        return Outcome::DeadLetter(format!("round {} is out of range", work.round));
+        return Parsed::Reject(format!("round {} is out of range", work.round));
     };
-    let now = sla.ctx.clock.now();
-    let occurred_at = event
-        .envelope
-        .occurred_at
-        .as_ref()
-        .and_then(to_chrono)
-        .unwrap_or(now);
+    let occurred_at = event.occurred_at().unwrap_or_else(|| sla.ctx.clock.now());
     // The round's clock starts at assignment: the work item's own record of it, else the
     // ASSIGNED event's time. Any other event without it cannot start the clock.
-    let start = work
-        .assigned_at
-        .as_ref()
-        .and_then(to_chrono)
-        .or((state == WorkState::Assigned).then_some(occurred_at));
+    let start =
+        opt_to_chrono(&work.assigned_at).or((state == WorkState::Assigned).then_some(occurred_at));
     let plan = match start {
         None => None,
         Some(start) => {
-            let (severity, urgency) = grade(sla, &work);
+            let (severity, urgency) = grade(sla, work);
             match deadline::plan(playbook, &sla.calendars, severity, urgency, start) {
                 Ok(planned) => Some((start, planned)),
-                Err(e) => return Outcome::DeadLetter(format!("computing deadlines: {e}")),
+                Err(e) => return Parsed::Reject(format!("computing deadlines: {e}")),
             }
         }
     };
-    let round = Round {
-        work: &work,
+    Parsed::Handle(Round {
+        work: work.clone(),
+        work_id,
         round,
         complaint_id,
-        playbook,
-        progress: progress_of(&work, state, occurred_at),
+        playbook: playbook.key.clone(),
+        playbook_version: playbook.version.clone(),
+        warn_at_percent: playbook.sla.warn_at_percent,
+        progress: progress_of(work, state, occurred_at),
         plan,
-    };
-    match apply(sla, event, round, now).await {
-        Ok(None) => Outcome::Ack,
-        Ok(Some(counts)) => {
-            sla.storage.outbox.wake();
-            counts.record(sla);
-            Outcome::Ack
-        }
-        Err(e) => retry(e),
-    }
+    })
 }
 
 /// Severity and urgency pick the policies; work that lacks them (a contract breach upstream)
@@ -105,55 +106,14 @@ fn grade(sla: &SlaTimer, work: &WorkItem) -> (Severity, Urgency) {
     )
 }
 
-struct Round<'a> {
-    work: &'a WorkItem,
-    round: i32,
-    complaint_id: Uuid,
-    playbook: &'a Playbook,
-    /// What this event tells of the round.
-    progress: Progress,
-    plan: Option<(DateTime<Utc>, Vec<Planned>)>,
-}
-
-#[derive(Default)]
-struct Counts {
-    armed: u64,
-    met: u64,
-    breached: u64,
-}
-
-impl Counts {
-    fn add(&mut self, d: &StoredDeadline) {
-        match d.state {
-            DeadlineState::Met => self.met += 1,
-            DeadlineState::Breached => self.breached += 1,
-            DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => {}
-        }
-    }
-
-    fn record(&self, sla: &SlaTimer) {
-        let m = &sla.ctx.metrics;
-        m.counter("sla_armed_total")
-            .fetch_add(self.armed, std::sync::atomic::Ordering::Relaxed);
-        m.counter("sla_met_total")
-            .fetch_add(self.met, std::sync::atomic::Ordering::Relaxed);
-        m.counter("sla_breached_total")
-            .fetch_add(self.breached, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Returns `None` when the event was handled before.
-async fn apply(
+pub async fn apply(
     sla: &SlaTimer,
+    unit: &mut Unit,
     event: &Event,
-    r: Round<'_>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<Counts>> {
-    let mut tx = sla.pool.begin().await?;
-    if !inbox::record(&mut tx, &event.message_id).await? {
-        return Ok(None);
-    }
-    let work = r.work;
+    r: &Round,
+) -> Result<(), Failure> {
+    let now = sla.ctx.clock.now();
+    let work = &r.work;
     // Locks the round's row, so events of one round are applied one after another whichever
     // instance handles them.
     let row = sqlx::query(
@@ -165,12 +125,12 @@ async fn apply(
              resolved_at = LEAST(progress.resolved_at, EXCLUDED.resolved_at)
          RETURNING accepted_at, replied_at, resolved_at, armed_at",
     )
-    .bind(&work.work_id)
+    .bind(r.work_id.uuid())
     .bind(r.round)
     .bind(r.progress.accepted_at)
     .bind(r.progress.replied_at)
     .bind(r.progress.resolved_at)
-    .fetch_one(&mut *tx)
+    .fetch_one(unit.db())
     .await?;
     let progress = Progress {
         accepted_at: row.get("accepted_at"),
@@ -179,28 +139,24 @@ async fn apply(
     };
     let armed_at: Option<DateTime<Utc>> = row.get("armed_at");
 
-    let mut counts = Counts::default();
-    let mut messages = Vec::new();
-    let publish = |name: &str, payload: Payload| {
-        let envelope = follow_up(IDENT.name, &event.envelope, now, payload);
-        outgoing(sla.ctx.subjects.event(name), &envelope)
-    };
-    let settled = match (armed_at, r.plan) {
+    let publish = |payload: Payload| follow_up(IDENT.name, &event.envelope, now, payload);
+    let settled = match (armed_at, &r.plan) {
         (None, Some((start, planned))) => {
+            let start = *start;
             let mut deadlines = Vec::with_capacity(planned.len());
             for p in planned {
                 let d = StoredDeadline {
                     id: Uuid::now_v7(),
-                    work_id: work.work_id.clone(),
+                    work_id: r.work_id,
                     round: r.round,
-                    name: p.name,
+                    name: p.name.clone(),
                     complaint_id: r.complaint_id,
                     correlation_id: event.envelope.correlation_id.clone(),
-                    playbook: r.playbook.key.clone(),
+                    playbook: r.playbook.clone(),
                     ticket: work.ticket.clone(),
                     department: work.department.clone(),
-                    limit_text: p.limit,
-                    calendar: p.calendar,
+                    limit_text: p.limit.clone(),
+                    calendar: p.calendar.clone(),
                     met_by: p.met_by.as_str().to_string(),
                     due_at: p.due_at,
                     state: DeadlineState::Armed,
@@ -210,27 +166,23 @@ async fn apply(
                     Some(s) => d.settled(s),
                     None => d,
                 };
-                let warn_at =
-                    r.playbook.sla.warn_at_percent.map(|pct| {
-                        start + (p.due_at - start) * i32::try_from(pct).unwrap_or(0) / 100
-                    });
-                insert(&mut tx, &d, &r.playbook.version, start, warn_at, now).await?;
+                let warn_at = r
+                    .warn_at_percent
+                    .map(|pct| start + (p.due_at - start) * i32::try_from(pct).unwrap_or(0) / 100);
+                insert(unit.db(), &d, &r.playbook_version, start, warn_at, now).await?;
                 deadlines.push(d);
             }
             sqlx::query("UPDATE progress SET armed_at = $3 WHERE work_id = $1 AND round = $2")
-                .bind(&work.work_id)
+                .bind(r.work_id.uuid())
                 .bind(r.round)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(unit.db())
                 .await?;
             if !deadlines.is_empty() {
-                counts.armed = deadlines.len() as u64;
-                messages.push(publish(
-                    events::SLA_ARMED,
-                    Payload::DeadlinesArmed(DeadlinesArmed {
-                        deadlines: deadlines.iter().map(StoredDeadline::to_proto).collect(),
-                    }),
-                ));
+                unit.count("sla_armed_total", deadlines.len() as u64);
+                unit.emit(publish(Payload::DeadlinesArmed(DeadlinesArmed {
+                    deadlines: deadlines.iter().map(StoredDeadline::to_proto).collect(),
+                })));
             }
             // Every deadline ends with exactly one met or breached event, also when it is
             // born settled.
@@ -243,9 +195,9 @@ async fn apply(
                  WHERE work_id = $1 AND round = $2 AND state = 'armed'
                  ORDER BY due_at, name FOR UPDATE"
             ))
-            .bind(&work.work_id)
+            .bind(r.work_id.uuid())
             .bind(r.round)
-            .fetch_all(&mut *tx)
+            .fetch_all(unit.db())
             .await?;
             let mut settled = Vec::new();
             for row in &rows {
@@ -261,7 +213,7 @@ async fn apply(
                     .bind(d.id)
                     .bind(state_name(d.state))
                     .bind(d.settled_at)
-                    .execute(&mut *tx)
+                    .execute(unit.db())
                     .await?;
                 settled.push(d);
             }
@@ -269,16 +221,18 @@ async fn apply(
         }
     };
     for d in &settled {
-        if let Some((name, payload)) = d.settled_event() {
-            counts.add(d);
-            messages.push(publish(name, payload));
+        if let Some(payload) = d.settled_event() {
+            unit.count(
+                match d.state {
+                    DeadlineState::Breached => "sla_breached_total",
+                    _ => "sla_met_total",
+                },
+                1,
+            );
+            unit.emit(publish(payload));
         }
     }
-    if !messages.is_empty() {
-        outbox::enqueue(&mut tx, IDENT.schema, &sla.storage.outbox, &messages).await?;
-    }
-    tx.commit().await?;
-    Ok(Some(counts))
+    Ok(())
 }
 
 async fn insert(
@@ -299,7 +253,7 @@ async fn insert(
          ON CONFLICT (work_id, round, name) DO NOTHING",
     )
     .bind(d.id)
-    .bind(&d.work_id)
+    .bind(d.work_id.uuid())
     .bind(d.round)
     .bind(&d.name)
     .bind(d.complaint_id)
@@ -332,10 +286,9 @@ fn progress_of(
     occurred_at: chrono::DateTime<chrono::Utc>,
 ) -> Progress {
     let inferred = Progress::from_event(state, occurred_at);
-    let exact = |t: &Option<redress_proto::time::Timestamp>| t.as_ref().and_then(to_chrono);
     Progress {
-        accepted_at: exact(&work.accepted_at).or(inferred.accepted_at),
-        replied_at: exact(&work.replied_at).or(inferred.replied_at),
-        resolved_at: exact(&work.resolved_at).or(inferred.resolved_at),
+        accepted_at: opt_to_chrono(&work.accepted_at).or(inferred.accepted_at),
+        replied_at: opt_to_chrono(&work.replied_at).or(inferred.replied_at),
+        resolved_at: opt_to_chrono(&work.resolved_at).or(inferred.resolved_at),
     }
 }

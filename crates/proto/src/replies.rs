@@ -1,0 +1,38 @@
+//! Every command reply is a oneof of a result and a [`CommandError`]; this lets the service
+//! kit and the client SDK treat them alike.
+
+use crate::v1::{
+    ApprovalReply, CommandError, ListApprovalsReply, ListWorkReply, SurveyReply, WorkCommandReply,
+    approval_reply, list_approvals_reply, list_work_reply, survey_reply, work_command_reply,
+};
+
+pub trait CommandReply: prost::Message + Default + Clone + 'static {
+    /// The reply that refuses the command with `error`.
+    fn refused(error: CommandError) -> Self;
+    /// The error, when the reply is one.
+    fn error(&self) -> Option<&CommandError>;
+}
+
+macro_rules! reply {
+    ($t:ty, $m:ident) => {
+        impl CommandReply for $t {
+            fn refused(error: CommandError) -> Self {
+                Self {
+                    outcome: Some($m::Outcome::Error(error)),
+                }
+            }
+            fn error(&self) -> Option<&CommandError> {
+                match &self.outcome {
+                    Some($m::Outcome::Error(e)) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+reply!(WorkCommandReply, work_command_reply);
+reply!(ListWorkReply, list_work_reply);
+reply!(ApprovalReply, approval_reply);
+reply!(ListApprovalsReply, list_approvals_reply);
+reply!(SurveyReply, survey_reply);

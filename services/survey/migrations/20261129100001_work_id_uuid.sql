@@ -1,0 +1,2 @@
+-- Work ids are UUIDs (routing issues them) in every schema.
+ALTER TABLE surveys ALTER COLUMN work_id TYPE uuid USING work_id::uuid;
