@@ -17,19 +17,27 @@ use crate::client_verbs::Connection;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    /// Follow every complaint through the whole pipeline (acknowledged, classified, assigned,
+    /// deadlines armed) instead of intake alone, and measure the box's PostgreSQL and
+    /// JetStream ceilings in the same run.
+    #[arg(long)]
+    pub(crate) e2e: bool,
+    /// With --e2e: skip the ceilings.
+    #[arg(long)]
+    pub(crate) no_ceilings: bool,
     /// Submissions in the throughput run (sent as fast as the broker accepts them).
     #[arg(long, default_value_t = 5000)]
-    count: usize,
+    pub(crate) count: usize,
     /// Submissions per second in the latency run.
     #[arg(long, default_value_t = 500)]
-    rate: u32,
+    pub(crate) rate: u32,
     /// Length of the latency run.
     #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    pub(crate) seconds: u64,
     #[arg(long, default_value = "web")]
-    channel: String,
+    pub(crate) channel: String,
     #[command(flatten)]
-    connection: Connection,
+    pub(crate) connection: Connection,
 }
 
 struct Tracker {
@@ -38,7 +46,12 @@ struct Tracker {
     done: Notify,
 }
 
-fn complaint(channel: &str, external_id: String, i: usize, phones: u64) -> SubmitComplaint {
+pub(crate) fn complaint(
+    channel: &str,
+    external_id: String,
+    i: usize,
+    phones: u64,
+) -> SubmitComplaint {
     SubmitComplaint {
         channel: channel.to_string(),
         external_id,
@@ -57,7 +70,7 @@ fn complaint(channel: &str, external_id: String, i: usize, phones: u64) -> Submi
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -65,7 +78,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -84,6 +97,9 @@ async fn wait_all(tracker: &Tracker, expected: usize, timeout: Duration) -> bool
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.e2e {
+        return crate::bench_e2e::run(&args).await;
+    }
     let client = args.connection.client().await?;
     let tracker = Arc::new(Tracker {
         sent: Mutex::new(HashMap::new()),

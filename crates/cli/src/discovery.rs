@@ -11,6 +11,10 @@ pub struct StackFile {
     pub nats_url: String,
     pub root: String,
     pub pid: u32,
+    /// The private PostgreSQL's admin URL (for `redress bench --e2e`); none when the stack
+    /// uses a server of its own. The file is readable by its owner only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 fn path(data_dir: &Path) -> PathBuf {
@@ -18,8 +22,10 @@ fn path(data_dir: &Path) -> PathBuf {
 }
 
 pub fn write(data_dir: &Path, stack: &StackFile) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let tmp = data_dir.join(".stack.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(stack)?)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&tmp, path(data_dir))?;
     Ok(())
 }
@@ -49,4 +55,10 @@ pub fn find(data_dir: &Path) -> anyhow::Result<(String, String)> {
     let stack: StackFile = serde_json::from_slice(&raw)
         .with_context(|| format!("{} is not a stack file", file.display()))?;
     Ok((stack.nats_url, root.unwrap_or(stack.root)))
+}
+
+/// The admin URL of the private PostgreSQL of the stack in `data_dir`, when it has one.
+pub fn database_url(data_dir: &Path) -> Option<String> {
+    let raw = std::fs::read(path(data_dir)).ok()?;
+    serde_json::from_slice::<StackFile>(&raw).ok()?.database_url
 }

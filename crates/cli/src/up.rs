@@ -131,6 +131,7 @@ pub async fn run(
             nats_url: nats_url.clone(),
             root: config.settings.nats.root.clone(),
             pid: std::process::id(),
+            database_url: database_url.clone(),
         },
     )?;
     let names: Vec<String> = if only.is_empty() {

@@ -214,6 +214,13 @@ impl PostgresServer {
         if !self.spec.durable {
             cmd.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
         }
+        // More server settings, e.g. `shared_preload_libraries=pg_stat_statements` to see
+        // what each statement costs: `name=value` pairs separated by spaces.
+        if let Ok(extra) = std::env::var("REDRESS_POSTGRES_SETTINGS") {
+            for setting in extra.split_whitespace() {
+                cmd.args(["-c", setting]);
+            }
+        }
         let log = self.log_path();
         let mut child = spawn(cmd, self.run_as, &log)?;
         if !wait_for_port(&mut child, self.port, Duration::from_secs(30)).await {

@@ -79,8 +79,13 @@ pub struct ConsumerSettings {
     pub ack_wait_secs: u64,
     pub max_deliver: i64,
     pub max_ack_pending: i64,
-    /// Messages handled at once by one instance.
+    /// Commands answered at once by one instance.
     pub concurrency: usize,
+    /// Most messages one unit of work applies; a batch takes what has queued up, so under
+    /// light load it is one message.
+    pub batch_size: usize,
+    /// Batches of one consumer applied at once by one instance.
+    pub batches_in_flight: usize,
     /// Delay before a message whose handling failed for a transient reason comes back; it
     /// doubles with each delivery up to `max_retry_delay_ms`.
     pub retry_delay_ms: u64,
@@ -120,6 +125,8 @@ fn defaults() -> serde_json::Value {
             "max_deliver": 100,
             "max_ack_pending": 2000,
             "concurrency": 64,
+            "batch_size": 256,
+            "batches_in_flight": 4,
             "retry_delay_ms": 1000,
             "max_retry_delay_ms": 30000,
         },

@@ -24,6 +24,7 @@ use crate::unit::{Store, Unit};
 /// An event that decoded, with what the broker said about its delivery.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The envelope's fields; its payload is moved to [`Event::payload`].
     pub envelope: Envelope,
     pub payload: Payload,
     pub kind: EventKind,
@@ -129,12 +130,46 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// Starts the service's consumer of the events on `filter` (one subject or wildcard of the
-/// events stream; nats-server 2.9 allows one per consumer), applying them with `handler`.
+/// Which events a service consumes.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    /// Every event, on one durable consumer (`<service>-events`).
+    All,
+    /// The events on one subject of the events stream (a wildcard, such as `work.>`), on one
+    /// durable consumer (`<service>-events`).
+    Subject(String),
+    /// These kinds only, each on its own durable consumer (`<service>-<kind>`, filtering on
+    /// the kind's subject), so that the broker delivers nothing the service would drop
+    /// (nats-server 2.9 allows one filter subject per consumer).
+    Kinds(Vec<EventKind>),
+}
+
+impl Filter {
+    /// Each durable consumer's name and filter subject.
+    pub fn consumers(&self, service: &str, subjects: &Subjects) -> Vec<(String, String)> {
+        match self {
+            Filter::All => vec![(subjects::events_consumer(service), subjects.all_events())],
+            Filter::Subject(s) => vec![(subjects::events_consumer(service), s.clone())],
+            Filter::Kinds(kinds) => kinds
+                .iter()
+                .map(|k| {
+                    (
+                        format!("{service}-{}", k.name().replace('.', "-")),
+                        subjects.event_of(*k),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Starts the service's consumer of the events on `filter` (a subject of the events stream)
+/// under the durable name `durable`, applying them with `handler`.
 pub async fn spawn_consumer<H: Handler>(
     ctx: &ServiceContext,
     store: Store,
     service: &'static str,
+    durable: &str,
     filter: String,
     handler: Arc<H>,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
@@ -142,7 +177,7 @@ pub async fn spawn_consumer<H: Handler>(
         &ctx.js,
         &ctx.subjects,
         Stream::Events,
-        &subjects::events_consumer(service),
+        durable,
         filter,
         &ctx.config.settings.consumer,
     )
@@ -173,9 +208,10 @@ pub async fn spawn_consumer<H: Handler>(
 
 /// Decodes one delivery into an event with its span, or says why it cannot be one.
 fn decode(service: &str, stream_name: &str, delivery: Delivery) -> Result<Event, String> {
-    let envelope =
+    let mut envelope =
         Envelope::decode(delivery.payload.clone()).map_err(|e| format!("not an Envelope: {e}"))?;
-    let Some(payload) = envelope.payload.clone() else {
+    // Kept once, in `Event::payload`; the envelope keeps the rest.
+    let Some(payload) = envelope.payload.take() else {
         return Err(format!(
             "envelope {} on {} has no payload this version knows",
             envelope.event_id, delivery.subject

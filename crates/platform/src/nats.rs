@@ -187,31 +187,15 @@ pub struct ConsumeOptions {
 /// Turns a payload into its sealed form (see [`ConsumeOptions::seal_dead_letters`]).
 pub type SealFn = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 
-/// Pulls messages and runs `handler` on up to `concurrency` of them at once. Acks only after
-/// the handler returns (so after its transaction committed); a message that keeps failing is
-/// dead-lettered on its last allowed delivery instead of being dropped by the broker.
-pub async fn consume<F, Fut>(
-    js: jetstream::Context,
-    consumer: PullConsumer,
-    options: ConsumeOptions,
-    handler: F,
-) -> anyhow::Result<()>
-where
-    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
-{
-    let handler = Arc::new(handler);
-    consume_batches(js, consumer, options, move |batch| {
-        let handler = handler.clone();
-        async move { futures::future::join_all(batch.into_iter().map(|d| handler(d))).await }
-    })
-    .await
-}
-
-/// Like [`consume`], but hands the handler every message that is already waiting (up to
-/// `concurrency`), so that it can deal with a burst in one transaction. Under light load a
-/// batch is a single message, so batching adds no latency. The handler returns one outcome
-/// per delivery, in order.
+/// Hands the handler every message that is already waiting, up to `consumer.batch_size`, so
+/// that it deals with a burst in one transaction; at most `consumer.batches_in_flight`
+/// batches run at once. Under light load a batch is a single message, so batching adds no
+/// latency; under load, messages gather while the running batches commit and the next batch
+/// takes them all (group commit), so the statements and commits per message fall as the load
+/// rises. The handler returns one outcome per delivery, in order; each message is acked only
+/// after the handler returned (so after its transaction committed), and one that keeps
+/// failing is dead-lettered on its last allowed delivery instead of being dropped by the
+/// broker.
 pub async fn consume_batches<F, Fut>(
     js: jetstream::Context,
     consumer: PullConsumer,
@@ -224,13 +208,14 @@ where
 {
     use futures::FutureExt;
     let handler = Arc::new(handler);
-    let concurrency = options.settings.concurrency.max(1);
-    let permits = Arc::new(Semaphore::new(concurrency));
+    let batch_size = options.settings.batch_size.max(1);
+    let in_flight = options.settings.batches_in_flight.max(1);
+    let permits = Arc::new(Semaphore::new(in_flight));
     let stream_name = options.subjects.stream_name(options.stream);
     'outer: loop {
         let mut messages = match consumer
             .stream()
-            .max_messages_per_batch(concurrency)
+            .max_messages_per_batch(batch_size * in_flight)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -255,7 +240,6 @@ where
                 n = messages.next() => n,
             };
             let mut batch = Vec::new();
-            let mut held = vec![permit];
             let mut reopen = false;
             let mut next = first;
             loop {
@@ -268,18 +252,12 @@ where
                         break;
                     }
                 }
-                if batch.len() >= concurrency {
+                if batch.len() >= batch_size {
                     break;
                 }
                 // Only what is already here: never wait to fill a batch.
-                let Ok(p) = permits.clone().try_acquire_owned() else {
-                    break;
-                };
                 match messages.next().now_or_never() {
-                    Some(n) => {
-                        held.push(p);
-                        next = n;
-                    }
+                    Some(n) => next = n,
                     None => break,
                 }
             }
@@ -289,7 +267,7 @@ where
                 let options = options.clone();
                 let stream_name = stream_name.clone();
                 tokio::spawn(async move {
-                    let _held = held;
+                    let _permit = permit;
                     let deliveries: Vec<Delivery> = batch
                         .iter()
                         .map(|message| {
@@ -306,13 +284,11 @@ where
                             }
                         })
                         .collect();
-                    let outcomes = handler(deliveries.clone()).await;
+                    let outcomes = handler(deliveries).await;
                     debug_assert_eq!(outcomes.len(), batch.len());
-                    let settle = batch.iter().zip(deliveries.iter()).zip(outcomes).map(
-                        |((message, delivery), outcome)| {
-                            settle(&js, &options, &stream_name, message, delivery, outcome)
-                        },
-                    );
+                    let settle = batch.iter().zip(outcomes).map(|(message, outcome)| {
+                        settle(&js, &options, &stream_name, message, outcome)
+                    });
                     futures::future::join_all(settle).await;
                 });
             }
@@ -321,8 +297,8 @@ where
             }
         }
     }
-    // Let in-flight handlers finish and ack before returning.
-    let _ = permits.acquire_many(concurrency as u32).await;
+    // Let in-flight batches finish and ack before returning.
+    let _ = permits.acquire_many(in_flight as u32).await;
     Ok(())
 }
 
@@ -332,9 +308,19 @@ async fn settle(
     options: &ConsumeOptions,
     stream_name: &str,
     message: &jetstream::Message,
-    delivery: &Delivery,
     outcome: Outcome,
 ) {
+    let (stream_sequence, delivered) = match message.info() {
+        Ok(i) => (i.stream_sequence, i.delivered),
+        Err(_) => (0, 1),
+    };
+    let delivery = &Delivery {
+        subject: message.subject.to_string(),
+        payload: message.payload.clone(),
+        headers: None,
+        stream_sequence,
+        delivered,
+    };
     let last_try = delivery.delivered >= options.settings.max_deliver;
     let result = match outcome {
         Outcome::Ack => message.ack().await,
@@ -464,6 +450,8 @@ mod tests {
             max_deliver: 100,
             max_ack_pending: 10,
             concurrency: 1,
+            batch_size: 1,
+            batches_in_flight: 1,
             retry_delay_ms: 1000,
             max_retry_delay_ms: 30_000,
         };

@@ -11,7 +11,7 @@ use redress_proto::subjects::Subjects;
 use crate::clock::SharedClock;
 use crate::commands::CommandService;
 use crate::config::Config;
-use crate::events::Handler;
+use crate::events::{Filter, Handler};
 use crate::health::{Health, Metrics};
 use crate::shutdown::Shutdown;
 use crate::unit::Store;
@@ -124,21 +124,24 @@ impl Host {
         crate::playbooks::load(&self.ctx, &self.store.pool, section).await
     }
 
-    /// Consumes the events on `filter` (a subject of the events stream) with `handler`.
+    /// Consumes the events `filter` names with `handler`.
     pub async fn consume<H: Handler>(
         &mut self,
-        filter: String,
+        filter: Filter,
         handler: Arc<H>,
     ) -> anyhow::Result<()> {
-        let task = crate::events::spawn_consumer(
-            &self.ctx,
-            self.store.clone(),
-            self.ident.name,
-            filter,
-            handler,
-        )
-        .await?;
-        self.tasks.push(task);
+        for (durable, subject) in filter.consumers(self.ident.name, &self.ctx.subjects) {
+            let task = crate::events::spawn_consumer(
+                &self.ctx,
+                self.store.clone(),
+                self.ident.name,
+                &durable,
+                subject,
+                handler.clone(),
+            )
+            .await?;
+            self.tasks.push(task);
+        }
         Ok(())
     }
 

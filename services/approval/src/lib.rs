@@ -13,7 +13,7 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use redress_platform::events::{Event, Failure, Handler, Parsed};
+use redress_platform::events::{Event, Failure, Filter, Handler, Parsed};
 use redress_platform::{Host, ServiceContext, ServiceIdent, Store, Unit};
 use redress_playbook::Playbooks;
 use redress_proto::EventKind;
@@ -64,7 +64,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         playbooks: host.playbooks("approval").await?,
     });
     host.consume(
-        ctx.subjects.event_of(EventKind::Work(WorkChange::Proposed)),
+        Filter::Kinds(vec![EventKind::Work(WorkChange::Proposed)]),
         approvals.clone(),
     )
     .await?;

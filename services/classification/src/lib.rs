@@ -10,9 +10,10 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use redress_platform::events::{Event, Failure, Handler, Parsed};
+use redress_platform::events::{Event, Failure, Filter, Handler, Parsed};
 use redress_platform::{Host, ServiceContext, ServiceIdent, Unit};
 use redress_playbook::Playbooks;
+use redress_proto::EventKind;
 use redress_proto::v1::envelope::Payload;
 
 pub const IDENT: ServiceIdent = ServiceIdent {
@@ -66,7 +67,10 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         ctx: ctx.clone(),
         playbooks,
     });
-    host.consume(ctx.subjects.complaint_received(), classifier)
-        .await?;
+    host.consume(
+        Filter::Kinds(vec![EventKind::ComplaintReceived]),
+        classifier,
+    )
+    .await?;
     host.serve().await
 }

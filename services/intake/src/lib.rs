@@ -16,6 +16,7 @@ mod settings;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use redress_platform::events::Filter;
 use redress_platform::nats::{ConsumeOptions, durable_consumer};
 use redress_platform::{Host, ServiceContext, ServiceIdent, Store};
 use redress_proto::subjects::{self, Stream};
@@ -109,7 +110,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             move |batch| handlers::submission::handle_batch(intake.clone(), batch),
         ));
     }
-    host.consume(subjects.all_events(), intake.clone()).await?;
+    host.consume(Filter::All, intake.clone()).await?;
 
     let commands = host
         .commands("Registers complaints and answers status queries")

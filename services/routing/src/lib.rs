@@ -21,8 +21,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use redress_platform::envelope::{Cause, new_event};
+use redress_platform::events::Filter;
 use redress_platform::{Host, ServiceContext, ServiceIdent, Store};
 use redress_playbook::Playbooks;
+use redress_proto::EventKind;
 use redress_proto::subjects;
 use redress_proto::v1::{Envelope, WorkChange, WorkChanged, envelope::Payload};
 
@@ -107,8 +109,17 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         store: host.store(),
         playbooks: host.playbooks("routing").await?,
     });
-    host.consume(ctx.subjects.all_events(), routing.clone())
-        .await?;
+    host.consume(
+        Filter::Kinds(vec![
+            EventKind::ComplaintClassified,
+            EventKind::ApprovalDecided,
+            EventKind::SlaBreached,
+            EventKind::ComplaintClosed,
+            EventKind::ComplaintReopened,
+        ]),
+        routing.clone(),
+    )
+    .await?;
     let commands = host
         .commands("Assigns complaints to departments and carries their work")
         .await?;

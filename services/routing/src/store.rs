@@ -54,38 +54,86 @@ fn from_row(r: &PgRow) -> Work {
     }
 }
 
-/// Stores a new work item; false when the complaint already has one.
-pub async fn insert(conn: &mut PgConnection, w: &Work, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+/// Stores new work items in one statement; returns the ids of those stored (a complaint that
+/// has one already, or twice in `works`, keeps its first).
+pub async fn insert_all(
+    conn: &mut PgConnection,
+    works: &[Work],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<uuid::Uuid>> {
+    let text = |f: &dyn Fn(&Work) -> &str| -> Vec<String> {
+        works.iter().map(|w| f(w).to_string()).collect()
+    };
+    let work_ids: Vec<uuid::Uuid> = works.iter().map(|w| w.work_id).collect();
+    let complaint_ids: Vec<uuid::Uuid> = works.iter().map(|w| w.complaint_id).collect();
+    let states: Vec<i16> = works.iter().map(|w| w.state as i16).collect();
+    let rounds: Vec<i32> = works.iter().map(|w| w.round as i32).collect();
+    let versions: Vec<i64> = works.iter().map(|w| w.version as i64).collect();
+    let severities: Vec<i16> = works.iter().map(|w| w.severity as i16).collect();
+    let urgencies: Vec<i16> = works.iter().map(|w| w.urgency as i16).collect();
+    let assigned: Vec<DateTime<Utc>> = works.iter().map(|w| w.assigned_at).collect();
+    sqlx::query_scalar(
         "INSERT INTO work_items (work_id, complaint_id, ticket, playbook, correlation_id,
              department, state, round, version, nature, category, severity, urgency, channel,
              external_id, body, routing_rule, assigned_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19)
-         ON CONFLICT (complaint_id) DO NOTHING",
+         SELECT w.*, $18 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::int2[], $8::int4[], $9::int8[], $10::text[], $11::text[],
+             $12::int2[], $13::int2[], $14::text[], $15::text[], $16::text[], $17::text[],
+             $19::timestamptz[]) AS w
+         ON CONFLICT (complaint_id) DO NOTHING
+         RETURNING work_id",
     )
-    .bind(w.work_id)
-    .bind(w.complaint_id)
-    .bind(&w.ticket)
-    .bind(&w.playbook)
-    .bind(&w.correlation_id)
-    .bind(&w.department)
-    .bind(w.state as i16)
-    .bind(w.round as i32)
-    .bind(w.version as i64)
-    .bind(&w.nature)
-    .bind(&w.category)
-    .bind(w.severity as i16)
-    .bind(w.urgency as i16)
-    .bind(&w.channel)
-    .bind(&w.external_id)
-    .bind(&w.text)
-    .bind(&w.routing_rule)
-    .bind(w.assigned_at)
+    .bind(&work_ids)
+    .bind(&complaint_ids)
+    .bind(text(&|w| &w.ticket))
+    .bind(text(&|w| &w.playbook))
+    .bind(text(&|w| &w.correlation_id))
+    .bind(text(&|w| &w.department))
+    .bind(&states)
+    .bind(&rounds)
+    .bind(&versions)
+    .bind(text(&|w| &w.nature))
+    .bind(text(&|w| &w.category))
+    .bind(&severities)
+    .bind(&urgencies)
+    .bind(text(&|w| &w.channel))
+    .bind(text(&|w| &w.external_id))
+    .bind(text(&|w| &w.text))
+    .bind(text(&|w| &w.routing_rule))
     .bind(now)
+    .bind(&assigned)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records the same change of several work items, each with its own note, in one statement.
+pub async fn record_transitions(
+    conn: &mut PgConnection,
+    items: &[(&Work, &str)],
+    change: &str,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = items.iter().map(|(w, _)| w.work_id).collect();
+    let versions: Vec<i64> = items.iter().map(|(w, _)| w.version as i64).collect();
+    let notes: Vec<&str> = items.iter().map(|(_, n)| *n).collect();
+    sqlx::query(
+        "INSERT INTO transitions (work_id, version, change, actor, note, at)
+         SELECT t.id, t.version, $3, $4, t.note, $5
+         FROM unnest($1::uuid[], $2::int8[], $6::text[]) AS t(id, version, note)",
+    )
+    .bind(&ids)
+    .bind(&versions)
+    .bind(change)
+    .bind(actor)
+    .bind(at)
+    .bind(&notes)
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(())
 }
 
 /// The work item of a ticket, locked until the transaction ends.

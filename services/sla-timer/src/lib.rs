@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use redress_calendar::CalendarSet;
-use redress_platform::events::{Event, Failure, Handler, Parsed};
+use redress_platform::events::{Event, Failure, Filter, Handler, Parsed};
 use redress_platform::{Host, ServiceContext, ServiceIdent, Store, Unit};
 use redress_playbook::Playbooks;
 use redress_proto::v1::envelope::Payload;
@@ -56,7 +56,15 @@ impl Handler for SlaTimer {
         event: &Event,
         input: &Self::Input,
     ) -> Result<(), Failure> {
-        handlers::work_changed::apply(self, unit, event, input).await
+        handlers::work_changed::apply_all(self, unit, &[(event, input)]).await
+    }
+
+    async fn apply_batch(
+        &self,
+        unit: &mut Unit,
+        batch: &[(&Event, &Self::Input)],
+    ) -> Result<(), Failure> {
+        handlers::work_changed::apply_all(self, unit, batch).await
     }
 }
 
@@ -82,7 +90,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         playbooks,
         calendars,
     });
-    host.consume(ctx.subjects.event("work.>"), sla.clone())
+    host.consume(Filter::Subject(ctx.subjects.event("work.>")), sla.clone())
         .await?;
     host.beside(timer::run(sla.clone()));
     tracing::info!(tick_ms = sla.settings.tick_ms, "sla timer ticking");

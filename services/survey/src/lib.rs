@@ -11,7 +11,7 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use redress_platform::events::{Event, Failure, Handler, Parsed};
+use redress_platform::events::{Event, Failure, Filter, Handler, Parsed};
 use redress_platform::{Host, ServiceContext, ServiceIdent, Store, Unit};
 use redress_playbook::Playbooks;
 use redress_proto::EventKind;
@@ -62,7 +62,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         playbooks: host.playbooks("survey").await?,
     });
     host.consume(
-        ctx.subjects.event_of(EventKind::Work(WorkChange::Resolved)),
+        Filter::Kinds(vec![EventKind::Work(WorkChange::Resolved)]),
         surveys.clone(),
     )
     .await?;

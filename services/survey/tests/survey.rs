@@ -9,7 +9,7 @@ use prost::Message as _;
 use redress_platform::envelope::{Cause, new_event};
 use redress_platform::{Clock as _, ManualClock};
 use redress_playbook::Playbooks;
-use redress_proto::subjects::{self, Stream};
+use redress_proto::subjects::Stream;
 use redress_proto::time::from_unix_micros;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::survey_reply::Outcome;
@@ -136,7 +136,11 @@ async fn settled(env: &TestEnv, pool: &sqlx::PgPool) {
             async move {
                 let mut consumer = stream
                     .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
-                        &subjects::events_consumer("survey"),
+                        &redress_platform::events::Filter::Kinds(vec![
+                            redress_proto::EventKind::Work(redress_proto::v1::WorkChange::Resolved),
+                        ])
+                        .consumers("survey", &env.subjects())[0]
+                            .0,
                     )
                     .await
                     .unwrap();

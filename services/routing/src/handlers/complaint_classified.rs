@@ -63,28 +63,50 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
     })))
 }
 
-pub async fn apply(
+/// Assigns the batch's classified complaints with one insert of work items and one of their
+/// first transitions. A second classification of the same complaint (another event id, in
+/// this batch or before) assigns nothing new.
+pub async fn apply_all(
     routing: &Routing,
     unit: &mut Unit,
-    event: &Event,
-    a: &Assignment,
+    batch: &[(&Event, &Assignment)],
 ) -> Result<(), Failure> {
     let now = routing.now();
-    let mut work = a.work.clone();
-    work.assigned_at = now;
-    // A second classification of the same complaint (another event id) assigns nothing new.
-    if store::insert(unit.db(), &work, now).await? {
-        let note = format!("rule {}", a.rule);
-        store::record_transition(unit.db(), &work, "assigned", IDENT.name, &note, now).await?;
-        unit.emit(routing.work_changed(
-            &work,
+    let works: Vec<Work> = batch
+        .iter()
+        .map(|(_, a)| {
+            let mut w = a.work.clone();
+            w.assigned_at = now;
+            w
+        })
+        .collect();
+    let notes: Vec<String> = batch
+        .iter()
+        .map(|(_, a)| format!("rule {}", a.rule))
+        .collect();
+    let assigned = store::insert_all(unit.db(), &works, now).await?;
+    let new: Vec<usize> = (0..works.len())
+        .filter(|&i| assigned.contains(&works[i].work_id))
+        .collect();
+    let transitions: Vec<(&Work, &str)> = new
+        .iter()
+        .map(|&i| (&works[i], notes[i].as_str()))
+        .collect();
+    store::record_transitions(unit.db(), &transitions, "assigned", IDENT.name, now).await?;
+    for i in new {
+        let (event, a) = batch[i];
+        let envelope = routing.work_changed(
+            &works[i],
             WorkChange::Assigned,
             IDENT.name,
-            &note,
+            &notes[i],
             Caused::Event(&event.envelope),
-        ));
+        );
+        event.span.in_scope(|| {
+            tracing::info!(department = %works[i].department, rule = %a.rule, "assigned");
+            unit.emit(envelope);
+        });
         unit.count("routing_assigned_total", 1);
-        tracing::info!(department = %work.department, rule = %a.rule, "assigned");
     }
     Ok(())
 }

@@ -45,7 +45,9 @@ impl Handler for Routing {
 
     async fn apply(&self, unit: &mut Unit, event: &Event, input: &Input) -> Result<(), Failure> {
         match (input, &event.payload) {
-            (Input::Classified(a), _) => complaint_classified::apply(self, unit, event, a).await,
+            (Input::Classified(a), _) => {
+                complaint_classified::apply_all(self, unit, &[(event, a)]).await
+            }
             (Input::Decided(id), Payload::ApprovalDecided(d)) => {
                 approval_decided::apply(self, unit, event, *id, d).await
             }
@@ -58,6 +60,40 @@ impl Handler for Routing {
             }
             _ => unreachable!("parse pairs each input with its payload"),
         }
+    }
+
+    async fn apply_batch(
+        &self,
+        unit: &mut Unit,
+        batch: &[(&Event, &Input)],
+    ) -> Result<(), Failure> {
+        self.apply_all(unit, batch).await
+    }
+}
+
+impl Routing {
+    /// Assignments together (one statement each for the work items and their transitions),
+    /// then the rest one by one, in order.
+    async fn apply_all(&self, unit: &mut Unit, batch: &[(&Event, &Input)]) -> Result<(), Failure> {
+        let assignments: Vec<(&Event, &complaint_classified::Assignment)> = batch
+            .iter()
+            .filter_map(|(e, i)| match i {
+                Input::Classified(a) => Some((*e, &**a)),
+                _ => None,
+            })
+            .collect();
+        if !assignments.is_empty() {
+            complaint_classified::apply_all(self, unit, &assignments).await?;
+        }
+        for (event, input) in batch {
+            if !matches!(input, Input::Classified(_)) {
+                use tracing::Instrument as _;
+                self.apply(unit, event, input)
+                    .instrument(event.span.clone())
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -106,172 +106,322 @@ fn grade(sla: &SlaTimer, work: &WorkItem) -> (Severity, Urgency) {
     )
 }
 
-pub async fn apply(
+/// The earlier of two instants, either possibly unknown.
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What a batch tells of one round: its events' progress folded, the first plan, and the
+/// event whose trace the round's own events continue.
+struct Told<'a> {
+    event: &'a Event,
+    round: &'a Round,
+    progress: Progress,
+    plan: Option<&'a (DateTime<Utc>, Vec<Planned>)>,
+}
+
+/// A deadline armed in this batch, for the round at `round` of the batch's rounds.
+struct Born {
+    round: usize,
+    deadline: StoredDeadline,
+    started_at: DateTime<Utc>,
+    warn_at: Option<DateTime<Utc>>,
+}
+
+/// Applies a batch of work events with a statement per step whatever its size: the rounds'
+/// progress in one upsert (which also locks them, in one order), the deadlines of rounds
+/// armed now in one insert, and the settling of armed deadlines in one update.
+pub async fn apply_all(
     sla: &SlaTimer,
     unit: &mut Unit,
-    event: &Event,
-    r: &Round,
+    batch: &[(&Event, &Round)],
 ) -> Result<(), Failure> {
     let now = sla.ctx.clock.now();
-    let work = &r.work;
-    // Locks the round's row, so events of one round are applied one after another whichever
-    // instance handles them.
-    let row = sqlx::query(
+    let mut rounds: Vec<((uuid::Uuid, i32), Told<'_>)> = Vec::new();
+    for (event, r) in batch {
+        let key = (r.work_id.uuid(), r.round);
+        match rounds.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, told)) => {
+                told.progress = Progress {
+                    accepted_at: earliest(told.progress.accepted_at, r.progress.accepted_at),
+                    replied_at: earliest(told.progress.replied_at, r.progress.replied_at),
+                    resolved_at: earliest(told.progress.resolved_at, r.progress.resolved_at),
+                };
+                if told.plan.is_none() && r.plan.is_some() {
+                    told.plan = r.plan.as_ref();
+                    told.event = event;
+                    told.round = r;
+                }
+            }
+            None => rounds.push((
+                key,
+                Told {
+                    event,
+                    round: r,
+                    progress: r.progress,
+                    plan: r.plan.as_ref(),
+                },
+            )),
+        }
+    }
+    // One lock order for every unit: concurrent batches wait instead of deadlocking.
+    rounds.sort_by_key(|(k, _)| *k);
+    let work_ids: Vec<uuid::Uuid> = rounds.iter().map(|(k, _)| k.0).collect();
+    let round_nos: Vec<i32> = rounds.iter().map(|(k, _)| k.1).collect();
+    let accepted: Vec<Option<DateTime<Utc>>> =
+        rounds.iter().map(|(_, t)| t.progress.accepted_at).collect();
+    let replied: Vec<Option<DateTime<Utc>>> =
+        rounds.iter().map(|(_, t)| t.progress.replied_at).collect();
+    let resolved: Vec<Option<DateTime<Utc>>> =
+        rounds.iter().map(|(_, t)| t.progress.resolved_at).collect();
+    let stored = sqlx::query(
         "INSERT INTO progress (work_id, round, accepted_at, replied_at, resolved_at)
-         VALUES ($1, $2, $3, $4, $5)
+         SELECT * FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::timestamptz[],
+                              $5::timestamptz[])
          ON CONFLICT (work_id, round) DO UPDATE SET
              accepted_at = LEAST(progress.accepted_at, EXCLUDED.accepted_at),
              replied_at = LEAST(progress.replied_at, EXCLUDED.replied_at),
              resolved_at = LEAST(progress.resolved_at, EXCLUDED.resolved_at)
-         RETURNING accepted_at, replied_at, resolved_at, armed_at",
+         RETURNING work_id, round, accepted_at, replied_at, resolved_at, armed_at",
     )
-    .bind(r.work_id.uuid())
-    .bind(r.round)
-    .bind(r.progress.accepted_at)
-    .bind(r.progress.replied_at)
-    .bind(r.progress.resolved_at)
-    .fetch_one(unit.db())
+    .bind(&work_ids)
+    .bind(&round_nos)
+    .bind(&accepted)
+    .bind(&replied)
+    .bind(&resolved)
+    .fetch_all(unit.db())
     .await?;
-    let progress = Progress {
-        accepted_at: row.get("accepted_at"),
-        replied_at: row.get("replied_at"),
-        resolved_at: row.get("resolved_at"),
-    };
-    let armed_at: Option<DateTime<Utc>> = row.get("armed_at");
-
-    let publish = |payload: Payload| follow_up(IDENT.name, &event.envelope, now, payload);
-    let settled = match (armed_at, &r.plan) {
-        (None, Some((start, planned))) => {
-            let start = *start;
-            let mut deadlines = Vec::with_capacity(planned.len());
-            for p in planned {
-                let d = StoredDeadline {
-                    id: Uuid::now_v7(),
-                    work_id: r.work_id,
-                    round: r.round,
-                    name: p.name.clone(),
-                    complaint_id: r.complaint_id,
-                    correlation_id: event.envelope.correlation_id.clone(),
-                    playbook: r.playbook.clone(),
-                    ticket: work.ticket.clone(),
-                    department: work.department.clone(),
-                    limit_text: p.limit.clone(),
-                    calendar: p.calendar.clone(),
-                    met_by: p.met_by.as_str().to_string(),
-                    due_at: p.due_at,
-                    state: DeadlineState::Armed,
-                    settled_at: None,
-                };
-                let d = match settle(p.due_at, progress.reached_at(p.met_by)) {
-                    Some(s) => d.settled(s),
-                    None => d,
-                };
-                let warn_at = r
-                    .warn_at_percent
-                    .map(|pct| start + (p.due_at - start) * i32::try_from(pct).unwrap_or(0) / 100);
-                insert(unit.db(), &d, &r.playbook_version, start, warn_at, now).await?;
-                deadlines.push(d);
-            }
-            sqlx::query("UPDATE progress SET armed_at = $3 WHERE work_id = $1 AND round = $2")
-                .bind(r.work_id.uuid())
-                .bind(r.round)
-                .bind(now)
-                .execute(unit.db())
-                .await?;
-            if !deadlines.is_empty() {
-                unit.count("sla_armed_total", deadlines.len() as u64);
-                unit.emit(publish(Payload::DeadlinesArmed(DeadlinesArmed {
-                    deadlines: deadlines.iter().map(StoredDeadline::to_proto).collect(),
-                })));
-            }
-            // Every deadline ends with exactly one met or breached event, also when it is
-            // born settled.
-            deadlines
-        }
-        (None, None) => Vec::new(),
-        (Some(_), _) => {
-            let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM deadlines
-                 WHERE work_id = $1 AND round = $2 AND state = 'armed'
-                 ORDER BY due_at, name FOR UPDATE"
-            ))
-            .bind(r.work_id.uuid())
-            .bind(r.round)
-            .fetch_all(unit.db())
-            .await?;
-            let mut settled = Vec::new();
-            for row in &rows {
-                let d = StoredDeadline::from_row(row);
-                let Some(met_by) = parse_met_by(&d.met_by) else {
-                    continue;
-                };
-                let Some(s) = settle(d.due_at, progress.reached_at(met_by)) else {
-                    continue;
-                };
-                let d = d.settled(s);
-                sqlx::query("UPDATE deadlines SET state = $2, settled_at = $3 WHERE id = $1")
-                    .bind(d.id)
-                    .bind(state_name(d.state))
-                    .bind(d.settled_at)
-                    .execute(unit.db())
-                    .await?;
-                settled.push(d);
-            }
-            settled
-        }
-    };
-    for d in &settled {
-        if let Some(payload) = d.settled_event() {
-            unit.count(
-                match d.state {
-                    DeadlineState::Breached => "sla_breached_total",
-                    _ => "sla_met_total",
+    let mut progress_of: std::collections::HashMap<(uuid::Uuid, i32), (Progress, bool)> =
+        std::collections::HashMap::with_capacity(stored.len());
+    for row in &stored {
+        progress_of.insert(
+            (row.get("work_id"), row.get("round")),
+            (
+                Progress {
+                    accepted_at: row.get("accepted_at"),
+                    replied_at: row.get("replied_at"),
+                    resolved_at: row.get("resolved_at"),
                 },
-                1,
-            );
-            unit.emit(publish(payload));
+                row.get::<Option<DateTime<Utc>>, _>("armed_at").is_some(),
+            ),
+        );
+    }
+
+    // Rounds armed now: their deadlines are born, some already settled.
+    let mut born: Vec<Born> = Vec::new();
+    let mut arming: Vec<usize> = Vec::new();
+    // Rounds armed before: their armed deadlines may settle.
+    let mut settling: Vec<usize> = Vec::new();
+    for (i, (key, told)) in rounds.iter().enumerate() {
+        let (progress, armed) = &progress_of[key];
+        match (armed, told.plan) {
+            (false, Some((start, planned))) => {
+                arming.push(i);
+                let r = told.round;
+                for p in planned {
+                    let d = StoredDeadline {
+                        id: Uuid::now_v7(),
+                        work_id: r.work_id,
+                        round: r.round,
+                        name: p.name.clone(),
+                        complaint_id: r.complaint_id,
+                        correlation_id: told.event.envelope.correlation_id.clone(),
+                        playbook: r.playbook.clone(),
+                        ticket: r.work.ticket.clone(),
+                        department: r.work.department.clone(),
+                        limit_text: p.limit.clone(),
+                        calendar: p.calendar.clone(),
+                        met_by: p.met_by.as_str().to_string(),
+                        due_at: p.due_at,
+                        state: DeadlineState::Armed,
+                        settled_at: None,
+                    };
+                    let d = match settle(p.due_at, progress.reached_at(p.met_by)) {
+                        Some(s) => d.settled(s),
+                        None => d,
+                    };
+                    let warn_at = r.warn_at_percent.map(|pct| {
+                        *start + (p.due_at - *start) * i32::try_from(pct).unwrap_or(0) / 100
+                    });
+                    born.push(Born {
+                        round: i,
+                        deadline: d,
+                        started_at: *start,
+                        warn_at,
+                    });
+                }
+            }
+            (false, None) => {}
+            (true, _) => settling.push(i),
         }
+    }
+    if !born.is_empty() {
+        insert_all(unit, &born, &rounds, now).await?;
+    }
+    if !arming.is_empty() {
+        let ids: Vec<uuid::Uuid> = arming.iter().map(|&i| rounds[i].0.0).collect();
+        let nos: Vec<i32> = arming.iter().map(|&i| rounds[i].0.1).collect();
+        sqlx::query(
+            "UPDATE progress p SET armed_at = $3
+             FROM unnest($1::uuid[], $2::int4[]) AS a(work_id, round)
+             WHERE p.work_id = a.work_id AND p.round = a.round",
+        )
+        .bind(&ids)
+        .bind(&nos)
+        .bind(now)
+        .execute(unit.db())
+        .await?;
+    }
+    let mut settled: Vec<(usize, StoredDeadline)> = Vec::new();
+    if !settling.is_empty() {
+        let ids: Vec<uuid::Uuid> = settling.iter().map(|&i| rounds[i].0.0).collect();
+        let nos: Vec<i32> = settling.iter().map(|&i| rounds[i].0.1).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM deadlines
+             WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
+               AND state = 'armed'
+             ORDER BY work_id, round, due_at, name FOR UPDATE"
+        ))
+        .bind(&ids)
+        .bind(&nos)
+        .fetch_all(unit.db())
+        .await?;
+        for row in &rows {
+            let d = StoredDeadline::from_row(row);
+            let key = (d.work_id.uuid(), d.round);
+            let (progress, _) = &progress_of[&key];
+            let Some(met_by) = parse_met_by(&d.met_by) else {
+                continue;
+            };
+            let Some(s) = settle(d.due_at, progress.reached_at(met_by)) else {
+                continue;
+            };
+            let i = rounds
+                .binary_search_by_key(&key, |(k, _)| *k)
+                .expect("selected for one of the rounds");
+            settled.push((i, d.settled(s)));
+        }
+        if !settled.is_empty() {
+            let ids: Vec<Uuid> = settled.iter().map(|(_, d)| d.id).collect();
+            let states: Vec<&str> = settled.iter().map(|(_, d)| state_name(d.state)).collect();
+            let at: Vec<Option<DateTime<Utc>>> =
+                settled.iter().map(|(_, d)| d.settled_at).collect();
+            sqlx::query(
+                "UPDATE deadlines d SET state = s.state, settled_at = s.at
+                 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS s(id, state, at)
+                 WHERE d.id = s.id",
+            )
+            .bind(&ids)
+            .bind(&states)
+            .bind(&at)
+            .execute(unit.db())
+            .await?;
+        }
+    }
+
+    // The events, each round's in the span of the event that told it.
+    for &i in &arming {
+        let told = &rounds[i].1;
+        let deadlines: Vec<&StoredDeadline> = born
+            .iter()
+            .filter(|b| b.round == i)
+            .map(|b| &b.deadline)
+            .collect();
+        if deadlines.is_empty() {
+            continue;
+        }
+        unit.count("sla_armed_total", deadlines.len() as u64);
+        let envelope = follow_up(
+            IDENT.name,
+            &told.event.envelope,
+            now,
+            Payload::DeadlinesArmed(DeadlinesArmed {
+                deadlines: deadlines.iter().map(|d| d.to_proto()).collect(),
+            }),
+        );
+        told.event.span.in_scope(|| unit.emit(envelope));
+    }
+    // Every deadline ends with exactly one met or breached event, also when it is born
+    // settled.
+    let ended = born
+        .iter()
+        .map(|b| (b.round, &b.deadline))
+        .chain(settled.iter().map(|(i, d)| (*i, d)));
+    for (i, d) in ended {
+        let Some(payload) = d.settled_event() else {
+            continue;
+        };
+        unit.count(
+            match d.state {
+                DeadlineState::Breached => "sla_breached_total",
+                _ => "sla_met_total",
+            },
+            1,
+        );
+        let told = &rounds[i].1;
+        let envelope = follow_up(IDENT.name, &told.event.envelope, now, payload);
+        told.event.span.in_scope(|| unit.emit(envelope));
     }
     Ok(())
 }
 
-async fn insert(
-    tx: &mut sqlx::PgConnection,
-    d: &StoredDeadline,
-    playbook_version: &str,
-    started_at: DateTime<Utc>,
-    warn_at: Option<DateTime<Utc>>,
+/// The deadlines born in this batch, in one statement. The rounds' progress rows are locked,
+/// so no other unit arms them at the same time; the key still guards the rule.
+async fn insert_all(
+    unit: &mut Unit,
+    born: &[Born],
+    rounds: &[((uuid::Uuid, i32), Told<'_>)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    // The round's row lock makes a conflict impossible; the key still guards the rule.
+    let col = |f: &dyn Fn(&StoredDeadline) -> String| -> Vec<String> {
+        born.iter().map(|b| f(&b.deadline)).collect()
+    };
+    let ids: Vec<Uuid> = born.iter().map(|b| b.deadline.id).collect();
+    let work_ids: Vec<uuid::Uuid> = born.iter().map(|b| b.deadline.work_id.uuid()).collect();
+    let round_nos: Vec<i32> = born.iter().map(|b| b.deadline.round).collect();
+    let complaint_ids: Vec<Uuid> = born.iter().map(|b| b.deadline.complaint_id).collect();
+    let versions: Vec<String> = born
+        .iter()
+        .map(|b| rounds[b.round].1.round.playbook_version.clone())
+        .collect();
+    let started: Vec<DateTime<Utc>> = born.iter().map(|b| b.started_at).collect();
+    let due: Vec<DateTime<Utc>> = born.iter().map(|b| b.deadline.due_at).collect();
+    let states: Vec<&str> = born.iter().map(|b| state_name(b.deadline.state)).collect();
+    let settled: Vec<Option<DateTime<Utc>>> = born.iter().map(|b| b.deadline.settled_at).collect();
+    let warn: Vec<Option<DateTime<Utc>>> = born.iter().map(|b| b.warn_at).collect();
     sqlx::query(
         "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id, playbook,
              playbook_version, ticket, department, limit_text, calendar, met_by, started_at,
-             due_at, state, settled_at, armed_at, warn_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19)
+             due_at, state, settled_at, warn_at, armed_at)
+         SELECT d.*, $19 FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::uuid[],
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+             $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[],
+             $17::timestamptz[], $18::timestamptz[]) AS d
          ON CONFLICT (work_id, round, name) DO NOTHING",
     )
-    .bind(d.id)
-    .bind(d.work_id.uuid())
-    .bind(d.round)
-    .bind(&d.name)
-    .bind(d.complaint_id)
-    .bind(&d.correlation_id)
-    .bind(&d.playbook)
-    .bind(playbook_version)
-    .bind(&d.ticket)
-    .bind(&d.department)
-    .bind(&d.limit_text)
-    .bind(&d.calendar)
-    .bind(&d.met_by)
-    .bind(started_at)
-    .bind(d.due_at)
-    .bind(state_name(d.state))
-    .bind(d.settled_at)
+    .bind(&ids)
+    .bind(&work_ids)
+    .bind(&round_nos)
+    .bind(col(&|d| d.name.clone()))
+    .bind(&complaint_ids)
+    .bind(col(&|d| d.correlation_id.clone()))
+    .bind(col(&|d| d.playbook.clone()))
+    .bind(&versions)
+    .bind(col(&|d| d.ticket.clone()))
+    .bind(col(&|d| d.department.clone()))
+    .bind(col(&|d| d.limit_text.clone()))
+    .bind(col(&|d| d.calendar.clone()))
+    .bind(col(&|d| d.met_by.clone()))
+    .bind(&started)
+    .bind(&due)
+    .bind(&states)
+    .bind(&settled)
+    .bind(&warn)
     .bind(now)
-    .bind(warn_at)
-    .execute(tx)
+    .execute(unit.db())
     .await?;
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! `complaint.classified`: nature, category, severity and urgency.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use redress_proto::v1::{ComplaintClassified, Severity, Urgency};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub(super) fn severity_name(s: i32) -> &'static str {
+fn severity_name(s: i32) -> &'static str {
     match Severity::try_from(s).unwrap_or_default() {
         Severity::General => "general",
         Severity::Major => "major",
@@ -22,37 +24,70 @@ fn urgency_name(u: i32) -> &'static str {
     }
 }
 
-pub(super) async fn apply(
-    db: &mut PgConnection,
-    id: Uuid,
-    c: &ComplaintClassified,
-    now: DateTime<Utc>,
-) -> sqlx::Result<String> {
-    sqlx::query(
-        "UPDATE complaints SET nature = $2, category = $3, severity = $4, urgency = $5,
-             status = CASE WHEN status = 'received' THEN 'classified' ELSE status END,
-             updated_at = $6
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&c.nature)
-    .bind(&c.category)
-    .bind(severity_name(c.severity))
-    .bind(urgency_name(c.urgency))
-    .bind(now)
-    .execute(db)
-    .await?;
-    let rules: Vec<&str> = c.hits.iter().map(|h| h.rule.as_str()).collect();
-    Ok(format!(
-        "{} / {} / {} / {} (rules: {})",
-        c.nature,
-        c.category,
-        severity_name(c.severity),
-        urgency_name(c.urgency),
-        if rules.is_empty() {
-            "defaults".to_string()
-        } else {
-            rules.join(", ")
+/// The batch's classifications, the last one of each complaint.
+#[derive(Default)]
+pub(super) struct Batch {
+    by_complaint: HashMap<Uuid, (String, String, &'static str, &'static str)>,
+}
+
+impl Batch {
+    /// Takes one classification; returns its history line.
+    pub(super) fn add(&mut self, id: Uuid, c: &ComplaintClassified) -> String {
+        self.by_complaint.insert(
+            id,
+            (
+                c.nature.clone(),
+                c.category.clone(),
+                severity_name(c.severity),
+                urgency_name(c.urgency),
+            ),
+        );
+        let rules: Vec<&str> = c.hits.iter().map(|h| h.rule.as_str()).collect();
+        format!(
+            "{} / {} / {} / {} (rules: {})",
+            c.nature,
+            c.category,
+            severity_name(c.severity),
+            urgency_name(c.urgency),
+            if rules.is_empty() {
+                "defaults".to_string()
+            } else {
+                rules.join(", ")
+            }
+        )
+    }
+
+    pub(super) async fn store(self, db: &mut PgConnection, now: DateTime<Utc>) -> sqlx::Result<()> {
+        if self.by_complaint.is_empty() {
+            return Ok(());
         }
-    ))
+        let mut ids = Vec::new();
+        let (mut natures, mut categories, mut severities, mut urgencies) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, (n, c, s, u)) in self.by_complaint {
+            ids.push(id);
+            natures.push(n);
+            categories.push(c);
+            severities.push(s);
+            urgencies.push(u);
+        }
+        sqlx::query(
+            "UPDATE complaints c SET nature = u.nature, category = u.category,
+                 severity = u.severity, urgency = u.urgency,
+                 status = CASE WHEN c.status = 'received' THEN 'classified' ELSE c.status END,
+                 updated_at = $6
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  AS u(id, nature, category, severity, urgency)
+             WHERE c.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&natures)
+        .bind(&categories)
+        .bind(&severities)
+        .bind(&urgencies)
+        .bind(now)
+        .execute(db)
+        .await?;
+        Ok(())
+    }
 }

@@ -1,81 +1,163 @@
 //! `sla.*`: each deadline of each round; met and breached are final, and warned beats armed.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use redress_proto::EventKind;
 use redress_proto::time::opt_to_chrono;
 use redress_proto::v1::{Deadline, DeadlineSettled, DeadlineState, DeadlinesArmed};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub(super) async fn armed(
-    db: &mut PgConnection,
-    id: Uuid,
-    a: &DeadlinesArmed,
-) -> sqlx::Result<String> {
-    for d in &a.deadlines {
-        upsert(db, id, d, d.state()).await?;
-    }
-    let names: Vec<String> = a
-        .deadlines
-        .iter()
-        .map(|d| format!("{} ({})", d.name, d.limit))
-        .collect();
-    Ok(names.join(", "))
-}
-
-pub(super) async fn settled(
-    db: &mut PgConnection,
-    id: Uuid,
-    kind: EventKind,
-    s: &DeadlineSettled,
-) -> sqlx::Result<String> {
-    let Some(d) = &s.deadline else {
-        return Ok(String::new());
-    };
-    let state = match kind {
-        EventKind::SlaMet => DeadlineState::Met,
-        EventKind::SlaWarning => DeadlineState::Warned,
-        _ => DeadlineState::Breached,
-    };
-    upsert(db, id, d, state).await?;
-    Ok(format!("{} (round {})", d.name, d.round))
-}
-
-/// Met and breached are final, and warned beats armed: a late "armed" undoes neither.
-async fn upsert(
-    db: &mut PgConnection,
-    id: Uuid,
-    d: &Deadline,
+/// One deadline as the status keeps it.
+#[derive(Clone)]
+struct Row {
+    due_at: Option<DateTime<Utc>>,
     state: DeadlineState,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO deadlines (complaint_id, round, name, due_at, state, limit_text, calendar,
-             settled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (complaint_id, round, name) DO UPDATE SET
-             due_at = COALESCE(EXCLUDED.due_at, deadlines.due_at),
-             limit_text = CASE WHEN EXCLUDED.limit_text = '' THEN deadlines.limit_text
-                               ELSE EXCLUDED.limit_text END,
-             calendar = CASE WHEN EXCLUDED.calendar = '' THEN deadlines.calendar
-                             ELSE EXCLUDED.calendar END,
-             state = CASE WHEN deadlines.state IN ($9, $10) THEN deadlines.state
-                          WHEN deadlines.state = $11 AND EXCLUDED.state = $12
-                               THEN deadlines.state
-                          ELSE EXCLUDED.state END,
-             settled_at = COALESCE(deadlines.settled_at, EXCLUDED.settled_at)",
-    )
-    .bind(id)
-    .bind(d.round as i32)
-    .bind(&d.name)
-    .bind(opt_to_chrono(&d.due_at))
-    .bind(state as i16)
-    .bind(&d.limit)
-    .bind(&d.calendar)
-    .bind(opt_to_chrono(&d.settled_at))
-    .bind(DeadlineState::Met as i16)
-    .bind(DeadlineState::Breached as i16)
-    .bind(DeadlineState::Warned as i16)
-    .bind(DeadlineState::Armed as i16)
-    .execute(db)
-    .await?;
-    Ok(())
+    limit: String,
+    calendar: String,
+    settled_at: Option<DateTime<Utc>>,
+}
+
+impl Row {
+    fn of(d: &Deadline, state: DeadlineState) -> Self {
+        Self {
+            due_at: opt_to_chrono(&d.due_at),
+            state,
+            limit: d.limit.clone(),
+            calendar: d.calendar.clone(),
+            settled_at: opt_to_chrono(&d.settled_at),
+        }
+    }
+
+    /// `newer` told after `self`: the same rule the upsert applies to the stored row.
+    fn then(self, newer: Row) -> Row {
+        let state = match (self.state, newer.state) {
+            (DeadlineState::Met | DeadlineState::Breached, _) => self.state,
+            (DeadlineState::Warned, DeadlineState::Armed) => self.state,
+            _ => newer.state,
+        };
+        Row {
+            due_at: newer.due_at.or(self.due_at),
+            state,
+            limit: if newer.limit.is_empty() {
+                self.limit
+            } else {
+                newer.limit
+            },
+            calendar: if newer.calendar.is_empty() {
+                self.calendar
+            } else {
+                newer.calendar
+            },
+            settled_at: self.settled_at.or(newer.settled_at),
+        }
+    }
+}
+
+/// The batch's deadlines, folded per complaint, round and name.
+#[derive(Default)]
+pub(super) struct Batch {
+    rows: HashMap<(Uuid, i32, String), Row>,
+}
+
+impl Batch {
+    fn add(&mut self, id: Uuid, d: &Deadline, state: DeadlineState) {
+        let key = (
+            id,
+            i32::try_from(d.round).unwrap_or(i32::MAX),
+            d.name.clone(),
+        );
+        let row = Row::of(d, state);
+        let merged = match self.rows.remove(&key) {
+            Some(older) => older.then(row),
+            None => row,
+        };
+        self.rows.insert(key, merged);
+    }
+
+    /// Takes the deadlines of a round; returns the history line.
+    pub(super) fn armed(&mut self, id: Uuid, a: &DeadlinesArmed) -> String {
+        for d in &a.deadlines {
+            self.add(id, d, d.state());
+        }
+        let names: Vec<String> = a
+            .deadlines
+            .iter()
+            .map(|d| format!("{} ({})", d.name, d.limit))
+            .collect();
+        names.join(", ")
+    }
+
+    /// Takes a warning, a deadline met or breached; returns the history line.
+    pub(super) fn settled(&mut self, id: Uuid, kind: EventKind, s: &DeadlineSettled) -> String {
+        let Some(d) = &s.deadline else {
+            return String::new();
+        };
+        let state = match kind {
+            EventKind::SlaMet => DeadlineState::Met,
+            EventKind::SlaWarning => DeadlineState::Warned,
+            _ => DeadlineState::Breached,
+        };
+        self.add(id, d, state);
+        format!("{} (round {})", d.name, d.round)
+    }
+
+    pub(super) async fn store(self, db: &mut PgConnection) -> sqlx::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        let (mut rounds, mut names, mut dues, mut states, mut limits, mut calendars, mut settled) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for ((id, round, name), r) in self.rows {
+            ids.push(id);
+            rounds.push(round);
+            names.push(name);
+            dues.push(r.due_at);
+            states.push(r.state as i16);
+            limits.push(r.limit);
+            calendars.push(r.calendar);
+            settled.push(r.settled_at);
+        }
+        sqlx::query(
+            "INSERT INTO deadlines (complaint_id, round, name, due_at, state, limit_text, calendar,
+                 settled_at)
+             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[],
+                                  $5::int2[], $6::text[], $7::text[], $8::timestamptz[])
+             ON CONFLICT (complaint_id, round, name) DO UPDATE SET
+                 due_at = COALESCE(EXCLUDED.due_at, deadlines.due_at),
+                 limit_text = CASE WHEN EXCLUDED.limit_text = '' THEN deadlines.limit_text
+                                   ELSE EXCLUDED.limit_text END,
+                 calendar = CASE WHEN EXCLUDED.calendar = '' THEN deadlines.calendar
+                                 ELSE EXCLUDED.calendar END,
+                 state = CASE WHEN deadlines.state IN ($9, $10) THEN deadlines.state
+                              WHEN deadlines.state = $11 AND EXCLUDED.state = $12
+                                   THEN deadlines.state
+                              ELSE EXCLUDED.state END,
+                 settled_at = COALESCE(deadlines.settled_at, EXCLUDED.settled_at)",
+        )
+        .bind(&ids)
+        .bind(&rounds)
+        .bind(&names)
+        .bind(&dues)
+        .bind(&states)
+        .bind(&limits)
+        .bind(&calendars)
+        .bind(&settled)
+        .bind(DeadlineState::Met as i16)
+        .bind(DeadlineState::Breached as i16)
+        .bind(DeadlineState::Warned as i16)
+        .bind(DeadlineState::Armed as i16)
+        .execute(db)
+        .await?;
+        Ok(())
+    }
 }

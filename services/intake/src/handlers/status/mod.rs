@@ -3,6 +3,10 @@
 //! twice or out of order; each field moves only forward (work changes by version, deadlines
 //! to a final state, approvals by proposal, surveys by round). One module per concern.
 //!
+//! A batch is applied with one statement per concern whatever its size: each concern first
+//! folds the batch's events of one complaint the way the database would apply them one after
+//! another, then writes the result with the same "only forward" rule against the stored row.
+//!
 //! The history has one line per act. A consequence another line already tells gets none:
 //! `work.approved` and `work.rejected` follow the approver's `approval.decided`;
 //! `complaint.closed`, `complaint.reopened` and `work.closed` follow the complainant's
@@ -39,8 +43,11 @@ impl Handler for Intake {
     }
 
     async fn apply(&self, unit: &mut Unit, event: &Event, id: &Uuid) -> Result<(), Failure> {
-        let at = event.occurred_at().unwrap_or_else(|| self.ctx.clock.now());
-        apply(self, unit, event, *id, at).await
+        apply_all(self, unit, &[(event, id)]).await
+    }
+
+    async fn apply_batch(&self, unit: &mut Unit, batch: &[(&Event, &Uuid)]) -> Result<(), Failure> {
+        apply_all(self, unit, batch).await
     }
 }
 
@@ -54,47 +61,80 @@ fn has_history_line(kind: EventKind) -> bool {
     )
 }
 
-async fn apply(
+/// The history lines of a batch, as column arrays.
+#[derive(Default)]
+struct History {
+    ids: Vec<Uuid>,
+    at: Vec<DateTime<Utc>>,
+    event: Vec<&'static str>,
+    detail: Vec<String>,
+}
+
+async fn apply_all(
     intake: &Intake,
     unit: &mut Unit,
-    event: &Event,
-    id: Uuid,
-    at: DateTime<Utc>,
+    batch: &[(&Event, &Uuid)],
 ) -> Result<(), Failure> {
-    // Lock the complaint so concurrent events of one complaint apply one after the other.
-    let exists: Option<String> =
-        sqlx::query_scalar("SELECT status FROM complaints WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(unit.db())
-            .await?;
-    if exists.is_none() {
-        return Err(Failure::Reject(format!("no complaint {id}")));
-    }
     let now = intake.ctx.clock.now();
-    let db = unit.db();
-    let detail = match &event.payload {
-        Payload::ComplaintClassified(c) => classification::apply(db, id, c, now).await?,
-        Payload::WorkChanged(w) => work::changed(db, id, w, now).await?,
-        Payload::WorkEscalated(e) => work::escalated(db, id, e, now).await?,
-        Payload::DeadlinesArmed(a) => deadlines::armed(db, id, a).await?,
-        Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) | Payload::DeadlineWarned(s) => {
-            deadlines::settled(db, id, event.kind, s).await?
+    // Lock the batch's complaints in one order, so that concurrent batches wait for each
+    // other instead of deadlocking, and events of one complaint apply one after the other.
+    let mut ids: Vec<Uuid> = batch.iter().map(|(_, id)| **id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM complaints WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&ids)
+            .fetch_all(unit.db())
+            .await?;
+    if found.len() < ids.len() {
+        let missing = ids.iter().find(|id| !found.contains(id)).expect("one is");
+        return Err(Failure::Reject(format!("no complaint {missing}")));
+    }
+
+    let mut classified = classification::Batch::default();
+    let mut works = work::Batch::default();
+    let mut deadlines = deadlines::Batch::default();
+    let mut approvals = approval::Batch::default();
+    let mut surveys = survey::Batch::default();
+    let mut history = History::default();
+    for (event, id) in batch {
+        let id = **id;
+        let detail = event.span.in_scope(|| match &event.payload {
+            Payload::ComplaintClassified(c) => classified.add(id, c),
+            Payload::WorkChanged(w) => works.changed(id, w),
+            Payload::WorkEscalated(e) => works.escalated(id, e),
+            Payload::DeadlinesArmed(a) => deadlines.armed(id, a),
+            Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) | Payload::DeadlineWarned(s) => {
+                deadlines.settled(id, event.kind, s)
+            }
+            Payload::ApprovalRequested(r) => approvals.requested(id, r),
+            Payload::ApprovalDecided(d) => approvals.decided(id, d),
+            Payload::SurveySent(s) => surveys.sent(id, s),
+            Payload::SurveyAnswered(s) => surveys.answered(id, s),
+            Payload::ComplaintClosed(_) | Payload::ComplaintReopened(_) => String::new(),
+            Payload::ComplaintReceived(_) => unreachable!("skipped in parse"),
+        });
+        if has_history_line(event.kind) {
+            history.ids.push(id);
+            history.at.push(event.occurred_at().unwrap_or(now));
+            history.event.push(event.kind.name());
+            history.detail.push(detail);
         }
-        Payload::ApprovalRequested(r) => approval::requested(db, id, r, now).await?,
-        Payload::ApprovalDecided(d) => approval::decided(db, id, d, now).await?,
-        Payload::SurveySent(s) => survey::sent(db, id, s, now).await?,
-        Payload::SurveyAnswered(s) => survey::answered(db, id, s, now).await?,
-        Payload::ComplaintClosed(_) | Payload::ComplaintReopened(_) => String::new(),
-        Payload::ComplaintReceived(_) => unreachable!("skipped in parse"),
-    };
-    if has_history_line(event.kind) {
+    }
+    classified.store(unit.db(), now).await?;
+    works.store(unit.db(), now).await?;
+    deadlines.store(unit.db()).await?;
+    approvals.store(unit.db(), now).await?;
+    surveys.store(unit.db(), now).await?;
+    if !history.ids.is_empty() {
         sqlx::query(
-            "INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO history (complaint_id, at, event, detail)
+             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[])",
         )
-        .bind(id)
-        .bind(at)
-        .bind(event.kind.name())
-        .bind(detail)
+        .bind(&history.ids)
+        .bind(&history.at)
+        .bind(&history.event)
+        .bind(&history.detail)
         .execute(unit.db())
         .await?;
     }

@@ -1,54 +1,75 @@
 //! `survey.*`: the survey of the latest round; an answer beats the invitation of its round,
 //! a later round beats both.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use redress_proto::v1::{SurveyAnswered, SurveySent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub(super) async fn sent(
-    db: &mut PgConnection,
-    id: Uuid,
-    s: &SurveySent,
-    now: DateTime<Utc>,
-) -> sqlx::Result<String> {
-    set(db, id, s.round, "sent", now).await?;
-    Ok(format!("round {} by {}", s.round, s.channel))
+/// The batch's latest survey state of each complaint.
+#[derive(Default)]
+pub(super) struct Batch {
+    latest: HashMap<Uuid, (i32, &'static str)>,
 }
 
-pub(super) async fn answered(
-    db: &mut PgConnection,
-    id: Uuid,
-    s: &SurveyAnswered,
-    now: DateTime<Utc>,
-) -> sqlx::Result<String> {
-    let outcome = if s.satisfied {
-        "satisfied"
-    } else {
-        "dissatisfied"
-    };
-    set(db, id, s.round, outcome, now).await?;
-    let score = s.scores.as_ref().map(|x| x.overall).unwrap_or_default();
-    let then = if s.satisfied { "closed" } else { "reopened" };
-    Ok(format!("{outcome}, overall {score}/5 {}; {then}", s.comment).replace(" ;", ";"))
-}
+impl Batch {
+    /// The rule the update applies to the stored row, applied within the batch first.
+    fn set(&mut self, id: Uuid, round: u32, state: &'static str) {
+        let round = i32::try_from(round).unwrap_or(i32::MAX);
+        let beats = |(r, _): &(i32, &str)| *r < round || (*r == round && state != "sent");
+        if self.latest.get(&id).is_none_or(beats) {
+            self.latest.insert(id, (round, state));
+        }
+    }
 
-async fn set(
-    db: &mut PgConnection,
-    id: Uuid,
-    round: u32,
-    state: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE complaints SET survey = $3, survey_round = $2, updated_at = $4
-         WHERE id = $1 AND (survey_round < $2 OR (survey_round = $2 AND $3 <> 'sent'))",
-    )
-    .bind(id)
-    .bind(round as i32)
-    .bind(state)
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(())
+    /// Takes an invitation; returns its history line.
+    pub(super) fn sent(&mut self, id: Uuid, s: &SurveySent) -> String {
+        self.set(id, s.round, "sent");
+        format!("round {} by {}", s.round, s.channel)
+    }
+
+    /// Takes an answer; returns its history line, which also tells what it led to.
+    pub(super) fn answered(&mut self, id: Uuid, s: &SurveyAnswered) -> String {
+        let (outcome, then) = if s.satisfied {
+            ("satisfied", "closed")
+        } else {
+            ("dissatisfied", "reopened")
+        };
+        self.set(id, s.round, outcome);
+        let score = s.scores.as_ref().map(|x| x.overall).unwrap_or_default();
+        let comment = s.comment.trim();
+        if comment.is_empty() {
+            format!("{outcome}, overall {score}/5; {then}")
+        } else {
+            format!("{outcome}, overall {score}/5 {comment}; {then}")
+        }
+    }
+
+    pub(super) async fn store(self, db: &mut PgConnection, now: DateTime<Utc>) -> sqlx::Result<()> {
+        if self.latest.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        let (mut rounds, mut states) = (Vec::new(), Vec::new());
+        for (id, (r, s)) in self.latest {
+            ids.push(id);
+            rounds.push(r);
+            states.push(s);
+        }
+        sqlx::query(
+            "UPDATE complaints c SET survey = u.state, survey_round = u.round, updated_at = $4
+             FROM unnest($1::uuid[], $2::int4[], $3::text[]) AS u(id, round, state)
+             WHERE c.id = u.id
+               AND (c.survey_round < u.round OR (c.survey_round = u.round AND u.state <> 'sent'))",
+        )
+        .bind(&ids)
+        .bind(&rounds)
+        .bind(&states)
+        .bind(now)
+        .execute(db)
+        .await?;
+        Ok(())
+    }
 }

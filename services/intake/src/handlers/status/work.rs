@@ -1,5 +1,7 @@
-//! `work.*`: status, department, round and escalation from routing's work item, newest
-//! version wins.
+//! `work.*`: status, department, round and escalation from routing's work item; the newest
+//! version wins, and the escalation level only grows.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use redress_proto::types::Money;
@@ -22,74 +24,123 @@ fn work_status(state: WorkState, round: u32) -> &'static str {
     }
 }
 
-pub(super) async fn changed(
-    db: &mut PgConnection,
-    id: Uuid,
-    w: &WorkChanged,
-    now: DateTime<Utc>,
-) -> sqlx::Result<String> {
-    let Some(work) = &w.work else {
-        return Ok(String::new());
-    };
-    let state = work.state();
-    sqlx::query(
-        "UPDATE complaints SET status = $3, department = $4, round = $5,
-             escalation_level = GREATEST(escalation_level, $6), work_version = $2,
-             updated_at = $7
-         WHERE id = $1 AND work_version < $2",
-    )
-    .bind(id)
-    .bind(work.version as i64)
-    .bind(work_status(state, work.round))
-    .bind(&work.department)
-    .bind(work.round as i32)
-    .bind(work.escalation_level as i32)
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(match state {
-        WorkState::Assigned => format!(
-            "to {} (round {}, rule {})",
-            work.department, work.round, work.routing_rule
-        ),
-        WorkState::Proposed => work
-            .proposal
-            .as_ref()
-            .map(|p| {
-                let comp = if p.compensation_minor > 0 {
-                    format!(
-                        ", compensation {}",
-                        Money::new(p.compensation_minor, &p.currency)
-                    )
-                } else {
-                    String::new()
-                };
-                format!("by {}: {}{comp}", p.proposed_by, p.remedy)
-            })
-            .unwrap_or_default(),
-        WorkState::Replied => format!("by {}: {}", w.actor, work.reply),
-        _ if w.note.is_empty() => format!("by {}", w.actor),
-        _ => format!("by {}: {}", w.actor, w.note),
-    })
+struct Newest {
+    version: i64,
+    status: &'static str,
+    department: String,
+    round: i32,
+    escalation_level: i32,
 }
 
-pub(super) async fn escalated(
-    db: &mut PgConnection,
-    id: Uuid,
-    e: &WorkEscalated,
-    now: DateTime<Utc>,
-) -> sqlx::Result<String> {
-    sqlx::query(
-        "UPDATE complaints SET escalation_level = GREATEST(escalation_level, $2),
-             updated_at = $3 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(e.level as i32)
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(format!(
-        "{} breached; level {} to {}",
-        e.deadline, e.level, e.escalated_to
-    ))
+/// The batch's newest work item of each complaint, and its highest escalation.
+#[derive(Default)]
+pub(super) struct Batch {
+    newest: HashMap<Uuid, Newest>,
+    escalation: HashMap<Uuid, i32>,
+}
+
+impl Batch {
+    /// Takes one work change; returns its history line.
+    pub(super) fn changed(&mut self, id: Uuid, w: &WorkChanged) -> String {
+        let Some(work) = &w.work else {
+            return String::new();
+        };
+        let state = work.state();
+        let version = i64::try_from(work.version).unwrap_or(i64::MAX);
+        if self.newest.get(&id).is_none_or(|n| n.version < version) {
+            self.newest.insert(
+                id,
+                Newest {
+                    version,
+                    status: work_status(state, work.round),
+                    department: work.department.clone(),
+                    round: i32::try_from(work.round).unwrap_or(i32::MAX),
+                    escalation_level: i32::try_from(work.escalation_level).unwrap_or(i32::MAX),
+                },
+            );
+        }
+        match state {
+            WorkState::Assigned => format!(
+                "to {} (round {}, rule {})",
+                work.department, work.round, work.routing_rule
+            ),
+            WorkState::Proposed => work
+                .proposal
+                .as_ref()
+                .map(|p| {
+                    let comp = if p.compensation_minor > 0 {
+                        format!(
+                            ", compensation {}",
+                            Money::new(p.compensation_minor, &p.currency)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("by {}: {}{comp}", p.proposed_by, p.remedy)
+                })
+                .unwrap_or_default(),
+            WorkState::Replied => format!("by {}: {}", w.actor, work.reply),
+            _ if w.note.is_empty() => format!("by {}", w.actor),
+            _ => format!("by {}: {}", w.actor, w.note),
+        }
+    }
+
+    /// Takes one escalation; returns its history line.
+    pub(super) fn escalated(&mut self, id: Uuid, e: &WorkEscalated) -> String {
+        let level = i32::try_from(e.level).unwrap_or(i32::MAX);
+        let top = self.escalation.entry(id).or_default();
+        *top = (*top).max(level);
+        format!(
+            "{} breached; level {} to {}",
+            e.deadline, e.level, e.escalated_to
+        )
+    }
+
+    pub(super) async fn store(self, db: &mut PgConnection, now: DateTime<Utc>) -> sqlx::Result<()> {
+        if !self.newest.is_empty() {
+            let mut ids = Vec::new();
+            let (mut versions, mut statuses, mut departments, mut rounds, mut levels) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (id, n) in self.newest {
+                ids.push(id);
+                versions.push(n.version);
+                statuses.push(n.status);
+                departments.push(n.department);
+                rounds.push(n.round);
+                levels.push(n.escalation_level);
+            }
+            sqlx::query(
+                "UPDATE complaints c SET status = u.status, department = u.department,
+                     round = u.round, escalation_level = GREATEST(c.escalation_level, u.level),
+                     work_version = u.version, updated_at = $7
+                 FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int4[],
+                             $6::int4[]) AS u(id, version, status, department, round, level)
+                 WHERE c.id = u.id AND c.work_version < u.version",
+            )
+            .bind(&ids)
+            .bind(&versions)
+            .bind(&statuses)
+            .bind(&departments)
+            .bind(&rounds)
+            .bind(&levels)
+            .bind(now)
+            .execute(&mut *db)
+            .await?;
+        }
+        if !self.escalation.is_empty() {
+            let (ids, levels): (Vec<Uuid>, Vec<i32>) = self.escalation.into_iter().unzip();
+            sqlx::query(
+                "UPDATE complaints c SET escalation_level = GREATEST(c.escalation_level, u.level),
+                     updated_at = $3
+                 FROM unnest($1::uuid[], $2::int4[]) AS u(id, level)
+                 WHERE c.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&levels)
+            .bind(now)
+            .execute(db)
+            .await?;
+        }
+        Ok(())
+    }
 }
