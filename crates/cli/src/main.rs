@@ -102,28 +102,66 @@ fn main() -> ExitCode {
         };
     }
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
+    let verb = cli.command.name();
     let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up { data_dir, only } => {
-                up::run(cli.config.as_deref(), &data_dir, &only).await
-            }
-            Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
-            Command::Submit(args) => client_verbs::submit(args).await,
-            Command::Status(args) => client_verbs::status(args).await,
-            Command::Work(command) => work::run(command).await,
-            Command::Approve(args) => approval::approve(args).await,
-            Command::Reject(args) => approval::reject(args).await,
-            Command::Approvals(args) => approval::list(args).await,
-            Command::Survey(command) => survey::run(command).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::Calendar(_) => unreachable!("handled above"),
-        }
+        // A client verb is one span of its own (exported when OTEL_EXPORTER_OTLP_ENDPOINT is
+        // set), so every command it sends carries a traceparent and the services' spans
+        // continue the operator's trace.
+        let _telemetry = match &cli.command {
+            Command::Up { .. } | Command::Serve { .. } => None,
+            _ => redress_platform::telemetry::init(
+                "redress-cli",
+                &redress_platform::config::TelemetrySettings {
+                    format: redress_platform::config::LogFormat::Pretty,
+                    filter: "warn".into(),
+                },
+            )
+            .ok(),
+        };
+        let span = tracing::info_span!("cli", otel.name = %format_args!("redress.{verb}"));
+        use tracing::Instrument as _;
+        run(cli).instrument(span).await
     });
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up { data_dir, only } => up::run(cli.config.as_deref(), &data_dir, &only).await,
+        Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
+        Command::Submit(args) => client_verbs::submit(args).await,
+        Command::Status(args) => client_verbs::status(args).await,
+        Command::Work(command) => work::run(command).await,
+        Command::Approve(args) => approval::approve(args).await,
+        Command::Reject(args) => approval::reject(args).await,
+        Command::Approvals(args) => approval::list(args).await,
+        Command::Survey(command) => survey::run(command).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::Calendar(_) => unreachable!("handled above"),
+    }
+}
+
+impl Command {
+    /// The verb, for the span of the invocation.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Up { .. } => "up",
+            Command::Serve { .. } => "serve",
+            Command::Submit(_) => "submit",
+            Command::Status(_) => "status",
+            Command::Work(_) => "work",
+            Command::Approve(_) => "approve",
+            Command::Reject(_) => "reject",
+            Command::Approvals(_) => "approvals",
+            Command::Survey(_) => "survey",
+            Command::Bench(_) => "bench",
+            Command::Calendar(_) => "calendar",
         }
     }
 }

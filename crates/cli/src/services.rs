@@ -60,9 +60,16 @@ pub async fn run_services(
         println!("health: http://{bound}/readyz  metrics: http://{bound}/metrics");
     }
     let mut tasks = tokio::task::JoinSet::new();
+    // Each service traces under its own name, also when several share this process; the
+    // guards flush their spans when the services have stopped.
+    let mut telemetry = Vec::new();
     for n in names {
+        use tracing::instrument::WithSubscriber as _;
         let name = n.clone();
-        let fut = runner(n)(ctx.clone());
+        let (dispatch, guard) =
+            redress_platform::telemetry::service_dispatch(n, &config.settings.telemetry)?;
+        telemetry.push(guard);
+        let fut = runner(n)(ctx.clone()).with_subscriber(dispatch);
         tasks.spawn(async move { (name, fut.await) });
     }
     tokio::select! {

@@ -170,8 +170,17 @@ impl Client {
         verb: &str,
         body: Vec<u8>,
     ) -> Result<bytes::Bytes, ClientError> {
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format_args!("client.{service}.{verb}"),
+        );
         let mut h = HeaderMap::new();
-        trace::inject_context(&mut h);
+        span.in_scope(|| trace::inject_context(&mut h));
+        if h.get(trace::TRACEPARENT).is_none() {
+            // No tracer in this process: a trace of its own all the same, so that the
+            // services' spans of this command are one trace.
+            h.insert(trace::TRACEPARENT, trace::fresh_traceparent().as_str());
+        }
         let call =
             self.nats
                 .request_with_headers(self.subjects.command(service, verb), h, body.into());

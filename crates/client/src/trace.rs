@@ -54,3 +54,13 @@ pub fn current_traceparent() -> Option<String> {
     inject_context(&mut h);
     h.get("traceparent").map(|v| v.as_str().to_string())
 }
+
+/// The header that carries the W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// A `traceparent` of a new, sampled trace: random trace and parent ids.
+pub fn fresh_traceparent() -> String {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let parent = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{parent}-01")
+}

@@ -118,7 +118,7 @@ pub async fn serve<F, Fut>(
         };
         let permit = permits.clone().acquire_owned().await.expect("never closed");
         let handler = handler.clone();
-        tokio::spawn(async move {
+        crate::telemetry::spawn(async move {
             let _permit = permit;
             let reply = handler(request.message.clone()).await;
             if let Err(e) = request.respond(Ok(reply)).await {
@@ -336,7 +336,7 @@ impl CommandService {
             .add(subject)
             .await
             .map_err(|e| anyhow::anyhow!("{name} endpoint of {}: {e}", self.name))?;
-        self.tasks.push(tokio::spawn(serve(
+        self.tasks.push(crate::telemetry::spawn(serve(
             endpoint,
             self.concurrency,
             self.shutdown.clone(),
@@ -347,12 +347,13 @@ impl CommandService {
 
     /// Serves the command `C` on `<group>.<subject>` under the endpoint name `verb`: decodes
     /// it (an undecodable request is refused as such), runs `handler` in the span
-    /// `<service>.<verb>` continuing the sender's trace, and answers with its reply or its
-    /// refusal, which is logged and counted.
+    /// `<service>.<what>` (what happened, such as `work.accept`) continuing the sender's
+    /// trace, and answers with its reply or its refusal, which is logged and counted.
     pub async fn command<C, R, F, Fut>(
         &mut self,
         verb: &'static str,
         subject: &str,
+        what: &'static str,
         handler: F,
     ) -> anyhow::Result<()>
     where
@@ -370,7 +371,7 @@ impl CommandService {
             let metrics = metrics.clone();
             let span = tracing::info_span!(
                 "command",
-                otel.name = %format_args!("{service}.{verb}"),
+                otel.name = %format_args!("{service}.{what}"),
                 redress.service = %service,
                 verb,
                 subject = %message.subject,

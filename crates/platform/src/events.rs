@@ -100,7 +100,8 @@ pub trait Handler: Send + Sync + 'static {
     /// What the service reads from an event before touching the database.
     type Input: Send + Sync + 'static;
 
-    /// Decides whether and how the event is handled; runs in the event's span.
+    /// Decides whether and how the event is handled, before its span is opened (a skipped
+    /// event has none).
     fn parse(&self, event: &Event) -> Parsed<Self::Input>;
 
     /// Applies one event in `unit`; runs in the event's span, so events it emits continue the
@@ -193,7 +194,7 @@ pub async fn spawn_consumer<H: Handler>(
         seal_dead_letters: None,
     };
     let stream_name = Arc::new(ctx.subjects.stream_name(Stream::Events));
-    Ok(tokio::spawn(consume_batches(
+    Ok(crate::telemetry::spawn(consume_batches(
         ctx.js.clone(),
         consumer,
         options,
@@ -206,8 +207,9 @@ pub async fn spawn_consumer<H: Handler>(
     )))
 }
 
-/// Decodes one delivery into an event with its span, or says why it cannot be one.
-fn decode(service: &str, stream_name: &str, delivery: Delivery) -> Result<Event, String> {
+/// Decodes one delivery into an event (its span not opened yet), or says why it cannot be
+/// one.
+fn decode(stream_name: &str, delivery: Delivery) -> Result<Event, String> {
     let mut envelope =
         Envelope::decode(delivery.payload.clone()).map_err(|e| format!("not an Envelope: {e}"))?;
     // Kept once, in `Event::payload`; the envelope keeps the rest.
@@ -218,17 +220,6 @@ fn decode(service: &str, stream_name: &str, delivery: Delivery) -> Result<Event,
         ));
     };
     let kind = payload.kind();
-    let span = tracing::info_span!(
-        "event",
-        otel.name = %format_args!("{service}.{}", kind.name()),
-        redress.service = service,
-        event = kind.name(),
-        ticket = %envelope.ticket,
-        complaint_id = %envelope.complaint_id,
-        event_id = %envelope.event_id,
-        producer = %envelope.producer,
-    );
-    crate::telemetry::set_parent_from_headers(&span, delivery.headers.as_ref());
     let message_id = if envelope.event_id.is_empty() {
         delivery.message_id(stream_name)
     } else {
@@ -240,8 +231,26 @@ fn decode(service: &str, stream_name: &str, delivery: Delivery) -> Result<Event,
         kind,
         message_id,
         delivery,
-        span,
+        span: tracing::Span::none(),
     })
+}
+
+/// Opens the span an event the service takes is handled in: a child of the trace the event
+/// came with. Events a service skips get none, so a trace shows only what was done.
+fn open_span(service: &str, event: &mut Event) {
+    let envelope = &event.envelope;
+    let span = tracing::info_span!(
+        "event",
+        otel.name = %format_args!("{service}.{}", event.kind.name()),
+        redress.service = service,
+        event = event.kind.name(),
+        ticket = %envelope.ticket,
+        complaint_id = %envelope.complaint_id,
+        event_id = %envelope.event_id,
+        producer = %envelope.producer,
+    );
+    crate::telemetry::set_parent_from_headers(&span, event.delivery.headers.as_ref());
+    event.span = span;
 }
 
 async fn handle_batch<H: Handler>(
@@ -255,25 +264,29 @@ async fn handle_batch<H: Handler>(
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(deliveries.len());
     let mut todo: Vec<(usize, Event, H::Input)> = Vec::new();
     for (i, delivery) in deliveries.into_iter().enumerate() {
-        match decode(service, stream_name, delivery) {
+        let mut event = match decode(stream_name, delivery) {
+            Ok(event) => event,
             Err(reason) => {
                 metrics.incr(&format!("{service}_contract_violations_total"));
                 outcomes.push(Some(Outcome::DeadLetter(reason)));
+                continue;
             }
-            Ok(event) => match event.span.in_scope(|| handler.parse(&event)) {
-                Parsed::Skip => outcomes.push(Some(Outcome::Ack)),
-                Parsed::Reject(reason) => {
-                    metrics.incr(&format!("{service}_contract_violations_total"));
-                    event.span.in_scope(|| {
-                        tracing::warn!(%reason, "event refused");
-                    });
-                    outcomes.push(Some(Outcome::DeadLetter(reason)));
-                }
-                Parsed::Handle(input) => {
-                    outcomes.push(None);
-                    todo.push((i, event, input));
-                }
-            },
+        };
+        match handler.parse(&event) {
+            Parsed::Skip => outcomes.push(Some(Outcome::Ack)),
+            Parsed::Reject(reason) => {
+                open_span(service, &mut event);
+                metrics.incr(&format!("{service}_contract_violations_total"));
+                event.span.in_scope(|| {
+                    tracing::warn!(%reason, "event refused");
+                });
+                outcomes.push(Some(Outcome::DeadLetter(reason)));
+            }
+            Parsed::Handle(input) => {
+                open_span(service, &mut event);
+                outcomes.push(None);
+                todo.push((i, event, input));
+            }
         }
     }
     if !todo.is_empty() {

@@ -266,7 +266,7 @@ where
                 let js = js.clone();
                 let options = options.clone();
                 let stream_name = stream_name.clone();
-                tokio::spawn(async move {
+                crate::telemetry::spawn(async move {
                     let _permit = permit;
                     let deliveries: Vec<Delivery> = batch
                         .iter()

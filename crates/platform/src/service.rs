@@ -88,7 +88,7 @@ impl Host {
         let pool = crate::db::connect(&ctx.config.settings.database, &ident).await?;
         crate::db::migrate(&pool, &ident, migrator).await?;
         let waker = crate::outbox::Waker::default();
-        let relay = tokio::spawn(crate::outbox::run_relay(
+        let relay = crate::telemetry::spawn(crate::outbox::run_relay(
             pool.clone(),
             ctx.js.clone(),
             ident.schema.to_string(),
@@ -167,7 +167,7 @@ impl Host {
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.tasks.push(tokio::spawn(task));
+        self.tasks.push(crate::telemetry::spawn(task));
     }
 
     /// Reports ready once the broker routes requests to every command endpoint, serves until

@@ -90,6 +90,29 @@ pub fn init(name: &str, settings: &TelemetrySettings) -> anyhow::Result<Telemetr
     Ok(guard)
 }
 
+/// A subscriber of its own for one service, reporting `service.name = <service>`: several
+/// services in one process (`redress up`) each appear under their own name in a trace
+/// backend. Run the service's future with it (`WithSubscriber::with_subscriber`); the
+/// platform spawns its tasks with the current subscriber, so they keep it.
+pub fn service_dispatch(
+    service: &str,
+    settings: &TelemetrySettings,
+) -> anyhow::Result<(tracing::Dispatch, TelemetryGuard)> {
+    let (subscriber, guard) = get_subscriber(service, settings)?;
+    Ok((tracing::Dispatch::new(subscriber), guard))
+}
+
+/// `tokio::spawn` that keeps the current subscriber (the service's own, see
+/// [`service_dispatch`]) in the spawned task.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::instrument::WithSubscriber as _;
+    tokio::spawn(future.with_current_subscriber())
+}
+
 /// For format checks in logs: the trace id of the current span, if any.
 pub fn current_trace_id() -> Option<String> {
     use opentelemetry::trace::TraceContextExt;

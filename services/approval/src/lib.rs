@@ -77,6 +77,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             .command(
                 subjects::approval::DECIDE,
                 subjects::approval::DECIDE,
+                "decide",
                 move |cmd, _| handlers::decide::handle(approvals.clone(), cmd),
             )
             .await?;
@@ -87,6 +88,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             .command(
                 subjects::approval::LIST,
                 subjects::approval::LIST,
+                "list",
                 move |query, _| handlers::list::handle(approvals.clone(), query),
             )
             .await?;

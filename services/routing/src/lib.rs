@@ -125,15 +125,15 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await?;
     // `<verb>.<department>`: the department in the subject lets broker permissions keep each
     // department's credentials to its own commands.
-    for verb in [
-        subjects::routing::ACCEPT,
-        subjects::routing::PROPOSE,
-        subjects::routing::REPLY,
-        subjects::routing::RESOLVE,
+    for (verb, what) in [
+        (subjects::routing::ACCEPT, "work.accept"),
+        (subjects::routing::PROPOSE, "work.propose"),
+        (subjects::routing::REPLY, "work.reply"),
+        (subjects::routing::RESOLVE, "work.resolve"),
     ] {
         let routing = routing.clone();
         commands
-            .command(verb, &format!("{verb}.*"), move |cmd, m| {
+            .command(verb, &format!("{verb}.*"), what, move |cmd, m| {
                 handlers::work_command::handle(routing.clone(), verb, cmd, m)
             })
             .await?;
@@ -142,7 +142,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         let routing = routing.clone();
         let list = subjects::routing::LIST;
         commands
-            .command(list, &format!("{list}.*"), move |query, m| {
+            .command(list, &format!("{list}.*"), "work.list", move |query, m| {
                 handlers::list_work::handle(routing.clone(), query, m)
             })
             .await?;

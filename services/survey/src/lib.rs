@@ -71,6 +71,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .command(
             subjects::survey::ANSWER,
             subjects::survey::ANSWER,
+            "answer",
             move |cmd, _| handlers::answer::handle(surveys.clone(), cmd),
         )
         .await?;

@@ -28,7 +28,7 @@ fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outco
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
     let span = tracing::info_span!(
         "command",
-        otel.name = "intake.status",
+        otel.name = "intake.complaint.status",
         redress.service = crate::IDENT.name,
     );
     redress_platform::telemetry::set_parent_from_headers(&span, message.headers.as_ref());

@@ -24,7 +24,7 @@ pub async fn handle_batch(intake: Arc<Intake>, deliveries: Vec<Delivery>) -> Vec
         // Each submission keeps the trace its adapter started, batch or no batch.
         let span = tracing::info_span!(
             "submission",
-            otel.name = "intake.submission",
+            otel.name = "intake.complaint.submit",
             redress.service = crate::IDENT.name,
             subject = %d.subject,
             ticket = tracing::field::Empty,

@@ -14,7 +14,7 @@ use crate::Intake;
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
     let span = tracing::info_span!(
         "command",
-        otel.name = "intake.submit",
+        otel.name = "intake.complaint.submit",
         redress.service = crate::IDENT.name,
         ticket = tracing::field::Empty,
         complaint_id = tracing::field::Empty,
