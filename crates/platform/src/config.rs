@@ -24,8 +24,9 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlaybookSettings {
-    /// Directory holding one sub-directory per playbook (`<dir>/<key>/playbook.toml`).
-    pub dir: PathBuf,
+    /// Directory holding one sub-directory per playbook (`<dir>/<key>/playbook.toml`); none
+    /// means the playbooks built into the binary.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,7 +132,7 @@ fn defaults() -> serde_json::Value {
             "max_retry_delay_ms": 30000,
         },
         "outbox": { "poll_interval_ms": 1000, "batch_size": 256, "inbox_retention_days": 14 },
-        "playbooks": { "dir": "playbooks" },
+        "playbooks": { "dir": null },
         "streams": {
             "replicas": 1,
             "duplicate_window_secs": 120,

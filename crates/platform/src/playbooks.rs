@@ -5,15 +5,17 @@ use redress_playbook::Playbooks;
 
 use crate::service::ServiceContext;
 
-/// Loads every playbook from the configured directory and records `section` of each (the
+/// Loads every playbook (from the configured directory, else those built in) and records `section` of each (the
 /// part this service uses) with its version.
 pub async fn load(
     ctx: &ServiceContext,
     pool: &sqlx::PgPool,
     section: &str,
 ) -> anyhow::Result<Playbooks> {
-    let dir = &ctx.config.settings.playbooks.dir;
-    let playbooks = Playbooks::load_dir(dir)?;
+    let playbooks = match &ctx.config.settings.playbooks.dir {
+        Some(dir) => Playbooks::load_dir(dir)?,
+        None => Playbooks::builtin()?,
+    };
     for pb in playbooks.iter() {
         crate::db::record_playbook(pool, &pb.key, &pb.version, &pb.section(section)).await?;
         tracing::info!(playbook = %pb.key, version = %pb.version, section, "playbook loaded");

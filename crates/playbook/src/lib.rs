@@ -516,6 +516,22 @@ impl Playbooks {
         Ok(Self { by_key })
     }
 
+    /// The playbooks built into the binary, so that a stack runs from any directory; an
+    /// organisation's own directory replaces them (`playbooks.dir`, `--playbooks`).
+    pub fn builtin() -> Result<Self, PlaybookError> {
+        const BUILTIN: [(&str, &str); 1] = [(
+            "default",
+            include_str!("../../../playbooks/default/playbook.toml"),
+        )];
+        let mut by_key = BTreeMap::new();
+        for (key, text) in BUILTIN {
+            let path = PathBuf::from(format!("<built in>/{key}/playbook.toml"));
+            let pb = Playbook::from_toml(text, &path)?;
+            by_key.insert(pb.key.clone(), pb);
+        }
+        Ok(Self { by_key })
+    }
+
     pub fn get(&self, key: &str) -> Result<&Playbook, PlaybookError> {
         self.by_key
             .get(key)
@@ -533,6 +549,18 @@ mod tests {
 
     fn shipped() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")
+    }
+
+    #[test]
+    fn the_built_in_playbooks_are_the_shipped_files() {
+        let built_in = Playbooks::builtin().unwrap();
+        let shipped = Playbooks::load_dir(&shipped()).unwrap();
+        let versions = |p: &Playbooks| -> Vec<(String, String)> {
+            p.iter()
+                .map(|pb| (pb.key.clone(), pb.version.clone()))
+                .collect()
+        };
+        assert_eq!(versions(&built_in), versions(&shipped));
     }
 
     #[test]

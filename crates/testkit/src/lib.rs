@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
 
+pub use redress_localstack::{Durability, find_server};
 use redress_localstack::{NatsServer, PostgresServer, PostgresSpec};
 use redress_platform::Config;
 use sqlx::{Connection, Executor};
@@ -92,6 +93,12 @@ fn with_database(url: &str, db: &str) -> String {
 
 impl TestEnv {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(Durability::Default).await
+    }
+
+    /// Like [`TestEnv::start`], with the test's own broker kept as `durability` says (a
+    /// `SyncAlways` broker needs nats-server 2.10+; see [`redress_localstack::find_server`]).
+    pub async fn start_with(durability: Durability) -> anyhow::Result<Self> {
         init_test_tracing();
         let dir = tempfile::Builder::new().prefix("redress-test-").tempdir()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -100,7 +107,8 @@ impl TestEnv {
         let (nats, nats_url) = match std::env::var("REDRESS_TEST_NATS_URL") {
             Ok(url) if !url.is_empty() => (None, url),
             _ => {
-                let server = NatsServer::start(&dir.path().join("nats"), None).await?;
+                let server =
+                    NatsServer::start_with(&dir.path().join("nats"), None, durability).await?;
                 let url = server.url();
                 (Some(server), url)
             }
