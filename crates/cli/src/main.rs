@@ -14,6 +14,7 @@ mod bench;
 mod bench_e2e;
 mod client_verbs;
 mod discovery;
+mod ops;
 mod services;
 mod survey;
 mod up;
@@ -89,6 +90,9 @@ enum Command {
     /// Business calendars: working days and deadlines.
     #[command(subcommand)]
     Calendar(redress_calendar::CalendarCommand),
+    /// For operators: what is held up (`ops stuck`).
+    #[command(subcommand)]
+    Ops(ops::OpsCommand),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(args) => approval::list(args).await,
         Command::Survey(command) => survey::run(command).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Ops(command) => ops::run(command).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -171,6 +176,7 @@ impl Command {
             Command::Survey(_) => "survey",
             Command::Bench(_) => "bench",
             Command::Calendar(_) => "calendar",
+            Command::Ops(_) => "ops",
         }
     }
 }

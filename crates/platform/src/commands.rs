@@ -71,6 +71,40 @@ impl Refusal {
         }
         Ok(())
     }
+
+    /// Refuses free text longer than `max_bytes`, or holding control characters other than
+    /// newline and tab (U+0000 cannot even be stored).
+    pub fn text(field: &str, value: &str, max_bytes: usize) -> Result<(), Refusal> {
+        if value.len() > max_bytes {
+            return Err(Self::malformed(
+                field,
+                format!("at most {max_bytes} bytes, got {}", value.len()),
+            ));
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        {
+            return Err(Self::malformed(
+                field,
+                "control characters other than newline and tab are not allowed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a short identifying value (an id, a name, a ticket) longer than `max_bytes` or
+    /// holding whitespace inside or control characters.
+    pub fn token(field: &str, value: &str, max_bytes: usize) -> Result<(), Refusal> {
+        let v = value.trim();
+        if v.len() > max_bytes {
+            return Err(Self::malformed(field, format!("at most {max_bytes} bytes")));
+        }
+        if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(Self::malformed(field, "no spaces or control characters"));
+        }
+        Ok(())
+    }
 }
 
 impl From<Refusal> for CommandError {
@@ -211,6 +245,21 @@ pub async fn finish(
     Ok(())
 }
 
+impl From<crate::unit::CommitError> for Refusal {
+    fn from(e: crate::unit::CommitError) -> Self {
+        match e {
+            crate::unit::CommitError::Db(e) => e.into(),
+            too_large => {
+                tracing::warn!(error = %too_large, "command refused");
+                Refusal::malformed(
+                    "",
+                    format!("the command's result is too large: {too_large}"),
+                )
+            }
+        }
+    }
+}
+
 /// A command claimed for the first time, in its own unit of work.
 pub struct CommandUnit {
     unit: Unit,
@@ -235,6 +284,7 @@ impl Store {
         request: &[u8],
     ) -> Result<Claimed<R>, Refusal> {
         Refusal::require("command_id", command_id)?;
+        Refusal::token("command_id", command_id, crate::nats::MAX_MESSAGE_ID_BYTES)?;
         let mut unit = self.begin().await?;
         match claim(unit.db(), command_id, request).await? {
             Claim::New => Ok(Claimed::New(CommandUnit {

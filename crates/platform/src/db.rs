@@ -245,6 +245,11 @@ CREATE TABLE IF NOT EXISTS playbook_versions (
     loaded_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (key, version)
 );
+-- A row the broker keeps refusing while reachable is set aside after a few attempts, so it
+-- never holds back the rows behind it; `redress ops stuck` lists them.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS stuck_reason text;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS stuck_at timestamptz;
 -- Every outbox row is deleted soon after it is written: vacuum it often, or the relay's scan
 -- wades through dead rows and publishing slows down under load.
 ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,

@@ -93,6 +93,15 @@ pub enum Failure {
     Reject(String),
 }
 
+impl From<crate::unit::CommitError> for Failure {
+    fn from(e: crate::unit::CommitError) -> Self {
+        match e {
+            crate::unit::CommitError::Db(e) => Failure::Db(e),
+            too_large => Failure::Reject(too_large.to_string()),
+        }
+    }
+}
+
 /// How a service applies the events it consumes. Handlers are written so that any order and
 /// any repetition reach the same state; the kit guarantees only that each event id is applied
 /// once (the inbox) and that a unit commits all its events or none.
@@ -295,7 +304,7 @@ async fn handle_batch<H: Handler>(
         // deadlocking.
         todo.sort_by(|a, b| a.1.envelope.complaint_id.cmp(&b.1.envelope.complaint_id));
         let items: Vec<(&Event, &H::Input)> = todo.iter().map(|(_, e, i)| (e, i)).collect();
-        match run_unit(store, handler, &items).await {
+        match guarded(run_unit(store, handler, &items)).await {
             Ok(()) => {
                 for (i, _, _) in &todo {
                     outcomes[*i] = Some(Outcome::Ack);
@@ -313,7 +322,7 @@ async fn handle_batch<H: Handler>(
                 tracing::warn!(error = %e, events = todo.len(), "batch failed; applying one by one");
                 metrics.incr(&format!("{service}_batches_split_total"));
                 for (i, event, input) in &todo {
-                    let outcome = match run_unit(store, handler, &[(event, input)]).await {
+                    let outcome = match guarded(run_unit(store, handler, &[(event, input)])).await {
                         Ok(()) => {
                             metrics.incr(&format!("{service}_events_applied_total"));
                             Outcome::Ack
@@ -329,6 +338,23 @@ async fn handle_batch<H: Handler>(
         .into_iter()
         .map(|o| o.expect("every delivery has an outcome"))
         .collect()
+}
+
+/// Runs a unit, turning a panic in a handler into the refusal of what it was applying (its
+/// transaction rolls back as the unit is dropped): one bad event cannot stop the consumer.
+async fn guarded(unit: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(unit).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(Failure::Reject(format!("the handler panicked: {what}")))
+        }
+    }
 }
 
 /// One unit of work over `items`: the inbox for all of them, the handler on those not seen

@@ -114,7 +114,10 @@ pub async fn durable_consumer(
                 filter_subject,
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(settings.ack_wait_secs),
-                max_deliver: settings.max_deliver,
+                // The broker never gives up on a message: after `max_deliver` deliveries the
+                // consumer dead-letters it itself, and a dead letter that cannot be written
+                // is delivered again rather than dropped.
+                max_deliver: -1,
                 max_ack_pending: settings.max_ack_pending,
                 deliver_policy: jetstream::consumer::DeliverPolicy::All,
                 ..Default::default()
@@ -165,9 +168,25 @@ impl Delivery {
             .as_ref()
             // async-nats files this header under its standard name, not the string.
             .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.as_str().to_string())
+            .map(|v| bounded_id(v.as_str()))
             .unwrap_or_else(|| format!("{stream}:{}", self.stream_sequence))
     }
+}
+
+/// Ids longer than this are stored by their SHA-256: a publisher chooses its `Nats-Msg-Id`,
+/// and an id of kilobytes would not fit an index key.
+pub const MAX_MESSAGE_ID_BYTES: usize = 128;
+
+/// `id` itself when short enough, else `sha256:<hex>` of it.
+pub fn bounded_id(id: &str) -> String {
+    if id.len() <= MAX_MESSAGE_ID_BYTES {
+        return id.to_string();
+    }
+    use sha2::Digest as _;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(id.as_bytes()))
+    )
 }
 
 /// Everything the consume loop needs besides the handler.
@@ -442,6 +461,15 @@ pub async fn publish_acked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_message_ids_are_stored_by_their_hash() {
+        assert_eq!(bounded_id("sms:m-1"), "sms:m-1");
+        let long = "x".repeat(3000);
+        let bounded = bounded_id(&long);
+        assert!(bounded.starts_with("sha256:") && bounded.len() == 71);
+        assert_eq!(bounded, bounded_id(&long));
+    }
 
     #[test]
     fn retries_back_off_up_to_the_cap() {

@@ -128,12 +128,28 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Publishes one batch; returns how many messages went out.
+/// A row is set aside after this many failed publishes while the broker was reachable.
+pub const STUCK_AFTER: i32 = 5;
+
+/// What one pass of the relay did.
+struct Pass {
+    published: usize,
+    /// Rows whose publish failed.
+    failed: usize,
+    /// Rows set aside in this pass.
+    stuck: usize,
+}
+
+/// Publishes one batch. A row whose publish fails while the broker is reachable (and so is
+/// refused for something of its own) counts an attempt; after [`STUCK_AFTER`] it is set aside
+/// (`stuck_at`, `stuck_reason`), counted and listed by `redress ops stuck`, so that it never
+/// holds back the rows behind it. Failures while the broker is away count nothing.
 async fn publish_batch(
     pool: &PgPool,
+    client: &async_nats::Client,
     js: &jetstream::Context,
     batch_size: i64,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Pass> {
     let mut tx = pool.begin().await?;
     // Deleting published rows need not wait for the disk: if the commit is lost in a crash,
     // the rows are published again, and the broker (within its duplicate window) and every
@@ -143,17 +159,24 @@ async fn publish_batch(
         .await?;
     let rows = sqlx::query(
         "SELECT seq, msg_id, subject, payload, traceparent, tracestate FROM outbox
+         WHERE stuck_at IS NULL
          ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(batch_size)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Pass {
+            published: 0,
+            failed: 0,
+            stuck: 0,
+        });
     }
-    let mut acks = Vec::with_capacity(rows.len());
-    let mut seqs = Vec::with_capacity(rows.len());
+    let mut pending = Vec::with_capacity(rows.len());
+    // (seq, reason, whether the failure is the row's own rather than the broker's mood)
+    let mut failures: Vec<(i64, String, bool)> = Vec::new();
     for row in &rows {
+        let seq = row.get::<i64, _>("seq");
         let mut h = HeaderMap::new();
         h.insert(headers::MSG_ID, row.get::<String, _>("msg_id").as_str());
         if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
@@ -164,28 +187,82 @@ async fn publish_batch(
         }
         let subject: String = row.get("subject");
         let payload: Vec<u8> = row.get("payload");
-        acks.push(js.publish_with_headers(subject, h, payload.into()).await?);
-        seqs.push(row.get::<i64, _>("seq"));
+        match js.publish_with_headers(subject, h, payload.into()).await {
+            Ok(ack) => pending.push((seq, ack)),
+            Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
+        }
     }
-    // Every publish must be stored by the broker before the rows go; if one fails the whole
-    // batch is retried and the broker drops the copies it already has.
-    for ack in
-        futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await
-    {
-        ack?;
+    // Every publish must be stored by the broker before its row goes; a row that failed
+    // stays, and the broker drops the copies it already has when it is sent again.
+    let acked = futures::future::join_all(
+        pending
+            .into_iter()
+            .map(|(seq, ack)| async move { (seq, ack.await) }),
+    )
+    .await;
+    let mut published = Vec::with_capacity(acked.len());
+    for (seq, result) in acked {
+        match result {
+            Ok(_) => published.push(seq),
+            Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
+        }
     }
     sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
-        .bind(&seqs)
+        .bind(&published)
         .execute(&mut *tx)
         .await?;
+    let reachable = client.connection_state() == async_nats::connection::State::Connected;
+    let mut stuck = 0;
+    let counted: Vec<&(i64, String, bool)> = failures.iter().filter(|f| f.2).collect();
+    if !counted.is_empty() && reachable {
+        let seqs: Vec<i64> = counted.iter().map(|f| f.0).collect();
+        let reasons: Vec<&str> = counted.iter().map(|f| f.1.as_str()).collect();
+        stuck = sqlx::query_scalar::<_, i64>(
+            "WITH f AS (
+                 UPDATE outbox o SET attempts = o.attempts + 1, stuck_reason = f.reason,
+                     stuck_at = CASE WHEN o.attempts + 1 >= $3 THEN now() END
+                 FROM unnest($1::int8[], $2::text[]) AS f(seq, reason)
+                 WHERE o.seq = f.seq
+                 RETURNING o.stuck_at)
+             SELECT count(*) FROM f WHERE stuck_at IS NOT NULL",
+        )
+        .bind(&seqs)
+        .bind(&reasons)
+        .bind(STUCK_AFTER)
+        .fetch_one(&mut *tx)
+        .await? as usize;
+    }
     tx.commit().await?;
-    Ok(rows.len())
+    if !failures.is_empty() {
+        tracing::warn!(
+            failed = failures.len(),
+            stuck,
+            reachable,
+            first = %failures[0].1,
+            "outbox relay: some messages were not published"
+        );
+    }
+    Ok(Pass {
+        published: published.len(),
+        failed: failures.len(),
+        stuck,
+    })
+}
+
+/// Whether a failed publish says something about the message itself (too large, no stream
+/// takes its subject, refused by the stream) rather than about a slow or absent broker, which
+/// must never set a message aside.
+fn own_fault(e: &jetstream::context::PublishError) -> bool {
+    use jetstream::context::PublishErrorKind as K;
+    !matches!(e.kind(), K::TimedOut | K::BrokenPipe)
 }
 
 /// Runs the relay until `shutdown`: wakes on NOTIFY, polls as a fallback, and now and then
 /// forgets inbox entries older than the retention (no redelivery comes that late).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_relay(
     pool: PgPool,
+    client: async_nats::Client,
     js: jetstream::Context,
     schema: String,
     waker: Waker,
@@ -194,6 +271,7 @@ pub async fn run_relay(
     shutdown: Shutdown,
 ) {
     let published = metrics.counter(&format!("{schema}_outbox_published_total"));
+    let stuck = metrics.counter(&format!("{schema}_outbox_stuck_total"));
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let mut listener: Option<PgListener> = None;
     let mut last_prune = tokio::time::Instant::now() - Duration::from_secs(3600);
@@ -207,10 +285,18 @@ pub async fn run_relay(
                 Err(_) => None,
             };
         }
-        match publish_batch(&pool, &js, settings.batch_size).await {
-            Ok(n) => {
-                published.fetch_add(n as u64, Ordering::Relaxed);
-                if n as i64 == settings.batch_size {
+        match publish_batch(&pool, &client, &js, settings.batch_size).await {
+            Ok(pass) => {
+                published.fetch_add(pass.published as u64, Ordering::Relaxed);
+                stuck.fetch_add(pass.stuck as u64, Ordering::Relaxed);
+                if pass.failed > 0 {
+                    // Give the broker a moment before the same rows come round again.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(poll) => continue,
+                    }
+                }
+                if pass.published as i64 == settings.batch_size {
                     continue;
                 }
             }

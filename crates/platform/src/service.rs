@@ -90,6 +90,7 @@ impl Host {
         let waker = crate::outbox::Waker::default();
         let relay = crate::telemetry::spawn(crate::outbox::run_relay(
             pool.clone(),
+            ctx.nats.clone(),
             ctx.js.clone(),
             ident.schema.to_string(),
             waker.clone(),
@@ -103,6 +104,7 @@ impl Host {
             ctx.subjects.clone(),
             waker,
             ctx.metrics.clone(),
+            ctx.nats.server_info().max_payload,
         );
         Ok(Self {
             ctx,

@@ -19,6 +19,37 @@ pub struct Store {
     subjects: Subjects,
     waker: Waker,
     metrics: Metrics,
+    /// The largest message the broker takes, less room for headers.
+    max_message: usize,
+}
+
+/// Room left for a message's headers (`Nats-Msg-Id`, trace context) under the broker's
+/// `max_payload`.
+const HEADER_ROOM: usize = 4096;
+
+/// Why a unit could not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A message the unit would publish is larger than the broker takes: published, it would
+    /// block the relay; so nothing of the unit is kept.
+    #[error("a message on {subject} would be {size} bytes, more than the broker's {max}")]
+    TooLarge {
+        subject: String,
+        size: usize,
+        max: usize,
+    },
+}
+
+impl CommitError {
+    /// Whether trying again can help.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            CommitError::Db(e) => crate::db::is_permanent(e),
+            CommitError::TooLarge { .. } => true,
+        }
+    }
 }
 
 impl Store {
@@ -28,6 +59,7 @@ impl Store {
         subjects: Subjects,
         waker: Waker,
         metrics: Metrics,
+        max_payload: usize,
     ) -> Self {
         Self {
             pool,
@@ -35,6 +67,7 @@ impl Store {
             subjects,
             waker,
             metrics,
+            max_message: max_payload.saturating_sub(HEADER_ROOM),
         }
     }
 
@@ -108,7 +141,22 @@ impl Unit {
     }
 
     /// Writes the messages to the outbox, commits, bumps the counters and wakes the relay.
-    pub async fn commit(mut self) -> sqlx::Result<()> {
+    /// A message larger than the broker takes rolls the whole unit back.
+    pub async fn commit(mut self) -> Result<(), CommitError> {
+        if let Some(m) = self
+            .outgoing
+            .iter()
+            .find(|m| m.payload.len() > self.store.max_message)
+        {
+            self.store
+                .metrics
+                .incr(&format!("{}_oversized_messages_total", self.store.schema));
+            return Err(CommitError::TooLarge {
+                subject: m.subject.clone(),
+                size: m.payload.len(),
+                max: self.store.max_message,
+            });
+        }
         if !self.outgoing.is_empty() {
             crate::outbox::enqueue(
                 &mut self.tx,

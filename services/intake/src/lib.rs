@@ -58,6 +58,7 @@ impl Intake {
             max_text_bytes: settings.max_text_bytes,
             max_attachments: settings.max_attachments,
             default_playbook: settings.default_playbook.clone(),
+            max_received_age: chrono::Duration::days(i64::from(settings.max_received_age_days)),
         };
         Ok(Self {
             ctx,

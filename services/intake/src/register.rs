@@ -5,6 +5,7 @@
 use chrono::Duration;
 use redress_platform::Unit;
 use redress_platform::envelope::{Cause, new_event};
+use redress_platform::unit::CommitError;
 use redress_proto::time::ts;
 use redress_proto::v1::{
     Acknowledgement, ComplaintReceived, Contact as PContact, SubmitAccepted, envelope::Payload,
@@ -31,10 +32,10 @@ pub struct Item {
 pub async fn register(
     intake: &Intake,
     sub: ValidSubmission,
-) -> Result<SubmitAccepted, sqlx::Error> {
+) -> Result<SubmitAccepted, CommitError> {
     let mut out = register_batch(
         intake,
-        vec![Item {
+        &[Item {
             sub,
             inbox_id: None,
             span: tracing::Span::current(),
@@ -59,13 +60,13 @@ struct New {
 /// original ticket.
 pub async fn register_batch(
     intake: &Intake,
-    items: Vec<Item>,
-) -> Result<Vec<SubmitAccepted>, sqlx::Error> {
+    items: &[Item],
+) -> Result<Vec<SubmitAccepted>, CommitError> {
     let span = tracing::debug_span!("intake.register", batch = items.len());
-    register_in(intake, &items).instrument(span).await
+    register_in(intake, items).instrument(span).await
 }
 
-async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccepted>, sqlx::Error> {
+async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccepted>, CommitError> {
     let refs: Vec<String> = items
         .iter()
         .map(|i| intake.cipher.complainant_ref(&i.sub.contact.matching_key()))
@@ -260,7 +261,7 @@ async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccept
     }
     answers
         .into_iter()
-        .map(|a| a.ok_or(sqlx::Error::RowNotFound))
+        .map(|a| a.ok_or(CommitError::Db(sqlx::Error::RowNotFound)))
         .collect()
 }
 

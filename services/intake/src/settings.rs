@@ -15,6 +15,8 @@ pub struct IntakeSettings {
     pub timezone: String,
     pub max_text_bytes: usize,
     pub max_attachments: usize,
+    /// A submission saying it was received longer ago than this is refused (`received_at`).
+    pub max_received_age_days: u32,
 }
 
 impl Default for IntakeSettings {
@@ -27,6 +29,7 @@ impl Default for IntakeSettings {
             timezone: "Asia/Shanghai".into(),
             max_text_bytes: 64 * 1024,
             max_attachments: 20,
+            max_received_age_days: 366,
         }
     }
 }

@@ -259,6 +259,28 @@ async fn each_bad_input_gets_its_typed_error_is_counted_and_stores_nothing() {
     cases.push((c, SubmitErrorCode::Malformed, "attachments[0].uri"));
     c = complaint("sms", "", "13900001111");
     cases.push((c, SubmitErrorCode::Missing, "external_id"));
+    // What once reached the database and failed every batch it joined.
+    c = complaint("sms", "b10", "13900001111");
+    c.text = "包裹\u{0}丢了".into();
+    cases.push((c, SubmitErrorCode::Malformed, "text"));
+    c = complaint("sms", "b11", "13900001111");
+    c.received_at = Some(redress_proto::time::Timestamp {
+        seconds: -8_334_601_228_800,
+        nanos: 0,
+    });
+    cases.push((c, SubmitErrorCode::Malformed, "received_at"));
+    c = complaint("sms", "b12", "13900001111");
+    c.received_at = Some(redress_proto::time::from_unix_micros(
+        -62_135_596_800_000_000,
+    ));
+    cases.push((c, SubmitErrorCode::Malformed, "received_at"));
+    c = complaint("sms", "b13", "13900001111");
+    c.attachments = vec![Attachment {
+        uri: "s3://b/k".into(),
+        media_type: format!("image/{}", "x".repeat(900_000)),
+        ..Default::default()
+    }];
+    cases.push((c, SubmitErrorCode::TooLong, "attachments[0].media_type"));
 
     for (case, code, field) in &cases {
         match client.submit(case).await {
@@ -305,6 +327,82 @@ async fn each_bad_input_gets_its_typed_error_is_counted_and_stores_nothing() {
     );
     assert!(
         text.contains("code=\"unknown_channel\",field=\"channel\"} 1"),
+        "{text}"
+    );
+    intake.stop().await.unwrap();
+}
+
+/// Hostile submissions on the stream path: each is refused or registered on its own, and the
+/// normal complaints queued with them are all registered.
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_on_the_stream_delays_nothing_else() {
+    let env = TestEnv::start().await.unwrap();
+    let client = client(&env).await;
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    // Queued while intake is stopped (its first run makes the streams), so that they share batches.
+    start(&env).await.stop().await.unwrap();
+    for i in 0..10 {
+        let mut bad = complaint("sms", &format!("nul-{i}"), "13900001111");
+        bad.text = "a\u{0}b".into();
+        client
+            .publish_submission(&bad)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let mut old = complaint("sms", &format!("ancient-{i}"), "13900001111");
+        old.received_at = Some(redress_proto::time::Timestamp {
+            seconds: -8_334_601_228_800,
+            nanos: 0,
+        });
+        client
+            .publish_submission(&old)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        client
+            .publish_submission(&complaint("sms", &format!("fine-{i}"), "13900001111"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // A message id of kilobytes (it becomes the inbox key).
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", "k".repeat(3000).as_str());
+    js.publish_with_headers(
+        client.subjects().submit("sms"),
+        h,
+        complaint("sms", "long-id", "13900001111")
+            .encode_to_vec()
+            .into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let intake = start(&env).await;
+    let pool = env.admin_pool().await.unwrap();
+    eventually("the normal complaints", || async {
+        count(&pool, "SELECT count(*) FROM intake.complaints").await == 11
+    })
+    .await;
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM intake.complaints WHERE external_id LIKE 'fine-%' OR external_id = 'long-id'"
+        )
+        .await,
+        11
+    );
+    let text = intake.metrics.render();
+    assert!(
+        text.contains("code=\"malformed\",field=\"text\"} 10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("code=\"malformed\",field=\"received_at\"} 10"),
         "{text}"
     );
     intake.stop().await.unwrap();

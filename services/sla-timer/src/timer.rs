@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redress_platform::envelope::new_event;
+use redress_platform::unit::CommitError;
 use redress_proto::v1::DeadlineState;
 use tokio::time::MissedTickBehavior;
 
@@ -40,7 +41,7 @@ pub async fn run(sla: Arc<SlaTimer>) -> anyhow::Result<()> {
 
 /// Breaches one batch of due deadlines and publishes `sla.breached` for each, in one
 /// transaction. Returns how many it breached.
-pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
+pub async fn breach_due(sla: &SlaTimer) -> Result<usize, CommitError> {
     let now = sla.ctx.clock.now();
     // Strictly before now (less the grace): work that gets there at the due instant is in
     // time (as `domain::deadline::settle` has it), so the due instant itself is not late yet.
@@ -99,7 +100,7 @@ pub async fn breach_due(sla: &SlaTimer) -> sqlx::Result<usize> {
 /// Warns of armed deadlines whose warning time has come and that are not due yet (one due
 /// already gets its breach instead): one `sla.warning` per deadline, in one transaction with
 /// the mark that it was sent.
-pub async fn warn_due(sla: &SlaTimer) -> sqlx::Result<usize> {
+pub async fn warn_due(sla: &SlaTimer) -> Result<usize, CommitError> {
     let now = sla.ctx.clock.now();
     let mut unit = sla.store.begin().await?;
     let rows = sqlx::query(&format!(

@@ -17,7 +17,11 @@ use crate::{Approvals, IDENT};
 fn validate(cmd: &DecideApproval) -> Result<(), Refusal> {
     Refusal::require("command_id", &cmd.command_id)?;
     Refusal::require("ticket", &cmd.ticket)?;
+    Refusal::token("ticket", &cmd.ticket, 64)?;
     Refusal::require("approver", &cmd.approver)?;
+    Refusal::token("approver", &cmd.approver, 100)?;
+    Refusal::token("approval_id", &cmd.approval_id, 64)?;
+    Refusal::text("note", &cmd.note, 4 * 1024)?;
     if !cmd.approve && cmd.note.trim().is_empty() {
         // The department has to know what to change before it proposes again.
         return Err(Refusal::missing("note", "a rejection must say why"));

@@ -46,6 +46,16 @@ pub struct Limits {
     pub max_text_bytes: usize,
     pub max_attachments: usize,
     pub default_playbook: String,
+    /// How long ago a complaint may say it was received (older is a mistake or an attack:
+    /// deadlines and repeat windows are computed from it).
+    pub max_received_age: Duration,
+}
+
+/// Control characters other than newline and tab have no place in a complaint (U+0000 cannot
+/// even be stored in PostgreSQL text).
+fn has_stray_control(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +126,13 @@ fn check_attachment(i: usize, a: &Attachment) -> Result<(), FieldError> {
             SubmitErrorCode::Malformed,
             field("uri"),
             "an attachment URI looks like https://host/path or s3://bucket/key",
+        ));
+    }
+    if a.media_type.len() > 127 {
+        return Err(FieldError::new(
+            SubmitErrorCode::TooLong,
+            field("media_type"),
+            "at most 127 bytes",
         ));
     }
     if !a.media_type.is_empty()
@@ -214,6 +231,13 @@ impl ValidSubmission {
                 "the complaint's text is required",
             ));
         }
+        if has_stray_control(&msg.text) {
+            return Err(FieldError::new(
+                C::Malformed,
+                "text",
+                "control characters other than newline and tab are not allowed",
+            ));
+        }
         if msg.text.len() > limits.max_text_bytes {
             return Err(FieldError::new(
                 C::TooLong,
@@ -284,6 +308,13 @@ impl ValidSubmission {
                         "lies in the future",
                     ));
                 }
+                if at < now - limits.max_received_age {
+                    return Err(FieldError::new(
+                        C::Malformed,
+                        "received_at",
+                        format!("more than {} days ago", limits.max_received_age.num_days()),
+                    ));
+                }
                 at
             }
         };
@@ -313,6 +344,7 @@ mod tests {
             max_text_bytes: 65_536,
             max_attachments: 20,
             default_playbook: "default".into(),
+            max_received_age: Duration::days(366),
         }
     }
 
@@ -403,6 +435,38 @@ mod tests {
         let mut m = good();
         m.playbook = "Bad Key".into();
         assert_eq!(err(m, None), (C::Malformed, "playbook".into()));
+        // What a database would refuse or a date that would overflow arithmetic.
+        let mut m = good();
+        m.text = "bad\u{0}byte".into();
+        assert_eq!(err(m, None), (C::Malformed, "text".into()));
+        let mut m = good();
+        m.text = "a bell\u{7}".into();
+        assert_eq!(err(m, None), (C::Malformed, "text".into()));
+        let mut m = good();
+        m.received_at = Some(redress_proto::time::Timestamp {
+            seconds: -8_272_000_000_000,
+            nanos: 0,
+        });
+        assert_eq!(err(m, None), (C::Malformed, "received_at".into()));
+        let mut m = good();
+        m.received_at = Some(redress_proto::time::from_unix_micros(
+            -62_135_596_800_000_000,
+        ));
+        assert_eq!(err(m, None), (C::Malformed, "received_at".into()));
+        let mut m = good();
+        m.attachments = vec![Attachment {
+            uri: "s3://b/k".into(),
+            media_type: format!("image/{}", "x".repeat(300)),
+            ..Default::default()
+        }];
+        assert_eq!(
+            err(m, None),
+            (C::TooLong, "attachments[0].media_type".into())
+        );
+        // Newlines and tabs are part of ordinary text.
+        let mut m = good();
+        m.text = "第一行\n\t第二行".into();
+        assert!(ValidSubmission::parse(m, None, &limits(), Utc::now()).is_ok());
     }
 
     #[test]

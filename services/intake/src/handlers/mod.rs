@@ -14,7 +14,7 @@ pub(crate) enum Refusal {
     /// The submission is wrong; nothing was stored.
     Invalid(FieldError),
     /// Storage failed; the submission may be retried as it is.
-    Unavailable(sqlx::Error),
+    Unavailable(redress_platform::unit::CommitError),
 }
 
 /// Validates and registers one submission sent as a request, counting refusals by code and

@@ -74,23 +74,83 @@ pub async fn handle_batch(intake: Arc<Intake>, deliveries: Vec<Delivery>) -> Vec
         }
     }
     if !items.is_empty() {
-        let result = register_batch(&intake, items).await;
-        for (k, &i) in positions.iter().enumerate() {
-            outcomes[i] = Some(match &result {
-                Ok(answers) => {
+        match guarded(register_batch(&intake, &items)).await {
+            Ok(answers) => {
+                for (k, &i) in positions.iter().enumerate() {
                     if answers[k].duplicate {
                         intake.ctx.metrics.incr("intake_duplicates_total");
                     }
-                    Outcome::Ack
+                    outcomes[i] = Some(Outcome::Ack);
                 }
-                Err(e) => Outcome::Retry(e.to_string()),
-            });
+            }
+            Err(e) if items.len() == 1 => outcomes[positions[0]] = Some(settle(&intake, e)),
+            Err(e) => {
+                // One of them may be at fault: each alone, so the others go through.
+                tracing::warn!(error = %e, batch = items.len(), "registration failed; one by one");
+                for (item, &i) in items.iter().zip(&positions) {
+                    let one = std::slice::from_ref(item);
+                    outcomes[i] = Some(match guarded(register_batch(&intake, one)).await {
+                        Ok(answers) => {
+                            if answers[0].duplicate {
+                                intake.ctx.metrics.incr("intake_duplicates_total");
+                            }
+                            Outcome::Ack
+                        }
+                        Err(e) => item.span.in_scope(|| settle(&intake, e)),
+                    });
+                }
+            }
         }
     }
     outcomes
         .into_iter()
         .map(|o| o.expect("every delivery has an outcome"))
         .collect()
+}
+
+/// Why registering failed: the database (for now or for good) or a panic.
+enum Failed {
+    Db(redress_platform::unit::CommitError),
+    Panicked(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Db(e) => write!(f, "{e}"),
+            Failed::Panicked(what) => write!(f, "registration panicked: {what}"),
+        }
+    }
+}
+
+async fn guarded<T>(
+    work: impl Future<Output = Result<T, redress_platform::unit::CommitError>>,
+) -> Result<T, Failed> {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(Failed::Db(e)),
+        Err(panic) => Err(Failed::Panicked(
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into()),
+        )),
+    }
+}
+
+/// A submission that cannot be registered for good is dead-lettered (sealed, with the
+/// reason); anything else is delivered again later.
+fn settle(intake: &Intake, failed: Failed) -> Outcome {
+    match &failed {
+        Failed::Db(e) if !e.is_permanent() => Outcome::Retry(failed.to_string()),
+        _ => {
+            intake.ctx.metrics.incr("intake_unregistrable_total");
+            tracing::error!(reason = %failed, "submission cannot be registered");
+            Outcome::DeadLetter(failed.to_string())
+        }
+    }
 }
 
 /// Tells the adapter why, since it did not wait for a reply.

@@ -41,6 +41,16 @@ pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes 
                 Outcome::Accepted(accepted)
             }
             Err(Refusal::Invalid(e)) => error(e.code, &e.field, e.message),
+            Err(Refusal::Unavailable(e)) if e.is_permanent() => {
+                // Validation lets nothing through that the database refuses; should something
+                // slip past it, the sender learns it must change the request, not resend it.
+                tracing::warn!(error = %e, "the complaint cannot be stored");
+                error(
+                    SubmitErrorCode::Malformed,
+                    "",
+                    format!("the complaint cannot be stored as it is: {e}"),
+                )
+            }
             Err(Refusal::Unavailable(e)) => {
                 tracing::error!(error = %e, "registering failed");
                 error(

@@ -59,15 +59,30 @@ fn bind_department(routing: &Routing, subject: &str, cmd: &mut WorkCommand) -> R
     Ok(())
 }
 
+/// Free text a department writes: at most this many bytes.
+const MAX_TEXT: usize = 16 * 1024;
+
 fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
     Refusal::require("command_id", &cmd.command_id)?;
     Refusal::require("ticket", &cmd.ticket)?;
+    Refusal::token("ticket", &cmd.ticket, 64)?;
+    Refusal::token("actor", &cmd.actor, 100)?;
     let given = match &cmd.action {
         None => return Err(Refusal::missing("action", "action is required")),
         Some(Action::Accept(_)) => subjects::routing::ACCEPT,
-        Some(Action::Propose(_)) => subjects::routing::PROPOSE,
-        Some(Action::Reply(_)) => subjects::routing::REPLY,
-        Some(Action::Resolve(_)) => subjects::routing::RESOLVE,
+        Some(Action::Propose(p)) => {
+            Refusal::text("propose.remedy", &p.remedy, MAX_TEXT)?;
+            Refusal::token("propose.currency", &p.currency, 3)?;
+            subjects::routing::PROPOSE
+        }
+        Some(Action::Reply(r)) => {
+            Refusal::text("reply.message", &r.message, MAX_TEXT)?;
+            subjects::routing::REPLY
+        }
+        Some(Action::Resolve(r)) => {
+            Refusal::text("resolve.summary", &r.summary, MAX_TEXT)?;
+            subjects::routing::RESOLVE
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(

@@ -80,6 +80,9 @@ impl ValidAnswer {
                 ),
             ));
         }
+        FieldError::text("comment", &comment, MAX_COMMENT_BYTES)?;
+        FieldError::token("ticket", &ticket, 64)?;
+        FieldError::token("survey_id", &cmd.survey_id, 64)?;
         Ok(Self {
             command_id,
             ticket,

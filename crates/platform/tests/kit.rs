@@ -1,0 +1,255 @@
+//! The service kit against a real nats-server and PostgreSQL: a handler that applies events
+//! in batches, and among the events three that can never be applied (one panics the handler,
+//! one holds a value the database refuses, one would emit a message larger than the broker
+//! takes). Each of the three is dead-lettered alone with its reason; every other event is
+//! applied once, its follow-up published; and the consumer goes on.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use redress_platform::envelope::{Cause, follow_up, new_event};
+use redress_platform::events::{Event, Failure, Filter, Handler, Parsed};
+use redress_platform::{Host, ServiceContext, ServiceIdent, Unit};
+use redress_proto::EventKind;
+use redress_proto::subjects::Stream;
+use redress_proto::v1::envelope::Payload;
+use redress_proto::v1::{ComplaintClosed, ComplaintReopened, DeadLetter};
+use redress_testkit::{TestEnv, eventually};
+use uuid::Uuid;
+
+const IDENT: ServiceIdent = ServiceIdent {
+    name: "kit-test",
+    schema: "kit",
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/kit_migrations");
+
+struct Recorder;
+
+impl Handler for Recorder {
+    type Input = String;
+
+    fn parse(&self, event: &Event) -> Parsed<String> {
+        match &event.payload {
+            Payload::ComplaintClosed(c) => Parsed::Handle(c.ticket.clone()),
+            _ => Parsed::Skip,
+        }
+    }
+
+    async fn apply(&self, unit: &mut Unit, event: &Event, marker: &String) -> Result<(), Failure> {
+        if marker == "panic" {
+            panic!("a handler bug");
+        }
+        // U+0000 cannot be stored in PostgreSQL text: a permanent error (SQLSTATE 22021).
+        let note = if marker == "nul" { "a\u{0}b" } else { "ok" };
+        sqlx::query("INSERT INTO seen (event_id, note) VALUES ($1, $2)")
+            .bind(&event.envelope.event_id)
+            .bind(note)
+            .execute(unit.db())
+            .await?;
+        let reason = if marker == "big" {
+            "x".repeat(2 * 1024 * 1024)
+        } else {
+            marker.clone()
+        };
+        unit.emit(follow_up(
+            IDENT.name,
+            &event.envelope,
+            chrono::Utc::now(),
+            Payload::ComplaintReopened(ComplaintReopened {
+                ticket: marker.clone(),
+                reason,
+                ..Default::default()
+            }),
+        ));
+        Ok(())
+    }
+}
+
+async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
+    let mut host = Host::open(ctx, IDENT, &MIGRATOR).await?;
+    host.consume(
+        Filter::Kinds(vec![EventKind::ComplaintClosed]),
+        std::sync::Arc::new(Recorder),
+    )
+    .await?;
+    host.serve().await
+}
+
+fn closed(marker: &str) -> redress_proto::v1::Envelope {
+    let id = Uuid::now_v7();
+    new_event(
+        "survey",
+        &Cause {
+            complaint_id: id,
+            ticket: marker.into(),
+            causation_id: "test".into(),
+            correlation_id: id.to_string(),
+            playbook: "default".into(),
+        },
+        chrono::Utc::now(),
+        Payload::ComplaintClosed(ComplaintClosed {
+            ticket: marker.into(),
+            ..Default::default()
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_events_are_dead_lettered_alone_and_the_rest_go_through() {
+    let env = TestEnv::start().await.unwrap();
+    let service = env
+        .start_service(IDENT.name, redress_platform::clock::system(), run)
+        .await
+        .unwrap();
+    let subject = env.subjects().event_of(EventKind::ComplaintClosed);
+    // Published together, so that the bad ones share batches with good ones.
+    let mut good = Vec::new();
+    for i in 0..60 {
+        let marker = match i {
+            10 => "panic".to_string(),
+            25 => "nul".to_string(),
+            40 => "big".to_string(),
+            _ => {
+                good.push(i);
+                format!("good-{i}")
+            }
+        };
+        env.publish_event(subject.clone(), &closed(&marker))
+            .await
+            .unwrap();
+    }
+    let pool = env.admin_pool().await.unwrap();
+    let letters = || async {
+        env.stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| DeadLetter::decode(m.payload.clone()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    eventually("three dead letters", Duration::from_secs(60), || async {
+        letters().await.len() >= 3
+    })
+    .await;
+    eventually(
+        "every good event applied",
+        Duration::from_secs(60),
+        || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kit.seen")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == good.len() as i64
+        },
+    )
+    .await;
+    let reasons: Vec<String> = letters().await.into_iter().map(|l| l.reason).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("panicked")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("permanent database error")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("more than the broker's")),
+        "{reasons:?}"
+    );
+    // The good events' follow-ups are all published, once, and nothing else.
+    eventually("the follow-ups", Duration::from_secs(30), || async {
+        env.events(env.subjects().event_of(EventKind::ComplaintReopened))
+            .await
+            .unwrap()
+            .len()
+            == good.len()
+    })
+    .await;
+    // And the consumer goes on.
+    env.publish_event(subject, &closed("after")).await.unwrap();
+    eventually("the next event", Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kit.seen")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == good.len() as i64 + 1
+    })
+    .await;
+    assert_eq!(service.metrics.get("kit-test_dead_letters_total"), 3);
+    service.stop().await.unwrap();
+}
+
+/// A message no stream takes (as after a stream was deleted, or a subject typo) is tried a few
+/// times, then set aside, counted and kept; the messages queued behind it are published.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_the_broker_refuses_is_set_aside_and_blocks_nothing() {
+    let env = TestEnv::start().await.unwrap();
+    let service = env
+        .start_service(IDENT.name, redress_platform::clock::system(), run)
+        .await
+        .unwrap();
+    let pool = env.admin_pool().await.unwrap();
+    let refused = format!(
+        "{}.nowhere",
+        env.subjects().event_of(EventKind::ComplaintReopened)
+    );
+    let refused = refused.replacen(".evt.", ".void.", 1);
+    let good = env.subjects().event_of(EventKind::ComplaintReopened);
+    let body = closed("queued").encode_to_vec();
+    sqlx::query(
+        "INSERT INTO kit.outbox (msg_id, subject, payload)
+         VALUES ('refused-1', $1, $3), ('good-1', $2, $3), ('good-2', $2, $3)",
+    )
+    .bind(&refused)
+    .bind(&good)
+    .bind(&body)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // No NOTIFY: the relay's fallback poll finds the rows.
+    eventually("the rows behind it", Duration::from_secs(30), || async {
+        env.events(good.clone()).await.unwrap().len() == 2
+    })
+    .await;
+    eventually(
+        "the refused row set aside",
+        Duration::from_secs(60),
+        || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM kit.outbox WHERE stuck_at IS NOT NULL",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == 1
+        },
+    )
+    .await;
+    let (attempts, reason): (i32, String) =
+        sqlx::query_as("SELECT attempts, stuck_reason FROM kit.outbox WHERE msg_id = 'refused-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, redress_platform::outbox::STUCK_AFTER);
+    assert!(reason.contains("no stream"), "{reason}");
+    eventually("the stuck counter", Duration::from_secs(10), || async {
+        service.metrics.get("kit_outbox_stuck_total") == 1
+    })
+    .await;
+    // Later rows still go out.
+    sqlx::query("INSERT INTO kit.outbox (msg_id, subject, payload) VALUES ('good-3', $1, $2)")
+        .bind(&good)
+        .bind(&body)
+        .execute(&pool)
+        .await
+        .unwrap();
+    eventually("a later row", Duration::from_secs(30), || async {
+        env.events(good.clone()).await.unwrap().len() == 3
+    })
+    .await;
+    service.stop().await.unwrap();
+}
