@@ -53,6 +53,14 @@ pub struct DatabaseSettings {
     pub urls: BTreeMap<String, SecretString>,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    /// A statement running longer is cancelled (its unit of work is retried).
+    pub statement_timeout_ms: u64,
+    /// A statement waiting longer for a lock is cancelled, so that a stuck transaction
+    /// elsewhere cannot hold a service's work queue.
+    pub lock_timeout_ms: u64,
+    /// A session idle this long inside a transaction is ended by the server, releasing its
+    /// locks (a process frozen between statements).
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +126,9 @@ fn defaults() -> serde_json::Value {
             "provision": true,
             "max_connections": 16,
             "acquire_timeout_secs": 30,
+            "statement_timeout_ms": 30000,
+            "lock_timeout_ms": 10000,
+            "idle_in_transaction_timeout_ms": 60000,
         },
         "telemetry": { "format": "pretty", "filter": "info" },
         "health": { "addr": null },

@@ -168,11 +168,17 @@ pub fn service_options(
     // (measured: 3 million rows read for 11,000 complaints in a fresh stack's first burst).
     // Without sequential scans the planner takes the index whatever the table's size then,
     // and still scans where no index serves.
+    let statement = settings.statement_timeout_ms.to_string();
+    let lock = settings.lock_timeout_ms.to_string();
+    let idle = settings.idle_in_transaction_timeout_ms.to_string();
     Ok(options
         .options([
             ("search_path", ident.schema),
             ("plan_cache_mode", "force_generic_plan"),
             ("enable_seqscan", "off"),
+            ("statement_timeout", statement.as_str()),
+            ("lock_timeout", lock.as_str()),
+            ("idle_in_transaction_session_timeout", idle.as_str()),
         ])
         .application_name(&format!("redress-{}", ident.name)))
 }
@@ -271,6 +277,11 @@ pub async fn migrate(
     };
     let key = format!("redress-plumbing:{}", ident.schema);
     let mut conn = pool.acquire().await.map_err(plumbing)?;
+    // Waiting for a twin's migration, or a long one, is not a stuck statement: no timeouts on
+    // this connection until it is done (RESET brings back the session's configured values).
+    conn.execute("SET statement_timeout = 0; SET lock_timeout = 0")
+        .await
+        .map_err(plumbing)?;
     sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
         .bind(&key)
         .execute(&mut *conn)
@@ -282,13 +293,24 @@ pub async fn migrate(
         .bind(&key)
         .execute(&mut *conn)
         .await;
-    drop(conn);
     created.map_err(plumbing)?;
     // The migrator takes its own advisory lock.
-    migrator.run(pool).await.map_err(|source| DbError::Migrate {
-        service: ident.name.to_string(),
-        source,
-    })
+    let migrated = migrator
+        .run_direct(&mut *conn)
+        .await
+        .map_err(|source| DbError::Migrate {
+            service: ident.name.to_string(),
+            source,
+        });
+    if conn
+        .execute("RESET statement_timeout; RESET lock_timeout")
+        .await
+        .is_err()
+    {
+        // Never hand the pool a connection without its timeouts.
+        conn.detach();
+    }
+    migrated
 }
 
 /// Records that this service loaded `version` of playbook `key`, keeping its own part of it,

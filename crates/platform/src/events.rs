@@ -201,8 +201,10 @@ pub async fn spawn_consumer<H: Handler>(
         shutdown: ctx.shutdown.clone(),
         // Events never carry contact details.
         seal_dead_letters: None,
+        max_payload: ctx.nats.server_info().max_payload,
     };
     let stream_name = Arc::new(ctx.subjects.stream_name(Stream::Events));
+    let event_subjects = Arc::new(ctx.subjects.clone());
     Ok(crate::telemetry::spawn(consume_batches(
         ctx.js.clone(),
         consumer,
@@ -211,14 +213,25 @@ pub async fn spawn_consumer<H: Handler>(
             let handler = handler.clone();
             let store = store.clone();
             let stream_name = stream_name.clone();
-            async move { handle_batch(service, &store, &*handler, &stream_name, deliveries).await }
+            let subjects = event_subjects.clone();
+            async move {
+                handle_batch(
+                    service,
+                    &store,
+                    &*handler,
+                    &subjects,
+                    &stream_name,
+                    deliveries,
+                )
+                .await
+            }
         },
     )))
 }
 
 /// Decodes one delivery into an event (its span not opened yet), or says why it cannot be
 /// one.
-fn decode(stream_name: &str, delivery: Delivery) -> Result<Event, String> {
+fn decode(subjects: &Subjects, stream_name: &str, delivery: Delivery) -> Result<Event, String> {
     let mut envelope =
         Envelope::decode(delivery.payload.clone()).map_err(|e| format!("not an Envelope: {e}"))?;
     // Kept once, in `Event::payload`; the envelope keeps the rest.
@@ -229,6 +242,23 @@ fn decode(stream_name: &str, delivery: Delivery) -> Result<Event, String> {
         ));
     };
     let kind = payload.kind();
+    // Each kind has one producer and one subject: an envelope that claims another producer,
+    // or that travels where its kind does not, is not the event it pretends to be.
+    if envelope.producer != kind.producer() {
+        return Err(format!(
+            "{kind} {} names producer {:?}; only {} publishes it",
+            envelope.event_id,
+            envelope.producer,
+            kind.producer()
+        ));
+    }
+    let expected = payload.subject(subjects);
+    if delivery.subject.as_str() != expected {
+        return Err(format!(
+            "{kind} {} arrived on {}; it belongs on {expected}",
+            envelope.event_id, delivery.subject
+        ));
+    }
     let message_id = if envelope.event_id.is_empty() {
         delivery.message_id(stream_name)
     } else {
@@ -266,6 +296,7 @@ async fn handle_batch<H: Handler>(
     service: &'static str,
     store: &Store,
     handler: &H,
+    subjects: &Subjects,
     stream_name: &str,
     deliveries: Vec<Delivery>,
 ) -> Vec<Outcome> {
@@ -273,7 +304,7 @@ async fn handle_batch<H: Handler>(
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(deliveries.len());
     let mut todo: Vec<(usize, Event, H::Input)> = Vec::new();
     for (i, delivery) in deliveries.into_iter().enumerate() {
-        let mut event = match decode(stream_name, delivery) {
+        let mut event = match decode(subjects, stream_name, delivery) {
             Ok(event) => event,
             Err(reason) => {
                 metrics.incr(&format!("{service}_contract_violations_total"));

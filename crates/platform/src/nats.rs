@@ -201,6 +201,10 @@ pub struct ConsumeOptions {
     /// Seals a payload before it goes to the dead-letter stream, for services whose input
     /// may hold personal data (intake); `None` keeps payloads as they are.
     pub seal_dead_letters: Option<SealFn>,
+    /// The broker's largest message (`max_payload`): a dead letter that would be larger keeps
+    /// only the start of the payload, or it could never be written and its message would be
+    /// retried for ever.
+    pub max_payload: usize,
 }
 
 /// Turns a payload into its sealed form (see [`ConsumeOptions::seal_dead_letters`]).
@@ -399,7 +403,7 @@ pub async fn dead_letter(
     options
         .metrics
         .incr(&format!("{}_dead_letters_total", options.service));
-    let letter = DeadLetter {
+    let mut letter = DeadLetter {
         service: options.service.clone(),
         original_subject: delivery.subject.clone(),
         stream: stream_name.to_string(),
@@ -414,6 +418,19 @@ pub async fn dead_letter(
         },
         payload_sealed: options.seal_dead_letters.is_some(),
     };
+    // Room for the headers and the envelope around the payload.
+    let room = options.max_payload.saturating_sub(8 * 1024);
+    if letter.encoded_len() > room {
+        let full = letter.payload.len();
+        letter
+            .payload
+            .truncate(room.saturating_sub(letter.encoded_len() - full));
+        letter.reason = format!(
+            "{} (payload of {full} bytes cut to its first {})",
+            letter.reason,
+            letter.payload.len()
+        );
+    }
     let mut h = HeaderMap::new();
     h.insert(
         headers::MSG_ID,

@@ -253,3 +253,102 @@ async fn a_message_the_broker_refuses_is_set_aside_and_blocks_nothing() {
     .await;
     service.stop().await.unwrap();
 }
+
+/// An event that names a producer other than the one service that publishes its kind, or that
+/// travels on another kind's subject, is dead-lettered as a contract violation and never applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_events_are_refused() {
+    let env = TestEnv::start().await.unwrap();
+    let service = env
+        .start_service(IDENT.name, redress_platform::clock::system(), run)
+        .await
+        .unwrap();
+    let subject = env.subjects().event_of(EventKind::ComplaintClosed);
+    let mut forged = closed("forged-producer");
+    forged.producer = "mallory".into();
+    env.publish_event(subject.clone(), &forged).await.unwrap();
+    // A reopening dressed as a closing: right producer, wrong subject.
+    let mut misplaced = closed("misplaced");
+    misplaced.payload = Some(Payload::ComplaintReopened(ComplaintReopened {
+        ticket: "misplaced".into(),
+        ..Default::default()
+    }));
+    env.publish_event(subject.clone(), &misplaced)
+        .await
+        .unwrap();
+    env.publish_event(subject, &closed("genuine"))
+        .await
+        .unwrap();
+    let pool = env.admin_pool().await.unwrap();
+    eventually("two dead letters", Duration::from_secs(30), || async {
+        env.stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
+            .await
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
+    eventually("the genuine event", Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kit.seen")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 1
+    })
+    .await;
+    let reasons: Vec<String> = env
+        .stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| DeadLetter::decode(m.payload.clone()).unwrap().reason)
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("names producer \"mallory\"; only survey publishes it")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("it belongs on")),
+        "{reasons:?}"
+    );
+    assert_eq!(service.metrics.get("kit-test_contract_violations_total"), 2);
+    service.stop().await.unwrap();
+}
+
+/// A service's sessions carry the configured statement, lock and idle-in-transaction timeouts.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_sessions_have_timeouts() {
+    use sqlx::Connection as _;
+    let env = TestEnv::start().await.unwrap();
+    let service = env
+        .start_service(IDENT.name, redress_platform::clock::system(), run)
+        .await
+        .unwrap();
+    let settings = env.config().settings.database;
+    let options = redress_platform::db::service_options(&settings, &IDENT).unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    for (name, value) in [
+        ("statement_timeout", "30s"),
+        ("lock_timeout", "10s"),
+        ("idle_in_transaction_session_timeout", "1min"),
+    ] {
+        let shown: String = sqlx::query_scalar(&format!("SHOW {name}"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(shown, value, "{name}");
+    }
+    // And a statement that outlives its limit is cancelled.
+    sqlx::query("SET statement_timeout = 100")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT pg_sleep(5)")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    service.stop().await.unwrap();
+}

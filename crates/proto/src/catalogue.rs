@@ -129,6 +129,25 @@ impl EventKind {
         }
     }
 
+    /// The one service that publishes this kind; consumers refuse an envelope that names
+    /// another producer.
+    pub fn producer(self) -> &'static str {
+        match self {
+            EventKind::ComplaintReceived => "intake",
+            EventKind::ComplaintClassified => "classification",
+            EventKind::Work(_) | EventKind::WorkEscalated => "routing",
+            EventKind::SlaArmed
+            | EventKind::SlaWarning
+            | EventKind::SlaMet
+            | EventKind::SlaBreached => "sla-timer",
+            EventKind::ApprovalRequested | EventKind::ApprovalDecided => "approval",
+            EventKind::SurveySent
+            | EventKind::SurveyAnswered
+            | EventKind::ComplaintClosed
+            | EventKind::ComplaintReopened => "survey",
+        }
+    }
+
     /// Whether the subject ends in a department.
     pub fn per_department(self) -> bool {
         matches!(self, EventKind::Work(_) | EventKind::WorkEscalated)

@@ -107,6 +107,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                         intake.cipher.seal_bytes(payload, DEAD_LETTER_AAD)
                     })
                 }),
+                max_payload: ctx.nats.server_info().max_payload,
             },
             move |batch| handlers::submission::handle_batch(intake.clone(), batch),
         ));

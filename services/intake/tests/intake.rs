@@ -408,6 +408,68 @@ async fn poison_on_the_stream_delays_nothing_else() {
     intake.stop().await.unwrap();
 }
 
+/// Garbage as large as the broker takes: its dead letter would be larger still, so it keeps
+/// the start of the payload and says so, instead of failing to be written for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_too_large_for_the_broker_keeps_the_start_of_its_payload() {
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    let nats = env.nats_client().await.unwrap();
+    let max = nats.server_info().max_payload;
+    let js = async_nats::jetstream::new(nats);
+    js.publish(
+        client.subjects().submit("sms"),
+        vec![0xff; max - 512].into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    client
+        .publish_submission(&complaint("sms", "after-huge-garbage", "13900001111"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let pool = env.admin_pool().await.unwrap();
+    eventually("the good submission", || async {
+        count(&pool, "SELECT count(*) FROM intake.complaints").await == 1
+    })
+    .await;
+    eventually("the dead letter", || async {
+        !messages_on(
+            &env,
+            Stream::DeadLetter,
+            client.subjects().dead_letter("intake"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    let letters = messages_on(
+        &env,
+        Stream::DeadLetter,
+        client.subjects().dead_letter("intake"),
+    )
+    .await;
+    assert_eq!(letters.len(), 1);
+    let letter = DeadLetter::decode(letters[0].payload.clone()).unwrap();
+    assert!(
+        letter.reason.contains("not a SubmitComplaint"),
+        "{}",
+        letter.reason
+    );
+    assert!(
+        letter.reason.contains("cut to its first"),
+        "{}",
+        letter.reason
+    );
+    assert!(letter.payload.len() < max - 512);
+    assert_eq!(intake.metrics.get("intake_dead_letters_total"), 1);
+    intake.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undecodable_message_is_dead_lettered_and_does_not_block_the_stream() {
     let env = TestEnv::start().await.unwrap();
