@@ -68,6 +68,14 @@ enum Command {
         #[arg(required = true, value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         services: Vec<String>,
     },
+    /// Create each service's PostgreSQL role and schema (grants, nothing else) with the
+    /// administrator URL in REDRESS_DATABASE_URL; services then run with
+    /// `database.provision = false` and their own role only. `redress up` runs it itself.
+    Provision {
+        /// Only these services (default: all six).
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
+        services: Vec<String>,
+    },
     /// Submit a complaint as a channel adapter would, and print its ticket.
     Submit(client_verbs::SubmitArgs),
     /// Show a complaint's status, by ticket or complaint id.
@@ -148,6 +156,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             durable,
         } => up::run(cli.config.as_deref(), &data_dir, &only, durable).await,
         Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
+        Command::Provision { services } => {
+            services::provision_verb(cli.config.as_deref(), &services).await
+        }
         Command::Submit(args) => client_verbs::submit(args).await,
         Command::Status(args) => client_verbs::status(args).await,
         Command::Work(command) => work::run(command).await,
@@ -167,6 +178,7 @@ impl Command {
         match self {
             Command::Up { .. } => "up",
             Command::Serve { .. } => "serve",
+            Command::Provision { .. } => "provision",
             Command::Submit(_) => "submit",
             Command::Status(_) => "status",
             Command::Work(_) => "work",

@@ -28,6 +28,50 @@ pub fn runner(name: &str) -> fn(ServiceContext) -> BoxFuture<'static, anyhow::Re
     }
 }
 
+/// The identity (name and schema) of a service.
+pub fn ident(name: &str) -> redress_platform::ServiceIdent {
+    match name {
+        "intake" => redress_intake::IDENT,
+        "classification" => redress_classification::IDENT,
+        "routing" => redress_routing::IDENT,
+        "sla-timer" => redress_sla_timer::IDENT,
+        "approval" => redress_approval::IDENT,
+        "survey" => redress_survey::IDENT,
+        other => unreachable!("unknown service {other}; clap checks names"),
+    }
+}
+
+/// Creates (or brings up to date) each service's role and schema with the administrator URL
+/// of `database.url`, so that the services themselves can run with `database.provision =
+/// false` and never hold that URL.
+pub async fn provision(config: &Config, names: &[String]) -> anyhow::Result<()> {
+    for name in names {
+        let ident = ident(name);
+        redress_platform::db::provision(&config.settings.database, &ident).await?;
+        println!(
+            "{name}: role {} owns schema {}",
+            redress_platform::db::role_name(&ident),
+            ident.schema
+        );
+    }
+    Ok(())
+}
+
+/// `redress provision [SERVICE…]`.
+pub async fn provision_verb(
+    config_file: Option<&Path>,
+    names: &[String],
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_file)?;
+    let names: Vec<String> = if names.is_empty() {
+        NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        names.to_vec()
+    };
+    provision(&config, &names).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `names` in this process until SIGINT/SIGTERM or until one of them fails. Prints
 /// `ready` once every one is serving.
 pub async fn run_services(

@@ -148,6 +148,12 @@ pub async fn run(
         overrides["health"] = serde_json::json!({ "addr": "127.0.0.1:0" });
     }
     let config = base.merged(overrides)?;
+    // Provisioning is its own step, with the administrator's URL; the services then run as
+    // their own roles and do not provision.
+    if config.settings.database.provision {
+        crate::services::provision(&config, &crate::services::NAMES.map(String::from)).await?;
+    }
+    let config = config.merged(serde_json::json!({ "database": { "provision": false } }))?;
 
     discovery::write(
         &data_dir,

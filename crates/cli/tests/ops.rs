@@ -69,3 +69,65 @@ async fn stuck_messages_are_listed_and_released() {
     let text = String::from_utf8(ops(&env, &[]).stdout).unwrap();
     assert_eq!(text.trim(), "nothing is stuck");
 }
+
+/// `redress provision` creates each service's role and schema with the administrator's URL;
+/// a service role then logs in with its derived password, works in its own schema and
+/// cannot read another's.
+#[tokio::test(flavor = "multi_thread")]
+async fn provision_is_a_step_of_its_own() {
+    use sqlx::Connection as _;
+    let env = TestEnv::start().await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_redress"))
+        .arg("provision")
+        .env("REDRESS_DATABASE_URL", env.database_url())
+        .env("REDRESS_DATABASE__ROLE_SECRET", "a-role-secret")
+        .env("RUST_LOG", "warn")
+        .current_dir(env.dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(
+        text.contains("sla-timer: role redress_sla owns schema sla"),
+        "{text}"
+    );
+
+    // The routing role, as a service with provision = false would connect.
+    let mut settings = env.config().settings.database;
+    settings.provision = false;
+    settings.role_secret = Some("a-role-secret".to_string().into());
+    let ident = redress_platform::ServiceIdent {
+        name: "routing",
+        schema: "routing",
+    };
+    let options = redress_platform::db::service_options(&settings, &ident).unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(user, "redress_routing");
+    sqlx::query("CREATE TABLE probe (id int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let other = sqlx::query("CREATE TABLE intake.probe (id int)")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(other.to_string().contains("permission denied"), "{other}");
+    // Running it again changes nothing and fails nothing.
+    let again = Command::new(env!("CARGO_BIN_EXE_redress"))
+        .args(["provision", "routing"])
+        .env("REDRESS_DATABASE_URL", env.database_url())
+        .env("REDRESS_DATABASE__ROLE_SECRET", "a-role-secret")
+        .current_dir(env.dir())
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+}

@@ -116,6 +116,15 @@ pub struct StreamSettings {
     pub duplicate_window_secs: u64,
     pub notify_max_age_days: u64,
     pub dead_letter_max_age_days: u64,
+    /// Submissions hold names and contacts in the clear; intake keeps them (encrypted) once
+    /// registered, so the stream only needs to outlast an intake outage.
+    pub submissions_max_age_days: u64,
+    /// The event history: long enough for yearly analysis and for a new consumer to replay;
+    /// archive before it ages out (README). 0 keeps events for ever.
+    pub events_max_age_days: u64,
+    /// A cap on the event history's size, oldest dropped first; -1 for none. Set it below
+    /// the broker's storage, or a full disk stops every relay.
+    pub events_max_bytes: i64,
 }
 
 fn defaults() -> serde_json::Value {
@@ -148,6 +157,9 @@ fn defaults() -> serde_json::Value {
             "replicas": 1,
             "duplicate_window_secs": 120,
             "notify_max_age_days": 7,
+            "submissions_max_age_days": 30,
+            "events_max_age_days": 400,
+            "events_max_bytes": -1,
             "dead_letter_max_age_days": 30,
         },
     })

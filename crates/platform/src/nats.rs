@@ -52,12 +52,18 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<asyn
 fn stream_config(subjects: &Subjects, which: Stream, s: &StreamSettings) -> stream::Config {
     let day = Duration::from_secs(86_400);
     let max_age = match which {
-        // Events are the record of what happened: kept until an operator decides otherwise.
-        Stream::Events | Stream::Submissions => Duration::ZERO,
+        Stream::Events => day * s.events_max_age_days as u32,
+        Stream::Submissions => day * s.submissions_max_age_days as u32,
         Stream::Notify => day * s.notify_max_age_days as u32,
         Stream::DeadLetter => day * s.dead_letter_max_age_days as u32,
     };
+    let max_bytes = match which {
+        Stream::Events => s.events_max_bytes,
+        _ => -1,
+    };
     stream::Config {
+        max_bytes,
+        discard: stream::DiscardPolicy::Old,
         name: subjects.stream_name(which),
         subjects: vec![subjects.stream_subjects(which)],
         retention: stream::RetentionPolicy::Limits,
@@ -86,6 +92,7 @@ pub async fn ensure_streams(
         if info.config.subjects != config.subjects
             || info.config.duplicate_window != config.duplicate_window
             || info.config.max_age != config.max_age
+            || info.config.max_bytes != config.max_bytes
         {
             js.update_stream(config.clone())
                 .await
