@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use redress_localstack::{Durability, NatsServer, PostgresServer, PostgresSpec};
+use redress_localstack::{Durability, NatsServer, NatsUser, PostgresServer, PostgresSpec};
 use redress_platform::Config;
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, Executor};
@@ -18,6 +18,9 @@ struct Secrets {
     postgres_password: String,
     role_secret: String,
     contact_key: String,
+    /// Password of each user of the private broker, made on first use.
+    #[serde(default)]
+    nats_passwords: std::collections::BTreeMap<String, String>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -35,11 +38,78 @@ impl Secrets {
             postgres_password: random_hex(16),
             role_secret: random_hex(32),
             contact_key: random_hex(32),
+            nats_passwords: Default::default(),
         };
-        std::fs::write(path, serde_json::to_vec_pretty(&s)?)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        s.save(path)?;
         Ok(s)
     }
+
+    fn save(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(())
+    }
+}
+
+/// The users of the private broker, which admits no one else: `admin` (the CLI on this
+/// machine: everything), `services` (all six in one process), each service alone (for
+/// `redress serve` elsewhere) and read-only `ops`. Each user's URL, credentials included, is
+/// written to `credentials/<user>.url` (mode 0600).
+fn broker_users(
+    secrets: &mut Secrets,
+    secrets_path: &Path,
+    data_dir: &Path,
+    root: &str,
+) -> anyhow::Result<Vec<NatsUser>> {
+    use redress_proto::access;
+    let subjects = redress_proto::subjects::Subjects::new(root);
+    let each: Vec<(String, access::Permissions)> = access::SERVICES
+        .iter()
+        .map(|s| (s.to_string(), access::service(&subjects, s)))
+        .collect();
+    let mut wanted: Vec<(String, Option<access::Permissions>)> = vec![("admin".into(), None)];
+    wanted.push((
+        "services".into(),
+        Some(access::Permissions::union(each.iter().map(|(_, p)| p))),
+    ));
+    wanted.extend(each.into_iter().map(|(n, p)| (n, Some(p))));
+    wanted.push(("ops".into(), Some(access::operations(&subjects))));
+    let mut changed = false;
+    let mut users = Vec::new();
+    for (name, permissions) in wanted {
+        let password = secrets
+            .nats_passwords
+            .entry(name.clone())
+            .or_insert_with(|| {
+                changed = true;
+                random_hex(24)
+            })
+            .clone();
+        users.push(NatsUser {
+            name,
+            password,
+            publish: permissions.as_ref().map(|p| p.publish.clone()),
+            subscribe: permissions.map(|p| p.subscribe),
+        });
+    }
+    if changed {
+        secrets.save(secrets_path)?;
+    }
+    std::fs::create_dir_all(data_dir.join("credentials"))?;
+    std::fs::set_permissions(
+        data_dir.join("credentials"),
+        std::fs::Permissions::from_mode(0o700),
+    )?;
+    Ok(users)
+}
+
+fn write_credentials(data_dir: &Path, users: &[NatsUser], port: u16) -> anyhow::Result<()> {
+    for u in users {
+        let path = data_dir.join("credentials").join(format!("{}.url", u.name));
+        std::fs::write(&path, format!("{}\n", u.url(port)))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 fn env_set(name: &str) -> bool {
@@ -64,15 +134,23 @@ pub async fn run(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("create data directory {}", data_dir.display()))?;
     let data_dir = std::fs::canonicalize(data_dir)?;
-    let secrets = Secrets::load_or_create(&data_dir.join("secrets.json"))?;
+    let secrets_path = data_dir.join("secrets.json");
+    let mut secrets = Secrets::load_or_create(&secrets_path)?;
     let base = Config::load(config_file)?;
     let _telemetry = redress_platform::telemetry::init("redress", &base.settings.telemetry)?;
     let shutdown = redress_platform::shutdown::on_signals();
 
     let mut nats_server = None;
-    let nats_url = if env_set("REDRESS_NATS_URL") {
-        println!("nats: {} (from REDRESS_NATS_URL)", base.settings.nats.url);
-        base.settings.nats.url.clone()
+    // The services' URL and the CLI's (the same unless the private broker has users).
+    let (nats_url, cli_nats_url) = if env_set("REDRESS_NATS_URL") {
+        println!(
+            "nats: {} (from REDRESS_NATS_URL)",
+            redress_client::redacted(&base.settings.nats.url)
+        );
+        (
+            base.settings.nats.url.clone(),
+            base.settings.nats.url.clone(),
+        )
     } else {
         let stack: StackSettings = base.section("stack")?;
         let durability = if durable || stack.durable_broker {
@@ -80,7 +158,16 @@ pub async fn run(
         } else {
             Durability::Default
         };
-        let server = NatsServer::start_with(&data_dir.join("nats"), None, durability).await?;
+        let users = broker_users(
+            &mut secrets,
+            &secrets_path,
+            &data_dir,
+            &base.settings.nats.root,
+        )?;
+        let server =
+            NatsServer::start_secured(&data_dir.join("nats"), None, durability, users.clone())
+                .await?;
+        write_credentials(&data_dir, &users, server.port())?;
         let url = server.url();
         let version = redress_localstack::version_of(server.binary())
             .map(|(a, b)| format!("{a}.{b}"))
@@ -95,8 +182,20 @@ pub async fn run(
             },
             data_dir.join("nats").display()
         );
+        println!(
+            "nats: anonymous connections refused; each user's URL is in {}",
+            data_dir.join("credentials").display()
+        );
+        let url_of = |name: &str| {
+            users
+                .iter()
+                .find(|u| u.name == name)
+                .map(|u| u.url(server.port()))
+                .expect("made above")
+        };
+        let urls = (url_of("services"), url_of("admin"));
         nats_server = Some(server);
-        url
+        urls
     };
 
     let mut pg_server = None;
@@ -158,7 +257,7 @@ pub async fn run(
     discovery::write(
         &data_dir,
         &StackFile {
-            nats_url: nats_url.clone(),
+            nats_url: cli_nats_url.clone(),
             root: config.settings.nats.root.clone(),
             pid: std::process::id(),
             database_url: database_url.clone(),

@@ -122,6 +122,35 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
             .any(|l| l.starts_with("postgres: 127.0.0.1:")),
         "{printed:?}"
     );
+    // The broker admits only the users `redress up` made; their URLs are private files.
+    let address = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("nats: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let ops_file = dir.path().join(".redress/credentials/ops.url");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&ops_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let ops_url = std::fs::read_to_string(&ops_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let anonymous = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(address.as_str())
+            .await;
+        assert!(anonymous.is_err(), "an anonymous client was admitted");
+        redress_client::connect_options(&ops_url)
+            .connect(address.as_str())
+            .await
+            .expect("the operations user is admitted");
+    });
 
     let submitted = json(redress(dir.path()).args([
         "submit",

@@ -117,15 +117,43 @@ pub struct Client {
     timeout: Duration,
 }
 
+/// Connect options for `url` with the credentials it carries (`nats://user:password@host`):
+/// async-nats parses but does not send them. A URL without credentials connects
+/// anonymously, which a broker with accounts refuses.
+pub fn connect_options(url: &str) -> async_nats::ConnectOptions {
+    let options = async_nats::ConnectOptions::new();
+    match url.parse::<async_nats::ServerAddr>() {
+        Ok(addr) if addr.has_user_pass() => match (addr.username(), addr.password()) {
+            (Some(user), Some(password)) => {
+                options.user_and_password(user.to_string(), password.to_string())
+            }
+            _ => options,
+        },
+        _ => options,
+    }
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
+            let creds = &rest[..at - scheme.len() - 3];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{}", &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 impl Client {
     pub async fn connect(url: &str, root: &str) -> Result<Self, ClientError> {
-        let nats = async_nats::ConnectOptions::new()
+        let nats = connect_options(url)
             .name("redress-client")
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
             .await
             .map_err(|e| ClientError::Connect {
-                url: url.to_string(),
+                url: redacted(url),
                 reason: e.to_string(),
             })?;
         Ok(Self::from_nats(nats, root))
@@ -263,6 +291,20 @@ impl Client {
             Some(status_reply::Outcome::Error(e)) => Err(ClientError::Query(e)),
             None => Err(ClientError::Empty),
         }
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redacted("nats://intake:s3cret@127.0.0.1:4222"),
+            "nats://intake:***@127.0.0.1:4222"
+        );
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
 }
 

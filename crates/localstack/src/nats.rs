@@ -23,13 +23,72 @@ pub enum Durability {
     SyncAlways,
 }
 
+/// A NATS user of a private broker: a name, a password, and what it may publish and
+/// subscribe to (`None`: everything).
+#[derive(Debug, Clone)]
+pub struct NatsUser {
+    pub name: String,
+    pub password: String,
+    pub publish: Option<Vec<String>>,
+    pub subscribe: Option<Vec<String>>,
+}
+
+impl NatsUser {
+    /// `nats://name:password@host:port`: a URL that carries this user's credentials.
+    pub fn url(&self, port: u16) -> String {
+        format!("nats://{}:{}@127.0.0.1:{port}", self.name, self.password)
+    }
+}
+
 /// A nats-server with JetStream, storing its streams under its own directory.
 pub struct NatsServer {
     binary: PathBuf,
     dir: PathBuf,
     port: u16,
     durability: Durability,
+    /// When not empty, only these users may connect (anonymous connections are refused).
+    users: Vec<NatsUser>,
     child: Option<Child>,
+}
+
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn quoted_list(items: &[String]) -> String {
+    let inner: Vec<String> = items.iter().map(|s| quoted(s)).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+/// The server's configuration file: durability, and the users with their permissions.
+fn config_text(durability: Durability, users: &[NatsUser]) -> String {
+    let mut conf = String::new();
+    if durability == Durability::SyncAlways {
+        conf.push_str("jetstream {\n  sync_interval: always\n}\n");
+    }
+    if !users.is_empty() {
+        conf.push_str("authorization {\n  users = [\n");
+        for u in users {
+            conf.push_str(&format!(
+                "    {{ user: {}, password: {}",
+                quoted(&u.name),
+                quoted(&u.password)
+            ));
+            if u.publish.is_some() || u.subscribe.is_some() {
+                conf.push_str(", permissions: { ");
+                if let Some(p) = &u.publish {
+                    conf.push_str(&format!("publish: {{ allow: {} }}, ", quoted_list(p)));
+                }
+                if let Some(s) = &u.subscribe {
+                    conf.push_str(&format!("subscribe: {{ allow: {} }}, ", quoted_list(s)));
+                }
+                conf.push_str("allow_responses: true }");
+            }
+            conf.push_str(" }\n");
+        }
+        conf.push_str("  ]\n}\n");
+    }
+    conf
 }
 
 /// Every nats-server this machine offers: for the durable broker
@@ -94,17 +153,30 @@ pub fn find_server(durability: Durability) -> Result<(PathBuf, (u32, u32)), Loca
     Ok(newest)
 }
 
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
 impl NatsServer {
     /// Starts on `port` (a free one when `None`) with its store under `dir`.
     pub async fn start(dir: &Path, port: Option<u16>) -> Result<Self, LocalStackError> {
         Self::start_with(dir, port, Durability::Default).await
     }
 
-    /// Starts with the given durability (see [`Durability`]).
-    pub async fn start_with(
+    /// Starts with the given durability, admitting only `users` (none: anyone).
+    pub async fn start_secured(
         dir: &Path,
         port: Option<u16>,
         durability: Durability,
+        users: Vec<NatsUser>,
     ) -> Result<Self, LocalStackError> {
         let (binary, _) = find_server(durability)?;
         std::fs::create_dir_all(dir)?;
@@ -117,10 +189,20 @@ impl NatsServer {
             dir: dir.to_path_buf(),
             port,
             durability,
+            users,
             child: None,
         };
         server.launch().await?;
         Ok(server)
+    }
+
+    /// Starts with the given durability (see [`Durability`]).
+    pub async fn start_with(
+        dir: &Path,
+        port: Option<u16>,
+        durability: Durability,
+    ) -> Result<Self, LocalStackError> {
+        Self::start_secured(dir, port, durability, Vec::new()).await
     }
 
     pub fn binary(&self) -> &Path {
@@ -134,11 +216,12 @@ impl NatsServer {
             .arg("-sd")
             .arg(self.dir.join("jetstream"))
             .args(["-n", "redress-local"]);
-        if self.durability == Durability::SyncAlways {
-            // Only the config file can set it; the store directory stays on the command
-            // line (the server refuses it twice).
+        let text = config_text(self.durability, &self.users);
+        if !text.is_empty() {
+            // Only the config file can set these; the store directory stays on the command
+            // line (the server refuses it twice). It holds passwords: owner only.
             let conf = self.dir.join("nats.conf");
-            std::fs::write(&conf, "jetstream {\n  sync_interval: always\n}\n")?;
+            write_private(&conf, &text)?;
             cmd.arg("-c").arg(&conf);
         }
         let log = self.log_path();

@@ -26,7 +26,7 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<asyn
     let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.connect_timeout_secs);
     let mut backoff = Duration::from_millis(100);
     loop {
-        let attempt = async_nats::ConnectOptions::new()
+        let attempt = redress_client::connect_options(&settings.url)
             .name(name)
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(None)
@@ -35,14 +35,18 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<asyn
         match attempt {
             Ok(client) => return Ok(client),
             Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, url = %settings.url, "NATS not reachable yet, retrying");
+                tracing::warn!(
+                    error = %e,
+                    url = %redress_client::redacted(&settings.url),
+                    "NATS not reachable yet, retrying"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
                 return Err(anyhow::anyhow!(
                     "cannot connect to NATS at {}: {e}",
-                    settings.url
+                    redress_client::redacted(&settings.url)
                 ));
             }
         }

@@ -7,6 +7,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/redress.v1.rs"));
 }
 
+pub mod access;
 pub mod catalogue;
 pub mod replies;
 pub mod subjects;

@@ -20,7 +20,12 @@ pub const TEST_CONTACT_KEY: &str =
 
 pub struct TestEnv {
     pub root: String,
+    /// The test's own administrator (everything allowed).
     nats_url: String,
+    /// Per-service and operations URLs of the test's own broker, which admits no one else;
+    /// empty on a shared broker (`REDRESS_TEST_NATS_URL`).
+    nats_users: std::collections::HashMap<String, String>,
+    nats_anonymous_url: Option<String>,
     database_url: String,
     pub nats: Option<NatsServer>,
     pub postgres: Option<PostgresServer>,
@@ -67,6 +72,31 @@ fn template_dir() -> anyhow::Result<PathBuf> {
     Ok(data)
 }
 
+/// The users of a test's broker: an administrator, each service with its production
+/// permissions, and read-only operations.
+fn test_users(subjects: &redress_proto::subjects::Subjects) -> Vec<redress_localstack::NatsUser> {
+    let password = || uuid::Uuid::new_v4().simple().to_string();
+    let mut users = vec![redress_localstack::NatsUser {
+        name: "admin".into(),
+        password: password(),
+        publish: None,
+        subscribe: None,
+    }];
+    let mut with = |name: &str, p: redress_proto::access::Permissions| {
+        users.push(redress_localstack::NatsUser {
+            name: name.into(),
+            password: password(),
+            publish: Some(p.publish),
+            subscribe: Some(p.subscribe),
+        });
+    };
+    for service in redress_proto::access::SERVICES {
+        with(service, redress_proto::access::service(subjects, service));
+    }
+    with("ops", redress_proto::access::operations(subjects));
+    users
+}
+
 fn current_uid() -> u32 {
     Command::new("id")
         .arg("-u")
@@ -104,13 +134,28 @@ impl TestEnv {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let root = format!("t{}", &id[..12]);
 
+        let mut nats_users = std::collections::HashMap::new();
+        let mut nats_anonymous_url = None;
         let (nats, nats_url) = match std::env::var("REDRESS_TEST_NATS_URL") {
             Ok(url) if !url.is_empty() => (None, url),
             _ => {
-                let server =
-                    NatsServer::start_with(&dir.path().join("nats"), None, durability).await?;
-                let url = server.url();
-                (Some(server), url)
+                // The broker admits only these users, each with the permissions it would
+                // have in production, so every test also proves the permissions suffice.
+                let subjects = redress_proto::subjects::Subjects::new(root.clone());
+                let users = test_users(&subjects);
+                let port = redress_localstack::free_port()?;
+                let server = NatsServer::start_secured(
+                    &dir.path().join("nats"),
+                    Some(port),
+                    durability,
+                    users.clone(),
+                )
+                .await?;
+                for u in &users {
+                    nats_users.insert(u.name.clone(), u.url(port));
+                }
+                nats_anonymous_url = Some(server.url());
+                (Some(server), nats_users["admin"].clone())
             }
         };
 
@@ -141,6 +186,8 @@ impl TestEnv {
         Ok(Self {
             root,
             nats_url,
+            nats_users,
+            nats_anonymous_url,
             database_url: with_database(&server_url, &db_name),
             nats,
             postgres,
@@ -149,8 +196,23 @@ impl TestEnv {
         })
     }
 
+    /// The broker as this test's administrator, who may do anything.
     pub fn nats_url(&self) -> &str {
         &self.nats_url
+    }
+
+    /// The broker as `user` would connect (`intake`, `routing`, …, `ops`); the
+    /// administrator's for a name without a user of its own or on a shared broker.
+    pub fn nats_url_for(&self, user: &str) -> &str {
+        self.nats_users
+            .get(user)
+            .map(String::as_str)
+            .unwrap_or(&self.nats_url)
+    }
+
+    /// The broker's address without credentials (only on the test's own broker).
+    pub fn nats_anonymous_url(&self) -> Option<&str> {
+        self.nats_anonymous_url.as_deref()
     }
 
     /// URL of a role that may create roles and schemas, on this test's database.
@@ -208,7 +270,7 @@ impl TestEnv {
     }
 
     pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
-        Ok(async_nats::ConnectOptions::new()
+        Ok(redress_client::connect_options(&self.nats_url)
             .max_reconnects(None)
             .connect(self.nats_url.as_str())
             .await?)
@@ -286,8 +348,11 @@ impl TestEnv {
         let metrics = redress_platform::health::Metrics::default();
         let shutdown = redress_platform::Shutdown::new();
         health.register(name);
+        let config = self
+            .config()
+            .merged(serde_json::json!({ "nats": { "url": self.nats_url_for(name) } }))?;
         let ctx = redress_platform::ServiceContext::connect(
-            self.config(),
+            config,
             name,
             clock,
             shutdown.clone(),

@@ -1,0 +1,109 @@
+//! The broker's accounts as the test harness (and `redress up`) set them: an anonymous
+//! connection is refused; a service's credential publishes its own events and not another
+//! service's; the operations credential reads stream information and changes nothing.
+
+use std::time::Duration;
+
+use redress_proto::EventKind;
+use redress_proto::subjects::Stream;
+use redress_testkit::TestEnv;
+
+async fn connect(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    redress_client::connect_options(url)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+}
+
+/// Publishes through JetStream and waits for the broker's acknowledgement; a publish the
+/// broker's permissions refuse never gets one.
+async fn stored(client: &async_nats::Client, subject: String) -> bool {
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(Duration::from_secs(2));
+    match js.publish(subject, "x".into()).await {
+        Ok(ack) => ack.await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_known_users_connect_and_each_publishes_only_its_own() {
+    let env = TestEnv::start().await.unwrap();
+    // The streams exist once a service has started; the administrator makes them here.
+    let admin = connect(env.nats_url()).await.unwrap();
+    let subjects = env.subjects();
+    let admin_js = async_nats::jetstream::new(admin.clone());
+    redress_platform::nats::ensure_streams(&admin_js, &subjects, &env.config().settings.streams)
+        .await
+        .unwrap();
+
+    let anonymous = env.nats_anonymous_url().expect("the test's own broker");
+    let refused = connect(anonymous).await;
+    assert!(refused.is_err(), "an anonymous connection was admitted");
+    let wrong = anonymous.replace("nats://", "nats://routing:guess@");
+    assert!(
+        connect(&wrong).await.is_err(),
+        "a wrong password was admitted"
+    );
+
+    let routing = connect(env.nats_url_for("routing")).await.unwrap();
+    assert!(
+        stored(
+            &routing,
+            subjects.work_event(redress_proto::v1::WorkChange::Accepted, "logistics")
+        )
+        .await,
+        "routing publishes its own work events"
+    );
+    assert!(
+        !stored(&routing, subjects.event_of(EventKind::ApprovalDecided)).await,
+        "routing published approval's decision"
+    );
+    assert!(
+        !stored(&routing, subjects.submit("web")).await,
+        "routing published a submission"
+    );
+    let approval = connect(env.nats_url_for("approval")).await.unwrap();
+    assert!(stored(&approval, subjects.event_of(EventKind::ApprovalDecided)).await);
+    assert!(
+        !stored(
+            &approval,
+            subjects.work_event(redress_proto::v1::WorkChange::Resolved, "logistics")
+        )
+        .await,
+        "approval published a work change"
+    );
+
+    // Operations read stream information and cannot delete a stream or publish an event.
+    let ops = connect(env.nats_url_for("ops")).await.unwrap();
+    let ops_js = async_nats::jetstream::new(ops.clone());
+    let mut events = ops_js
+        .get_stream(subjects.stream_name(Stream::Events))
+        .await
+        .unwrap();
+    assert!(events.info().await.unwrap().state.messages >= 2);
+    let deleted = tokio::time::timeout(
+        Duration::from_secs(5),
+        ops_js.delete_stream(subjects.stream_name(Stream::Events)),
+    )
+    .await;
+    assert!(
+        !matches!(deleted, Ok(Ok(_))),
+        "operations deleted the event stream"
+    );
+    assert!(!stored(&ops, subjects.event_of(EventKind::ComplaintClosed)).await);
+    // Nor can a service delete a stream.
+    let routing_js = async_nats::jetstream::new(routing.clone());
+    let deleted = tokio::time::timeout(
+        Duration::from_secs(5),
+        routing_js.delete_stream(subjects.stream_name(Stream::Submissions)),
+    )
+    .await;
+    assert!(!matches!(deleted, Ok(Ok(_))), "routing deleted a stream");
+    assert!(
+        admin_js
+            .get_stream(subjects.stream_name(Stream::Submissions))
+            .await
+            .is_ok()
+    );
+}
