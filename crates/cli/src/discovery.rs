@@ -57,6 +57,12 @@ pub fn find(data_dir: &Path) -> anyhow::Result<(String, String)> {
     Ok((stack.nats_url, root.unwrap_or(stack.root)))
 }
 
+/// The stack file of the stack running in `data_dir`.
+pub fn read(data_dir: &Path) -> anyhow::Result<StackFile> {
+    let raw = std::fs::read(path(data_dir))?;
+    Ok(serde_json::from_slice(&raw)?)
+}
+
 /// The admin URL of the private PostgreSQL of the stack in `data_dir`, when it has one.
 pub fn database_url(data_dir: &Path) -> Option<String> {
     let raw = std::fs::read(path(data_dir)).ok()?;

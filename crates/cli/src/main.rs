@@ -13,6 +13,7 @@ mod approval;
 mod bench;
 mod bench_e2e;
 mod client_verbs;
+mod creds;
 mod discovery;
 mod ops;
 mod services;
@@ -98,6 +99,11 @@ enum Command {
     /// Business calendars: working days and deadlines.
     #[command(subcommand)]
     Calendar(redress_calendar::CalendarCommand),
+    /// Broker users for the systems around a `redress up` stack: `creds issue --dept KEY`,
+    /// `--adapter CHANNEL`, `--service NAME`, `--ops`, `--approvals`, `--surveys`; `creds
+    /// revoke USER`.
+    #[command(subcommand)]
+    Creds(creds::CredsCommand),
     /// For operators: what is held up (`ops stuck`).
     #[command(subcommand)]
     Ops(ops::OpsCommand),
@@ -168,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Survey(command) => survey::run(command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Ops(command) => ops::run(command).await,
+        Command::Creds(command) => creds::run(cli.config.as_deref(), command).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -189,6 +196,7 @@ impl Command {
             Command::Bench(_) => "bench",
             Command::Calendar(_) => "calendar",
             Command::Ops(_) => "ops",
+            Command::Creds(_) => "creds",
         }
     }
 }

@@ -12,15 +12,59 @@ use sqlx::{Connection, Executor};
 
 use crate::discovery::{self, StackFile};
 
+/// A user of the private broker beyond the stack's own, made by `redress creds issue`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Department(String),
+    Adapter(String),
+    Service(String),
+    Ops,
+    Approvals,
+    Surveys,
+}
+
+impl Role {
+    /// The user's name on the broker.
+    pub fn user(&self) -> String {
+        match self {
+            Role::Department(d) => format!("dept-{d}"),
+            Role::Adapter(c) => format!("adapter-{c}"),
+            Role::Service(s) => s.clone(),
+            Role::Ops => "ops".into(),
+            Role::Approvals => "approvals".into(),
+            Role::Surveys => "surveys".into(),
+        }
+    }
+
+    fn permissions(
+        &self,
+        subjects: &redress_proto::subjects::Subjects,
+    ) -> redress_proto::access::Permissions {
+        use redress_proto::access;
+        match self {
+            Role::Department(d) => access::department(subjects, d),
+            Role::Adapter(c) => access::adapter(subjects, c),
+            Role::Service(s) => access::service(subjects, s),
+            Role::Ops => access::operations(subjects),
+            Role::Approvals => access::approvals(subjects),
+            Role::Surveys => access::surveys(subjects),
+        }
+    }
+}
+
 /// Secrets the local stack generates once and keeps in its data directory (mode 0600).
 #[derive(Serialize, Deserialize)]
-struct Secrets {
+pub struct Secrets {
     postgres_password: String,
     role_secret: String,
     contact_key: String,
     /// Password of each user of the private broker, made on first use.
     #[serde(default)]
     nats_passwords: std::collections::BTreeMap<String, String>,
+    /// Users issued by `redress creds issue`, by name.
+    #[serde(default)]
+    pub nats_issued: std::collections::BTreeMap<String, Role>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -29,7 +73,7 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Secrets {
-    fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
         if let Ok(raw) = std::fs::read(path) {
             return serde_json::from_slice(&raw)
                 .with_context(|| format!("{} is damaged", path.display()));
@@ -39,12 +83,13 @@ impl Secrets {
             role_secret: random_hex(32),
             contact_key: random_hex(32),
             nats_passwords: Default::default(),
+            nats_issued: Default::default(),
         };
         s.save(path)?;
         Ok(s)
     }
 
-    fn save(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         Ok(())
@@ -55,7 +100,7 @@ impl Secrets {
 /// machine: everything), `services` (all six in one process), each service alone (for
 /// `redress serve` elsewhere) and read-only `ops`. Each user's URL, credentials included, is
 /// written to `credentials/<user>.url` (mode 0600).
-fn broker_users(
+pub fn broker_users(
     secrets: &mut Secrets,
     secrets_path: &Path,
     data_dir: &Path,
@@ -74,6 +119,14 @@ fn broker_users(
     ));
     wanted.extend(each.into_iter().map(|(n, p)| (n, Some(p))));
     wanted.push(("ops".into(), Some(access::operations(&subjects))));
+    for (name, role) in &secrets.nats_issued {
+        if !wanted.iter().any(|(n, _)| n == name) {
+            wanted.push((name.clone(), Some(role.permissions(&subjects))));
+        }
+    }
+    secrets
+        .nats_passwords
+        .retain(|name, _| wanted.iter().any(|(n, _)| n == name));
     let mut changed = false;
     let mut users = Vec::new();
     for (name, permissions) in wanted {
@@ -103,7 +156,7 @@ fn broker_users(
     Ok(users)
 }
 
-fn write_credentials(data_dir: &Path, users: &[NatsUser], port: u16) -> anyhow::Result<()> {
+pub fn write_credentials(data_dir: &Path, users: &[NatsUser], port: u16) -> anyhow::Result<()> {
     for u in users {
         let path = data_dir.join("credentials").join(format!("{}.url", u.name));
         std::fs::write(&path, format!("{}\n", u.url(port)))?;

@@ -197,6 +197,48 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
 
     walk_through_its_whole_life(dir.path(), &ticket);
 
+    // A department's system gets a user of its own while the stack runs; it lists its own
+    // department's work and not another's; revoked, it no longer connects.
+    let issued = redress(dir.path())
+        .args(["creds", "issue", "--dept", "logistics"])
+        .output()
+        .unwrap();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let dept_url = String::from_utf8(issued.stdout).unwrap().trim().to_string();
+    assert!(dept_url.starts_with("nats://dept-logistics:"), "{dept_url}");
+    let as_dept = |dept: &str| {
+        redress(dir.path())
+            .env("REDRESS_NATS_URL", &dept_url)
+            .args(["work", "list", "--dept", dept, "--json"])
+            .output()
+            .unwrap()
+    };
+    let own = as_dept("logistics");
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    assert!(
+        !as_dept("finance").status.success(),
+        "another department's work was listed"
+    );
+    let revoked = redress(dir.path())
+        .args(["creds", "revoke", "dept-logistics"])
+        .output()
+        .unwrap();
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let after = as_dept("logistics");
+    assert!(!after.status.success(), "a revoked user still connects");
+
     ctrl_c(child);
     assert!(!dir.path().join(".redress/stack.json").exists());
 

@@ -6,7 +6,7 @@ mod nats;
 mod postgres;
 mod process;
 
-pub use nats::{Durability, NatsServer, NatsUser, find_server, version_of};
+pub use nats::{Durability, NatsServer, NatsUser, find_server, reconfigure, version_of};
 pub use postgres::{PostgresServer, PostgresSpec};
 pub use process::free_port;
 

@@ -60,12 +60,26 @@ fn quoted_list(items: &[String]) -> String {
     format!("[{}]", inner.join(", "))
 }
 
-/// The server's configuration file: durability, and the users with their permissions.
-fn config_text(durability: Durability, users: &[NatsUser]) -> String {
-    let mut conf = String::new();
+/// The server's configuration file, when it needs one (durability or users): everything
+/// in the file, so that a reload (SIGHUP) finds the same settings it started with.
+fn config_text(durability: Durability, users: &[NatsUser], port: u16, dir: &Path) -> String {
+    let mut conf = format!(
+        "server_name: \"redress-local\"\nlisten: \"127.0.0.1:{port}\"\npid_file: {}\n\
+         jetstream {{\n  store_dir: {}\n",
+        quoted(&dir.join("nats-server.pid").display().to_string()),
+        quoted(&dir.join("jetstream").display().to_string()),
+    );
     if durability == Durability::SyncAlways {
-        conf.push_str("jetstream {\n  sync_interval: always\n}\n");
+        conf.push_str("  sync_interval: always\n");
     }
+    conf.push_str("}\n");
+    conf.push_str(&auth_text(users));
+    conf
+}
+
+/// The `authorization` block: the users with their permissions (none: anyone connects).
+fn auth_text(users: &[NatsUser]) -> String {
+    let mut conf = String::new();
     if !users.is_empty() {
         conf.push_str("authorization {\n  users = [\n");
         for u in users {
@@ -165,6 +179,31 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
+/// Replaces the users of the broker whose directory is `dir` (its durability kept), and
+/// asks a running one to reload its configuration. Returns whether a running server was
+/// told; a stopped one reads the new users when it next starts.
+pub fn reconfigure(dir: &Path, users: &[NatsUser]) -> Result<bool, LocalStackError> {
+    let conf = dir.join("nats.conf");
+    let old = std::fs::read_to_string(&conf)?;
+    let kept = old.split("authorization {").next().unwrap_or_default();
+    write_private(&conf, &format!("{kept}{}", auth_text(users)))?;
+    let pid = std::fs::read_to_string(dir.join("nats-server.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok());
+    // A pid file outlives a killed server: signal the process only if it is still ours.
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("nats-server"))
+            .unwrap_or(false)
+    };
+    Ok(match pid {
+        Some(pid) if ours(pid) => {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP).is_ok()
+        }
+        _ => false,
+    })
+}
+
 impl NatsServer {
     /// Starts on `port` (a free one when `None`) with its store under `dir`.
     pub async fn start(dir: &Path, port: Option<u16>) -> Result<Self, LocalStackError> {
@@ -211,18 +250,21 @@ impl NatsServer {
 
     async fn launch(&mut self) -> Result<(), LocalStackError> {
         let mut cmd = Command::new(&self.binary);
-        cmd.args(["-js", "-a", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
-            .arg("-sd")
-            .arg(self.dir.join("jetstream"))
-            .args(["-n", "redress-local"]);
-        let text = config_text(self.durability, &self.users);
-        if !text.is_empty() {
-            // Only the config file can set these; the store directory stays on the command
-            // line (the server refuses it twice). It holds passwords: owner only.
+        if self.durability == Durability::Default && self.users.is_empty() {
+            cmd.args(["-js", "-a", "127.0.0.1", "-p"])
+                .arg(self.port.to_string())
+                .arg("-sd")
+                .arg(self.dir.join("jetstream"))
+                .args(["-n", "redress-local"]);
+        } else {
+            // Users and `sync_interval` can only be set in a file; then everything is, or a
+            // reload finds settings the file does not have. It holds passwords: owner only.
             let conf = self.dir.join("nats.conf");
-            write_private(&conf, &text)?;
-            cmd.arg("-c").arg(&conf);
+            write_private(
+                &conf,
+                &config_text(self.durability, &self.users, self.port, &self.dir),
+            )?;
+            cmd.arg("-js").arg("-c").arg(&conf);
         }
         let log = self.log_path();
         let mut child = spawn(cmd, None, &log)?;

@@ -107,3 +107,77 @@ async fn only_known_users_connect_and_each_publishes_only_its_own() {
             .is_ok()
     );
 }
+
+/// A department's credential sends its own department's commands and watches its own work;
+/// another department's commands and work, and every event, are out of its reach. An
+/// adapter submits on its own channel only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_department_and_an_adapter_reach_only_their_own() {
+    use futures::StreamExt as _;
+    let env = TestEnv::start().await.unwrap();
+    let subjects = env.subjects();
+    let admin = connect(env.nats_url()).await.unwrap();
+    redress_platform::nats::ensure_streams(
+        &async_nats::jetstream::new(admin.clone()),
+        &subjects,
+        &env.config().settings.streams,
+    )
+    .await
+    .unwrap();
+    // What reaches the routing service's command subjects.
+    let mut heard = admin
+        .subscribe(format!("{}.>", subjects.command_group("routing")))
+        .await
+        .unwrap();
+    admin.flush().await.unwrap();
+
+    let dept = connect(env.nats_url_for("dept-logistics")).await.unwrap();
+    dept.publish(subjects.department_command("accept", "finance"), "x".into())
+        .await
+        .unwrap();
+    dept.publish(
+        subjects.department_command("accept", "logistics"),
+        "y".into(),
+    )
+    .await
+    .unwrap();
+    dept.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), heard.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.subject.as_str(),
+        subjects.department_command("accept", "logistics"),
+        "another department's command got through"
+    );
+    assert!(
+        !stored(
+            &dept,
+            subjects.work_event(redress_proto::v1::WorkChange::Resolved, "logistics")
+        )
+        .await,
+        "a department published a work event"
+    );
+
+    let sdk = redress_client::Client::connect(env.nats_url_for("dept-logistics"), &env.root)
+        .await
+        .unwrap();
+    sdk.watch_work("logistics")
+        .await
+        .expect("a department watches its own work");
+    assert!(
+        sdk.with_timeout(Duration::from_secs(3))
+            .watch_work("finance")
+            .await
+            .is_err(),
+        "a department watched another's work"
+    );
+
+    let adapter = connect(env.nats_url_for("adapter-web")).await.unwrap();
+    assert!(stored(&adapter, subjects.submit("web")).await);
+    assert!(
+        !stored(&adapter, subjects.submit("sms")).await,
+        "an adapter submitted on another channel"
+    );
+}

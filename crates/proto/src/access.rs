@@ -92,6 +92,80 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     Permissions { publish, subscribe }
 }
 
+/// Use of one named durable consumer on `stream` whose filter is exactly `filter`: the
+/// create subject names both, so the credential cannot widen what it reads.
+fn one_consumer(subjects: &Subjects, stream: Stream, consumer: &str, filter: &str) -> Vec<String> {
+    let name = subjects.stream_name(stream);
+    vec![
+        "$JS.API.INFO".to_string(),
+        format!("$JS.API.STREAM.INFO.{name}"),
+        format!("$JS.API.CONSUMER.CREATE.{name}.{consumer}.{filter}"),
+        format!("$JS.API.CONSUMER.INFO.{name}.{consumer}"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{name}.{consumer}"),
+        format!("$JS.ACK.{name}.{consumer}.>"),
+    ]
+}
+
+/// A department's system: its own department commands (`cmd.routing.<verb>.<dept>`), the
+/// status of complaints, and its `dept-<dept>` consumer of the work assigned to it. Nothing
+/// of another department, no event.
+pub fn department(subjects: &Subjects, department: &str) -> Permissions {
+    let mut publish = one_consumer(
+        subjects,
+        Stream::Events,
+        &crate::subjects::department_consumer(department),
+        &subjects.work_assigned(department),
+    );
+    publish.push(subjects.department_command("*", department));
+    publish.push(subjects.command("intake", "status"));
+    Permissions {
+        publish,
+        subscribe: vec!["_INBOX.>".to_string()],
+    }
+}
+
+/// A channel adapter: submissions and evidence of its own channel (stream and request),
+/// status, and what is addressed to its complainants (`notify.<channel>.>`).
+pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
+    let root = subjects.root();
+    let notify = format!("{root}.notify.{channel}.>");
+    let mut publish = one_consumer(
+        subjects,
+        Stream::Notify,
+        &format!("adapter-{channel}"),
+        &notify,
+    );
+    publish.extend([
+        subjects.submit(channel),
+        format!("{root}.intake.evidence.{channel}"),
+        subjects.command("intake", "submit"),
+        subjects.command("intake", "status"),
+    ]);
+    Permissions {
+        publish,
+        subscribe: vec!["_INBOX.>".to_string(), notify],
+    }
+}
+
+/// The approval tool: approval's commands only.
+pub fn approvals(subjects: &Subjects) -> Permissions {
+    Permissions {
+        publish: vec![format!("{}.>", subjects.command_group("approval"))],
+        subscribe: vec!["_INBOX.>".to_string()],
+    }
+}
+
+/// The follow-up tool: survey's commands and complaint status.
+pub fn surveys(subjects: &Subjects) -> Permissions {
+    Permissions {
+        publish: vec![
+            format!("{}.>", subjects.command_group("survey")),
+            subjects.command("intake", "status"),
+        ],
+        subscribe: vec!["_INBOX.>".to_string()],
+    }
+}
+
 /// Read-only operations: stream and consumer information; nothing sent, nothing changed.
 pub fn operations(subjects: &Subjects) -> Permissions {
     let mut publish = vec![
@@ -151,6 +225,26 @@ mod tests {
                 .subscribe
                 .contains(&"redress.cmd.routing.>".to_string())
         );
+    }
+
+    #[test]
+    fn a_department_reaches_its_own_commands_and_work_only() {
+        let s = Subjects::new("redress");
+        let p = department(&s, "logistics");
+        assert!(
+            p.publish
+                .contains(&"redress.cmd.routing.*.logistics".to_string())
+        );
+        assert!(p.publish.contains(
+            &"$JS.API.CONSUMER.CREATE.REDRESS_EVENTS.dept-logistics.redress.evt.work.assigned.logistics"
+                .to_string()
+        ));
+        assert!(
+            !p.publish
+                .iter()
+                .any(|x| x.contains(".evt.") && !x.starts_with("$JS"))
+        );
+        assert!(!p.publish.iter().any(|x| x.contains("finance")));
     }
 
     #[test]

@@ -94,6 +94,17 @@ fn test_users(subjects: &redress_proto::subjects::Subjects) -> Vec<redress_local
         with(service, redress_proto::access::service(subjects, service));
     }
     with("ops", redress_proto::access::operations(subjects));
+    // A department system, a channel adapter and the tools, as `redress creds issue` makes.
+    with(
+        "dept-logistics",
+        redress_proto::access::department(subjects, "logistics"),
+    );
+    with(
+        "adapter-web",
+        redress_proto::access::adapter(subjects, "web"),
+    );
+    with("approvals", redress_proto::access::approvals(subjects));
+    with("surveys", redress_proto::access::surveys(subjects));
     users
 }
 
