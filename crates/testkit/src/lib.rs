@@ -15,6 +15,7 @@ use sqlx::{Connection, Executor};
 const PG_SUPERUSER: &str = "redress";
 const PG_PASSWORD: &str = "redress-test";
 /// 32 bytes of hex: the contact-encryption key of test deployments.
+/// Intake refuses it unless `intake.allow_test_key` is set, as the harness does.
 pub const TEST_CONTACT_KEY: &str =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -247,7 +248,7 @@ impl TestEnv {
             },
             "consumer": { "ack_wait_secs": 5, "retry_delay_ms": 200 },
             "outbox": { "poll_interval_ms": 200 },
-            "intake": { "contact_key": TEST_CONTACT_KEY },
+            "intake": { "contact_key": TEST_CONTACT_KEY, "allow_test_key": true },
             "playbooks": { "dir": playbooks_dir() },
         })
     }
@@ -276,6 +277,7 @@ impl TestEnv {
                 "REDRESS_INTAKE__CONTACT_KEY".into(),
                 TEST_CONTACT_KEY.into(),
             ),
+            ("REDRESS_INTAKE__ALLOW_TEST_KEY".into(), "true".into()),
             ("REDRESS_PLAYBOOKS__DIR".into(), playbooks_dir()),
         ]
     }

@@ -17,6 +17,9 @@ pub struct IntakeSettings {
     pub max_attachments: usize,
     /// A submission saying it was received longer ago than this is refused (`received_at`).
     pub max_received_age_days: u32,
+    /// Accept the well-known test key as `contact_key` (the test harness sets it; nothing
+    /// else should: anyone can read contacts sealed with it).
+    pub allow_test_key: bool,
 }
 
 impl Default for IntakeSettings {
@@ -30,6 +33,7 @@ impl Default for IntakeSettings {
             max_text_bytes: 64 * 1024,
             max_attachments: 20,
             max_received_age_days: 366,
+            allow_test_key: false,
         }
     }
 }

@@ -793,3 +793,29 @@ async fn a_queued_burst_is_registered_as_if_one_by_one() {
     .await;
     intake.stop().await.unwrap();
 }
+
+/// The well-known test key starts intake only where a test harness allows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_well_known_test_key_is_refused_outside_tests() {
+    assert_eq!(
+        redress_testkit::TEST_CONTACT_KEY,
+        redress_intake::domain::crypto::WELL_KNOWN_TEST_KEY
+    );
+    let mut env = TestEnv::start().await.unwrap();
+    env.extra_config = serde_json::json!({ "intake": { "allow_test_key": false } });
+    let refused = env
+        .start_service("intake", clock::system(), redress_intake::run)
+        .await;
+    let err = refused.err().expect("intake started with the test key");
+    assert!(
+        format!("{err:#}").contains("well-known test key"),
+        "{err:#}"
+    );
+    env.extra_config = serde_json::json!({
+        "intake": {
+            "allow_test_key": false,
+            "contact_key": "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+        }
+    });
+    start(&env).await.stop().await.unwrap();
+}

@@ -97,11 +97,16 @@ impl ContactCipher {
     }
 }
 
+/// The contact key of test deployments: published here, so contacts sealed with it are
+/// readable by anyone. Intake refuses it unless `intake.allow_test_key` is set.
+pub const WELL_KNOWN_TEST_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const KEY: &str = WELL_KNOWN_TEST_KEY;
 
     #[test]
     fn seals_and_opens_and_binds_to_the_row() {
