@@ -143,3 +143,50 @@ pub async fn handle(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Any decision either is refused or has a ticket, an approver and an approval id
+        /// that are short tokens, a note within 4 KiB without control characters, and a note
+        /// on every rejection.
+        #[test]
+        fn any_decision_is_refused_or_sound(
+            ticket in prop_oneof![Just("RD-20261123-000007".to_string()), ".{0,80}"],
+            approver in prop_oneof![Just("zhao.min".to_string()), ".{0,120}"],
+            approval_id in prop_oneof![Just(String::new()), ".{0,80}"],
+            note in prop_oneof![Just(String::new()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
+            long in prop_oneof![Just(0usize), 0usize..6_000],
+            approve in any::<bool>(),
+        ) {
+            let cmd = DecideApproval {
+                command_id: "d-1".into(),
+                ticket,
+                approver,
+                approve,
+                note: format!("{note}{}", "x".repeat(long)),
+                approval_id,
+            };
+            if validate(&cmd).is_ok() {
+                for (v, max) in [(&cmd.ticket, 64), (&cmd.approver, 100), (&cmd.approval_id, 64)] {
+                    let v = v.trim();
+                    prop_assert!(v.len() <= max);
+                    prop_assert!(!v.chars().any(|c| c.is_control() || c.is_whitespace()));
+                }
+                prop_assert!(!cmd.approver.trim().is_empty());
+                prop_assert!(cmd.note.len() <= 4 * 1024);
+                prop_assert!(!cmd
+                    .note
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')));
+                prop_assert!(cmd.approve || !cmd.note.trim().is_empty());
+            }
+        }
+    }
+}

@@ -153,3 +153,123 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use redress_proto::v1::{Accept, Propose, Reply, Resolve};
+
+    use super::*;
+
+    const VERBS: [&str; 4] = [
+        subjects::routing::ACCEPT,
+        subjects::routing::PROPOSE,
+        subjects::routing::REPLY,
+        subjects::routing::RESOLVE,
+    ];
+
+    fn stray_control(s: &str) -> bool {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    }
+
+    fn valid(i: usize) -> WorkCommand {
+        WorkCommand {
+            command_id: "c-1".into(),
+            ticket: "RD-20261123-000007".into(),
+            department: "logistics".into(),
+            actor: "li.wei".into(),
+            action: Some(match i % 4 {
+                0 => Action::Accept(Accept::default()),
+                1 => Action::Propose(Propose {
+                    remedy: "退款".into(),
+                    currency: "CNY".into(),
+                    ..Default::default()
+                }),
+                2 => Action::Reply(Reply {
+                    message: "已处理".into(),
+                }),
+                _ => Action::Resolve(Resolve {
+                    summary: "done".into(),
+                }),
+            }),
+        }
+    }
+
+    /// What every command that passes the shape check satisfies.
+    fn holds(verb: &str, cmd: &WorkCommand) -> Result<(), TestCaseError> {
+        for (v, max) in [(&cmd.ticket, 64), (&cmd.actor, 100)] {
+            let v = v.trim();
+            prop_assert!(v.len() <= max);
+            prop_assert!(!v.chars().any(|c| c.is_control() || c.is_whitespace()));
+        }
+        prop_assert!(!cmd.command_id.trim().is_empty() && !cmd.ticket.trim().is_empty());
+        let (given, text) = match cmd.action.as_ref().expect("an action") {
+            Action::Accept(_) => (subjects::routing::ACCEPT, ""),
+            Action::Propose(p) => (subjects::routing::PROPOSE, p.remedy.as_str()),
+            Action::Reply(r) => (subjects::routing::REPLY, r.message.as_str()),
+            Action::Resolve(r) => (subjects::routing::RESOLVE, r.summary.as_str()),
+        };
+        prop_assert_eq!(given, verb);
+        prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Byte-level damage to valid commands of every verb, sent to any verb: the check
+        /// never panics, and what passes is a command the handlers can store and publish.
+        #[test]
+        fn damaged_commands_are_refused_or_sound(
+            which in 0usize..4,
+            verb in 0usize..4,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
+            filler in proptest::collection::vec(any::<u8>(), 0..40_000),
+        ) {
+            let mut bytes = valid(which).encode_to_vec();
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len().max(1)).min(bytes.len());
+                match how {
+                    0 if i < bytes.len() => bytes[i] ^= byte,
+                    1 => bytes.truncate(i),
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            if let Ok(mut cmd) = WorkCommand::decode(bytes.as_slice()) {
+                // Now and then a field far over its cap, made of arbitrary bytes.
+                if filler.len() > 20_000 {
+                    cmd.actor = String::from_utf8_lossy(&filler).into_owned();
+                }
+                if check_shape(VERBS[verb], &cmd).is_ok() {
+                    holds(VERBS[verb], &cmd)?;
+                }
+            }
+        }
+
+        /// Field-level: any strings in any field.
+        #[test]
+        fn any_fields_are_refused_or_sound(
+            which in 0usize..4,
+            verb in 0usize..4,
+            ticket in ".{0,80}",
+            actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
+            text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
+            long in 0usize..20_000,
+        ) {
+            let mut cmd = valid(which);
+            cmd.ticket = ticket;
+            cmd.actor = actor;
+            let text = format!("{text}{}", "x".repeat(long));
+            match cmd.action.as_mut().expect("an action") {
+                Action::Accept(_) => {}
+                Action::Propose(p) => p.remedy = text,
+                Action::Reply(r) => r.message = text,
+                Action::Resolve(r) => r.summary = text,
+            }
+            if check_shape(VERBS[verb], &cmd).is_ok() {
+                holds(VERBS[verb], &cmd)?;
+            }
+        }
+    }
+}
