@@ -141,13 +141,12 @@ pub fn password_variable(user: &str) -> String {
 
 /// The authorization block of a broker for the stack under `root`.
 pub fn nats_conf(root: &str) -> String {
-    use redress_proto::access;
     let subjects = redress_proto::subjects::Subjects::new(root);
-    let mut users = vec![("admin".to_string(), None)];
-    for s in access::SERVICES {
-        users.push((s.to_string(), Some(access::service(&subjects, s))));
-    }
-    users.push(("ops".to_string(), Some(access::operations(&subjects))));
+    // A deployed broker runs each service on its own connection: no `services` union.
+    let users: Vec<_> = redress_proto::access::standard_users(&subjects)
+        .into_iter()
+        .filter(|(name, _)| name != "services")
+        .collect();
     let list = |items: &[String]| {
         items
             .iter()

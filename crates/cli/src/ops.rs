@@ -25,16 +25,6 @@ pub struct StuckArgs {
     connection: Connection,
 }
 
-/// The schemas of the services, as in their idents.
-const SCHEMAS: [(&str, &str); 6] = [
-    ("intake", "intake"),
-    ("classification", "classification"),
-    ("routing", "routing"),
-    ("sla-timer", "sla"),
-    ("approval", "approval"),
-    ("survey", "survey"),
-];
-
 /// One message an outbox relay set aside.
 #[derive(sqlx::FromRow, serde::Serialize)]
 struct StuckRow {
@@ -72,7 +62,8 @@ async fn stuck(args: StuckArgs) -> anyhow::Result<ExitCode> {
     };
     let mut conn = sqlx::PgConnection::connect(&url).await?;
     let mut all = Vec::new();
-    for (service, schema) in SCHEMAS {
+    for service in crate::services::NAMES {
+        let schema = crate::services::ident(service).schema;
         let exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM information_schema.columns
                             WHERE table_schema = $1 AND table_name = 'outbox'

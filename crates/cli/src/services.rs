@@ -7,14 +7,7 @@ use futures::future::BoxFuture;
 use redress_platform::health::{Health, Metrics};
 use redress_platform::{Config, ServiceContext};
 
-pub const NAMES: [&str; 6] = [
-    "intake",
-    "classification",
-    "routing",
-    "sla-timer",
-    "approval",
-    "survey",
-];
+pub const NAMES: [&str; 6] = redress_proto::access::SERVICES;
 
 pub fn runner(name: &str) -> fn(ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
     match name {

@@ -106,19 +106,8 @@ pub fn broker_users(
     data_dir: &Path,
     root: &str,
 ) -> anyhow::Result<Vec<NatsUser>> {
-    use redress_proto::access;
     let subjects = redress_proto::subjects::Subjects::new(root);
-    let each: Vec<(String, access::Permissions)> = access::SERVICES
-        .iter()
-        .map(|s| (s.to_string(), access::service(&subjects, s)))
-        .collect();
-    let mut wanted: Vec<(String, Option<access::Permissions>)> = vec![("admin".into(), None)];
-    wanted.push((
-        "services".into(),
-        Some(access::Permissions::union(each.iter().map(|(_, p)| p))),
-    ));
-    wanted.extend(each.into_iter().map(|(n, p)| (n, Some(p))));
-    wanted.push(("ops".into(), Some(access::operations(&subjects))));
+    let mut wanted = redress_proto::access::standard_users(&subjects);
     for (name, role) in &secrets.nats_issued {
         if !wanted.iter().any(|(n, _)| n == name) {
             wanted.push((name.clone(), Some(role.permissions(&subjects))));

@@ -95,13 +95,34 @@ fn closed(marker: &str) -> redress_proto::v1::Envelope {
     )
 }
 
+async fn start(env: &TestEnv) -> redress_testkit::RunningService {
+    env.start_service(IDENT.name, redress_platform::clock::system(), run)
+        .await
+        .unwrap()
+}
+
+/// The test service's dead letters so far.
+async fn dead_letters(env: &TestEnv) -> Vec<DeadLetter> {
+    env.stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| DeadLetter::decode(m.payload.clone()).unwrap())
+        .collect()
+}
+
+/// How many events the handler applied.
+async fn applied(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM kit.seen")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_events_are_dead_lettered_alone_and_the_rest_go_through() {
     let env = TestEnv::start().await.unwrap();
-    let service = env
-        .start_service(IDENT.name, redress_platform::clock::system(), run)
-        .await
-        .unwrap();
+    let service = start(&env).await;
     let subject = env.subjects().event_of(EventKind::ComplaintClosed);
     // Published together, so that the bad ones share batches with good ones.
     let mut good = Vec::new();
@@ -120,14 +141,7 @@ async fn bad_events_are_dead_lettered_alone_and_the_rest_go_through() {
             .unwrap();
     }
     let pool = env.admin_pool().await.unwrap();
-    let letters = || async {
-        env.stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| DeadLetter::decode(m.payload.clone()).unwrap())
-            .collect::<Vec<_>>()
-    };
+    let letters = || dead_letters(&env);
     eventually("three dead letters", Duration::from_secs(60), || async {
         letters().await.len() >= 3
     })
@@ -135,13 +149,7 @@ async fn bad_events_are_dead_lettered_alone_and_the_rest_go_through() {
     eventually(
         "every good event applied",
         Duration::from_secs(60),
-        || async {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kit.seen")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                == good.len() as i64
-        },
+        || async { applied(&pool).await == good.len() as i64 },
     )
     .await;
     let reasons: Vec<String> = letters().await.into_iter().map(|l| l.reason).collect();
@@ -172,11 +180,7 @@ async fn bad_events_are_dead_lettered_alone_and_the_rest_go_through() {
     // And the consumer goes on.
     env.publish_event(subject, &closed("after")).await.unwrap();
     eventually("the next event", Duration::from_secs(30), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kit.seen")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            == good.len() as i64 + 1
+        applied(&pool).await == good.len() as i64 + 1
     })
     .await;
     assert_eq!(service.metrics.get("kit-test_dead_letters_total"), 3);
@@ -188,10 +192,7 @@ async fn bad_events_are_dead_lettered_alone_and_the_rest_go_through() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_the_broker_refuses_is_set_aside_and_blocks_nothing() {
     let env = TestEnv::start().await.unwrap();
-    let service = env
-        .start_service(IDENT.name, redress_platform::clock::system(), run)
-        .await
-        .unwrap();
+    let service = start(&env).await;
     let pool = env.admin_pool().await.unwrap();
     let refused = format!(
         "{}.nowhere",
@@ -259,10 +260,7 @@ async fn a_message_the_broker_refuses_is_set_aside_and_blocks_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_events_are_refused() {
     let env = TestEnv::start().await.unwrap();
-    let service = env
-        .start_service(IDENT.name, redress_platform::clock::system(), run)
-        .await
-        .unwrap();
+    let service = start(&env).await;
     let subject = env.subjects().event_of(EventKind::ComplaintClosed);
     let mut forged = closed("forged-producer");
     forged.producer = "mallory".into();
@@ -281,27 +279,17 @@ async fn forged_events_are_refused() {
         .unwrap();
     let pool = env.admin_pool().await.unwrap();
     eventually("two dead letters", Duration::from_secs(30), || async {
-        env.stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
-            .await
-            .unwrap()
-            .len()
-            == 2
+        dead_letters(&env).await.len() == 2
     })
     .await;
     eventually("the genuine event", Duration::from_secs(30), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kit.seen")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            == 1
+        applied(&pool).await == 1
     })
     .await;
-    let reasons: Vec<String> = env
-        .stream_messages(Stream::DeadLetter, env.subjects().dead_letter(IDENT.name))
+    let reasons: Vec<String> = dead_letters(&env)
         .await
-        .unwrap()
         .into_iter()
-        .map(|m| DeadLetter::decode(m.payload.clone()).unwrap().reason)
+        .map(|l| l.reason)
         .collect();
     assert!(
         reasons
@@ -322,10 +310,7 @@ async fn forged_events_are_refused() {
 async fn service_sessions_have_timeouts() {
     use sqlx::Connection as _;
     let env = TestEnv::start().await.unwrap();
-    let service = env
-        .start_service(IDENT.name, redress_platform::clock::system(), run)
-        .await
-        .unwrap();
+    let service = start(&env).await;
     let settings = env.config().settings.database;
     let options = redress_platform::db::service_options(&settings, &IDENT).unwrap();
     let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();

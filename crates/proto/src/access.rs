@@ -166,6 +166,25 @@ pub fn surveys(subjects: &Subjects) -> Permissions {
     }
 }
 
+/// The users every Redress broker has, with their permissions (`None`: everything):
+/// `admin`, `services` (all six on one connection), each service, and `ops`.
+pub fn standard_users(subjects: &Subjects) -> Vec<(String, Option<Permissions>)> {
+    let each: Vec<(String, Permissions)> = SERVICES
+        .iter()
+        .map(|s| (s.to_string(), service(subjects, s)))
+        .collect();
+    let mut users = vec![
+        ("admin".to_string(), None),
+        (
+            "services".to_string(),
+            Some(Permissions::union(each.iter().map(|(_, p)| p))),
+        ),
+    ];
+    users.extend(each.into_iter().map(|(n, p)| (n, Some(p))));
+    users.push(("ops".to_string(), Some(operations(subjects))));
+    users
+}
+
 /// Read-only operations: stream and consumer information; nothing sent, nothing changed.
 pub fn operations(subjects: &Subjects) -> Permissions {
     let mut publish = vec![

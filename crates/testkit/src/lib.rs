@@ -76,36 +76,30 @@ fn template_dir() -> anyhow::Result<PathBuf> {
 /// The users of a test's broker: an administrator, each service with its production
 /// permissions, and read-only operations.
 fn test_users(subjects: &redress_proto::subjects::Subjects) -> Vec<redress_localstack::NatsUser> {
-    let password = || uuid::Uuid::new_v4().simple().to_string();
-    let mut users = vec![redress_localstack::NatsUser {
-        name: "admin".into(),
-        password: password(),
-        publish: None,
-        subscribe: None,
-    }];
-    let mut with = |name: &str, p: redress_proto::access::Permissions| {
-        users.push(redress_localstack::NatsUser {
-            name: name.into(),
-            password: password(),
-            publish: Some(p.publish),
-            subscribe: Some(p.subscribe),
-        });
-    };
-    for service in redress_proto::access::SERVICES {
-        with(service, redress_proto::access::service(subjects, service));
-    }
-    with("ops", redress_proto::access::operations(subjects));
+    use redress_proto::access;
+    let mut roles = access::standard_users(subjects);
     // A department system, a channel adapter and the tools, as `redress creds issue` makes.
-    with(
-        "dept-logistics",
-        redress_proto::access::department(subjects, "logistics"),
-    );
-    with(
-        "adapter-web",
-        redress_proto::access::adapter(subjects, "web"),
-    );
-    with("approvals", redress_proto::access::approvals(subjects));
-    with("surveys", redress_proto::access::surveys(subjects));
+    roles.extend([
+        (
+            "dept-logistics".to_string(),
+            Some(access::department(subjects, "logistics")),
+        ),
+        (
+            "adapter-web".to_string(),
+            Some(access::adapter(subjects, "web")),
+        ),
+        ("approvals".to_string(), Some(access::approvals(subjects))),
+        ("surveys".to_string(), Some(access::surveys(subjects))),
+    ]);
+    let users: Vec<redress_localstack::NatsUser> = roles
+        .into_iter()
+        .map(|(name, permissions)| redress_localstack::NatsUser {
+            name,
+            password: uuid::Uuid::new_v4().simple().to_string(),
+            publish: permissions.as_ref().map(|p| p.publish.clone()),
+            subscribe: permissions.map(|p| p.subscribe),
+        })
+        .collect();
     users
 }
 

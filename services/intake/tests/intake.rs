@@ -49,6 +49,20 @@ async fn messages_on(
     env.stream_messages(stream, subject).await.unwrap()
 }
 
+/// Waits for intake's one dead letter and returns it.
+async fn the_one_dead_letter(env: &TestEnv) -> DeadLetter {
+    let subject = env.subjects().dead_letter("intake");
+    eventually("the dead letter", || async {
+        !messages_on(env, Stream::DeadLetter, subject.clone())
+            .await
+            .is_empty()
+    })
+    .await;
+    let letters = messages_on(env, Stream::DeadLetter, subject).await;
+    assert_eq!(letters.len(), 1);
+    DeadLetter::decode(letters[0].payload.clone()).unwrap()
+}
+
 /// Polls until `check` holds, for at most 20 s.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -437,24 +451,7 @@ async fn a_dead_letter_too_large_for_the_broker_keeps_the_start_of_its_payload()
         count(&pool, "SELECT count(*) FROM intake.complaints").await == 1
     })
     .await;
-    eventually("the dead letter", || async {
-        !messages_on(
-            &env,
-            Stream::DeadLetter,
-            client.subjects().dead_letter("intake"),
-        )
-        .await
-        .is_empty()
-    })
-    .await;
-    let letters = messages_on(
-        &env,
-        Stream::DeadLetter,
-        client.subjects().dead_letter("intake"),
-    )
-    .await;
-    assert_eq!(letters.len(), 1);
-    let letter = DeadLetter::decode(letters[0].payload.clone()).unwrap();
+    let letter = the_one_dead_letter(&env).await;
     assert!(
         letter.reason.contains("not a SubmitComplaint"),
         "{}",
@@ -495,24 +492,7 @@ async fn an_undecodable_message_is_dead_lettered_and_does_not_block_the_stream()
         count(&pool, "SELECT count(*) FROM intake.complaints").await == 1
     })
     .await;
-    eventually("the dead letter", || async {
-        !messages_on(
-            &env,
-            Stream::DeadLetter,
-            client.subjects().dead_letter("intake"),
-        )
-        .await
-        .is_empty()
-    })
-    .await;
-    let letters = messages_on(
-        &env,
-        Stream::DeadLetter,
-        client.subjects().dead_letter("intake"),
-    )
-    .await;
-    assert_eq!(letters.len(), 1);
-    let letter = DeadLetter::decode(letters[0].payload.clone()).unwrap();
+    let letter = the_one_dead_letter(&env).await;
     assert!(
         letter.reason.contains("not a SubmitComplaint"),
         "{}",
