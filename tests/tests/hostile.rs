@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use prost::Message as _;
-use redress_client::Client;
 use redress_platform::clock;
 use redress_platform::envelope::{Cause, new_event};
 use redress_proto::subjects::Stream;
@@ -170,8 +169,21 @@ async fn start_all(env: &TestEnv) -> Vec<RunningService> {
 /// Sends a raw request and says whether any answer came (an error reply counts: what must
 /// not happen is silence or a crash).
 async fn answered(nats: &async_nats::Client, subject: String, body: Vec<u8>) -> bool {
+    answered_with(nats, subject, async_nats::HeaderMap::new(), body).await
+}
+
+async fn answered_with(
+    nats: &async_nats::Client,
+    subject: String,
+    headers: async_nats::HeaderMap,
+    body: Vec<u8>,
+) -> bool {
     matches!(
-        tokio::time::timeout(Duration::from_secs(10), nats.request(subject, body.into())).await,
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            nats.request_with_headers(subject, headers, body.into())
+        )
+        .await,
         Ok(Ok(_))
     )
 }
@@ -215,7 +227,7 @@ fn forged_cause(ticket: &str) -> Cause {
 async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
     let env = TestEnv::start().await.unwrap();
     let services = start_all(&env).await;
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     let nats = env.nats_client().await.unwrap();
     let js = async_nats::jetstream::new(nats.clone());
     let subjects = env.subjects();
@@ -298,33 +310,54 @@ async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
         command_id: "c".into(),
         ticket: target.clone(),
         department: "logistics".into(),
-        actor: "li.wei".into(),
+        // Blank: a signed mutation binds it to its signer and goes on to the validators.
+        actor: String::new(),
         action: Some(Action::Accept(Default::default())),
     }
     .encode_to_vec();
     let decide = DecideApproval {
         command_id: "d".into(),
         ticket: target.clone(),
-        approver: "zhao.min".into(),
+        approver: String::new(),
         approve: true,
         note: "ok".into(),
         ..Default::default()
     }
     .encode_to_vec();
+    // Who signs each: every other mutation is signed by a member of another department (who
+    // may act on none of this), so that it reaches the validators behind the signature.
     let targets = [
         (
             subjects.department_command("accept", "logistics"),
             accept.clone(),
+            "wang.fang",
         ),
-        (subjects.department_command("resolve", "logistics"), accept),
-        (subjects.command("approval", "decide"), decide),
-        (subjects.command("survey", "answer"), vec![0x0a, 0x01, 0x41]),
-        (subjects.command("intake", "status"), vec![0x0a, 0x01, 0x41]),
+        (
+            subjects.department_command("resolve", "logistics"),
+            accept,
+            "wang.fang",
+        ),
+        (subjects.command("approval", "decide"), decide, "wang.fang"),
+        (
+            subjects.command("survey", "answer"),
+            vec![0x0a, 0x01, 0x41],
+            "",
+        ),
+        (
+            subjects.command("intake", "status"),
+            vec![0x0a, 0x01, 0x41],
+            "",
+        ),
     ];
     for i in 0..COMMANDS {
-        let (subject, base) = &targets[i % targets.len()];
+        let (subject, base, person) = &targets[i % targets.len()];
         let bytes = mutate(&mut rng, base.clone());
-        if !answered(&nats, subject.clone(), bytes).await {
+        let headers = if i % 2 == 0 && !person.is_empty() {
+            env.signed(person, subject, &bytes)
+        } else {
+            async_nats::HeaderMap::new()
+        };
+        if !answered_with(&nats, subject.clone(), headers, bytes).await {
             unanswered.push(format!("command {i} to {subject}"));
         }
     }
@@ -333,10 +366,12 @@ async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
     let mut big = DecideApproval::decode(targets[2].1.as_slice()).unwrap();
     big.command_id = "huge-note".into();
     big.note = huge;
-    if !answered(
+    let (subject, body) = (subjects.command("approval", "decide"), big.encode_to_vec());
+    if !answered_with(
         &nats,
-        subjects.command("approval", "decide"),
-        big.encode_to_vec(),
+        subject.clone(),
+        env.signed("zhao.min", &subject, &body),
+        body,
     )
     .await
     {

@@ -74,7 +74,7 @@ impl Stack {
                 .await
                 .unwrap(),
         );
-        let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+        let client = env.client().await.unwrap();
         Self {
             env,
             clock,
@@ -130,12 +130,14 @@ impl Stack {
         service: &str,
         verb: &str,
         m: &M,
+        person: &str,
     ) -> R {
-        let nats = self.client.nats();
-        let reply = nats
-            .request(
+        let reply = self
+            .env
+            .request_as(
+                person,
                 self.env.subjects().command(service, verb),
-                m.encode_to_vec().into(),
+                m.encode_to_vec(),
             )
             .await
             .unwrap();
@@ -161,6 +163,7 @@ impl Stack {
                     actor: actor.into(),
                     action: Some(action),
                 },
+                actor,
             )
             .await;
         match reply.outcome.unwrap() {
@@ -188,6 +191,7 @@ impl Stack {
                     note: note.into(),
                     approval_id: String::new(),
                 },
+                approver,
             )
             .await;
         reply.outcome.unwrap()
@@ -209,6 +213,7 @@ impl Stack {
                     comment: comment.into(),
                     survey_id: String::new(),
                 },
+                "",
             )
             .await;
         reply.outcome.unwrap()
@@ -301,6 +306,7 @@ async fn a_major_complaint_goes_through_approval_to_a_satisfied_close() {
                     message: "x".into(),
                 })),
             },
+            "wang.fang",
         )
         .await;
     assert!(matches!(
@@ -616,5 +622,189 @@ async fn work_never_accepted_breaches_and_escalates() {
         .unwrap();
     assert_eq!(warnings.len(), 1, "one warning, for first_response only");
     assert!(history(&s).contains(&"sla.warning"), "{:?}", history(&s));
+    stack.stop().await;
+}
+
+/// Sends `cmd` to `subject` with exactly these headers and returns the refusal, if any.
+async fn raw_work(
+    stack: &Stack,
+    subject: String,
+    cmd: &WorkCommand,
+    headers: async_nats::HeaderMap,
+) -> Option<redress_proto::v1::CommandError> {
+    let nats = stack.env.nats_client().await.unwrap();
+    let reply = nats
+        .request_with_headers(subject, headers, cmd.encode_to_vec().into())
+        .await
+        .unwrap();
+    match WorkCommandReply::decode(reply.payload).unwrap().outcome {
+        Some(work_command_reply::Outcome::Error(e)) => Some(e),
+        _ => None,
+    }
+}
+
+fn forbidden(e: Option<redress_proto::v1::CommandError>, field: &str) {
+    let e = e.expect("refused");
+    assert_eq!(
+        (e.code(), e.field.as_str()),
+        (redress_proto::v1::CommandErrorCode::Forbidden, field),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_person_whose_registered_key_signs_a_command_acts() {
+    use redress_client::people::{Keyring, PersonKey};
+    let stack = Stack::start().await;
+    let ticket = stack
+        .submit(
+            "web-people",
+            "快递丢件了，里面是给孩子的生日礼物，要求赔偿800元",
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    let subjects = stack.env.subjects();
+    let accept_subject = subjects.department_command("accept", "customer-service");
+    let accept = |actor: &str| WorkCommand {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        ticket: ticket.clone(),
+        department: String::new(),
+        actor: actor.into(),
+        action: Some(Action::Accept(Accept {})),
+    };
+
+    // Unsigned, as anyone on the broker could send it.
+    let cmd = accept("wang.fang");
+    forbidden(
+        raw_work(&stack, accept_subject.clone(), &cmd, Default::default()).await,
+        "signature",
+    );
+    // Signed by a key that claims to be wang.fang but was never registered.
+    let impostor = PersonKey::generate("wang.fang").unwrap();
+    let mut h = async_nats::HeaderMap::new();
+    impostor.sign(&accept_subject, &cmd.encode_to_vec(), &mut h);
+    forbidden(
+        raw_work(&stack, accept_subject.clone(), &cmd, h).await,
+        "signature",
+    );
+    // Signed by a member of another department who names wang.fang in the body.
+    let h = stack
+        .env
+        .signed("zhou.qiang", &accept_subject, &cmd.encode_to_vec());
+    forbidden(
+        raw_work(&stack, accept_subject.clone(), &cmd, h).await,
+        "actor",
+    );
+    // wang.fang's own signature, moved to another department's subject.
+    let cmd = accept("");
+    let h = stack
+        .env
+        .signed("wang.fang", &accept_subject, &cmd.encode_to_vec());
+    forbidden(
+        raw_work(
+            &stack,
+            subjects.department_command("accept", "logistics"),
+            &cmd,
+            h.clone(),
+        )
+        .await,
+        "signature",
+    );
+    // The same signed bytes where they were meant to go: accepted, by the signer.
+    assert_eq!(
+        raw_work(&stack, accept_subject.clone(), &cmd, h).await,
+        None
+    );
+    stack
+        .wait_for(&ticket, "accepted by wang.fang", |s| {
+            s.history
+                .iter()
+                .any(|h| h.event == "work.accepted" && h.detail == "by wang.fang")
+        })
+        .await;
+
+    stack
+        .work(
+            "propose",
+            &ticket,
+            "customer-service",
+            "wang.fang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::CompanyLiable as i32,
+                remedy: "赔偿".into(),
+                compensation_minor: 80000,
+                currency: "CNY".into(),
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "approval requested", |s| s.approval == "pending")
+        .await;
+
+    // The proposer names an approver: refused, whoever is named.
+    let decide = |approver: &str| DecideApproval {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        ticket: ticket.clone(),
+        approver: approver.into(),
+        approve: true,
+        note: "同意".into(),
+        approval_id: String::new(),
+    };
+    let decide_subject = subjects.command("approval", "decide");
+    let send_decision = |d: DecideApproval, person: &'static str| {
+        let subject = decide_subject.clone();
+        let env = &stack.env;
+        async move {
+            let reply = env
+                .request_as(person, subject, d.encode_to_vec())
+                .await
+                .unwrap();
+            match ApprovalReply::decode(reply.payload).unwrap().outcome {
+                Some(approval_reply::Outcome::Error(e)) => Some(e),
+                _ => None,
+            }
+        }
+    };
+    forbidden(
+        send_decision(decide("zhao.min"), "wang.fang").await,
+        "approver",
+    );
+    assert_eq!(
+        send_decision(decide(""), "wang.fang").await.unwrap().code(),
+        redress_proto::v1::CommandErrorCode::Forbidden
+    );
+    assert_eq!(stack.status(&ticket).await.approval, "pending");
+
+    // A revoked key stops working at once; a newly issued one works.
+    assert!(stack.client.revoke_person("zhao.min").await.unwrap());
+    match stack
+        .client
+        .decide_approval(&ticket, "zhao.min", true, "同意")
+        .await
+    {
+        Err(redress_client::ClientError::Command { code, field, .. }) => assert_eq!(
+            (code, field.as_str()),
+            (redress_proto::v1::CommandErrorCode::Forbidden, "signature")
+        ),
+        other => panic!("{other:?}"),
+    }
+    let fresh = PersonKey::generate("zhao.min").unwrap();
+    stack.client.register_person(&fresh).await.unwrap();
+    let mut ring = Keyring::default();
+    ring.insert(fresh);
+    let zhao = stack.env.client().await.unwrap().with_keyring(ring);
+    let decided = zhao
+        .decide_approval(&ticket, "", true, "同意赔偿")
+        .await
+        .unwrap();
+    assert_eq!(
+        (decided.state.as_str(), decided.decided_by.as_str()),
+        ("approved", "zhao.min")
+    );
+    stack
+        .wait_for(&ticket, "approved work", |s| s.status == "approved")
+        .await;
     stack.stop().await;
 }

@@ -15,7 +15,7 @@ pub struct ApproveArgs {
     /// Ticket whose current proposal waits for approval.
     #[arg(value_parser = not_blank)]
     pub ticket: String,
-    /// Your name; you must be an approver of the playbook.
+    /// Your name (your key signs the decision); you must be an approver of the playbook.
     #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
     pub approver: String,
     #[arg(long, default_value = "")]
@@ -37,7 +37,7 @@ pub struct RejectArgs {
     /// Ticket whose current proposal waits for approval.
     #[arg(value_parser = not_blank)]
     pub ticket: String,
-    /// Your name; you must be an approver of the playbook.
+    /// Your name (your key signs the decision); you must be an approver of the playbook.
     #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
     pub approver: String,
     /// Why: the department sees it and proposes again.

@@ -11,12 +11,24 @@ pub struct Connection {
     /// Data directory of the `redress up` to talk to (ignored when REDRESS_NATS_URL is set).
     #[arg(long, default_value = ".redress")]
     pub data_dir: PathBuf,
+    /// Your person key (`redress people issue`), to sign department commands and decisions.
+    /// Without it, the keys in <data-dir>/people are used.
+    #[arg(long, env = "REDRESS_PERSON_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 impl Connection {
     pub async fn client(&self) -> anyhow::Result<Client> {
         let (url, root) = crate::discovery::find(&self.data_dir)?;
-        Ok(Client::connect(&url, &root).await?)
+        let keyring = match &self.key {
+            Some(file) => {
+                let mut ring = redress_client::people::Keyring::default();
+                ring.insert(redress_client::people::PersonKey::read(file)?);
+                ring
+            }
+            None => redress_client::people::Keyring::load_dir(&crate::people::dir(&self.data_dir))?,
+        };
+        Ok(Client::connect(&url, &root).await?.with_keyring(keyring))
     }
 }
 

@@ -16,6 +16,7 @@ mod client_verbs;
 mod creds;
 mod discovery;
 mod ops;
+mod people;
 mod services;
 mod survey;
 mod up;
@@ -104,6 +105,10 @@ enum Command {
     /// revoke USER`.
     #[command(subcommand)]
     Creds(creds::CredsCommand),
+    /// The keys with which department members and approvers sign what they do: `people
+    /// issue NAME`, `people revoke NAME`, `people list`.
+    #[command(subcommand)]
+    People(people::PeopleCommand),
     /// For operators: what is held up (`ops stuck`).
     #[command(subcommand)]
     Ops(ops::OpsCommand),
@@ -175,6 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args).await,
         Command::Ops(command) => ops::run(command).await,
         Command::Creds(command) => creds::run(cli.config.as_deref(), command).await,
+        Command::People(command) => people::run(command).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -197,6 +203,7 @@ impl Command {
             Command::Calendar(_) => "calendar",
             Command::Ops(_) => "ops",
             Command::Creds(_) => "creds",
+            Command::People(_) => "people",
         }
     }
 }

@@ -305,6 +305,20 @@ pub async fn run(
             database_url: database_url.clone(),
         },
     )?;
+    // People sign what they do; the first start of a data directory issues a key to each
+    // person the playbooks name (people/<name>.key), so that the stack can be tried at once.
+    let admin = redress_client::Client::connect(&cli_nats_url, &config.settings.nats.root).await?;
+    let playbooks = match &config.settings.playbooks.dir {
+        Some(dir) => redress_playbook::Playbooks::load_dir(dir)?,
+        None => redress_playbook::Playbooks::builtin()?,
+    };
+    let issued = crate::people::issue_missing(&admin, &data_dir, &playbooks).await?;
+    if issued > 0 {
+        println!(
+            "people: issued {issued} keys into {} (`redress people issue|revoke NAME`)",
+            crate::people::dir(&data_dir).display()
+        );
+    }
     let names: Vec<String> = if only.is_empty() {
         crate::services::NAMES
             .iter()

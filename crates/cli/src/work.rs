@@ -147,7 +147,7 @@ pub struct Acting {
     /// The department you act for; it must own the work.
     #[arg(long, value_parser = department)]
     pub dept: String,
-    /// Your name as a member of the department.
+    /// Your name as a member of the department; your key signs the command.
     #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
     pub actor: String,
     /// Id of an earlier attempt of this same command, to retry it without doing it twice.

@@ -310,7 +310,7 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
             "--dept",
             "logistics",
             "--as",
-            "w",
+            "wang.fang",
             "--message",
             "hi",
         ],
@@ -329,7 +329,7 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
             "--dept",
             "logistics",
             "--as",
-            "w",
+            "wang.fang",
             "--message",
             "hi",
             "--json",
@@ -385,11 +385,11 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
     assert!(out.starts_with("TICKET"), "{out}");
     assert!(out.contains("RD-261123-000001  assigned"), "{out}");
 
-    let o = run(&env, &["approve", "RD-261123-000001", "--as", "li.qiang"]);
+    let o = run(&env, &["approve", "RD-261123-000001", "--as", "zhao.min"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "RD-261123-000001 approved by li.qiang (logistics)\n"
+        "RD-261123-000001 approved by zhao.min (logistics)\n"
     );
     let o = run(
         &env,
@@ -397,7 +397,7 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
             "reject",
             "RD-261123-000001",
             "--as",
-            "li.qiang",
+            "zhao.min",
             "--note",
             "too much",
             "--json",

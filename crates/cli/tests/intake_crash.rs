@@ -7,7 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use redress_client::Client;
 use redress_proto::subjects::{Stream, Subjects};
 use redress_proto::v1::{Complainant, Contact, ContactKind, Envelope, SubmitComplaint};
 use redress_testkit::TestEnv;
@@ -39,7 +38,7 @@ async fn kill_9_during_a_burst_loses_nothing_and_duplicates_nothing() {
     const N: usize = 1000;
     let env = TestEnv::start().await.unwrap();
     let mut intake = serve(&env, &["intake"]);
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     // Wait for intake to answer before the burst.
     let deadline = Instant::now() + Duration::from_secs(60);
     while client

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redress_client::Client;
 use redress_proto::subjects::{Stream, Subjects};
 use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint, envelope::Payload};
 use redress_testkit::TestEnv;
@@ -74,7 +73,7 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
     // Instance A: each service on its own. Instance B: all six in one process.
     let mut a: Vec<Child> = ALL.iter().map(|s| serve(&env, &[s])).collect();
     let mut b = serve(&env, &ALL);
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     // Both processes provision and migrate; wait until intake answers.
     let deadline = Instant::now() + Duration::from_secs(90);
     while client

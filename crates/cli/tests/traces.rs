@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message as _;
-use redress_client::Client;
 use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint};
 use redress_testkit::{TestEnv, eventually};
 
@@ -137,7 +136,7 @@ async fn a_complaints_whole_life_is_found_by_its_ticket_under_each_services_name
             .spawn()
             .unwrap(),
     );
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     let mut submitted = None;
     for _ in 0..300 {
         // The stack is up once intake answers.

@@ -239,6 +239,61 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
     let after = as_dept("logistics");
     assert!(!after.status.success(), "a revoked user still connects");
 
+    // People: `up` issued a private key to each person of the playbooks; a key revoked
+    // stops signing at once, and one issued again signs with the new key only.
+    let key_file = dir.path().join(".redress/people/zhao.min.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let listed = json(redress(dir.path()).args(["people", "list", "--json"]));
+    assert!(
+        listed.as_array().unwrap().iter().any(
+            |p| p["person"] == "zhao.min" && p["public_key"].as_str().unwrap().starts_with('U')
+        ),
+        "{listed}"
+    );
+    let old_key = dir.path().join("zhao.min.old.key");
+    std::fs::copy(&key_file, &old_key).unwrap();
+    let people = |args: &[&str]| {
+        let o = redress(dir.path()).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    people(&["people", "revoke", "zhao.min"]);
+    assert!(!key_file.exists());
+    let approvals = |key: &std::path::Path| {
+        redress(dir.path())
+            .args(["approvals", "--json", "--key"])
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    // Listing needs no signature; deciding does (nothing is pending here, so the refusal
+    // that matters is the signature's, which comes first).
+    assert!(approvals(&old_key).status.success());
+    let decide = |key: &std::path::Path| {
+        redress(dir.path())
+            .args(["approve", &ticket, "--as", "zhao.min", "--json", "--key"])
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let refused = decide(&old_key);
+    assert_eq!(refused.status.code(), Some(3));
+    let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused["error"]["field"], "signature", "{refused}");
+    people(&["people", "issue", "zhao.min"]);
+    let after = decide(&key_file);
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_ne!(after["error"]["field"], "signature", "{after}");
+    let still_old = decide(&old_key);
+    let still_old: serde_json::Value = serde_json::from_slice(&still_old.stdout).unwrap();
+    assert_eq!(still_old["error"]["field"], "signature", "{still_old}");
+
     ctrl_c(child);
     assert!(!dir.path().join(".redress/stack.json").exists());
 

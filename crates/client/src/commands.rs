@@ -70,10 +70,11 @@ impl Client {
         let department = requests::department_token(&command.department)?;
         ensure_command_id(&mut command.command_id);
         let reply: WorkCommandReply = self
-            .call(
+            .call_as(
                 subjects::routing::SERVICE,
                 &format!("{verb}.{department}"),
                 &command,
+                &command.actor,
             )
             .await?;
         match reply.outcome {
@@ -124,10 +125,11 @@ impl Client {
     ) -> Result<ApprovalView, ClientError> {
         ensure_command_id(&mut decision.command_id);
         let reply: ApprovalReply = self
-            .call(
+            .call_as(
                 subjects::approval::SERVICE,
                 subjects::approval::DECIDE,
                 &decision,
+                &decision.approver,
             )
             .await?;
         match reply.outcome {

@@ -13,6 +13,7 @@
 
 mod commands;
 pub mod money;
+pub mod people;
 pub mod requests;
 pub mod trace;
 mod watch;
@@ -51,6 +52,10 @@ pub enum ClientError {
     Publish(String),
     #[error("the answer was empty")]
     Empty,
+    /// Signing or the people registry: no key for the person acting, a bad key file, or the
+    /// bucket could not be written.
+    #[error("{0}")]
+    People(String),
     /// A service refused a command (routing, approval, survey) with a typed error.
     #[error("{}", command_error_text(*.code, .field, .message))]
     Command {
@@ -115,6 +120,8 @@ pub struct Client {
     js: jetstream::Context,
     subjects: Subjects,
     timeout: Duration,
+    /// The keys of the people this client acts for (department members, approvers).
+    keyring: people::Keyring,
 }
 
 /// Connect options for `url` with the credentials it carries (`nats://user:password@host`):
@@ -165,11 +172,41 @@ impl Client {
             nats,
             subjects: Subjects::new(root),
             timeout: Duration::from_secs(10),
+            keyring: people::Keyring::default(),
         }
+    }
+
+    /// Signs department commands and decisions with these people's keys.
+    pub fn with_keyring(mut self, keyring: people::Keyring) -> Self {
+        self.keyring = keyring;
+        self
+    }
+
+    pub fn keyring(&self) -> &people::Keyring {
+        &self.keyring
+    }
+
+    /// The key to sign as `person`; with no person named, the only key the keyring holds.
+    fn signer(&self, person: &str) -> Result<&people::PersonKey, ClientError> {
+        let person = person.trim();
+        if person.is_empty() {
+            if self.keyring.len() == 1 {
+                return Ok(self.keyring.iter().next().expect("one key"));
+            }
+            return Err(ClientError::People(
+                "name the person acting: this client holds no key or several".into(),
+            ));
+        }
+        self.keyring.get(person).ok_or_else(|| {
+            ClientError::People(format!(
+                "no key for {person}: issue one with `redress people issue {person}`, or give its key file"
+            ))
+        })
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self.js.set_timeout(timeout);
         self
     }
 
@@ -188,7 +225,24 @@ impl Client {
         verb: &str,
         request: &impl Message,
     ) -> Result<R, ClientError> {
-        let reply = self.request(service, verb, request.encode_to_vec()).await?;
+        let reply = self
+            .request(service, verb, request.encode_to_vec(), None)
+            .await?;
+        Ok(R::decode(reply)?)
+    }
+
+    /// Like `call`, signed by `person` (see [`people`]).
+    async fn call_as<R: Message + Default>(
+        &self,
+        service: &'static str,
+        verb: &str,
+        request: &impl Message,
+        person: &str,
+    ) -> Result<R, ClientError> {
+        let signer = self.signer(person)?;
+        let reply = self
+            .request(service, verb, request.encode_to_vec(), Some(signer))
+            .await?;
         Ok(R::decode(reply)?)
     }
 
@@ -197,6 +251,7 @@ impl Client {
         service: &'static str,
         verb: &str,
         body: Vec<u8>,
+        signer: Option<&people::PersonKey>,
     ) -> Result<bytes::Bytes, ClientError> {
         let span = tracing::info_span!(
             "request",
@@ -209,9 +264,11 @@ impl Client {
             // services' spans of this command are one trace.
             h.insert(trace::TRACEPARENT, trace::fresh_traceparent().as_str());
         }
-        let call =
-            self.nats
-                .request_with_headers(self.subjects.command(service, verb), h, body.into());
+        let subject = self.subjects.command(service, verb);
+        if let Some(key) = signer {
+            key.sign(&subject, &body, &mut h);
+        }
+        let call = self.nats.request_with_headers(subject, h, body.into());
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(ClientError::Timeout(service, self.timeout)),
             Ok(Err(e)) => match e.kind() {
@@ -235,6 +292,7 @@ impl Client {
                 subjects::intake::SERVICE,
                 subjects::intake::SUBMIT,
                 complaint.encode_to_vec(),
+                None,
             )
             .await?;
         match SubmitComplaintResult::decode(reply)?.outcome {
@@ -284,6 +342,7 @@ impl Client {
                 subjects::intake::SERVICE,
                 subjects::intake::STATUS,
                 query.encode_to_vec(),
+                None,
             )
             .await?;
         match StatusReply::decode(reply)?.outcome {

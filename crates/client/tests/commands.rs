@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use prost::Message as _;
-use redress_client::{Client, ClientError, requests};
+use redress_client::{ClientError, requests};
 use redress_proto::v1::{
     AnswerSurvey, ApprovalList, ApprovalReply, ApprovalView, CommandError, CommandErrorCode,
     DecideApproval, ListApprovals, ListApprovalsReply, ListWork, ListWorkReply, Propose,
@@ -92,7 +92,7 @@ async fn work_commands_go_to_their_verbs_and_return_the_work() {
         })
         .await;
     }
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
 
     let w = client
         .accept("RD-261123-000001", "logistics", "wang.fang")
@@ -172,7 +172,7 @@ async fn a_refusal_keeps_code_field_and_message() {
         .encode_to_vec()
     })
     .await;
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     let e = client
         .accept("RD-261123-000001", "logistics", "wang.fang")
         .await
@@ -195,7 +195,8 @@ async fn a_refusal_keeps_code_field_and_message() {
 #[tokio::test]
 async fn no_service_and_a_silent_service_are_told_apart() {
     let env = TestEnv::start().await.unwrap();
-    let client = Client::connect(env.nats_url(), &env.root)
+    let client = env
+        .client()
         .await
         .unwrap()
         .with_timeout(Duration::from_millis(500));
@@ -291,7 +292,7 @@ async fn lists_decisions_and_answers_round_trip() {
         .encode_to_vec()
     })
     .await;
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
 
     let items = client
         .list_work("quality", &[WorkState::Assigned, WorkState::Proposed], 10)
@@ -310,7 +311,7 @@ async fn lists_decisions_and_answers_round_trip() {
     );
 
     let a = client
-        .decide_approval("RD-7", "li.qiang", false, "too much")
+        .decide_approval("RD-7", "zhao.min", false, "too much")
         .await
         .unwrap();
     assert_eq!(
@@ -320,7 +321,7 @@ async fn lists_decisions_and_answers_round_trip() {
             a.decided_by.as_str(),
             a.note.as_str()
         ),
-        ("RD-7", "rejected", "li.qiang", "too much")
+        ("RD-7", "rejected", "zhao.min", "too much")
     );
     assert_eq!(client.list_approvals(3).await.unwrap().len(), 3);
 

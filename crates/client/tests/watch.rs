@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use redress_client::{Client, ClientError};
+use redress_client::ClientError;
 use redress_proto::subjects;
 use redress_proto::v1::{Envelope, WorkChanged, WorkItem, WorkState, envelope::Payload};
 use redress_testkit::TestEnv;
@@ -86,7 +86,7 @@ async fn a_department_gets_its_assignments_once_including_those_made_while_it_wa
     .await
     .unwrap();
 
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     let mut watch = client.watch_work("logistics").await.unwrap();
     assert_eq!(
         watch.consumer_name(),
@@ -156,7 +156,7 @@ async fn an_undecodable_item_is_reported_once_and_the_watch_goes_on() {
     env.publish_event(s.work_assigned("finance"), &assigned("RD-9", "finance", 1))
         .await
         .unwrap();
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     let mut watch = client.watch_work("finance").await.unwrap();
     let first = watch.next().await.unwrap();
     assert!(first.is_err(), "{first:?}");
@@ -169,7 +169,7 @@ async fn an_undecodable_item_is_reported_once_and_the_watch_goes_on() {
 #[tokio::test]
 async fn a_department_key_that_is_not_one_subject_token_is_refused() {
     let env = env_with_streams().await;
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
     for bad in ["", "logistics.>", "a b", "Logistics", "*"] {
         match client.watch_work(bad).await {
             Err(ClientError::Invalid { field, .. }) => assert_eq!(field, "department"),

@@ -11,6 +11,7 @@ pub mod health;
 pub mod inbox;
 pub mod nats;
 pub mod outbox;
+pub mod people;
 pub mod playbooks;
 pub mod service;
 pub mod shutdown;

@@ -33,6 +33,8 @@ pub struct ServiceContext {
     pub shutdown: Shutdown,
     pub health: Health,
     pub metrics: Metrics,
+    /// People's public keys, to verify who signed a command.
+    pub people: redress_client::people::Registry,
 }
 
 impl ServiceContext {
@@ -51,6 +53,7 @@ impl ServiceContext {
         crate::nats::ensure_streams(&js, &subjects, &config.settings.streams).await?;
         health.watch_nats(nats.clone());
         Ok(Self {
+            people: redress_client::people::Registry::new(nats.clone(), &subjects),
             config,
             nats,
             js,

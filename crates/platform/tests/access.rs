@@ -194,3 +194,39 @@ async fn a_department_and_an_adapter_reach_only_their_own() {
         "an adapter submitted on another channel"
     );
 }
+
+/// Only the administrator writes people's keys: a department, the approval tool and the
+/// services that verify signatures read them at most.
+#[tokio::test(flavor = "multi_thread")]
+async fn nobody_but_the_administrator_registers_a_persons_key() {
+    let env = TestEnv::start().await.unwrap();
+    let key = redress_client::people::PersonKey::generate("mallory").unwrap();
+    // A refused request goes unanswered, so each attempt waits out the timeout.
+    for user in ["dept-logistics", "approvals", "routing"] {
+        let client = redress_client::Client::connect(env.nats_url_for(user), &env.root)
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_secs(1));
+        assert!(
+            client.register_person(&key).await.is_err(),
+            "{user} registered a key"
+        );
+        assert!(
+            client.revoke_person("zhao.min").await.is_err(),
+            "{user} revoked a key"
+        );
+    }
+    // The verifying services read the keys.
+    let routing = async_nats::connect_with_options(
+        env.nats_url_for("routing"),
+        redress_client::connect_options(env.nats_url_for("routing")),
+    )
+    .await
+    .unwrap();
+    let registry = redress_client::people::Registry::new(routing, &env.subjects());
+    assert_eq!(
+        registry.public_key("zhao.min").await.unwrap(),
+        Some(env.keyring().get("zhao.min").unwrap().public_key())
+    );
+    assert_eq!(registry.public_key("mallory").await.unwrap(), None);
+}

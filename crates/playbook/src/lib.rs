@@ -323,6 +323,17 @@ impl Playbook {
         self.routing.departments.iter().find(|d| d.key == key)
     }
 
+    /// Everyone the playbook names: departments' managers and members, and approvers.
+    pub fn people(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for d in &self.routing.departments {
+            out.insert(d.manager.clone());
+            out.extend(d.members.iter().cloned());
+        }
+        out.extend(self.approval.approvers.iter().map(|a| a.name.clone()));
+        out
+    }
+
     /// The part of the playbook one service uses, as JSON, for its own record of versions.
     pub fn section(&self, name: &str) -> serde_json::Value {
         let v = serde_json::to_value(self).expect("playbooks serialise");

@@ -66,6 +66,20 @@ fn jetstream_use(subjects: &Subjects) -> Vec<String> {
     p
 }
 
+/// Reading people's public keys from the `<ROOT>_PEOPLE` bucket (to verify who signed a
+/// command); never writing them.
+fn people_read(subjects: &Subjects) -> Vec<String> {
+    let stream = format!("KV_{}", subjects.people_bucket());
+    vec![
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}.>"),
+        format!("$JS.API.STREAM.MSG.GET.{stream}"),
+    ]
+}
+
+/// Services whose commands are signed by the person acting.
+pub const VERIFY_PEOPLE: [&str; 2] = ["routing", "approval"];
+
 /// The permissions of one service.
 pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     let root = subjects.root();
@@ -76,6 +90,9 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
         }
     }
     publish.push(subjects.dead_letter(name));
+    if VERIFY_PEOPLE.contains(&name) {
+        publish.extend(people_read(subjects));
+    }
     // A service pings its own command endpoints to learn that they are reachable.
     publish.push(format!("$SRV.PING.{}", subjects.service_name(name)));
     // Messages for complainants: acknowledgements and refusals (intake), replies (routing),
@@ -244,6 +261,14 @@ mod tests {
                 .subscribe
                 .contains(&"redress.cmd.routing.>".to_string())
         );
+        // Reads people's keys, never writes them.
+        assert!(
+            routing
+                .publish
+                .contains(&"$JS.API.DIRECT.GET.KV_REDRESS_PEOPLE.>".to_string())
+        );
+        assert!(!routing.publish.iter().any(|p| p.contains("$KV.")));
+        assert!(!approval.publish.iter().any(|p| p.contains("$KV.")));
     }
 
     #[test]

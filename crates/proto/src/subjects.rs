@@ -17,6 +17,10 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     pub const TRACESTATE: &str = "tracestate";
     pub const DEAD_LETTER_REASON: &str = "Redress-Dead-Letter-Reason";
+    /// The person acting in a command, who signed it (see `redress_client::people`).
+    pub const PERSON: &str = "Redress-Person";
+    /// Hex Ed25519 signature of the person over the command's subject and body.
+    pub const PERSON_SIGNATURE: &str = "Redress-Signature";
 }
 
 /// Streams of the platform. Stream names are UPPERCASE and carry the root as a prefix.
@@ -94,6 +98,14 @@ impl Subjects {
             "{}_{}",
             self.root.to_ascii_uppercase().replace('-', "_"),
             stream.suffix()
+        )
+    }
+
+    /// The key-value bucket of people's public keys (`<ROOT>_PEOPLE`): person name → key.
+    pub fn people_bucket(&self) -> String {
+        format!(
+            "{}_PEOPLE",
+            self.root.to_ascii_uppercase().replace('-', "_")
         )
     }
 

@@ -33,6 +33,8 @@ pub struct TestEnv {
     dir: tempfile::TempDir,
     /// Settings merged over the test defaults, e.g. `{"sla": {"tick_ms": 50}}`.
     pub extra_config: serde_json::Value,
+    /// A registered key for everyone the shipped playbooks name.
+    keyring: redress_client::people::Keyring,
 }
 
 /// Logs of tests go to the test's output (shown on failure), filtered by `RUST_LOG`.
@@ -189,7 +191,18 @@ impl TestEnv {
             .execute(format!("CREATE DATABASE {db_name}").as_str())
             .await?;
         let _ = admin.close().await;
+        let keyring = register_people(&nats_url, &root).await?;
+        // Where the CLI run in the test's directory finds them, as after `redress up`.
+        let people_dir = dir.path().join(".redress").join("people");
+        std::fs::create_dir_all(&people_dir)?;
+        for key in keyring.iter() {
+            std::fs::write(
+                people_dir.join(format!("{}.key", key.name())),
+                key.to_file_text(),
+            )?;
+        }
         Ok(Self {
+            keyring,
             root,
             nats_url,
             nats_users,
@@ -274,6 +287,46 @@ impl TestEnv {
             ("REDRESS_INTAKE__ALLOW_TEST_KEY".into(), "true".into()),
             ("REDRESS_PLAYBOOKS__DIR".into(), playbooks_dir()),
         ]
+    }
+
+    /// Keys of everyone the shipped playbooks name, registered with the test's broker.
+    pub fn keyring(&self) -> &redress_client::people::Keyring {
+        &self.keyring
+    }
+
+    /// Headers that sign `payload` on `subject` as `person` (who must be in the keyring).
+    pub fn signed(&self, person: &str, subject: &str, payload: &[u8]) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        self.keyring
+            .get(person)
+            .unwrap_or_else(|| panic!("no test key for {person}"))
+            .sign(subject, payload, &mut h);
+        h
+    }
+
+    /// Sends `payload` to `subject` as a request signed by `person`, or unsigned when the
+    /// keyring has no key for them (which the services refuse).
+    pub async fn request_as(
+        &self,
+        person: &str,
+        subject: String,
+        payload: Vec<u8>,
+    ) -> anyhow::Result<async_nats::Message> {
+        let mut h = async_nats::HeaderMap::new();
+        if let Some(key) = self.keyring.get(person) {
+            key.sign(&subject, &payload, &mut h);
+        }
+        let nats = self.nats_client().await?;
+        Ok(nats
+            .request_with_headers(subject, h, payload.into())
+            .await?)
+    }
+
+    /// The SDK as this test's administrator, signing as any person of the playbooks.
+    pub async fn client(&self) -> anyhow::Result<redress_client::Client> {
+        Ok(redress_client::Client::connect(&self.nats_url, &self.root)
+            .await?
+            .with_keyring(self.keyring.clone()))
     }
 
     pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
@@ -429,6 +482,25 @@ impl TestEnv {
         }
         Ok(out)
     }
+}
+
+/// A key for each person of the shipped playbooks, registered in the test's people bucket
+/// as `redress people issue` does.
+async fn register_people(
+    nats_url: &str,
+    root: &str,
+) -> anyhow::Result<redress_client::people::Keyring> {
+    let playbooks = redress_playbook::Playbooks::load_dir(Path::new(&playbooks_dir()))?;
+    let client = redress_client::Client::connect(nats_url, root).await?;
+    let mut keyring = redress_client::people::Keyring::default();
+    let people: std::collections::BTreeSet<String> =
+        playbooks.iter().flat_map(|p| p.people()).collect();
+    for person in people {
+        let key = redress_client::people::PersonKey::generate(&person)?;
+        client.register_person(&key).await?;
+        keyring.insert(key);
+    }
+    Ok(keyring)
 }
 
 /// The playbooks shipped in the repository, whichever crate's test is running.

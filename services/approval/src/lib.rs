@@ -78,7 +78,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 subjects::approval::DECIDE,
                 subjects::approval::DECIDE,
                 "decide",
-                move |cmd, _| handlers::decide::handle(approvals.clone(), cmd),
+                move |cmd, message| handlers::decide::handle(approvals.clone(), cmd, message),
             )
             .await?;
     }

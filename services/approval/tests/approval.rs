@@ -167,13 +167,14 @@ impl Running {
         .await;
     }
 
-    async fn decide_raw(&self, payload: Vec<u8>) -> Vec<u8> {
+    /// Sends `payload` signed by `person` (unsigned when the test has no key for them).
+    async fn decide_raw(&self, person: &str, payload: Vec<u8>) -> Vec<u8> {
         let subject = self
             .env
             .subjects()
             .command(subjects::approval::SERVICE, subjects::approval::DECIDE);
-        self.nats
-            .request(subject, payload.into())
+        self.env
+            .request_as(person, subject, payload)
             .await
             .unwrap()
             .payload
@@ -181,8 +182,12 @@ impl Running {
     }
 
     async fn decide(&self, cmd: &DecideApproval) -> Result<ApprovalView, CommandError> {
-        let reply =
-            ApprovalReply::decode(self.decide_raw(cmd.encode_to_vec()).await.as_slice()).unwrap();
+        let reply = ApprovalReply::decode(
+            self.decide_raw(&cmd.approver, cmd.encode_to_vec())
+                .await
+                .as_slice(),
+        )
+        .unwrap();
         match reply.outcome.expect("a reply has an outcome") {
             approval_reply::Outcome::Approval(v) => Ok(v),
             approval_reply::Outcome::Error(e) => Err(e),
@@ -383,7 +388,7 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
     let e = r.decide(&no_ticket).await.unwrap_err();
     assert_eq!(refused(e), (CommandErrorCode::Missing, "ticket".into()));
     let garbage =
-        ApprovalReply::decode(r.decide_raw(vec![0xff, 0xff, 0xff]).await.as_slice()).unwrap();
+        ApprovalReply::decode(r.decide_raw("", vec![0xff, 0xff, 0xff]).await.as_slice()).unwrap();
     match garbage.outcome {
         Some(approval_reply::Outcome::Error(e)) => {
             assert_eq!(code(&e), CommandErrorCode::Undecodable)
@@ -398,7 +403,7 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
     assert_eq!(r.states(&work).await[0].0, "pending");
 
     let cmd = decide_cmd(&work.ticket, "chen.jie", true, "goodwill, first delay");
-    let first = r.decide_raw(cmd.encode_to_vec()).await;
+    let first = r.decide_raw(&cmd.approver, cmd.encode_to_vec()).await;
     let view = match ApprovalReply::decode(first.as_slice()).unwrap().outcome {
         Some(approval_reply::Outcome::Approval(v)) => v,
         other => panic!("{other:?}"),
@@ -423,7 +428,7 @@ async fn only_another_approver_decides_and_a_decision_is_final() {
     assert_eq!(events[0].playbook, "default");
 
     // The same command again: the same answer, nothing new.
-    let again = r.decide_raw(cmd.encode_to_vec()).await;
+    let again = r.decide_raw(&cmd.approver, cmd.encode_to_vec()).await;
     assert_eq!(again, first);
     // Another decision on a decided approval.
     let e = r

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use redress_client::Client;
 use redress_platform::clock;
 use redress_proto::subjects::{Stream, Subjects};
 use redress_proto::v1::{Complainant, Contact, ContactKind, Envelope, SubmitComplaint};
@@ -28,7 +27,7 @@ fn submission(i: usize) -> SubmitComplaint {
 }
 
 /// Publishes `range`, retrying a publish while the broker is away.
-async fn publish(client: &Client, range: std::ops::Range<usize>) {
+async fn publish(client: &redress_client::Client, range: std::ops::Range<usize>) {
     for i in range {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -86,7 +85,7 @@ async fn database_kill_and_broker_restart_lose_nothing_and_duplicate_nothing() {
         .start_service("intake", clock::system(), redress_intake::run)
         .await
         .unwrap();
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
 
     publish(&client, 0..200).await;
     wait_stored(&env, 50).await;
@@ -174,7 +173,7 @@ async fn a_durable_broker_killed_mid_burst_loses_nothing_acknowledged() {
         .start_service("intake", clock::system(), redress_intake::run)
         .await
         .unwrap();
-    let client = Client::connect(env.nats_url(), &env.root).await.unwrap();
+    let client = env.client().await.unwrap();
 
     // Half the burst acknowledged, the other half in flight, and intake still registering
     // the first half when the broker dies.

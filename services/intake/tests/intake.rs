@@ -20,7 +20,7 @@ async fn start(env: &TestEnv) -> RunningService {
 }
 
 async fn client(env: &TestEnv) -> Client {
-    Client::connect(env.nats_url(), &env.root).await.unwrap()
+    env.client().await.unwrap()
 }
 
 fn complaint(channel: &str, external_id: &str, contact: &str) -> SubmitComplaint {

@@ -78,7 +78,6 @@ async fn command(
     actor: &str,
     action: Action,
 ) -> work_command_reply::Outcome {
-    let nats = env.nats_client().await.unwrap();
     let request = WorkCommand {
         command_id: command_id.into(),
         ticket: ticket.into(),
@@ -86,10 +85,11 @@ async fn command(
         actor: actor.into(),
         action: Some(action),
     };
-    let reply = nats
-        .request(
+    let reply = env
+        .request_as(
+            actor,
             env.subjects().department_command(verb, dept),
-            request.encode_to_vec().into(),
+            request.encode_to_vec(),
         )
         .await
         .unwrap();

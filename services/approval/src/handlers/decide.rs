@@ -30,12 +30,15 @@ fn validate(cmd: &DecideApproval) -> Result<(), Refusal> {
 }
 
 /// A refusal rolls everything back, the claim included, so the same id can be sent again
-/// once whatever refused it has changed.
+/// once whatever refused it has changed. The approver is whoever signed the command.
 pub async fn handle(
     approvals: Arc<Approvals>,
-    cmd: DecideApproval,
+    mut cmd: DecideApproval,
+    message: async_nats::Message,
 ) -> Result<ApprovalReply, Refusal> {
     tracing::Span::current().record("ticket", cmd.ticket.as_str());
+    let person = redress_platform::people::signer(&approvals.ctx.people, &message).await?;
+    redress_platform::people::bind("approver", &mut cmd.approver, &person)?;
     validate(&cmd)?;
     let mut unit = match approvals
         .store

@@ -1,4 +1,4 @@
-//! Department commands: accept, propose, reply, resolve. Each is checked against who sends
+//! Department commands: accept, propose, reply, resolve. Each is checked against who signed
 //! it (a member of the department that owns the work) and the work's state, changes the
 //! work in one transaction with its event, and answers with the work item or a typed error.
 
@@ -35,6 +35,8 @@ pub async fn handle(
 ) -> Result<WorkCommandReply, Refusal> {
     tracing::Span::current().record("ticket", cmd.ticket.trim());
     bind_department(&routing, &message.subject, &mut cmd)?;
+    let person = redress_platform::people::signer(&routing.ctx.people, &message).await?;
+    redress_platform::people::bind("actor", &mut cmd.actor, &person)?;
     run(&routing, verb, cmd).await
 }
 
