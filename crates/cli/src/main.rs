@@ -15,6 +15,7 @@ mod bench_e2e;
 mod client_verbs;
 mod creds;
 mod discovery;
+mod notifications;
 mod ops;
 mod people;
 mod services;
@@ -109,6 +110,9 @@ enum Command {
     /// issue NAME`, `people revoke NAME`, `people list`.
     #[command(subcommand)]
     People(people::PeopleCommand),
+    /// What was sent to complainants on a channel, as its adapter receives it
+    /// (acknowledgements, refusals, replies, survey invitations with their tokens).
+    Notifications(notifications::NotificationsArgs),
     /// For operators: what is held up (`ops stuck`).
     #[command(subcommand)]
     Ops(ops::OpsCommand),
@@ -181,6 +185,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ops(command) => ops::run(command).await,
         Command::Creds(command) => creds::run(cli.config.as_deref(), command).await,
         Command::People(command) => people::run(command).await,
+        Command::Notifications(args) => notifications::run(args).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -204,6 +209,7 @@ impl Command {
             Command::Ops(_) => "ops",
             Command::Creds(_) => "creds",
             Command::People(_) => "people",
+            Command::Notifications(_) => "notifications",
         }
     }
 }
@@ -547,6 +553,8 @@ mod tests {
             "survey",
             "answer",
             "RD-1",
+            "--token",
+            "t",
             "--score",
             "2",
             "--speed",

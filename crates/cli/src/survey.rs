@@ -42,6 +42,10 @@ pub struct AnswerArgs {
     /// Id of an earlier attempt of this same answer, to retry it without recording it twice.
     #[arg(long, value_parser = not_blank)]
     pub command_id: Option<String>,
+    /// The token of the complainant's invitation (`redress notifications` shows what was
+    /// sent): without it nobody answers a complainant's survey.
+    #[arg(long, value_parser = not_blank)]
+    pub token: String,
     /// The survey answered (from the invitation): refused if it is not the current one.
     #[arg(long, value_parser = not_blank)]
     pub survey_id: Option<String>,
@@ -61,7 +65,7 @@ impl AnswerArgs {
             attitude: self.attitude.unwrap_or(0),
             transparency: self.transparency.unwrap_or(0),
         };
-        let mut a = requests::answer(&self.ticket, scores, &self.comment);
+        let mut a = requests::answer(&self.ticket, &self.token, scores, &self.comment);
         if let Some(id) = &self.command_id {
             a.command_id = id.clone();
         }

@@ -421,6 +421,8 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
             "survey",
             "answer",
             "RD-261123-000001",
+            "--token",
+            "t",
             "--score",
             "2",
             "--speed",
@@ -435,7 +437,15 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
     assert_eq!(j["scores"]["attitude"], serde_json::Value::Null);
     let o = run(
         &env,
-        &["survey", "answer", "RD-261123-000001", "--score", "5"],
+        &[
+            "survey",
+            "answer",
+            "RD-261123-000001",
+            "--token",
+            "t",
+            "--score",
+            "5",
+        ],
     );
     assert_eq!(
         stdout(&o),
@@ -443,7 +453,15 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
     );
     let o = run(
         &env,
-        &["survey", "answer", "RD-261123-000001", "--score", "7"],
+        &[
+            "survey",
+            "answer",
+            "RD-261123-000001",
+            "--token",
+            "t",
+            "--score",
+            "7",
+        ],
     );
     assert_eq!(o.status.code(), Some(2));
 }

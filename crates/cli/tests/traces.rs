@@ -224,7 +224,25 @@ async fn a_complaints_whole_life_is_found_by_its_ticket_under_each_services_name
         }
     })
     .await;
-    cli(&env, &otlp, &["survey", "answer", &ticket, "--score", "5"]);
+    let token = client
+        .notifications("web")
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|n| match n {
+            redress_client::notifications::Notification::Survey(s) if s.ticket == ticket => {
+                Some(s.token)
+            }
+            _ => None,
+        })
+        .expect("the survey was sent");
+    cli(
+        &env,
+        &otlp,
+        &[
+            "survey", "answer", &ticket, "--token", &token, "--score", "5",
+        ],
+    );
     eventually("closed", Duration::from_secs(60), || status("closed")).await;
 
     // What a backend's search by the ticket finds: every service, under its own name.

@@ -422,10 +422,36 @@ fn walk_through_its_whole_life(dir: &Path, ticket: &str) {
         "--json",
     ]));
     status_until(dir, ticket, "survey sent", |s| s["survey"] == "sent");
+    // The token reaches the complainant with the invitation, through the channel's adapter.
+    let sent = json(redress(dir).args([
+        "notifications",
+        "--channel",
+        "phone",
+        "--ticket",
+        ticket,
+        "--json",
+    ]));
+    let kinds: Vec<&str> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ack", "reply", "survey"], "{sent}");
+    let token = sent[2]["token"].as_str().unwrap().to_string();
+    let without = redress(dir)
+        .args([
+            "survey", "answer", ticket, "--token", "guess", "--score", "1", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(without.status.code(), Some(3));
     json(redress(dir).args([
         "survey",
         "answer",
         ticket,
+        "--token",
+        &token,
         "--score",
         "5",
         "--comment",

@@ -155,14 +155,16 @@ impl Client {
         }
     }
 
-    /// Passes on the complainant's answer to the survey of `ticket`.
+    /// Passes on the complainant's answer to the survey of `ticket`, with the token their
+    /// invitation carried (`SurveyInvitation.token`).
     pub async fn answer_survey(
         &self,
         ticket: &str,
+        token: &str,
         scores: SurveyScores,
         comment: &str,
     ) -> Result<SurveyView, ClientError> {
-        self.send_survey_answer(requests::answer(ticket, scores, comment))
+        self.send_survey_answer(requests::answer(ticket, token, scores, comment))
             .await
     }
 

@@ -13,6 +13,7 @@
 
 mod commands;
 pub mod money;
+pub mod notifications;
 pub mod people;
 pub mod requests;
 pub mod trace;

@@ -119,13 +119,14 @@ pub fn list_approvals(limit: u32) -> ListApprovals {
 }
 
 /// The complainant's answer to the survey of `ticket`, as a channel adapter received it.
-pub fn answer(ticket: &str, scores: SurveyScores, comment: &str) -> AnswerSurvey {
+pub fn answer(ticket: &str, token: &str, scores: SurveyScores, comment: &str) -> AnswerSurvey {
     AnswerSurvey {
         command_id: new_command_id(),
         ticket: ticket.to_string(),
         scores: Some(scores),
         comment: comment.to_string(),
         survey_id: String::new(),
+        token: token.to_string(),
     }
 }
 
@@ -146,7 +147,7 @@ mod tests {
         assert_ne!(a.command_id, b.command_id);
         assert!(is_v7(&decide("RD-1", "li.qiang", true, "").command_id));
         assert!(is_v7(
-            &answer("RD-1", SurveyScores::default(), "").command_id
+            &answer("RD-1", "t", SurveyScores::default(), "").command_id
         ));
     }
 
@@ -234,7 +235,7 @@ mod tests {
             speed: 3,
             ..Default::default()
         };
-        let a = answer("RD-9", scores, "ok");
+        let a = answer("RD-9", "t", scores, "ok");
         assert_eq!(a.scores, Some(scores));
         assert_eq!(a.comment, "ok");
     }

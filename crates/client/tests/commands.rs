@@ -212,7 +212,7 @@ async fn no_service_and_a_silent_service_are_told_apart() {
     subscriptions_in_place(&nats).await;
     let started = std::time::Instant::now();
     let e = client
-        .answer_survey("RD-1", SurveyScores::default(), "")
+        .answer_survey("RD-1", "token", SurveyScores::default(), "")
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::Timeout("survey", _)), "{e:?}");
@@ -331,7 +331,7 @@ async fn lists_decisions_and_answers_round_trip() {
         ..Default::default()
     };
     let v = client
-        .answer_survey("RD-7", scores, "nobody called back")
+        .answer_survey("RD-7", "token-7", scores, "nobody called back")
         .await
         .unwrap();
     assert!(!v.satisfied);

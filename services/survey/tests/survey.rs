@@ -184,10 +184,29 @@ fn answer(command_id: &str, ticket: &str, overall: u32, comment: &str) -> Answer
         }),
         comment: comment.into(),
         survey_id: String::new(),
+        token: String::new(),
     }
 }
 
+/// The token of the latest invitation sent for `ticket` on any channel, as the complainant
+/// received it; a made-up one when none was sent.
+async fn token_of(env: &TestEnv, ticket: &str) -> String {
+    env.stream_messages(Stream::Notify, env.subjects().notify_survey("*"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| SurveyInvitation::decode(m.payload.clone()).unwrap())
+        .rfind(|i| i.ticket == ticket)
+        .map(|i| i.token)
+        .unwrap_or_else(|| "no-invitation".into())
+}
+
+/// Sends `cmd`, with the complainant's token when it has none.
 async fn send(env: &TestEnv, cmd: &AnswerSurvey) -> Outcome {
+    let mut cmd = cmd.clone();
+    if cmd.token.is_empty() {
+        cmd.token = token_of(env, cmd.ticket.trim()).await;
+    }
     send_raw(env, cmd.encode_to_vec())
         .await
         .1
@@ -295,6 +314,7 @@ async fn a_resolved_work_item_gets_one_survey_and_one_invitation_however_often_i
         .survey
         .questions
         .clone();
+    assert_eq!(invitation.token.len(), 64, "a 256-bit token in hex");
     assert_eq!(
         invitation,
         SurveyInvitation {
@@ -304,7 +324,18 @@ async fn a_resolved_work_item_gets_one_survey_and_one_invitation_however_often_i
             channel: "sms".into(),
             external_id: format!("ext-{}", work.ticket),
             questions,
+            token: invitation.token.clone(),
         }
+    );
+    // Only its hash is stored.
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM survey.surveys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    use sha2::Digest as _;
+    assert_eq!(
+        stored,
+        sha2::Sha256::digest(invitation.token.as_bytes()).to_vec()
     );
 
     let row: (Uuid, String, i32, String, DateTime<Utc>, String) = sqlx::query_as(
@@ -334,7 +365,28 @@ async fn a_satisfied_answer_closes_and_a_dissatisfied_one_reopens() {
     resolve(&env, &pool, &unhappy, 1).await;
     clock.advance(chrono::Duration::hours(2));
 
-    let first = answer("answer-1", &pleased.ticket, 5, "很满意");
+    // Knowing the ticket is not enough: without the invitation's token, or with another
+    // survey's, nothing is answered.
+    let mut forged = answer("forged-1", &pleased.ticket, 1, "");
+    forged.token = "0".repeat(64);
+    let e = refused(send(&env, &forged).await);
+    assert_eq!(code_and_field(&e), (CommandErrorCode::Forbidden, "token"));
+    forged.command_id = "forged-2".into();
+    forged.token = token_of(&env, &unhappy.ticket).await;
+    let e = refused(send(&env, &forged).await);
+    assert_eq!(code_and_field(&e), (CommandErrorCode::Forbidden, "token"));
+    let (_, reply) = send_raw(
+        &env,
+        answer("forged-3", &pleased.ticket, 1, "").encode_to_vec(),
+    )
+    .await;
+    assert_eq!(
+        code_and_field(&refused(reply.outcome.unwrap())),
+        (CommandErrorCode::Missing, "token")
+    );
+
+    let mut first = answer("answer-1", &pleased.ticket, 5, "很满意");
+    first.token = token_of(&env, &pleased.ticket).await;
     let (first_bytes, first_reply) = send_raw(&env, first.encode_to_vec()).await;
     let view = accepted(first_reply.outcome.unwrap());
     assert_eq!(view.ticket, pleased.ticket);

@@ -19,6 +19,29 @@ pub struct ValidAnswer {
     pub comment: String,
     /// The survey the complainant answers, when the channel knows it; empty otherwise.
     pub survey_id: String,
+    /// The invitation's token, checked against the stored hash.
+    pub token: String,
+}
+
+/// Tokens are 64 hex digits; anything much longer is not one.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
+/// A fresh invitation token (256 random bits) and the hash that is stored instead of it.
+pub fn new_token() -> (String, Vec<u8>) {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.trim().as_bytes()).to_vec()
+}
+
+/// Whether `token` is the one whose hash was stored. Compared as hashes, so the time taken
+/// tells nothing about the token.
+pub fn token_matches(token: &str, stored: Option<&[u8]>) -> bool {
+    stored.is_some_and(|h| h == token_hash(token).as_slice())
 }
 
 impl ValidAnswer {
@@ -83,12 +106,15 @@ impl ValidAnswer {
         FieldError::text("comment", &comment, MAX_COMMENT_BYTES)?;
         FieldError::token("ticket", &ticket, 64)?;
         FieldError::token("survey_id", &cmd.survey_id, 64)?;
+        FieldError::require("token", &cmd.token)?;
+        FieldError::token("token", &cmd.token, MAX_TOKEN_BYTES)?;
         Ok(Self {
             command_id,
             ticket,
             scores,
             comment,
             survey_id: cmd.survey_id.trim().to_string(),
+            token: cmd.token.trim().to_string(),
         })
     }
 }
@@ -159,7 +185,29 @@ mod tests {
             }),
             comment: String::new(),
             survey_id: String::new(),
+            token: "t".into(),
         }
+    }
+
+    #[test]
+    fn a_token_matches_its_hash_only() {
+        let (token, hash) = new_token();
+        assert_eq!(token.len(), 64);
+        assert!(token_matches(&token, Some(&hash)));
+        assert!(token_matches(&format!(" {token}\n"), Some(&hash)));
+        assert!(!token_matches(&token[1..], Some(&hash)));
+        assert!(!token_matches(&token, None));
+        assert_ne!(new_token().0, token);
+    }
+
+    #[test]
+    fn an_answer_without_a_token_is_refused() {
+        let mut cmd = answer(5);
+        cmd.token = " ".into();
+        assert_eq!(refused(cmd), (CommandErrorCode::Missing, "token".into()));
+        let mut cmd = answer(5);
+        cmd.token = "x".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(refused(cmd).1, "token");
     }
 
     fn refused(cmd: AnswerSurvey) -> (CommandErrorCode, String) {

@@ -16,7 +16,7 @@ use redress_proto::v1::{
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::domain::answer::{SurveyState, ValidAnswer, reopen_reason, satisfied};
+use crate::domain::answer::{SurveyState, ValidAnswer, reopen_reason, satisfied, token_matches};
 use crate::{IDENT, Surveys};
 
 pub async fn handle(surveys: Arc<Surveys>, cmd: AnswerSurvey) -> Result<SurveyReply, Refusal> {
@@ -35,6 +35,7 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
         scores: Some(answer.scores),
         comment: answer.comment.clone(),
         survey_id: answer.survey_id.clone(),
+        token: answer.token.clone(),
     }
     .encode_to_vec();
     let mut unit = match surveys
@@ -48,7 +49,7 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
     // The row lock makes a concurrent answer to the same survey wait and then see it
     // answered, so exactly one answer wins.
     let Some(row) = sqlx::query(
-        "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state
+        "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state, token_hash
          FROM surveys WHERE ticket = $1
          ORDER BY round DESC, sent_at DESC, survey_id DESC
          LIMIT 1
@@ -78,6 +79,14 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
                 "{} is not the current survey of {ticket} (round {round})",
                 answer.survey_id
             ),
+        ));
+    }
+    // Before the state: whoever lacks the token learns nothing about the survey.
+    let token_hash: Option<Vec<u8>> = row.get("token_hash");
+    if !token_matches(&answer.token, token_hash.as_deref()) {
+        return Err(Refusal::forbidden(
+            "token",
+            format!("not the token of the survey sent for {ticket}"),
         ));
     }
     SurveyState::parse(&state)

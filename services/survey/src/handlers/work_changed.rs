@@ -89,12 +89,13 @@ pub async fn apply(
     let work = &s.work;
     let now = surveys.ctx.clock.now();
     let survey_id = Uuid::now_v7();
+    let (token, token_hash) = crate::domain::answer::new_token();
     // Another event of the same round (a copy under another id, or routing republishing)
     // finds the survey sent: nothing more happens.
     let inserted = sqlx::query(
         "INSERT INTO surveys (survey_id, complaint_id, ticket, work_id, round, channel,
-             external_id, playbook, state, sent_at, caused_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             external_id, playbook, state, sent_at, caused_by, token_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (work_id, round) DO NOTHING",
     )
     .bind(survey_id)
@@ -108,6 +109,7 @@ pub async fn apply(
     .bind(SurveyState::Sent.as_str())
     .bind(now)
     .bind(&event.envelope.event_id)
+    .bind(&token_hash)
     .execute(unit.db())
     .await?
     .rows_affected()
@@ -138,6 +140,7 @@ pub async fn apply(
             channel: work.channel.clone(),
             external_id: work.external_id.clone(),
             questions: s.questions.clone(),
+            token,
         },
     );
     unit.count("survey_sent_total", 1);
