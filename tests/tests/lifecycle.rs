@@ -439,6 +439,53 @@ async fn a_major_complaint_goes_through_approval_to_a_satisfied_close() {
                 .saturating_sub(1),
         "{events:?}"
     );
+
+    // What the complainant sees with the secret of their acknowledgement (a resend of the
+    // submission answers with it again): the reply, the steps and the promised deadlines,
+    // and nothing of who handled it, the compensation or the approver's note.
+    let resent = stack
+        .client
+        .submit(&SubmitComplaint {
+            channel: "web".into(),
+            external_id: "web-1".into(),
+            text: "快递丢件了，里面是给孩子的生日礼物，要求赔偿800元".into(),
+            complainant: Some(Complainant {
+                name: "李娜".into(),
+                contact: Some(Contact {
+                    kind: ContactKind::Phone as i32,
+                    value: "+86 139 0000 0185".into(),
+                }),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(resent.duplicate);
+    let public = stack
+        .client
+        .track(&ticket, &resent.status_secret)
+        .await
+        .unwrap();
+    assert_eq!(public.status, "closed");
+    assert_eq!(
+        public.replies,
+        ["您好，包裹确认丢失，已赔偿800元并补发礼物。如有疑问请联系客服部王芳。"]
+    );
+    assert_eq!(public.deadlines.len(), 2);
+    let shown = format!("{public:?}");
+    for hidden in [
+        "wang.fang",
+        "zhao.min",
+        "同意赔偿",
+        "80000",
+        "800.00",
+        "customer-service",
+    ] {
+        assert!(
+            !shown.contains(hidden),
+            "{hidden} shown to the complainant: {shown}"
+        );
+    }
     stack.stop().await;
 }
 

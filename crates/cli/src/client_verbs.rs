@@ -71,6 +71,10 @@ pub struct SubmitArgs {
 pub struct StatusArgs {
     /// Ticket number (e.g. RD-261123-000427) or complaint id.
     ticket: String,
+    /// The complainant's secret (from the acknowledgement): show what the complainant sees
+    /// instead of the staff view.
+    #[arg(long)]
+    secret: Option<String>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -125,10 +129,14 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
                     serde_json::json!({
                         "ticket": a.ticket, "complaint_id": a.complaint_id, "duplicate": a.duplicate,
                         "repeat": a.repeat, "earlier_tickets": a.earlier_tickets,
+                        "status_secret": a.status_secret,
                     })
                 );
             } else {
-                let mut line = format!("ticket {} (complaint {})", a.ticket, a.complaint_id);
+                let mut line = format!(
+                    "ticket {} (complaint {}; the complainant follows it with secret {})",
+                    a.ticket, a.complaint_id, a.status_secret
+                );
                 if a.duplicate {
                     line.push_str(", already registered");
                 }
@@ -234,7 +242,57 @@ fn status_text(s: &ComplaintStatus) -> String {
     out
 }
 
+/// The complainant's view, as JSON.
+fn public_json(s: &redress_proto::v1::PublicStatus) -> serde_json::Value {
+    serde_json::json!({
+        "ticket": s.ticket,
+        "status": s.status,
+        "received_at": rfc3339(&s.received_at),
+        "updated_at": rfc3339(&s.updated_at),
+        "category": s.category,
+        "deadlines": s.deadlines.iter().map(crate::view::deadline_json).collect::<Vec<_>>(),
+        "replies": s.replies,
+        "history": s.history.iter().map(|h| serde_json::json!({
+            "at": rfc3339(&h.at), "event": h.event, "detail": h.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn track(args: &StatusArgs, secret: &str) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    match client.track(args.ticket.trim(), secret).await {
+        Ok(s) => {
+            if args.json {
+                println!("{}", public_json(&s));
+            } else {
+                println!("{}  {}", s.ticket, s.status);
+                for d in &s.deadlines {
+                    println!("  {} due {} ({:?})", d.name, rfc3339(&d.due_at), d.state());
+                }
+                for h in &s.history {
+                    println!("  {}  {}  {}", rfc3339(&h.at), h.event, h.detail);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if let (true, ClientError::Query(err)) = (args.json, &e) {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": { "code": err.code().as_str_name(), "field": err.field, "message": err.message } })
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            Ok(refusal_exit(&e))
+        }
+    }
+}
+
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(secret) = &args.secret {
+        return track(&args, secret).await;
+    }
     let client = args.connection.client().await?;
     let key = args.ticket.trim();
     let result = if uuid::Uuid::parse_str(key).is_ok() {

@@ -26,6 +26,7 @@ fn to_json(n: &Notification) -> serde_json::Value {
     match n {
         Notification::Ack(a) => json!({
             "kind": "ack", "ticket": a.ticket, "external_id": a.external_id, "message": a.message,
+            "status_secret": a.status_secret,
         }),
         Notification::Rejected(r) => json!({
             "kind": "rejected", "external_id": r.external_id,
@@ -45,7 +46,10 @@ fn to_json(n: &Notification) -> serde_json::Value {
 
 fn line(n: &Notification) -> String {
     match n {
-        Notification::Ack(a) => format!("ack     {}  {}", a.ticket, a.message),
+        Notification::Ack(a) => format!(
+            "ack     {}  secret {}  {}",
+            a.ticket, a.status_secret, a.message
+        ),
         Notification::Rejected(r) => format!(
             "refused {}  {}",
             r.external_id,

@@ -352,6 +352,34 @@ impl Client {
             None => Err(ClientError::Empty),
         }
     }
+
+    /// The complainant's own view of their complaint, for the ticket and the secret of
+    /// the acknowledgement (`SubmitAccepted.status_secret`, `Acknowledgement.status_secret`).
+    /// What a channel adapter shows the complainant; staff use the status methods.
+    pub async fn track(
+        &self,
+        ticket: &str,
+        secret: &str,
+    ) -> Result<redress_proto::v1::PublicStatus, ClientError> {
+        use redress_proto::v1::{TrackQuery, TrackReply, track_reply};
+        let query = TrackQuery {
+            ticket: ticket.to_string(),
+            secret: secret.to_string(),
+        };
+        let reply = self
+            .request(
+                subjects::intake::SERVICE,
+                subjects::intake::TRACK,
+                query.encode_to_vec(),
+                None,
+            )
+            .await?;
+        match TrackReply::decode(reply)?.outcome {
+            Some(track_reply::Outcome::Status(s)) => Ok(s),
+            Some(track_reply::Outcome::Error(e)) => Err(ClientError::Query(e)),
+            None => Err(ClientError::Empty),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,8 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
 }
 
 /// A channel adapter: submissions and evidence of its own channel (stream and request),
-/// status, and what is addressed to its complainants (`notify.<channel>.>`).
+/// the complainant's view of status (`track`, which needs the complainant's secret; not the
+/// staff's `status`), and what is addressed to its complainants (`notify.<channel>.>`).
 pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
     let root = subjects.root();
     let notify = format!("{root}.notify.{channel}.>");
@@ -156,7 +157,7 @@ pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
         subjects.submit(channel),
         format!("{root}.intake.evidence.{channel}"),
         subjects.command("intake", "submit"),
-        subjects.command("intake", "status"),
+        subjects.command("intake", "track"),
     ]);
     Permissions {
         publish,

@@ -272,6 +272,8 @@ pub mod intake {
     pub const SERVICE: &str = "intake";
     pub const SUBMIT: &str = "submit";
     pub const STATUS: &str = "status";
+    /// The complainant's own view (ticket plus secret), for channel adapters.
+    pub const TRACK: &str = "track";
     /// Durable consumer of intake on the submissions stream, shared by all its instances.
     pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
 }

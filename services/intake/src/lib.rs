@@ -5,6 +5,9 @@
 //! - `SubmitComplaint` on `<root>.intake.submit.<channel>` (stream): [`handlers::submission`]
 //! - `SubmitComplaint` as a request on `<root>.cmd.intake.submit`: [`handlers::submit_command`]
 //! - `StatusQuery` as a request on `<root>.cmd.intake.status`: [`handlers::status_query`]
+//!   (the staff view)
+//! - `TrackQuery` as a request on `<root>.cmd.intake.track`: [`handlers::track`] (the
+//!   complainant's view, for the ticket and the secret of the acknowledgement)
 //! - every lifecycle event (classified, work changes, deadlines, approvals, surveys), kept in
 //!   the public status and history: [`handlers::status`]
 
@@ -134,12 +137,20 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             )
             .await?;
     }
+    {
+        let intake = intake.clone();
+        commands
+            .endpoint(
+                subjects::intake::STATUS,
+                subjects::intake::STATUS,
+                move |m| handlers::status_query::handle(intake.clone(), m),
+            )
+            .await?;
+    }
     commands
-        .endpoint(
-            subjects::intake::STATUS,
-            subjects::intake::STATUS,
-            move |m| handlers::status_query::handle(intake.clone(), m),
-        )
+        .endpoint(subjects::intake::TRACK, subjects::intake::TRACK, move |m| {
+            handlers::track::handle(intake.clone(), m)
+        })
         .await?;
     host.serve().await
 }

@@ -126,6 +126,8 @@ async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccept
                 duplicate: true,
                 repeat: row.get("repeat"),
                 earlier_tickets: row.get("earlier_tickets"),
+                // Filled in by whoever answers the sender, who holds the key.
+                status_secret: String::new(),
             });
             continue;
         }
@@ -241,6 +243,7 @@ async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccept
                 duplicate: false,
                 repeat: !n.earlier.is_empty(),
                 earlier_tickets: n.earlier.clone(),
+                status_secret: String::new(),
             });
         }
     }
@@ -374,6 +377,7 @@ fn messages_for(
             }),
             message: acknowledgement_text(&sub.text, &n.ticket),
             received_at,
+            status_secret: intake.cipher.status_secret(&n.id),
         },
     );
 }
@@ -412,5 +416,6 @@ async fn find_in(
         duplicate: true,
         repeat: r.get("repeat"),
         earlier_tickets: r.get("earlier_tickets"),
+        status_secret: String::new(),
     }))
 }

@@ -799,3 +799,82 @@ async fn the_well_known_test_key_is_refused_outside_tests() {
     });
     start(&env).await.stop().await.unwrap();
 }
+
+/// The complainant follows their complaint with the ticket and the secret they were given;
+/// an outsider with the ticket alone, or with another complaint's secret, learns nothing,
+/// and a channel adapter's credential reaches this view but not the staff's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complainant_tracks_their_complaint_with_the_secret_of_the_acknowledgement() {
+    let env = TestEnv::start().await.unwrap();
+    let _intake = start(&env).await;
+    let client = client(&env).await;
+    let first = client
+        .submit(&complaint("web", "track-1", "+86 139 0000 0001"))
+        .await
+        .unwrap();
+    let other = client
+        .submit(&complaint("web", "track-2", "+86 139 0000 0002"))
+        .await
+        .unwrap();
+    assert_eq!(first.status_secret.len(), 32);
+    assert_ne!(first.status_secret, other.status_secret);
+    // A resend answers with the same secret; the acknowledgement carries it too.
+    let again = client
+        .submit(&complaint("web", "track-1", "+86 139 0000 0001"))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.status_secret, first.status_secret);
+    eventually("the acknowledgements", || async {
+        messages_on(&env, Stream::Notify, env.subjects().notify_ack("web"))
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let acks: Vec<Acknowledgement> =
+        messages_on(&env, Stream::Notify, env.subjects().notify_ack("web"))
+            .await
+            .iter()
+            .map(|m| Acknowledgement::decode(m.payload.clone()).unwrap())
+            .collect();
+    let ack = acks.iter().find(|a| a.ticket == first.ticket).unwrap();
+    assert_eq!(ack.status_secret, first.status_secret);
+
+    // As the web adapter asks.
+    let adapter = Client::connect(env.nats_url_for("adapter-web"), &env.root)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    let seen = adapter
+        .track(&first.ticket, &first.status_secret)
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.ticket.as_str(), seen.status.as_str()),
+        (first.ticket.as_str(), "received")
+    );
+    assert_eq!(seen.history[0].event, "received");
+    for wrong in [other.status_secret.as_str(), "00", "not hex at all"] {
+        match adapter.track(&first.ticket, wrong).await {
+            Err(ClientError::Query(e)) => assert_eq!(
+                (e.code(), e.field.as_str()),
+                (redress_proto::v1::QueryErrorCode::NotFound, "secret")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    // An unknown ticket gets the very same answer as a wrong secret.
+    let never_issued = redress_intake::domain::ticket::Ticket::issue("RD", "991231", 999_999);
+    let unknown = adapter
+        .track(never_issued.as_str(), &first.status_secret)
+        .await
+        .unwrap_err();
+    let wrong = adapter
+        .track(&first.ticket, &other.status_secret)
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.to_string(), wrong.to_string());
+    // The staff view is not the adapter's to ask for.
+    assert!(adapter.status_by_ticket(&first.ticket).await.is_err());
+}

@@ -21,6 +21,7 @@ pub enum CryptoError {
 pub struct ContactCipher {
     aead: Aes256Gcm,
     hash_key: [u8; 32],
+    secret_key: [u8; 32],
 }
 
 impl std::fmt::Debug for ContactCipher {
@@ -40,7 +41,14 @@ impl ContactCipher {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
         mac.update(b"redress-complainant-ref");
         let hash_key = mac.finalize().into_bytes().into();
-        Ok(Self { aead, hash_key })
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
+        mac.update(b"redress-status-secret");
+        let secret_key = mac.finalize().into_bytes().into();
+        Ok(Self {
+            aead,
+            hash_key,
+            secret_key,
+        })
     }
 
     pub fn seal(&self, plaintext: &str, aad: &[u8]) -> Vec<u8> {
@@ -97,6 +105,28 @@ impl ContactCipher {
     }
 }
 
+impl ContactCipher {
+    /// The secret a complainant presents with their ticket to follow it: derived from the
+    /// complaint id under the key, so it is the same on every resend and nothing is stored.
+    pub fn status_secret(&self, complaint_id: &uuid::Uuid) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.secret_key).expect("any key length");
+        mac.update(complaint_id.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Whether `secret` is `complaint_id`'s, compared in constant time.
+    pub fn check_status_secret(&self, complaint_id: &uuid::Uuid, secret: &str) -> bool {
+        let Ok(given) = hex::decode(secret.trim()) else {
+            return false;
+        };
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.secret_key).expect("any key length");
+        mac.update(complaint_id.as_bytes());
+        mac.verify_truncated_left(&given).is_ok() && given.len() == 16
+    }
+}
+
 /// The contact key of test deployments: published here, so contacts sealed with it are
 /// readable by anyone. Intake refuses it unless `intake.allow_test_key` is set.
 pub const WELL_KNOWN_TEST_KEY: &str =
@@ -105,6 +135,22 @@ pub const WELL_KNOWN_TEST_KEY: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_secret_belongs_to_one_complaint_under_one_key() {
+        let c = ContactCipher::from_hex(KEY).unwrap();
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let s = c.status_secret(&a);
+        assert_eq!(s.len(), 32);
+        assert_eq!(s, c.status_secret(&a));
+        assert!(c.check_status_secret(&a, &s));
+        assert!(!c.check_status_secret(&b, &s));
+        assert!(!c.check_status_secret(&a, &s[..30]));
+        assert!(!c.check_status_secret(&a, ""));
+        assert!(!c.check_status_secret(&a, "zz"));
+        let other = ContactCipher::from_hex(&KEY.replace("00", "ff")).unwrap();
+        assert!(!other.check_status_secret(&a, &s));
+    }
 
     const KEY: &str = WELL_KNOWN_TEST_KEY;
 

@@ -4,6 +4,7 @@ pub mod status;
 pub mod status_query;
 pub mod submission;
 pub mod submit_command;
+pub mod track;
 
 use redress_proto::v1::{SubmitAccepted, SubmitComplaint};
 

@@ -80,7 +80,7 @@ async fn lookup(intake: &Intake, condition: &str, key: String) -> Outcome {
     }
 }
 
-async fn load(
+pub(crate) async fn load(
     intake: &Intake,
     condition: &str,
     key: &str,

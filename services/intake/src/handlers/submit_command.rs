@@ -36,8 +36,11 @@ pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes 
             }
         };
         match accept(&intake, msg).await {
-            Ok(accepted) => {
+            Ok(mut accepted) => {
                 tracing::Span::current().record("ticket", accepted.ticket.as_str());
+                if let Ok(id) = uuid::Uuid::parse_str(&accepted.complaint_id) {
+                    accepted.status_secret = intake.cipher.status_secret(&id);
+                }
                 Outcome::Accepted(accepted)
             }
             Err(Refusal::Invalid(e)) => error(e.code, &e.field, e.message),
