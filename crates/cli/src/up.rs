@@ -251,6 +251,7 @@ pub async fn run(
             superuser: "redress".into(),
             password: secrets.postgres_password.clone(),
             durable: true,
+            tls: None,
         })
         .await?;
         let mut admin = sqlx::PgConnection::connect(&server.url("postgres")).await?;

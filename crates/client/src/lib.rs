@@ -128,8 +128,29 @@ pub struct Client {
 /// Connect options for `url` with the credentials it carries (`nats://user:password@host`):
 /// async-nats parses but does not send them. A URL without credentials connects
 /// anonymously, which a broker with accounts refuses.
+///
+/// A broker with TLS: a `tls://` URL, and the authority's certificate in the file named by
+/// `REDRESS_NATS__TLS_CA_FILE` (the same variable the services read) when the system's
+/// roots do not hold it.
 pub fn connect_options(url: &str) -> async_nats::ConnectOptions {
-    let options = async_nats::ConnectOptions::new();
+    let ca = std::env::var_os("REDRESS_NATS__TLS_CA_FILE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    connect_options_tls(url, ca.as_deref())
+}
+
+/// [`connect_options`] trusting the authority whose certificate is in `ca_file`, and
+/// requiring TLS when one is given.
+pub fn connect_options_tls(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> async_nats::ConnectOptions {
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(ca) = ca_file {
+        options = options
+            .add_root_certificates(ca.to_path_buf())
+            .require_tls(true);
+    }
     match url.parse::<async_nats::ServerAddr>() {
         Ok(addr) if addr.has_user_pass() => match (addr.username(), addr.password()) {
             (Some(user), Some(password)) => {

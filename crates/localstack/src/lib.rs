@@ -5,10 +5,12 @@
 mod nats;
 mod postgres;
 mod process;
+mod tls;
 
 pub use nats::{Durability, NatsServer, NatsUser, find_server, reconfigure, version_of};
 pub use postgres::{PostgresServer, PostgresSpec};
 pub use process::free_port;
+pub use tls::{TlsFiles, make_certs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalStackError {

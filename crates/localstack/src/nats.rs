@@ -48,6 +48,8 @@ pub struct NatsServer {
     durability: Durability,
     /// When not empty, only these users may connect (anonymous connections are refused).
     users: Vec<NatsUser>,
+    /// When set, clients must speak TLS.
+    tls: Option<crate::TlsFiles>,
     child: Option<Child>,
 }
 
@@ -62,7 +64,13 @@ fn quoted_list(items: &[String]) -> String {
 
 /// The server's configuration file, when it needs one (durability or users): everything
 /// in the file, so that a reload (SIGHUP) finds the same settings it started with.
-fn config_text(durability: Durability, users: &[NatsUser], port: u16, dir: &Path) -> String {
+fn config_text(
+    durability: Durability,
+    users: &[NatsUser],
+    tls: Option<&crate::TlsFiles>,
+    port: u16,
+    dir: &Path,
+) -> String {
     let mut conf = format!(
         "server_name: \"redress-local\"\nlisten: \"127.0.0.1:{port}\"\npid_file: {}\n\
          jetstream {{\n  store_dir: {}\n",
@@ -73,6 +81,14 @@ fn config_text(durability: Durability, users: &[NatsUser], port: u16, dir: &Path
         conf.push_str("  sync_interval: always\n");
     }
     conf.push_str("}\n");
+    // Before the users: a reload rewrites everything from `authorization` on.
+    if let Some(t) = tls {
+        conf.push_str(&format!(
+            "tls {{\n  cert_file: {}\n  key_file: {}\n}}\n",
+            quoted(&t.cert.display().to_string()),
+            quoted(&t.key.display().to_string())
+        ));
+    }
     conf.push_str(&auth_text(users));
     conf
 }
@@ -229,6 +245,28 @@ impl NatsServer {
             port,
             durability,
             users,
+            tls: None,
+            child: None,
+        };
+        server.launch().await?;
+        Ok(server)
+    }
+
+    /// Like [`NatsServer::start_secured`], refusing clients that do not speak TLS.
+    pub async fn start_tls(
+        dir: &Path,
+        users: Vec<NatsUser>,
+        tls: crate::TlsFiles,
+    ) -> Result<Self, LocalStackError> {
+        let (binary, _) = find_server(Durability::Default)?;
+        std::fs::create_dir_all(dir)?;
+        let mut server = Self {
+            binary,
+            dir: dir.to_path_buf(),
+            port: crate::free_port()?,
+            durability: Durability::Default,
+            users,
+            tls: Some(tls),
             child: None,
         };
         server.launch().await?;
@@ -250,7 +288,7 @@ impl NatsServer {
 
     async fn launch(&mut self) -> Result<(), LocalStackError> {
         let mut cmd = Command::new(&self.binary);
-        if self.durability == Durability::Default && self.users.is_empty() {
+        if self.durability == Durability::Default && self.users.is_empty() && self.tls.is_none() {
             cmd.args(["-js", "-a", "127.0.0.1", "-p"])
                 .arg(self.port.to_string())
                 .arg("-sd")
@@ -262,7 +300,13 @@ impl NatsServer {
             let conf = self.dir.join("nats.conf");
             write_private(
                 &conf,
-                &config_text(self.durability, &self.users, self.port, &self.dir),
+                &config_text(
+                    self.durability,
+                    &self.users,
+                    self.tls.as_ref(),
+                    self.port,
+                    &self.dir,
+                ),
             )?;
             cmd.arg("-js").arg("-c").arg(&conf);
         }

@@ -20,6 +20,9 @@ pub struct PostgresSpec {
     /// Off only for throwaway test clusters: skips fsync, which a process crash does not need
     /// but a machine crash does.
     pub durable: bool,
+    /// When set, the server speaks TLS with this certificate and admits TCP clients only
+    /// over TLS (`hostssl` in pg_hba.conf).
+    pub tls: Option<crate::TlsFiles>,
 }
 
 /// A PostgreSQL server this process started. PostgreSQL refuses to run as root, so when we
@@ -195,6 +198,33 @@ impl PostgresServer {
         Ok(())
     }
 
+    /// Copies the certificate and key into the data directory, owned by the server's account
+    /// with the key private (PostgreSQL refuses a key others can read), and admits TCP
+    /// clients over TLS only.
+    fn install_tls(&self, tls: &crate::TlsFiles) -> Result<(PathBuf, PathBuf), LocalStackError> {
+        let data = &self.spec.data_dir;
+        let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::copy(&tls.cert, &cert)?;
+        std::fs::copy(&tls.key, &key)?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        let hba = data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba)?
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}"),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&hba, rules + "\n")?;
+        if let Some((uid, gid)) = self.run_as {
+            for f in [&cert, &key, &hba] {
+                std::os::unix::fs::chown(f, Some(uid), Some(gid))?;
+            }
+        }
+        Ok((cert, key))
+    }
+
     async fn launch(&mut self) -> Result<(), LocalStackError> {
         let mut cmd = Command::new(self.bin_dir.join("postgres"));
         cmd.arg("-D")
@@ -213,6 +243,14 @@ impl PostgresServer {
             ]);
         if !self.spec.durable {
             cmd.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+        }
+        if let Some(tls) = &self.spec.tls {
+            let (cert, key) = self.install_tls(tls)?;
+            cmd.args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!("ssl_cert_file={}", cert.display()))
+                .arg("-c")
+                .arg(format!("ssl_key_file={}", key.display()));
         }
         // More server settings, e.g. `shared_preload_libraries=pg_stat_statements` to see
         // what each statement costs: `name=value` pairs separated by spaces.

@@ -36,6 +36,10 @@ pub struct NatsSettings {
     pub root: String,
     /// How long to keep retrying the first connection before giving up.
     pub connect_timeout_secs: u64,
+    /// Certificate (PEM) of the authority that signed the broker's TLS certificate. When
+    /// set, the connection must be TLS (use a `tls://` URL for a broker that requires it).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

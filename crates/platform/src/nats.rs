@@ -26,12 +26,13 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> anyhow::Result<asyn
     let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.connect_timeout_secs);
     let mut backoff = Duration::from_millis(100);
     loop {
-        let attempt = redress_client::connect_options(&settings.url)
-            .name(name)
-            .connection_timeout(Duration::from_secs(5))
-            .max_reconnects(None)
-            .connect(settings.url.as_str())
-            .await;
+        let attempt =
+            redress_client::connect_options_tls(&settings.url, settings.tls_ca_file.as_deref())
+                .name(name)
+                .connection_timeout(Duration::from_secs(5))
+                .max_reconnects(None)
+                .connect(settings.url.as_str())
+                .await;
         match attempt {
             Ok(client) => return Ok(client),
             Err(e) if tokio::time::Instant::now() < deadline => {

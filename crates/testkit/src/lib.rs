@@ -70,6 +70,7 @@ fn template_dir() -> anyhow::Result<PathBuf> {
             superuser: PG_SUPERUSER.into(),
             password: PG_PASSWORD.into(),
             durable: false,
+            tls: None,
         })?;
     }
     Ok(data)
@@ -180,6 +181,7 @@ impl TestEnv {
                     superuser: PG_SUPERUSER.into(),
                     password: PG_PASSWORD.into(),
                     durable: false,
+                    tls: None,
                 })
                 .await?;
                 let url = server.url("postgres");
