@@ -328,4 +328,104 @@ mod tests {
         }
         assert_eq!(SurveyState::parse("closed"), None);
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use prost::Message as _;
+
+        use super::*;
+
+        fn sound(a: &ValidAnswer) -> Result<(), TestCaseError> {
+            prop_assert!(!a.command_id.is_empty() && a.command_id.len() <= MAX_COMMAND_ID_BYTES);
+            for (v, max) in [
+                (&a.ticket, 64),
+                (&a.survey_id, 64),
+                (&a.token, MAX_TOKEN_BYTES),
+            ] {
+                prop_assert!(v.len() <= max);
+                prop_assert!(!v.chars().any(|c| c.is_control() || c.is_whitespace()));
+            }
+            prop_assert!(!a.ticket.is_empty() && !a.token.is_empty());
+            prop_assert!((1..=5).contains(&a.scores.overall));
+            for s in [
+                a.scores.speed,
+                a.scores.effectiveness,
+                a.scores.attitude,
+                a.scores.transparency,
+            ] {
+                prop_assert!(s <= 5);
+            }
+            prop_assert!(a.comment.len() <= MAX_COMMENT_BYTES);
+            prop_assert!(
+                !a.comment
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            );
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            /// Any answer, field by field, is refused or holds every cap the handler and
+            /// the database rely on.
+            #[test]
+            fn any_answer_is_refused_or_sound(
+                command_id in prop_oneof![Just("a-1".to_string()), ".{0,240}"],
+                ticket in prop_oneof![Just("RD-20261123-000007".to_string()), ".{0,80}"],
+                token in prop_oneof![Just("ab".repeat(32)), ".{0,140}", "[\u{0}-\u{1f} ]{0,4}"],
+                survey_id in prop_oneof![Just(String::new()), ".{0,80}"],
+                overall in prop_oneof![1u32..=5, any::<u32>()],
+                others in proptest::array::uniform4(prop_oneof![0u32..=5, any::<u32>()]),
+                comment in prop_oneof![Just(String::new()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
+                long in prop_oneof![Just(0usize), 0usize..6_000],
+            ) {
+                let cmd = AnswerSurvey {
+                    command_id,
+                    ticket,
+                    scores: Some(SurveyScores {
+                        overall,
+                        speed: others[0],
+                        effectiveness: others[1],
+                        attitude: others[2],
+                        transparency: others[3],
+                    }),
+                    comment: format!("{comment}{}", "差".repeat(long / 3)),
+                    survey_id,
+                    token,
+                };
+                if let Ok(a) = ValidAnswer::parse(cmd) {
+                    sound(&a)?;
+                }
+            }
+
+            /// Any bytes on the answer subject, damaged from a valid answer or arbitrary,
+            /// decode to an error or to an answer that is refused or sound.
+            #[test]
+            fn any_bytes_are_refused_or_sound(
+                flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+                cut in any::<usize>(),
+                noise in proptest::collection::vec(any::<u8>(), 0..64),
+                arbitrary in any::<bool>(),
+            ) {
+                let mut bytes = if arbitrary {
+                    noise
+                } else {
+                    let mut b = answer(4).encode_to_vec();
+                    for (at, x) in flips {
+                        let i = at % b.len();
+                        b[i] ^= x;
+                    }
+                    b.truncate(cut % (b.len() + 1));
+                    b
+                };
+                bytes.shrink_to_fit();
+                if let Ok(cmd) = AnswerSurvey::decode(bytes.as_slice())
+                    && let Ok(a) = ValidAnswer::parse(cmd)
+                {
+                    sound(&a)?;
+                }
+            }
+        }
+    }
 }
