@@ -182,7 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(args) => approval::list(args).await,
         Command::Survey(command) => survey::run(command).await,
         Command::Bench(args) => bench::run(args).await,
-        Command::Ops(command) => ops::run(command).await,
+        Command::Ops(command) => ops::run(cli.config.as_deref(), command).await,
         Command::Creds(command) => creds::run(cli.config.as_deref(), command).await,
         Command::People(command) => people::run(command).await,
         Command::Notifications(args) => notifications::run(args).await,

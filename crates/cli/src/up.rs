@@ -89,6 +89,14 @@ impl Secrets {
         Ok(s)
     }
 
+    /// The contact key `redress up` generated for the stack in `data_dir`, if any.
+    pub fn contact_key_of(data_dir: &Path) -> Option<String> {
+        let raw = std::fs::read(data_dir.join("secrets.json")).ok()?;
+        serde_json::from_slice::<Secrets>(&raw)
+            .ok()
+            .map(|s| s.contact_key)
+    }
+
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;

@@ -197,6 +197,11 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
 
     walk_through_its_whole_life(dir.path(), &ticket);
 
+    // Every contact is sealed under the stack's one key (id 0): nothing to re-seal.
+    let rekeyed = json(redress(dir.path()).args(["ops", "rekey", "--json"]));
+    assert_eq!(rekeyed["resealed"], 0, "{rekeyed}");
+    assert_eq!(rekeyed["values_by_key_id"]["0"], 2, "{rekeyed}");
+
     // A department's system gets a user of its own while the stack runs; it lists its own
     // department's work and not another's; revoked, it no longer connects.
     let issued = redress(dir.path())

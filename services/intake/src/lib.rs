@@ -14,6 +14,7 @@
 pub mod domain;
 pub mod handlers;
 mod register;
+pub mod rekey;
 mod settings;
 
 use std::sync::Arc;
@@ -52,16 +53,7 @@ pub struct Intake {
 impl Intake {
     fn new(ctx: ServiceContext, store: Store) -> anyhow::Result<Self> {
         let settings: IntakeSettings = ctx.config.section("intake")?;
-        let key = settings.contact_key.as_deref().context(
-            "intake.contact_key is not set (64 hex characters; REDRESS_INTAKE__CONTACT_KEY)",
-        )?;
-        anyhow::ensure!(
-            settings.allow_test_key
-                || !key.eq_ignore_ascii_case(domain::crypto::WELL_KNOWN_TEST_KEY),
-            "intake.contact_key is the well-known test key, which anyone can use to read \
-             contacts: set a key of your own (64 random hex characters)"
-        );
-        let cipher = ContactCipher::from_hex(key)?;
+        let cipher = settings.cipher()?;
         let zone = jiff::tz::TimeZone::get(&settings.timezone)
             .with_context(|| format!("intake.timezone {:?}", settings.timezone))?;
         let limits = Limits {

@@ -878,3 +878,82 @@ async fn a_complainant_tracks_their_complaint_with_the_secret_of_the_acknowledge
     // The staff view is not the adapter's to ask for.
     assert!(adapter.status_by_ticket(&first.ticket).await.is_err());
 }
+
+/// Rotating the contact key: values sealed before stay readable with the retired key, new
+/// ones are sealed under the new id, and `rekey` moves every stored value to the new key in
+/// batches (a second run changes nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_contact_key_reseals_every_stored_contact() {
+    use redress_intake::domain::crypto::ContactCipher;
+    let env = TestEnv::start().await.unwrap();
+    let intake = start(&env).await;
+    let client = client(&env).await;
+    for i in 0..5 {
+        client
+            .submit(&complaint(
+                "web",
+                &format!("rekey-{i}"),
+                &format!("+86 139 0000 00{i:02}"),
+            ))
+            .await
+            .unwrap();
+    }
+    intake.stop().await.unwrap();
+
+    let new_key = "a0".repeat(32);
+    let retired =
+        std::collections::BTreeMap::from([(0u16, redress_testkit::TEST_CONTACT_KEY.to_string())]);
+    let rotated = ContactCipher::with_keys(7, &new_key, &retired, 0).unwrap();
+    let pool = redress_intake::rekey::pool_for(env.database_url())
+        .await
+        .unwrap();
+    assert_eq!(
+        redress_intake::rekey::key_use(&pool).await.unwrap(),
+        [(0, 10)]
+    );
+    assert_eq!(
+        redress_intake::rekey::rekey(&pool, &rotated, 2)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        redress_intake::rekey::key_use(&pool).await.unwrap(),
+        [(7, 10)]
+    );
+    assert_eq!(
+        redress_intake::rekey::rekey(&pool, &rotated, 2)
+            .await
+            .unwrap(),
+        0
+    );
+    // Readable with the new key alone.
+    let only_new = ContactCipher::with_keys(7, &new_key, &Default::default(), 7).unwrap();
+    let rows: Vec<(uuid::Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, contact FROM complaints ORDER BY external_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (i, (id, contact)) in rows.iter().enumerate() {
+        assert_eq!(
+            only_new.open(contact, id.as_bytes()).unwrap(),
+            format!("139000000{i:02}")
+        );
+    }
+
+    // The service with the rotated key seals new contacts under id 7.
+    let mut env = env;
+    env.extra_config = serde_json::json!({ "intake": {
+        "contact_key": new_key, "contact_key_id": 7,
+        "retired_contact_keys": { "0": redress_testkit::TEST_CONTACT_KEY },
+    }});
+    let _intake = start(&env).await;
+    client
+        .submit(&complaint("web", "rekey-after", "+86 139 0000 0099"))
+        .await
+        .unwrap();
+    assert_eq!(
+        redress_intake::rekey::key_use(&pool).await.unwrap(),
+        [(7, 12)]
+    );
+}

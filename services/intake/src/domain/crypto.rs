@@ -1,6 +1,13 @@
 //! Contact details are encrypted at rest with AES-256-GCM (a fresh random nonce per value,
 //! the complaint id as associated data so a ciphertext cannot be moved to another row), and
 //! complainants are matched by a keyed hash, so the database alone reveals neither.
+//!
+//! Every sealed value names the key that sealed it (format 2: `[2][key id, u16 BE][nonce]
+//! [ciphertext]`), so the master key can rotate: new values are sealed with the current
+//! key, old ones stay readable with the retired keys kept by id until `redress ops rekey`
+//! has re-sealed them. Format 1 (`[1][nonce][ciphertext]`, before key ids) reads as key 0.
+//! The keyed hash and the status secrets derive from one key chosen by id (`ref_key_id`),
+//! so rotating the encryption key does not break repeat matching or secrets already given.
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -8,6 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const FORMAT_V1: u8 = 1;
+const FORMAT_V2: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -15,13 +23,33 @@ pub enum CryptoError {
     BadKey,
     #[error("a stored contact could not be decrypted (wrong key or damaged data)")]
     Decrypt,
+    #[error("a stored value was sealed with key {0}, which is not configured")]
+    UnknownKey(u16),
 }
 
 #[derive(Clone)]
 pub struct ContactCipher {
+    /// The key new values are sealed with, and its id.
+    current: u16,
     aead: Aes256Gcm,
+    /// Retired keys, still read.
+    retired: std::collections::BTreeMap<u16, Aes256Gcm>,
     hash_key: [u8; 32],
     secret_key: [u8; 32],
+}
+
+fn key_bytes(hex_key: &str) -> Result<Vec<u8>, CryptoError> {
+    let bytes = hex::decode(hex_key.trim()).map_err(|_| CryptoError::BadKey)?;
+    if bytes.len() != 32 {
+        return Err(CryptoError::BadKey);
+    }
+    Ok(bytes)
+}
+
+fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
 }
 
 impl std::fmt::Debug for ContactCipher {
@@ -31,24 +59,66 @@ impl std::fmt::Debug for ContactCipher {
 }
 
 impl ContactCipher {
+    /// One key, id 0: what a deployment has before its first rotation.
     pub fn from_hex(key: &str) -> Result<Self, CryptoError> {
-        let bytes = hex::decode(key.trim()).map_err(|_| CryptoError::BadKey)?;
-        if bytes.len() != 32 {
-            return Err(CryptoError::BadKey);
-        }
+        Self::with_keys(0, key, &std::collections::BTreeMap::new(), 0)
+    }
+
+    /// The current key `current_id` = `current`, retired keys by id, and the id of the key
+    /// the hash and the status secrets derive from (the current or a retired one).
+    pub fn with_keys(
+        current_id: u16,
+        current: &str,
+        retired: &std::collections::BTreeMap<u16, String>,
+        ref_key_id: u16,
+    ) -> Result<Self, CryptoError> {
+        let bytes = key_bytes(current)?;
         let aead = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadKey)?;
-        // A separate key for hashing, so the hash never reuses the encryption key directly.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
-        mac.update(b"redress-complainant-ref");
-        let hash_key = mac.finalize().into_bytes().into();
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
-        mac.update(b"redress-status-secret");
-        let secret_key = mac.finalize().into_bytes().into();
+        let mut old = std::collections::BTreeMap::new();
+        let mut ref_key = (ref_key_id == current_id).then(|| bytes.clone());
+        for (id, hex_key) in retired {
+            let b = key_bytes(hex_key)?;
+            old.insert(
+                *id,
+                Aes256Gcm::new_from_slice(&b).map_err(|_| CryptoError::BadKey)?,
+            );
+            if *id == ref_key_id {
+                ref_key = Some(b);
+            }
+        }
+        let ref_key = ref_key.ok_or(CryptoError::UnknownKey(ref_key_id))?;
+        // Separate keys for hashing and secrets, so neither reuses an encryption key.
         Ok(Self {
+            current: current_id,
             aead,
-            hash_key,
-            secret_key,
+            retired: old,
+            hash_key: derive(&ref_key, b"redress-complainant-ref"),
+            secret_key: derive(&ref_key, b"redress-status-secret"),
         })
+    }
+
+    /// The id of the key new values are sealed with.
+    pub fn current_key_id(&self) -> u16 {
+        self.current
+    }
+
+    /// The id of the key that sealed `sealed` (format 1: key 0).
+    pub fn key_id_of(sealed: &[u8]) -> Option<u16> {
+        match sealed.first() {
+            Some(&FORMAT_V1) => Some(0),
+            Some(&FORMAT_V2) if sealed.len() >= 3 => {
+                Some(u16::from_be_bytes([sealed[1], sealed[2]]))
+            }
+            _ => None,
+        }
+    }
+
+    fn key(&self, id: u16) -> Result<&Aes256Gcm, CryptoError> {
+        if id == self.current {
+            Ok(&self.aead)
+        } else {
+            self.retired.get(&id).ok_or(CryptoError::UnknownKey(id))
+        }
     }
 
     pub fn seal(&self, plaintext: &str, aad: &[u8]) -> Vec<u8> {
@@ -68,8 +138,9 @@ impl ContactCipher {
                 },
             )
             .expect("encryption of in-memory data cannot fail");
-        let mut out = Vec::with_capacity(1 + 12 + ciphertext.len());
-        out.push(FORMAT_V1);
+        let mut out = Vec::with_capacity(3 + 12 + ciphertext.len());
+        out.push(FORMAT_V2);
+        out.extend_from_slice(&self.current.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         out
@@ -80,20 +151,34 @@ impl ContactCipher {
     }
 
     pub fn open_bytes(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if sealed.len() < 13 || sealed[0] != FORMAT_V1 {
+        let (id, body) = match sealed.first() {
+            Some(&FORMAT_V1) => (0, &sealed[1..]),
+            Some(&FORMAT_V2) if sealed.len() >= 3 => {
+                (u16::from_be_bytes([sealed[1], sealed[2]]), &sealed[3..])
+            }
+            _ => return Err(CryptoError::Decrypt),
+        };
+        if body.len() < 12 {
             return Err(CryptoError::Decrypt);
         }
-        let plain = self
-            .aead
+        self.key(id)?
             .decrypt(
-                Nonce::from_slice(&sealed[1..13]),
+                Nonce::from_slice(&body[..12]),
                 Payload {
-                    msg: &sealed[13..],
+                    msg: &body[12..],
                     aad,
                 },
             )
-            .map_err(|_| CryptoError::Decrypt)?;
-        Ok(plain)
+            .map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// `sealed` sealed again with the current key, or `None` when it already is.
+    pub fn reseal(&self, sealed: &[u8], aad: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if Self::key_id_of(sealed) == Some(self.current) && sealed[0] == FORMAT_V2 {
+            return Ok(None);
+        }
+        let plain = self.open_bytes(sealed, aad)?;
+        Ok(Some(self.seal_bytes(&plain, aad)))
     }
 
     /// Equal for equal inputs under the same key; useless without the key.
@@ -135,6 +220,42 @@ pub const WELL_KNOWN_TEST_KEY: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotated_key_reads_old_values_and_seals_new_ones_under_its_id() {
+        let old_key = KEY;
+        let new_key = &KEY.replace("00", "ee");
+        let before = ContactCipher::from_hex(old_key).unwrap();
+        let sealed_old = before.seal("+86 139 0000 1234", b"c-1");
+        // A value from before key ids existed (format 1) reads as key 0.
+        let mut legacy = vec![FORMAT_V1];
+        legacy.extend_from_slice(&sealed_old[3..]);
+
+        let retired = std::collections::BTreeMap::from([(0u16, old_key.to_string())]);
+        let after = ContactCipher::with_keys(1, new_key, &retired, 0).unwrap();
+        assert_eq!(
+            after.open(&sealed_old, b"c-1").unwrap(),
+            "+86 139 0000 1234"
+        );
+        assert_eq!(after.open(&legacy, b"c-1").unwrap(), "+86 139 0000 1234");
+        let sealed_new = after.seal("x", b"c-2");
+        assert_eq!(ContactCipher::key_id_of(&sealed_new), Some(1));
+        assert!(matches!(
+            before.open(&sealed_new, b"c-2"),
+            Err(CryptoError::UnknownKey(1))
+        ));
+        // Re-sealing moves old values to the current key, and leaves current ones alone.
+        let moved = after.reseal(&legacy, b"c-1").unwrap().unwrap();
+        assert_eq!(ContactCipher::key_id_of(&moved), Some(1));
+        assert!(after.reseal(&moved, b"c-1").unwrap().is_none());
+        let only_new = ContactCipher::with_keys(1, new_key, &Default::default(), 1).unwrap();
+        assert_eq!(only_new.open(&moved, b"c-1").unwrap(), "+86 139 0000 1234");
+        // The hash and the secrets stay with the reference key across the rotation.
+        assert_eq!(before.complainant_ref("a"), after.complainant_ref("a"));
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(before.status_secret(&id), after.status_secret(&id));
+        assert!(ContactCipher::with_keys(1, new_key, &Default::default(), 0).is_err());
+    }
 
     #[test]
     fn a_status_secret_belongs_to_one_complaint_under_one_key() {
