@@ -197,25 +197,8 @@ impl Stack {
         reply.outcome.unwrap()
     }
 
-    /// The token of the latest survey sent for `ticket`, as the web adapter received it.
-    async fn survey_token(&self, ticket: &str) -> String {
-        self.client
-            .notifications("web")
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|n| match n {
-                redress_client::notifications::Notification::Survey(s) if s.ticket == ticket => {
-                    Some(s.token)
-                }
-                _ => None,
-            })
-            .next_back()
-            .expect("a survey was sent")
-    }
-
     async fn answer(&self, ticket: &str, overall: u32, comment: &str) -> survey_reply::Outcome {
-        let token = self.survey_token(ticket).await;
+        let token = self.env.survey_token("web", ticket).await.unwrap();
         let reply: SurveyReply = self
             .request(
                 "survey",

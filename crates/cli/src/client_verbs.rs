@@ -81,6 +81,24 @@ pub struct StatusArgs {
     connection: Connection,
 }
 
+/// Prints a failed call (as `{"error": {code, field, message}}` with `--json` when the
+/// service refused it) and returns its exit code.
+fn report_error(json: bool, e: &ClientError) -> ExitCode {
+    let typed = match e {
+        ClientError::Refused(err) => Some((err.code().as_str_name(), &err.field, &err.message)),
+        ClientError::Query(err) => Some((err.code().as_str_name(), &err.field, &err.message)),
+        _ => None,
+    };
+    match typed {
+        Some((code, field, message)) if json => println!(
+            "{}",
+            serde_json::json!({ "error": { "code": code, "field": field, "message": message } })
+        ),
+        _ => eprintln!("error: {e}"),
+    }
+    refusal_exit(e)
+}
+
 fn refusal_exit(e: &ClientError) -> ExitCode {
     match e {
         ClientError::Refused(_) | ClientError::Query(_) => ExitCode::from(3),
@@ -147,17 +165,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            if let (true, ClientError::Refused(err)) = (args.json, &e) {
-                println!(
-                    "{}",
-                    serde_json::json!({ "error": { "code": err.code().as_str_name(), "field": err.field, "message": err.message } })
-                );
-            } else {
-                eprintln!("error: {e}");
-            }
-            Ok(refusal_exit(&e))
-        }
+        Err(e) => Ok(report_error(args.json, &e)),
     }
 }
 
@@ -275,17 +283,7 @@ async fn track(args: &StatusArgs, secret: &str) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            if let (true, ClientError::Query(err)) = (args.json, &e) {
-                println!(
-                    "{}",
-                    serde_json::json!({ "error": { "code": err.code().as_str_name(), "field": err.field, "message": err.message } })
-                );
-            } else {
-                eprintln!("error: {e}");
-            }
-            Ok(refusal_exit(&e))
-        }
+        Err(e) => Ok(report_error(args.json, &e)),
     }
 }
 
@@ -309,17 +307,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            if let (true, ClientError::Query(err)) = (args.json, &e) {
-                println!(
-                    "{}",
-                    serde_json::json!({ "error": { "code": err.code().as_str_name(), "field": err.field, "message": err.message } })
-                );
-            } else {
-                eprintln!("error: {e}");
-            }
-            Ok(refusal_exit(&e))
-        }
+        Err(e) => Ok(report_error(args.json, &e)),
     }
 }
 

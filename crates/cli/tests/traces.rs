@@ -224,18 +224,7 @@ async fn a_complaints_whole_life_is_found_by_its_ticket_under_each_services_name
         }
     })
     .await;
-    let token = client
-        .notifications("web")
-        .await
-        .unwrap()
-        .into_iter()
-        .find_map(|n| match n {
-            redress_client::notifications::Notification::Survey(s) if s.ticket == ticket => {
-                Some(s.token)
-            }
-            _ => None,
-        })
-        .expect("the survey was sent");
+    let token = env.survey_token("web", &ticket).await.unwrap();
     cli(
         &env,
         &otlp,

@@ -324,6 +324,23 @@ impl TestEnv {
             .await?)
     }
 
+    /// The token of the latest survey invitation sent for `ticket` on `channel`, as the
+    /// channel's adapter received it.
+    pub async fn survey_token(&self, channel: &str, ticket: &str) -> anyhow::Result<String> {
+        use redress_client::notifications::Notification;
+        self.client()
+            .await?
+            .notifications(channel)
+            .await?
+            .into_iter()
+            .filter_map(|n| match n {
+                Notification::Survey(s) if s.ticket == ticket => Some(s.token),
+                _ => None,
+            })
+            .next_back()
+            .ok_or_else(|| anyhow::anyhow!("no survey was sent for {ticket} on {channel}"))
+    }
+
     /// The SDK as this test's administrator, signing as any person of the playbooks.
     pub async fn client(&self) -> anyhow::Result<redress_client::Client> {
         Ok(redress_client::Client::connect(&self.nats_url, &self.root)

@@ -17,12 +17,21 @@ use uuid::Uuid;
 use crate::Intake;
 use crate::domain::ticket::Ticket;
 
-fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
-    Outcome::Error(QueryError {
+/// A query refused, naming the field.
+pub(crate) fn query_error(
+    code: QueryErrorCode,
+    field: &str,
+    message: impl Into<String>,
+) -> QueryError {
+    QueryError {
         code: code as i32,
         field: field.into(),
         message: message.into(),
-    })
+    }
+}
+
+fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
+    Outcome::Error(query_error(code, field, message))
 }
 
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {

@@ -9,8 +9,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use redress_proto::v1::track_reply::Outcome;
 use redress_proto::v1::{
-    ComplaintStatus, Deadline, HistoryEntry, PublicStatus, QueryError, QueryErrorCode, TrackQuery,
-    TrackReply,
+    ComplaintStatus, Deadline, HistoryEntry, PublicStatus, QueryErrorCode, TrackQuery, TrackReply,
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -19,11 +18,9 @@ use crate::Intake;
 use crate::domain::ticket::Ticket;
 
 fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
-    Outcome::Error(QueryError {
-        code: code as i32,
-        field: field.into(),
-        message: message.into(),
-    })
+    Outcome::Error(crate::handlers::status_query::query_error(
+        code, field, message,
+    ))
 }
 
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
