@@ -142,7 +142,15 @@ async fn a_department_and_an_adapter_reach_only_their_own() {
         .subscribe(format!("{}.>", subjects.command_group("routing")))
         .await
         .unwrap();
-    admin.flush().await.unwrap();
+    // The subscription is in place once our own message through it comes back (the server
+    // handles a connection's messages in order; `flush` only empties our buffer).
+    let probe = format!("{}.probe", subjects.command_group("routing"));
+    admin.publish(probe.clone(), "p".into()).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(30), heard.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed.subject.as_str(), probe);
 
     let dept = connect(env.nats_url_for("dept-logistics")).await.unwrap();
     dept.publish(subjects.department_command("accept", "finance"), "x".into())
