@@ -389,3 +389,43 @@ mod tests {
         assert!(t.contains("received     by phone"), "{t}");
     }
 }
+
+#[derive(clap::Args)]
+pub struct EraseArgs {
+    /// Ticket whose complainant asked for their personal data to be deleted.
+    ticket: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// `redress erase`: the complainant's right to deletion.
+pub async fn erase(args: EraseArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    match client.erase(args.ticket.trim()).await {
+        Ok(e) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ticket": e.ticket, "complaint_id": e.complaint_id,
+                        "erased_at": rfc3339(&e.erased_at), "already": e.already,
+                        "submissions_deleted": e.submissions_deleted,
+                        "notifications_deleted": e.notifications_deleted,
+                    })
+                );
+            } else {
+                println!(
+                    "{} erased{}: data key destroyed, text and contact blanked, {} submission and {} notification messages deleted",
+                    e.ticket,
+                    if e.already { " (already)" } else { "" },
+                    e.submissions_deleted,
+                    e.notifications_deleted
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(report_error(args.json, &e)),
+    }
+}

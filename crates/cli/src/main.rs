@@ -110,6 +110,10 @@ enum Command {
     /// issue NAME`, `people revoke NAME`, `people list`.
     #[command(subcommand)]
     People(people::PeopleCommand),
+    /// Erase a complainant's personal data (their right to deletion): the complaint's data
+    /// key, text and contact, its raw submission and the messages sent to them; the facts
+    /// stay for statistics.
+    Erase(client_verbs::EraseArgs),
     /// What was sent to complainants on a channel, as its adapter receives it
     /// (acknowledgements, refusals, replies, survey invitations with their tokens).
     Notifications(notifications::NotificationsArgs),
@@ -186,6 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Creds(command) => creds::run(cli.config.as_deref(), command).await,
         Command::People(command) => people::run(command).await,
         Command::Notifications(args) => notifications::run(args).await,
+        Command::Erase(args) => client_verbs::erase(args).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -210,6 +215,7 @@ impl Command {
             Command::Creds(_) => "creds",
             Command::People(_) => "people",
             Command::Notifications(_) => "notifications",
+            Command::Erase(_) => "erase",
         }
     }
 }

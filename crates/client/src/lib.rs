@@ -374,6 +374,29 @@ impl Client {
         }
     }
 
+    /// Erases the complainant's personal data of `ticket` (their right to deletion): the
+    /// complaint's data key, its text and contact, its raw submission and the messages sent
+    /// to them. Needs the administrator's credentials; sending it again is harmless.
+    pub async fn erase(&self, ticket: &str) -> Result<redress_proto::v1::Erasure, ClientError> {
+        use redress_proto::v1::{EraseComplaint, EraseReply, erase_reply};
+        let reply = self
+            .request(
+                subjects::intake::SERVICE,
+                subjects::intake::ERASE,
+                EraseComplaint {
+                    ticket: ticket.to_string(),
+                }
+                .encode_to_vec(),
+                None,
+            )
+            .await?;
+        match EraseReply::decode(reply)?.outcome {
+            Some(erase_reply::Outcome::Erased(e)) => Ok(e),
+            Some(erase_reply::Outcome::Error(e)) => Err(ClientError::Query(e)),
+            None => Err(ClientError::Empty),
+        }
+    }
+
     /// The complainant's own view of their complaint, for the ticket and the secret of
     /// the acknowledgement (`SubmitAccepted.status_secret`, `Acknowledgement.status_secret`).
     /// What a channel adapter shows the complainant; staff use the status methods.

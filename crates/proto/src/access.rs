@@ -100,6 +100,16 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     if matches!(name, "intake" | "routing" | "survey") {
         publish.push(format!("{root}.notify.>"));
     }
+    // Erasure deletes one complaint's raw submission and the messages sent to them: single
+    // messages, never a purge or the stream.
+    if name == "intake" {
+        for stream in [Stream::Submissions, Stream::Notify] {
+            publish.push(format!(
+                "$JS.API.STREAM.MSG.DELETE.{}",
+                subjects.stream_name(stream)
+            ));
+        }
+    }
     let subscribe = vec![
         "_INBOX.>".to_string(),
         format!("{}.>", subjects.command_group(name)),

@@ -274,6 +274,8 @@ pub mod intake {
     pub const STATUS: &str = "status";
     /// The complainant's own view (ticket plus secret), for channel adapters.
     pub const TRACK: &str = "track";
+    /// Erasure of a complainant's personal data (administrator only).
+    pub const ERASE: &str = "erase";
     /// Durable consumer of intake on the submissions stream, shared by all its instances.
     pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
 }

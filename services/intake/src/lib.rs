@@ -8,6 +8,8 @@
 //!   (the staff view)
 //! - `TrackQuery` as a request on `<root>.cmd.intake.track`: [`handlers::track`] (the
 //!   complainant's view, for the ticket and the secret of the acknowledgement)
+//! - `EraseComplaint` as a request on `<root>.cmd.intake.erase`: [`handlers::erase`]
+//!   (the complainant's right to deletion; administrator only)
 //! - every lifecycle event (classified, work changes, deadlines, approvals, surveys), kept in
 //!   the public status and history: [`handlers::status`]
 
@@ -139,9 +141,17 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             )
             .await?;
     }
+    {
+        let intake = intake.clone();
+        commands
+            .endpoint(subjects::intake::TRACK, subjects::intake::TRACK, move |m| {
+                handlers::track::handle(intake.clone(), m)
+            })
+            .await?;
+    }
     commands
-        .endpoint(subjects::intake::TRACK, subjects::intake::TRACK, move |m| {
-            handlers::track::handle(intake.clone(), m)
+        .endpoint(subjects::intake::ERASE, subjects::intake::ERASE, move |m| {
+            handlers::erase::handle(intake.clone(), m)
         })
         .await?;
     host.serve().await

@@ -200,7 +200,11 @@ async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccept
              h AS (
                  INSERT INTO history (complaint_id, at, event, detail)
                  SELECT c.id, c.received_at, 'received', d.detail
-                 FROM c JOIN unnest($1::uuid[], $16::text[]) AS d(id, detail) ON d.id = c.id)
+                 FROM c JOIN unnest($1::uuid[], $16::text[]) AS d(id, detail) ON d.id = c.id),
+             k AS (
+                 INSERT INTO complaint_keys (complaint_id, key_id, wrapped)
+                 SELECT c.id, $18, w.wrapped
+                 FROM c JOIN unnest($1::uuid[], $19::bytea[]) AS w(id, wrapped) ON w.id = c.id)
              SELECT id FROM c",
         )
         .bind(&cols.id)
@@ -220,6 +224,8 @@ async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccept
         .bind(&cols.received_at)
         .bind(&cols.detail)
         .bind(now)
+        .bind(i32::from(intake.cipher.current_key_id()))
+        .bind(&cols.wrapped_key)
         .fetch_all(unit.db())
         .await?;
 
@@ -287,6 +293,8 @@ struct Columns {
     earlier: Vec<String>,
     received_at: Vec<chrono::DateTime<chrono::Utc>>,
     detail: Vec<String>,
+    /// Each complaint's data key, sealed with the master key.
+    wrapped_key: Vec<Vec<u8>>,
 }
 
 impl Columns {
@@ -311,10 +319,11 @@ impl Columns {
                 })
                 .collect(),
         ));
-        self.name.push(intake.cipher.seal(&sub.name, aad));
+        let (key, wrapped) = intake.cipher.new_data_key(&n.id);
+        self.wrapped_key.push(wrapped);
+        self.name.push(key.seal(&sub.name, aad));
         self.kind.push(sub.contact.kind() as i16);
-        self.contact
-            .push(intake.cipher.seal(sub.contact.value(), aad));
+        self.contact.push(key.seal(sub.contact.value(), aad));
         self.complainant_ref.push(n.complainant_ref.clone());
         // Tickets hold no commas, so a joined string carries the array through unnest.
         self.earlier.push(n.earlier.join(","));

@@ -907,9 +907,10 @@ async fn a_rotated_contact_key_reseals_every_stored_contact() {
     let pool = redress_intake::rekey::pool_for(env.database_url())
         .await
         .unwrap();
+    // One data key per complaint, sealed with the master key.
     assert_eq!(
         redress_intake::rekey::key_use(&pool).await.unwrap(),
-        [(0, 10)]
+        [(0, 5)]
     );
     assert_eq!(
         redress_intake::rekey::rekey(&pool, &rotated, 2)
@@ -919,7 +920,7 @@ async fn a_rotated_contact_key_reseals_every_stored_contact() {
     );
     assert_eq!(
         redress_intake::rekey::key_use(&pool).await.unwrap(),
-        [(7, 10)]
+        [(7, 5)]
     );
     assert_eq!(
         redress_intake::rekey::rekey(&pool, &rotated, 2)
@@ -929,14 +930,17 @@ async fn a_rotated_contact_key_reseals_every_stored_contact() {
     );
     // Readable with the new key alone.
     let only_new = ContactCipher::with_keys(7, &new_key, &Default::default(), 7).unwrap();
-    let rows: Vec<(uuid::Uuid, Vec<u8>)> =
-        sqlx::query_as("SELECT id, contact FROM complaints ORDER BY external_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    for (i, (id, contact)) in rows.iter().enumerate() {
+    let rows: Vec<(uuid::Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "SELECT c.id, c.contact, k.wrapped FROM complaints c
+         JOIN complaint_keys k ON k.complaint_id = c.id ORDER BY c.external_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for (i, (id, contact, wrapped)) in rows.iter().enumerate() {
+        let key = only_new.data_key(wrapped, id).unwrap();
         assert_eq!(
-            only_new.open(contact, id.as_bytes()).unwrap(),
+            key.open(contact, id.as_bytes()).unwrap(),
             format!("139000000{i:02}")
         );
     }
@@ -954,6 +958,105 @@ async fn a_rotated_contact_key_reseals_every_stored_contact() {
         .unwrap();
     assert_eq!(
         redress_intake::rekey::key_use(&pool).await.unwrap(),
-        [(7, 12)]
+        [(7, 6)]
     );
+}
+
+/// The complainant's right to deletion: after `erase` their name and contact cannot be
+/// opened by anyone (the data key is gone, so a copy of the sealed bytes taken before, as a
+/// backup would hold, stays sealed), the text is blank, the raw submission and the messages
+/// sent to them are gone from the broker, and the complaint still counts in its status.
+/// Only the administrator may ask; asking again changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn erasure_destroys_the_complainants_data_everywhere_and_keeps_the_facts() {
+    let env = TestEnv::start().await.unwrap();
+    let _intake = start(&env).await;
+    let client = client(&env).await;
+    let doomed = complaint("web", "erase-1", "+86 139 0000 4444");
+    let kept = complaint("web", "erase-2", "+86 139 0000 5555");
+    for c in [&doomed, &kept] {
+        client.publish_submission(c).await.unwrap().await.unwrap();
+    }
+    let pool = env.admin_pool().await.unwrap();
+    eventually("both registered, both acknowledged", || async {
+        count(&pool, "SELECT count(*) FROM intake.complaints").await == 2
+            && messages_on(&env, Stream::Notify, env.subjects().notify_ack("web"))
+                .await
+                .len()
+                == 2
+    })
+    .await;
+    let (id, ticket, sealed, wrapped): (uuid::Uuid, String, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT c.id, c.ticket, c.contact, k.wrapped FROM intake.complaints c
+         JOIN intake.complaint_keys k ON k.complaint_id = c.id WHERE c.external_id = 'erase-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let cipher =
+        redress_intake::domain::crypto::ContactCipher::from_hex(redress_testkit::TEST_CONTACT_KEY)
+            .unwrap();
+    let key = cipher.data_key(&wrapped, &id).unwrap();
+    assert_eq!(key.open(&sealed, id.as_bytes()).unwrap(), "13900004444");
+
+    // Not for a channel adapter or a department.
+    for user in ["adapter-web", "dept-logistics"] {
+        let outsider = Client::connect(env.nats_url_for(user), &env.root)
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
+        assert!(outsider.erase(&ticket).await.is_err(), "{user} erased");
+    }
+
+    let erased = client.erase(&ticket).await.unwrap();
+    assert!(!erased.already);
+    assert_eq!(
+        (erased.submissions_deleted, erased.notifications_deleted),
+        (1, 1)
+    );
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM intake.complaint_keys WHERE complaint_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, 0, "the data key is destroyed");
+    let (name, contact, body, cref): (Vec<u8>, Vec<u8>, String, String) = sqlx::query_as(
+        "SELECT complainant_name, contact, body, complainant_ref FROM intake.complaints
+         WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(name.is_empty() && contact.is_empty() && body.is_empty() && cref.is_empty());
+    // The other complaint is untouched, on the broker too.
+    let submissions = messages_on(&env, Stream::Submissions, env.subjects().submit("web")).await;
+    assert_eq!(submissions.len(), 1);
+    assert_eq!(
+        SubmitComplaint::decode(submissions[0].payload.clone())
+            .unwrap()
+            .external_id,
+        "erase-2"
+    );
+    let acks = messages_on(&env, Stream::Notify, env.subjects().notify_ack("web")).await;
+    assert_eq!(acks.len(), 1);
+    assert_ne!(
+        Acknowledgement::decode(acks[0].payload.clone())
+            .unwrap()
+            .ticket,
+        ticket
+    );
+    // The facts stay.
+    let status = client.status_by_ticket(&ticket).await.unwrap();
+    assert_eq!(status.channel, "web");
+    assert!(status.history.iter().any(|h| h.event == "received"));
+
+    let again = client.erase(&ticket).await.unwrap();
+    assert!(again.already);
+    assert_eq!(
+        (again.submissions_deleted, again.notifications_deleted),
+        (0, 0)
+    );
+    assert_eq!(again.erased_at, erased.erased_at);
 }

@@ -8,6 +8,11 @@
 //! has re-sealed them. Format 1 (`[1][nonce][ciphertext]`, before key ids) reads as key 0.
 //! The keyed hash and the status secrets derive from one key chosen by id (`ref_key_id`),
 //! so rotating the encryption key does not break repeat matching or secrets already given.
+//!
+//! Each complaint's name and contact are sealed with a data key of its own (format 3), and
+//! only that key is sealed with the master key (stored apart, in `complaint_keys`): erasing
+//! a complaint destroys its data key, after which no copy of the sealed values, backups
+//! included, can be opened; rotating the master key re-seals the small data keys only.
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -16,6 +21,8 @@ use sha2::Sha256;
 
 const FORMAT_V1: u8 = 1;
 const FORMAT_V2: u8 = 2;
+/// Sealed with the complaint's own data key: `[3][nonce][ciphertext]`.
+const FORMAT_DATA_KEY: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -172,6 +179,27 @@ impl ContactCipher {
             .map_err(|_| CryptoError::Decrypt)
     }
 
+    /// A fresh data key for one complaint, and the same sealed with the current master key
+    /// (bound to the complaint's id) for storage.
+    pub fn new_data_key(&self, complaint_id: &uuid::Uuid) -> (DataKey, Vec<u8>) {
+        let bytes: [u8; 32] = rand::random();
+        let wrapped = self.seal_bytes(&bytes, complaint_id.as_bytes());
+        (DataKey::from_bytes(&bytes), wrapped)
+    }
+
+    /// The data key `wrapped` holds, for the complaint `complaint_id`.
+    pub fn data_key(
+        &self,
+        wrapped: &[u8],
+        complaint_id: &uuid::Uuid,
+    ) -> Result<DataKey, CryptoError> {
+        let bytes: [u8; 32] = self
+            .open_bytes(wrapped, complaint_id.as_bytes())?
+            .try_into()
+            .map_err(|_| CryptoError::Decrypt)?;
+        Ok(DataKey::from_bytes(&bytes))
+    }
+
     /// `sealed` sealed again with the current key, or `None` when it already is.
     pub fn reseal(&self, sealed: &[u8], aad: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
         if Self::key_id_of(sealed) == Some(self.current) && sealed[0] == FORMAT_V2 {
@@ -209,6 +237,57 @@ impl ContactCipher {
             <Hmac<Sha256> as Mac>::new_from_slice(&self.secret_key).expect("any key length");
         mac.update(complaint_id.as_bytes());
         mac.verify_truncated_left(&given).is_ok() && given.len() == 16
+    }
+}
+
+/// One complaint's own key for its personal data.
+#[derive(Clone)]
+pub struct DataKey(Aes256Gcm);
+
+impl DataKey {
+    fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self(Aes256Gcm::new_from_slice(bytes).expect("32 bytes"))
+    }
+
+    pub fn seal(&self, plaintext: &str, aad: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 12] = rand::random();
+        let ciphertext = self
+            .0
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad,
+                },
+            )
+            .expect("encryption of in-memory data cannot fail");
+        let mut out = Vec::with_capacity(1 + 12 + ciphertext.len());
+        out.push(FORMAT_DATA_KEY);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<String, CryptoError> {
+        if sealed.len() < 13 || sealed[0] != FORMAT_DATA_KEY {
+            return Err(CryptoError::Decrypt);
+        }
+        let plain = self
+            .0
+            .decrypt(
+                Nonce::from_slice(&sealed[1..13]),
+                Payload {
+                    msg: &sealed[13..],
+                    aad,
+                },
+            )
+            .map_err(|_| CryptoError::Decrypt)?;
+        String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// Whether `sealed` is in the data-key format (not sealed with a master key directly).
+    pub fn sealed_by_data_key(sealed: &[u8]) -> bool {
+        sealed.first() == Some(&FORMAT_DATA_KEY)
     }
 }
 
@@ -255,6 +334,29 @@ mod tests {
         let id = uuid::Uuid::now_v7();
         assert_eq!(before.status_secret(&id), after.status_secret(&id));
         assert!(ContactCipher::with_keys(1, new_key, &Default::default(), 0).is_err());
+    }
+
+    #[test]
+    fn a_data_key_opens_its_complaint_only_and_survives_a_master_rotation() {
+        let master = ContactCipher::from_hex(KEY).unwrap();
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let (key, wrapped) = master.new_data_key(&a);
+        let sealed = key.seal("13900001234", a.as_bytes());
+        assert!(DataKey::sealed_by_data_key(&sealed));
+        let again = master.data_key(&wrapped, &a).unwrap();
+        assert_eq!(again.open(&sealed, a.as_bytes()).unwrap(), "13900001234");
+        // Bound to its complaint: another id cannot unwrap it.
+        assert!(master.data_key(&wrapped, &b).is_err());
+        let (other, _) = master.new_data_key(&b);
+        assert!(other.open(&sealed, a.as_bytes()).is_err());
+        // A new master key re-seals the data key; the value itself is untouched.
+        let retired = std::collections::BTreeMap::from([(0u16, KEY.to_string())]);
+        let rotated = ContactCipher::with_keys(3, &KEY.replace("00", "dd"), &retired, 0).unwrap();
+        let rewrapped = rotated.reseal(&wrapped, a.as_bytes()).unwrap().unwrap();
+        let only_new =
+            ContactCipher::with_keys(3, &KEY.replace("00", "dd"), &Default::default(), 3).unwrap();
+        let k = only_new.data_key(&rewrapped, &a).unwrap();
+        assert_eq!(k.open(&sealed, a.as_bytes()).unwrap(), "13900001234");
     }
 
     #[test]

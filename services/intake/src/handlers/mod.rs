@@ -1,5 +1,6 @@
 //! One module per message intake handles.
 
+pub mod erase;
 pub mod status;
 pub mod status_query;
 pub mod submission;
