@@ -205,11 +205,18 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
     // The complainant's right to deletion, by the administrator; the facts stay.
     let erased = json(redress(dir.path()).args(["erase", &ticket, "--json"]));
     assert_eq!(erased["already"], false, "{erased}");
-    assert_eq!(erased["notifications_deleted"], 3, "ack, reply, survey: {erased}");
+    assert_eq!(
+        erased["notifications_deleted"], 3,
+        "ack, reply, survey: {erased}"
+    );
     let after = json(redress(dir.path()).args(["status", &ticket, "--json"]));
     assert_eq!(after["status"], "closed");
     let rekeyed = json(redress(dir.path()).args(["ops", "rekey", "--json"]));
-    assert_eq!(rekeyed["values_by_key_id"], serde_json::json!({}), "{rekeyed}");
+    assert_eq!(
+        rekeyed["values_by_key_id"],
+        serde_json::json!({}),
+        "{rekeyed}"
+    );
 
     // A department's system gets a user of its own while the stack runs; it lists its own
     // department's work and not another's; revoked, it no longer connects.

@@ -27,7 +27,6 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::Intake;
-use crate::domain::ticket::Ticket;
 
 fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
     Outcome::Error(crate::handlers::status_query::query_error(
@@ -52,19 +51,13 @@ pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes 
 }
 
 async fn answer(intake: &Intake, payload: &[u8]) -> Outcome {
-    let q = match EraseComplaint::decode(payload) {
-        Ok(q) => q,
-        Err(e) => {
-            return error(
-                QueryErrorCode::Malformed,
-                "",
-                format!("not an EraseComplaint: {e}"),
-            );
-        }
-    };
-    let ticket = match Ticket::parse(&q.ticket) {
-        Ok(t) => t,
-        Err(e) => return error(QueryErrorCode::Malformed, "ticket", e.to_string()),
+    let (_, ticket) = match crate::handlers::status_query::decode_with_ticket(
+        payload,
+        "an EraseComplaint",
+        |q: &EraseComplaint| &q.ticket,
+    ) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Error(e),
     };
     tracing::Span::current().record("ticket", ticket.as_str());
     match erase(intake, ticket.as_str()).await {

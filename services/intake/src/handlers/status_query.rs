@@ -34,6 +34,20 @@ fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outco
     Outcome::Error(query_error(code, field, message))
 }
 
+/// Decodes a request of type `Q` (named `what` in the refusal) and parses the ticket it
+/// carries.
+pub(crate) fn decode_with_ticket<Q: prost::Message + Default>(
+    payload: &[u8],
+    what: &str,
+    ticket_of: impl Fn(&Q) -> &str,
+) -> Result<(Q, Ticket), QueryError> {
+    let q = Q::decode(payload)
+        .map_err(|e| query_error(QueryErrorCode::Malformed, "", format!("not {what}: {e}")))?;
+    let ticket = Ticket::parse(ticket_of(&q))
+        .map_err(|e| query_error(QueryErrorCode::Malformed, "ticket", e.to_string()))?;
+    Ok((q, ticket))
+}
+
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
     let span = tracing::info_span!(
         "command",

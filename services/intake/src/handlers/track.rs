@@ -15,7 +15,6 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::Intake;
-use crate::domain::ticket::Ticket;
 
 fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outcome {
     Outcome::Error(crate::handlers::status_query::query_error(
@@ -45,19 +44,13 @@ pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes 
 }
 
 async fn answer(intake: &Intake, payload: &[u8]) -> Outcome {
-    let q = match TrackQuery::decode(payload) {
-        Ok(q) => q,
-        Err(e) => {
-            return error(
-                QueryErrorCode::Malformed,
-                "",
-                format!("not a TrackQuery: {e}"),
-            );
-        }
-    };
-    let ticket = match Ticket::parse(&q.ticket) {
-        Ok(t) => t,
-        Err(e) => return error(QueryErrorCode::Malformed, "ticket", e.to_string()),
+    let (q, ticket) = match crate::handlers::status_query::decode_with_ticket(
+        payload,
+        "a TrackQuery",
+        |q: &TrackQuery| &q.ticket,
+    ) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Error(e),
     };
     if q.secret.trim().is_empty() {
         return error(
