@@ -11,14 +11,8 @@ use redress_proto::subjects::{Stream, Subjects};
 use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint, envelope::Payload};
 use redress_testkit::TestEnv;
 
-const ALL: [&str; 6] = [
-    "intake",
-    "classification",
-    "routing",
-    "sla-timer",
-    "approval",
-    "survey",
-];
+/// Every service, as `redress serve` names them.
+const ALL: [&str; 6] = redress_proto::access::SERVICES;
 
 fn serve(env: &TestEnv, services: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_redress"))

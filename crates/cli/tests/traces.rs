@@ -15,14 +15,8 @@ use prost::Message as _;
 use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint};
 use redress_testkit::{TestEnv, eventually};
 
-const SERVICES: [&str; 6] = [
-    "intake",
-    "classification",
-    "routing",
-    "sla-timer",
-    "approval",
-    "survey",
-];
+/// Every service, as `redress serve` names them.
+const SERVICES: [&str; 6] = redress_proto::access::SERVICES;
 
 /// A span as the receiver got it.
 #[derive(Debug, Clone)]

@@ -35,13 +35,7 @@ fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outco
 }
 
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
-    let span = tracing::info_span!(
-        "command",
-        otel.name = "intake.complaint.erase",
-        redress.service = crate::IDENT.name,
-        ticket = tracing::field::Empty,
-    );
-    redress_platform::telemetry::set_parent_from_headers(&span, message.headers.as_ref());
+    let span = crate::handlers::status_query::request_span("intake.complaint.erase", &message);
     let outcome = answer(&intake, &message.payload).instrument(span).await;
     EraseReply {
         outcome: Some(outcome),
@@ -80,6 +74,7 @@ async fn answer(intake: &Intake, payload: &[u8]) -> Outcome {
 
 struct Found {
     id: Uuid,
+    ticket: String,
     channel: String,
     external_id: String,
     stored_at: DateTime<Utc>,
@@ -103,6 +98,7 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
     let earlier: Option<DateTime<Utc>> = row.get("erased_at");
     let found = Found {
         id: row.get("id"),
+        ticket: ticket.to_string(),
         channel: row.get("channel"),
         external_id: row.get("external_id"),
         stored_at: row.get("stored_at"),
@@ -141,7 +137,8 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
 }
 
 /// Whether a message on `stream` is a copy of this complaint's personal data.
-fn is_copy(stream: Stream, subject: &str, payload: &[u8], found: &Found, ticket: &str) -> bool {
+fn is_copy(stream: Stream, subject: &str, payload: &[u8], found: &Found) -> bool {
+    let ticket = found.ticket.as_str();
     match stream {
         Stream::Submissions => SubmitComplaint::decode(payload)
             .is_ok_and(|s| s.external_id.trim() == found.external_id),
@@ -189,13 +186,6 @@ async fn delete_copies(intake: &Intake, which: Stream, found: &Found) -> anyhow:
             ..Default::default()
         })
         .await?;
-    let ticket = {
-        let row: (String,) = sqlx::query_as("SELECT ticket FROM complaints WHERE id = $1")
-            .bind(found.id)
-            .fetch_one(&intake.store.pool)
-            .await?;
-        row.0
-    };
     let mut left = consumer.clone().info().await?.num_pending;
     let mut doomed = Vec::new();
     while left > 0 {
@@ -209,7 +199,7 @@ async fn delete_copies(intake: &Intake, which: Stream, found: &Found) -> anyhow:
         while let Some(m) = batch.next().await {
             let m = m.map_err(|e| anyhow::anyhow!("{e}"))?;
             got += 1;
-            if is_copy(which, &m.subject, &m.payload, found, &ticket) {
+            if is_copy(which, &m.subject, &m.payload, found) {
                 doomed.push(
                     m.info()
                         .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -48,13 +48,23 @@ pub(crate) fn decode_with_ticket<Q: prost::Message + Default>(
     Ok((q, ticket))
 }
 
-pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
+/// The span of one request to intake (`otel_name` says which), continuing the sender's trace.
+pub(crate) fn request_span(
+    otel_name: &'static str,
+    message: &async_nats::Message,
+) -> tracing::Span {
     let span = tracing::info_span!(
         "command",
-        otel.name = "intake.complaint.status",
+        otel.name = otel_name,
         redress.service = crate::IDENT.name,
+        ticket = tracing::field::Empty,
     );
     redress_platform::telemetry::set_parent_from_headers(&span, message.headers.as_ref());
+    span
+}
+
+pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
+    let span = request_span("intake.complaint.status", &message);
     answer(intake, message).instrument(span).await
 }
 

@@ -23,12 +23,7 @@ fn error(code: QueryErrorCode, field: &str, message: impl Into<String>) -> Outco
 }
 
 pub async fn handle(intake: Arc<Intake>, message: async_nats::Message) -> Bytes {
-    let span = tracing::info_span!(
-        "command",
-        otel.name = "intake.complaint.track",
-        redress.service = crate::IDENT.name,
-    );
-    redress_platform::telemetry::set_parent_from_headers(&span, message.headers.as_ref());
+    let span = crate::handlers::status_query::request_span("intake.complaint.track", &message);
     let outcome = answer(&intake, &message.payload).instrument(span).await;
     if let Outcome::Error(e) = &outcome {
         intake.ctx.metrics.incr(&format!(
