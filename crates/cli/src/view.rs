@@ -86,6 +86,7 @@ pub fn work_json(w: &WorkItem) -> Value {
         "channel": w.channel,
         "external_id": w.external_id,
         "text": w.text,
+        "text_erased": w.text_erased,
         "proposal": w.proposal.as_ref().map(proposal_json),
         "assigned_at": rfc3339(w.assigned_at.as_ref()),
         "accepted_by": w.accepted_by,

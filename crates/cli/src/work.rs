@@ -316,7 +316,11 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 /// One line per assigned item.
 pub fn watch_line(change: &WorkChanged) -> String {
     let w = change.work.clone().unwrap_or_default();
-    let mut text: String = w.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut text: String = if w.text_erased {
+        "(text erased)".into()
+    } else {
+        w.text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     if text.chars().count() > 60 {
         text = text.chars().take(59).collect::<String>() + "…";
     }

@@ -469,6 +469,7 @@ async fn verbs_print_their_result_and_exit_with_the_documented_codes() {
 fn assigned(ticket: &str, round: u32) -> Envelope {
     Envelope {
         event_id: uuid::Uuid::now_v7().to_string(),
+        complaint_id: uuid::Uuid::now_v7().to_string(),
         producer: "routing".into(),
         payload: Some(Payload::WorkChanged(WorkChanged {
             work: Some(WorkItem {

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 fn redress(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_redress"));
     c.current_dir(dir)
@@ -211,6 +213,30 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
     );
     let after = json(redress(dir.path()).args(["status", &ticket, "--json"]));
     assert_eq!(after["status"], "closed");
+    assert!(
+        !after.to_string().contains("师傅迟到属实"),
+        "the reply addressed the complainant: {after}"
+    );
+    // The department's copy of the text can no longer be opened; the work item stays.
+    let closed = json(redress(dir.path()).args([
+        "work",
+        "list",
+        "--dept",
+        "customer-service",
+        "--state",
+        "closed",
+        "--json",
+    ]));
+    let item = closed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["ticket"] == ticket.as_str())
+        .unwrap_or_else(|| panic!("{closed}"));
+    assert_eq!(
+        (&item["text"], &item["text_erased"]),
+        (&json!(""), &json!(true))
+    );
     let rekeyed = json(redress(dir.path()).args(["ops", "rekey", "--json"]));
     assert_eq!(
         rekeyed["values_by_key_id"],
@@ -357,14 +383,15 @@ fn walk_through_its_whole_life(dir: &Path, ticket: &str) {
         assert!(deadline["name"].is_string());
     }
     let listed = json(redress(dir).args(["work", "list", "--dept", d, "--json"]));
-    assert!(
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["ticket"] == ticket),
-        "{listed}"
-    );
+    let item = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["ticket"] == ticket)
+        .unwrap_or_else(|| panic!("{listed}"));
+    // Sealed on the way, in clear for the department.
+    assert_eq!(item["text"], "安装师傅迟到三个小时", "{item}");
+    assert_eq!(item["text_erased"], false);
 
     // Someone from another department may not touch it: exit 3 with the field at fault.
     let other = redress(dir)
@@ -443,6 +470,18 @@ fn walk_through_its_whole_life(dir: &Path, ticket: &str) {
         "--json",
     ]));
     status_until(dir, ticket, "survey sent", |s| s["survey"] == "sent");
+    // The reply travels sealed; the department and the status history read it in clear.
+    let reply = "师傅迟到属实，已致歉并补偿上门费800元";
+    let resolved =
+        json(redress(dir).args(["work", "list", "--dept", d, "--state", "resolved", "--json"]));
+    assert!(
+        resolved.as_array().unwrap().iter().any(
+            |w| w["ticket"] == ticket && w["reply"].as_str().is_some_and(|r| r.contains(reply))
+        ),
+        "{resolved}"
+    );
+    let history = json(redress(dir).args(["status", ticket, "--json"]));
+    assert!(history.to_string().contains(reply), "{history}");
     // The token reaches the complainant with the invitation, through the channel's adapter.
     let sent = json(redress(dir).args([
         "notifications",

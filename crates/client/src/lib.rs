@@ -16,6 +16,7 @@ pub mod money;
 pub mod notifications;
 pub mod people;
 pub mod requests;
+pub mod sealed;
 pub mod trace;
 mod watch;
 

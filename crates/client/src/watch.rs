@@ -85,6 +85,7 @@ impl Client {
         }
         Ok(WorkWatch {
             consumer,
+            keys: crate::sealed::TextKeys::new(self.nats.clone(), &self.subjects),
             name,
             messages: None,
             unacked: None,
@@ -101,6 +102,8 @@ impl Client {
 /// again to the next watch of the department.
 pub struct WorkWatch {
     consumer: PullConsumer,
+    /// Opens the complaint text, which travels sealed.
+    keys: crate::sealed::TextKeys,
     name: String,
     messages: Option<pull::Stream>,
     unacked: Option<jetstream::Message>,
@@ -182,7 +185,17 @@ impl WorkWatch {
                 continue;
             }
             match decode(&message.payload) {
-                Ok(change) => {
+                Ok((complaint_id, mut change)) => {
+                    let item = change.work.as_mut().expect("decode checked it");
+                    if let Err(e) = self.keys.open_work_item(item, &complaint_id).await {
+                        // The broker's key bucket did not answer: the item comes again.
+                        tracing::warn!(error = %e, consumer = %self.name, "text not opened, retrying");
+                        let _ = message
+                            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                            .await;
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
                     if let Some(seq) = sequence {
                         self.recent.insert(seq);
                     }
@@ -221,10 +234,15 @@ impl WorkWatch {
     }
 }
 
-/// The `WorkChanged` an events-stream message carries.
-pub(crate) fn decode(payload: &[u8]) -> Result<WorkChanged, ClientError> {
-    match Envelope::decode(payload)?.payload {
-        Some(Payload::WorkChanged(w)) if w.work.is_some() => Ok(w),
+/// The complaint id and the `WorkChanged` an events-stream message carries.
+pub(crate) fn decode(payload: &[u8]) -> Result<(uuid::Uuid, WorkChanged), ClientError> {
+    let envelope = Envelope::decode(payload)?;
+    let id = uuid::Uuid::parse_str(&envelope.complaint_id).map_err(|_| ClientError::Invalid {
+        field: "complaint_id",
+        message: format!("{:?} is not a complaint id", envelope.complaint_id),
+    })?;
+    match envelope.payload {
+        Some(Payload::WorkChanged(w)) if w.work.is_some() => Ok((id, w)),
         Some(Payload::WorkChanged(_)) => Err(ClientError::Invalid {
             field: "work",
             message: "a work.assigned event without its work item".into(),
@@ -288,17 +306,21 @@ mod tests {
             note: String::new(),
             change: redress_proto::v1::WorkChange::Assigned as i32,
         };
+        let id = uuid::Uuid::now_v7();
         let envelope = Envelope {
             event_id: "e1".into(),
+            complaint_id: id.to_string(),
             payload: Some(Payload::WorkChanged(change.clone())),
             ..Default::default()
         };
-        assert_eq!(decode(&envelope.encode_to_vec()).unwrap(), change);
+        assert_eq!(decode(&envelope.encode_to_vec()).unwrap(), (id, change));
     }
 
     #[test]
     fn other_payloads_and_garbage_are_errors() {
+        let id = uuid::Uuid::now_v7().to_string();
         let other = Envelope {
+            complaint_id: id.clone(),
             payload: Some(Payload::ComplaintClosed(ComplaintClosed::default())),
             ..Default::default()
         };
@@ -310,6 +332,7 @@ mod tests {
             })
         ));
         let empty_work = Envelope {
+            complaint_id: id,
             payload: Some(Payload::WorkChanged(WorkChanged::default())),
             ..Default::default()
         };
@@ -321,6 +344,24 @@ mod tests {
             decode(b"\xff\xff\xff"),
             Err(ClientError::Decode(_))
         ));
+        let anonymous = Envelope {
+            payload: Some(Payload::WorkChanged(change_with_item())),
+            ..Default::default()
+        };
+        assert!(matches!(
+            decode(&anonymous.encode_to_vec()),
+            Err(ClientError::Invalid {
+                field: "complaint_id",
+                ..
+            })
+        ));
+    }
+
+    fn change_with_item() -> WorkChanged {
+        WorkChanged {
+            work: Some(WorkItem::default()),
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ async fn env_with_streams() -> TestEnv {
 fn assigned(ticket: &str, department: &str, round: u32) -> Envelope {
     Envelope {
         event_id: uuid::Uuid::now_v7().to_string(),
+        complaint_id: uuid::Uuid::now_v7().to_string(),
         producer: "routing".into(),
         payload: Some(Payload::WorkChanged(WorkChanged {
             work: Some(WorkItem {
@@ -177,4 +178,68 @@ async fn a_department_key_that_is_not_one_subject_token_is_refused() {
             Ok(_) => panic!("{bad:?} was accepted"),
         }
     }
+}
+
+/// The complaint text travels sealed; the watch hands it over in clear while the complaint's
+/// text key is in the bucket, and marks it erased once the key is purged, as the department
+/// system of an erased complaint must see it.
+#[tokio::test]
+async fn the_watch_opens_the_sealed_text_until_the_complaint_is_erased() {
+    use redress_client::sealed::{TextKey, TextKeys, bucket_stream};
+    let env = env_with_streams().await;
+    let s = env.subjects();
+    let nats = env.nats_client().await.unwrap();
+    let js = async_nats::jetstream::new(nats.clone());
+    js.get_or_create_stream(bucket_stream(&s.text_keys_bucket()))
+        .await
+        .unwrap();
+    let complaint = uuid::Uuid::now_v7();
+    let key_bytes = [42u8; 32];
+    js.publish(
+        s.text_key(&complaint.to_string()),
+        key_bytes.to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let sealed = TextKey::from_bytes(&key_bytes)
+        .unwrap()
+        .seal("电话 13800138000，包裹三天没到", &complaint);
+    let with_text = |round: u32| {
+        let mut e = assigned("RD-9", "logistics", round);
+        e.complaint_id = complaint.to_string();
+        if let Some(Payload::WorkChanged(w)) = e.payload.as_mut() {
+            w.work.as_mut().unwrap().sealed_text = sealed.clone();
+        }
+        e
+    };
+    env.publish_event(s.work_assigned("logistics"), &with_text(1))
+        .await
+        .unwrap();
+
+    let client = env.client().await.unwrap();
+    let mut watch = client.watch_work("logistics").await.unwrap();
+    let item = next_item(&mut watch).await;
+    assert_eq!(item.text, "电话 13800138000，包裹三天没到");
+    assert!(item.sealed_text.is_empty() && !item.text_erased);
+
+    TextKeys::new(nats, &s).purge(&complaint).await.unwrap();
+    env.publish_event(s.work_assigned("logistics"), &with_text(2))
+        .await
+        .unwrap();
+    let item = next_item(&mut watch).await;
+    assert_eq!((item.round, item.text.as_str()), (2, ""));
+    assert!(item.text_erased);
+    watch.close().await.unwrap();
+}
+
+async fn next_item(watch: &mut redress_client::WorkWatch) -> WorkItem {
+    tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("an item within 10 s")
+        .expect("the watch goes on")
+        .expect("a decodable item")
+        .work
+        .unwrap()
 }

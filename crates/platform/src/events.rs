@@ -91,6 +91,10 @@ pub enum Failure {
     /// it is dead-lettered with the reason.
     #[error("{0}")]
     Reject(String),
+    /// Something the event needs is not there yet (a key another service is about to write)
+    /// or cannot be reached: retried later.
+    #[error("{0}")]
+    Retry(String),
 }
 
 impl From<crate::unit::CommitError> for Failure {
@@ -426,5 +430,6 @@ fn settle_failure(service: &str, store: &Store, event: &Event, e: Failure) -> Ou
             Outcome::DeadLetter(format!("permanent database error: {e}"))
         }
         Failure::Db(e) => Outcome::Retry(format!("database: {e}")),
+        Failure::Retry(reason) => Outcome::Retry(reason),
     }
 }

@@ -20,6 +20,8 @@ pub mod unit;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{Config, Settings};
+/// Complaint text sealed on the event stream (shared with the SDK, which opens it too).
+pub use redress_client::sealed;
 pub use service::{Host, ServiceContext, ServiceIdent};
 pub use shutdown::Shutdown;
 pub use unit::{Store, Unit};

@@ -35,6 +35,8 @@ pub struct ServiceContext {
     pub metrics: Metrics,
     /// People's public keys, to verify who signed a command.
     pub people: redress_client::people::Registry,
+    /// Complaints' text keys, to open the text sealed on the event stream.
+    pub text_keys: redress_client::sealed::TextKeys,
 }
 
 impl ServiceContext {
@@ -54,6 +56,7 @@ impl ServiceContext {
         health.watch_nats(nats.clone());
         Ok(Self {
             people: redress_client::people::Registry::new(nats.clone(), &subjects),
+            text_keys: redress_client::sealed::TextKeys::new(nats.clone(), &subjects),
             config,
             nats,
             js,

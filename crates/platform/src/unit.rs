@@ -130,6 +130,11 @@ impl Unit {
             .push(Outgoing::new(subject, msg_id, message.encode_to_vec()));
     }
 
+    /// Publishes `payload` as it is (a key-value entry, say) after commit.
+    pub fn send_bytes(&mut self, subject: String, msg_id: String, payload: Vec<u8>) {
+        self.outgoing.push(Outgoing::new(subject, msg_id, payload));
+    }
+
     /// Adds `n` to the counter `name` once the unit commits.
     pub fn count(&mut self, name: impl Into<String>, n: u64) {
         self.counts.push((name.into(), n));

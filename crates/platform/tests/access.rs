@@ -238,3 +238,60 @@ async fn nobody_but_the_administrator_registers_a_persons_key() {
     );
     assert_eq!(registry.public_key("mallory").await.unwrap(), None);
 }
+
+/// Complaints' text keys: intake writes and purges them; the services that read the text
+/// and a department's watch read them; nobody else reads, and nobody but intake writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_intake_writes_text_keys_and_only_readers_of_the_text_read_them() {
+    use redress_client::sealed::{Lookup, TextKeys, bucket_stream};
+    let env = TestEnv::start().await.unwrap();
+    let subjects = env.subjects();
+    let as_user = |user: &'static str| {
+        let url = env.nats_url_for(user);
+        async move { connect(url).await.unwrap() }
+    };
+    let intake = as_user("intake").await;
+    let intake_js = async_nats::jetstream::new(intake.clone());
+    intake_js
+        .get_or_create_stream(bucket_stream(&subjects.text_keys_bucket()))
+        .await
+        .expect("intake makes the bucket");
+    let complaint = uuid::Uuid::now_v7();
+    let key_subject = subjects.text_key(&complaint.to_string());
+    intake_js
+        .publish(key_subject.clone(), vec![9u8; 32].into())
+        .await
+        .unwrap()
+        .await
+        .expect("intake writes a key");
+
+    for reader in ["classification", "routing", "dept-logistics"] {
+        let keys = TextKeys::new(as_user(reader).await, &subjects);
+        assert!(
+            matches!(keys.lookup(&complaint).await, Ok(Lookup::Key(_))),
+            "{reader} cannot read the key"
+        );
+        let client = as_user(reader).await;
+        assert!(
+            refused(&client, key_subject.clone()).await,
+            "{reader} overwrote a text key"
+        );
+    }
+    for outsider in ["survey", "sla-timer", "adapter-web", "approvals"] {
+        let keys = TextKeys::new(as_user(outsider).await, &subjects);
+        let looked = tokio::time::timeout(Duration::from_secs(3), keys.lookup(&complaint)).await;
+        assert!(
+            !matches!(looked, Ok(Ok(Lookup::Key(_)))),
+            "{outsider} read a text key"
+        );
+    }
+    TextKeys::new(intake, &subjects)
+        .purge(&complaint)
+        .await
+        .expect("intake purges a key");
+    let routing = TextKeys::new(as_user("routing").await, &subjects);
+    assert!(matches!(
+        routing.lookup(&complaint).await,
+        Ok(Lookup::Erased)
+    ));
+}

@@ -77,6 +77,21 @@ fn people_read(subjects: &Subjects) -> Vec<String> {
     ]
 }
 
+/// Reading complaints' text keys from the `<ROOT>_TEXT_KEYS` bucket (to open the complaint
+/// text sealed on the event stream); never writing them.
+fn text_keys_read(subjects: &Subjects) -> Vec<String> {
+    let stream = format!("KV_{}", subjects.text_keys_bucket());
+    vec![
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}.>"),
+        format!("$JS.API.STREAM.MSG.GET.{stream}"),
+    ]
+}
+
+/// Services that read the complaint text: classification classifies it, routing shows it to
+/// the department.
+pub const READ_TEXT: [&str; 2] = ["classification", "routing"];
+
 /// Services whose commands are signed by the person acting.
 pub const VERIFY_PEOPLE: [&str; 2] = ["routing", "approval"];
 
@@ -93,6 +108,9 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     if VERIFY_PEOPLE.contains(&name) {
         publish.extend(people_read(subjects));
     }
+    if READ_TEXT.contains(&name) {
+        publish.extend(text_keys_read(subjects));
+    }
     // A service pings its own command endpoints to learn that they are reachable.
     publish.push(format!("$SRV.PING.{}", subjects.service_name(name)));
     // Messages for complainants: acknowledgements and refusals (intake), replies (routing),
@@ -103,6 +121,14 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     // Erasure deletes one complaint's raw submission and the messages sent to them: single
     // messages, never a purge or the stream.
     if name == "intake" {
+        // Intake makes the text-key bucket, writes each complaint's key and purges it when
+        // the complaint is erased.
+        let bucket = subjects.text_keys_bucket();
+        publish.extend([
+            format!("$JS.API.STREAM.CREATE.KV_{bucket}"),
+            format!("$JS.API.STREAM.INFO.KV_{bucket}"),
+            format!("$KV.{bucket}.>"),
+        ]);
         for stream in [Stream::Submissions, Stream::Notify] {
             publish.push(format!(
                 "$JS.API.STREAM.MSG.DELETE.{}",
@@ -145,6 +171,8 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
     );
     publish.push(subjects.department_command("*", department));
     publish.push(subjects.command("intake", "status"));
+    // The text of the work assigned to it arrives sealed; the watch opens it.
+    publish.extend(text_keys_read(subjects));
     Permissions {
         publish,
         subscribe: vec!["_INBOX.>".to_string()],

@@ -109,6 +109,21 @@ impl Subjects {
         )
     }
 
+    /// The key-value bucket of complaints' text keys (`<ROOT>_TEXT_KEYS`): complaint id →
+    /// the 32-byte key that opens the complaint's text on the event stream. Erasure purges
+    /// the entry.
+    pub fn text_keys_bucket(&self) -> String {
+        format!(
+            "{}_TEXT_KEYS",
+            self.root.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+
+    /// The subject that writes `complaint_id`'s entry of the text-key bucket.
+    pub fn text_key(&self, complaint_id: &str) -> String {
+        format!("$KV.{}.{complaint_id}", self.text_keys_bucket())
+    }
+
     /// The wildcard subject a stream captures.
     pub fn stream_subjects(&self, stream: Stream) -> String {
         format!("{}.{}.>", self.root, stream.token())

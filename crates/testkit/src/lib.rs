@@ -467,13 +467,19 @@ impl TestEnv {
         stream: redress_proto::subjects::Stream,
         subject: String,
     ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
+        let name = redress_proto::subjects::Subjects::new(self.root.clone()).stream_name(stream);
+        self.stream_messages_of(&name, subject).await
+    }
+
+    /// Every message the stream named `stream` holds on `subject`, in order.
+    pub async fn stream_messages_of(
+        &self,
+        stream: &str,
+        subject: String,
+    ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
         use futures::StreamExt;
         let js = async_nats::jetstream::new(self.nats_client().await?);
-        let s = js
-            .get_stream(
-                redress_proto::subjects::Subjects::new(self.root.clone()).stream_name(stream),
-            )
-            .await?;
+        let s = js.get_stream(stream).await?;
         let consumer = s
             .create_consumer(async_nats::jetstream::consumer::pull::Config {
                 filter_subject: subject,

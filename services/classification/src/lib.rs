@@ -30,12 +30,12 @@ pub struct Classifier {
 }
 
 impl Handler for Classifier {
-    type Input = handlers::complaint_received::Decided;
+    type Input = handlers::complaint_received::Received;
 
     fn parse(&self, event: &Event) -> Parsed<Self::Input> {
         match &event.payload {
             Payload::ComplaintReceived(received) => {
-                handlers::complaint_received::decide(self, event, received)
+                handlers::complaint_received::parse(self, event, received)
             }
             _ => Parsed::Skip,
         }

@@ -80,6 +80,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
     let intake = Arc::new(Intake::new(ctx.clone(), host.store())?);
     let subjects = &ctx.subjects;
+    // Intake writes every complaint's text key, so it makes their bucket.
+    let bucket = subjects.text_keys_bucket();
+    ctx.js
+        .get_or_create_stream(redress_platform::sealed::bucket_stream(&bucket))
+        .await
+        .map_err(|e| anyhow::anyhow!("text-key bucket {bucket}: {e}"))?;
 
     // Submissions come from the adapters' stream, not the events stream: their own consumer,
     // batched by intake's registration.

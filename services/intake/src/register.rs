@@ -13,6 +13,7 @@ use redress_proto::v1::{
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::domain::crypto::DataKey;
 use crate::domain::submission::ValidSubmission;
 use crate::domain::ticket::Ticket;
 use crate::{IDENT, Intake};
@@ -241,8 +242,9 @@ async fn register_in(intake: &Intake, items: &[Item]) -> Result<Vec<SubmitAccept
             item.span.record("ticket", n.ticket.as_str());
             item.span
                 .record("complaint_id", tracing::field::display(n.id));
+            let key = &cols.data_keys[&n.id];
             item.span
-                .in_scope(|| messages_for(intake, &mut unit, &item.sub, n, now));
+                .in_scope(|| messages_for(intake, &mut unit, &item.sub, n, key, now));
             answers[n.index] = Some(SubmitAccepted {
                 ticket: n.ticket.to_string(),
                 complaint_id: n.id.to_string(),
@@ -295,6 +297,8 @@ struct Columns {
     detail: Vec<String>,
     /// Each complaint's data key, sealed with the master key.
     wrapped_key: Vec<Vec<u8>>,
+    /// The same keys in clear, for sealing the text of the events.
+    data_keys: std::collections::HashMap<Uuid, DataKey>,
 }
 
 impl Columns {
@@ -324,6 +328,7 @@ impl Columns {
         self.name.push(key.seal(&sub.name, aad));
         self.kind.push(sub.contact.kind() as i16);
         self.contact.push(key.seal(sub.contact.value(), aad));
+        self.data_keys.insert(n.id, key);
         self.complainant_ref.push(n.complainant_ref.clone());
         // Tickets hold no commas, so a joined string carries the array through unnest.
         self.earlier.push(n.earlier.join(","));
@@ -342,6 +347,7 @@ fn messages_for(
     unit: &mut Unit,
     sub: &ValidSubmission,
     n: &New,
+    key: &DataKey,
     now: chrono::DateTime<chrono::Utc>,
 ) {
     let cause = Cause {
@@ -352,6 +358,12 @@ fn messages_for(
         playbook: sub.playbook.clone(),
     };
     let received_at = ts(sub.received_at);
+    // The text key goes out first: the event that needs it follows it from the same outbox.
+    unit.send_bytes(
+        intake.ctx.subjects.text_key(&n.id.to_string()),
+        format!("textkey:{}", n.id),
+        key.text_key_bytes().to_vec(),
+    );
     unit.emit(new_event(
         IDENT.name,
         &cause,
@@ -360,7 +372,8 @@ fn messages_for(
             ticket: n.ticket.to_string(),
             channel: sub.channel.clone(),
             external_id: sub.external_id.clone(),
-            text: sub.text.clone(),
+            text: String::new(),
+            sealed_text: key.text_key().seal(&sub.text, &n.id),
             attachments: sub.attachments.clone(),
             received_at,
             reference: sub.reference.clone(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 use prost::Message as _;
 use redress_client::{Client, ClientError};
 use redress_platform::clock;
+use redress_platform::sealed::{KeysError, Opened};
 use redress_proto::subjects::Stream;
 use redress_proto::v1::{
     Acknowledgement, Attachment, Complainant, Contact, ContactKind, DeadLetter, Envelope,
@@ -999,6 +1000,57 @@ async fn erasure_destroys_the_complainants_data_everywhere_and_keeps_the_facts()
     let key = cipher.data_key(&wrapped, &id).unwrap();
     assert_eq!(key.open(&sealed, id.as_bytes()).unwrap(), "13900004444");
 
+    // On the event stream the text is sealed with the complaint's text key, which the
+    // services that read it find in the text-key bucket.
+    let received = |complaint: uuid::Uuid| {
+        let env = &env;
+        async move {
+            messages_on(env, Stream::Events, env.subjects().complaint_received())
+                .await
+                .into_iter()
+                .map(|m| Envelope::decode(m.payload.clone()).unwrap())
+                .find(|e| e.complaint_id == complaint.to_string())
+                .map(|e| match e.payload {
+                    Some(Payload::ComplaintReceived(r)) => r,
+                    other => panic!("{other:?}"),
+                })
+        }
+    };
+    eventually("complaint.received", || async {
+        received(id).await.is_some()
+    })
+    .await;
+    let on_stream = received(id).await.unwrap();
+    assert!(on_stream.text.is_empty());
+    let text = "快递丢件，要求赔偿";
+    assert!(
+        !on_stream
+            .sealed_text
+            .windows(text.len())
+            .any(|w| w == text.as_bytes()),
+        "the text is sealed"
+    );
+    let text_keys = redress_platform::sealed::TextKeys::new(client.nats().clone(), &env.subjects());
+    assert_eq!(
+        text_keys.open(&on_stream.sealed_text, &id).await.unwrap(),
+        Opened::Text(text.into())
+    );
+    let kept_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM intake.complaints WHERE external_id = 'erase-2'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    eventually("the other's complaint.received", || async {
+        received(kept_id).await.is_some()
+    })
+    .await;
+    let kept_on_stream = received(kept_id).await.unwrap();
+    // A text moved to another complaint does not open with that one's key.
+    assert!(matches!(
+        text_keys.open(&on_stream.sealed_text, &kept_id).await,
+        Err(KeysError::Sealed(_))
+    ));
+
     // Not for a channel adapter or a department.
     for user in ["adapter-web", "dept-logistics"] {
         let outsider = Client::connect(env.nats_url_for(user), &env.root)
@@ -1046,6 +1098,30 @@ async fn erasure_destroys_the_complainants_data_everywhere_and_keeps_the_facts()
             .unwrap()
             .ticket,
         ticket
+    );
+    // The text key is gone: every sealed copy of the text, on the stream or anywhere it was
+    // copied to, stays sealed; the other complaint's text still opens.
+    assert_eq!(
+        text_keys.open(&on_stream.sealed_text, &id).await.unwrap(),
+        Opened::Erased
+    );
+    assert_eq!(
+        text_keys
+            .open(&kept_on_stream.sealed_text, &kept_id)
+            .await
+            .unwrap(),
+        Opened::Text(text.into())
+    );
+    let key_stream = env
+        .stream_messages_of(
+            &format!("KV_{}", env.subjects().text_keys_bucket()),
+            env.subjects().text_key(&id.to_string()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        key_stream.iter().all(|m| m.payload.is_empty()),
+        "only the purge marker is left"
     );
     // The facts stay.
     let status = client.status_by_ticket(&ticket).await.unwrap();

@@ -50,8 +50,8 @@ impl Routing {
     }
 
     /// The event that announces `change` of `w`, caused by `cause` (an event being handled,
-    /// or a command). Only the assignment carries the complaint text: the department reads it
-    /// there, and no later change needs it again.
+    /// or a command). Only the assignment carries the complaint text (sealed): the department
+    /// reads it there, and no later change needs it again.
     fn work_changed(
         &self,
         w: &Work,
@@ -63,6 +63,7 @@ impl Routing {
         let mut work = w.to_proto();
         if change != WorkChange::Assigned {
             work.text.clear();
+            work.sealed_text.clear();
         }
         let payload = Payload::WorkChanged(WorkChanged {
             work: Some(work),

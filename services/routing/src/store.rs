@@ -8,9 +8,9 @@ use sqlx::{PgConnection, Row};
 use crate::domain::work::Work;
 
 const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, department, state,
-    round, version, nature, category, severity, urgency, channel, external_id, body, routing_rule,
-    assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
-    proposed_by, reply, escalation_level, accepted_at, replied_at, resolved_at";
+    round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
+    routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
+    proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -42,11 +42,13 @@ fn from_row(r: &PgRow) -> Work {
         channel: r.get("channel"),
         external_id: r.get("external_id"),
         text: r.get("body"),
+        sealed_text: r.get("sealed_body"),
         routing_rule: r.get("routing_rule"),
         assigned_at: r.get("assigned_at"),
         accepted_by: r.get("accepted_by"),
         proposal,
         reply: r.get("reply"),
+        sealed_reply: r.get("sealed_reply"),
         escalation_level: r.get::<i32, _>("escalation_level") as u32,
         accepted_at: r.get("accepted_at"),
         replied_at: r.get("replied_at"),
@@ -75,11 +77,11 @@ pub async fn insert_all(
     sqlx::query_scalar(
         "INSERT INTO work_items (work_id, complaint_id, ticket, playbook, correlation_id,
              department, state, round, version, nature, category, severity, urgency, channel,
-             external_id, body, routing_rule, assigned_at, updated_at)
+             external_id, body, routing_rule, assigned_at, sealed_body, updated_at)
          SELECT w.*, $18 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
              $6::text[], $7::int2[], $8::int4[], $9::int8[], $10::text[], $11::text[],
              $12::int2[], $13::int2[], $14::text[], $15::text[], $16::text[], $17::text[],
-             $19::timestamptz[]) AS w
+             $19::timestamptz[], $20::bytea[]) AS w
          ON CONFLICT (complaint_id) DO NOTHING
          RETURNING work_id",
     )
@@ -102,6 +104,12 @@ pub async fn insert_all(
     .bind(text(&|w| &w.routing_rule))
     .bind(now)
     .bind(&assigned)
+    .bind(
+        works
+            .iter()
+            .map(|w| w.sealed_text.clone())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(conn)
     .await
 }
@@ -176,7 +184,7 @@ pub async fn save(
              accepted_by = $6, proposal_id = $7, responsibility = $8, remedy = $9,
              compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
-             resolved_at = $18
+             resolved_at = $18, sealed_reply = $19
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -191,12 +199,18 @@ pub async fn save(
     .bind(p.map(|p| p.compensation_minor))
     .bind(p.map(|p| p.currency.clone()))
     .bind(p.map(|p| p.proposed_by.clone()))
-    .bind(&w.reply)
+    // In clear only from before sealing: a sealed reply is never stored open.
+    .bind(if w.sealed_reply.is_empty() {
+        w.reply.clone()
+    } else {
+        None
+    })
     .bind(w.escalation_level as i32)
     .bind(now)
     .bind(w.accepted_at)
     .bind(w.replied_at)
     .bind(w.resolved_at)
+    .bind(&w.sealed_reply)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

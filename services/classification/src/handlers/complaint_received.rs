@@ -1,12 +1,13 @@
-//! `complaint.received`: classify by the complaint's playbook (before any transaction: the
-//! decision is a pure function of the complaint and the rules), then record the decisions of
-//! a batch in one statement and publish `complaint.classified` for each complaint decided
-//! for the first time.
+//! `complaint.received`: open each complaint's sealed text with its key, classify it by the
+//! complaint's playbook (the decision is a pure function of the complaint and the rules),
+//! then record the decisions of a batch in one statement and publish `complaint.classified`
+//! for each complaint decided for the first time.
 
 use chrono::{DateTime, Utc};
 use redress_platform::Unit;
 use redress_platform::envelope;
 use redress_platform::events::{Event, Failure, Parsed};
+use redress_platform::sealed::{KeysError, Opened};
 use redress_playbook::{Severity, Urgency};
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{ComplaintClassified, ComplaintReceived, RuleHit};
@@ -30,8 +31,14 @@ fn urgency_name(u: Urgency) -> &'static str {
     }
 }
 
+/// A complaint to classify: what the event says, checked before any transaction.
+pub struct Received {
+    complaint_id: Uuid,
+    received: ComplaintReceived,
+}
+
 /// A complaint classified, waiting to be recorded.
-pub struct Decided {
+struct Decided {
     complaint_id: Uuid,
     playbook: String,
     playbook_version: String,
@@ -39,30 +46,79 @@ pub struct Decided {
     classified: ComplaintClassified,
 }
 
-pub fn decide(
+pub fn parse(
     classifier: &Classifier,
     event: &Event,
     received: &ComplaintReceived,
-) -> Parsed<Decided> {
+) -> Parsed<Received> {
     let Some(complaint_id) = event.complaint_id() else {
         return Parsed::Reject(format!(
             "complaint.received {} has no valid complaint id ({:?})",
             event.envelope.event_id, event.envelope.complaint_id
         ));
     };
-    let playbook = match classifier.playbooks.get(&event.envelope.playbook) {
-        Ok(pb) => pb,
-        Err(e) => {
-            return Parsed::Reject(format!(
-                "complaint.received {} of ticket {}: {e}",
-                event.envelope.event_id, received.ticket
-            ));
+    if let Err(e) = classifier.playbooks.get(&event.envelope.playbook) {
+        return Parsed::Reject(format!(
+            "complaint.received {} of ticket {}: {e}",
+            event.envelope.event_id, received.ticket
+        ));
+    }
+    Parsed::Handle(Received {
+        complaint_id,
+        received: received.clone(),
+    })
+}
+
+/// The text of each complaint of `batch`, opened with its key (all looked up at once). An
+/// erased complaint is classified on an empty text: its facts still count. A key intake has
+/// not published yet makes the batch wait.
+async fn open_texts(
+    classifier: &Classifier,
+    batch: &[(&Event, &Received)],
+) -> Result<Vec<String>, Failure> {
+    let keys = &classifier.ctx.text_keys;
+    let opened = futures::future::join_all(batch.iter().map(|(_, r)| async move {
+        if r.received.sealed_text.is_empty() {
+            // From a producer older than sealing.
+            return Ok(Opened::Text(r.received.text.clone()));
         }
-    };
+        keys.open(&r.received.sealed_text, &r.complaint_id).await
+    }))
+    .await;
+    batch
+        .iter()
+        .zip(opened)
+        .map(|((event, r), o)| match o {
+            Ok(Opened::Text(t)) => Ok(t),
+            Ok(Opened::Erased) => Ok(String::new()),
+            Ok(Opened::NotYet) => Err(Failure::Retry(format!(
+                "the text key of {} is not published yet",
+                r.received.ticket
+            ))),
+            Err(KeysError::Sealed(e)) => Err(Failure::Reject(format!(
+                "complaint.received {} of ticket {}: {e}",
+                event.envelope.event_id, r.received.ticket
+            ))),
+            Err(e) => Err(Failure::Retry(e.to_string())),
+        })
+        .collect()
+}
+
+fn decide(
+    classifier: &Classifier,
+    event: &Event,
+    r: &Received,
+    text: &str,
+) -> Result<Decided, Failure> {
+    let received = &r.received;
+    let playbook = classifier
+        .playbooks
+        .get(&event.envelope.playbook)
+        .map_err(|e| Failure::Reject(format!("ticket {}: {e}", received.ticket)))?;
     let decision = classify(
         &playbook.classification,
         Complaint {
-            text: &received.text,
+            text,
             channel: &received.channel,
             referred_by: &received.referred_by,
         },
@@ -85,13 +141,16 @@ pub fn decide(
             })
             .collect(),
         rule_set_version: playbook.version.clone(),
+        // Passed on as it came: sealed (routing opens it for the department), or in clear
+        // from an older producer.
         text: received.text.clone(),
+        sealed_text: received.sealed_text.clone(),
         received_at: received.received_at,
         reference: received.reference.clone(),
         complainant_ref: received.complainant_ref.clone(),
     };
-    Parsed::Handle(Decided {
-        complaint_id,
+    Ok(Decided {
+        complaint_id: r.complaint_id,
         playbook: playbook.key.clone(),
         playbook_version: playbook.version.clone(),
         decision,
@@ -105,8 +164,15 @@ pub fn decide(
 pub async fn record(
     classifier: &Classifier,
     unit: &mut Unit,
-    batch: &[(&Event, &Decided)],
+    batch: &[(&Event, &Received)],
 ) -> Result<(), Failure> {
+    let texts = open_texts(classifier, batch).await?;
+    let decided = batch
+        .iter()
+        .zip(&texts)
+        .map(|((event, r), text)| Ok((*event, decide(classifier, event, r, text)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let batch: Vec<(&Event, &Decided)> = decided.iter().map(|(e, d)| (*e, d)).collect();
     let now: DateTime<Utc> = classifier.ctx.clock.now();
     let events: Vec<_> = batch
         .iter()

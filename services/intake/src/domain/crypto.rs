@@ -240,13 +240,30 @@ impl ContactCipher {
     }
 }
 
-/// One complaint's own key for its personal data.
+/// One complaint's own key for its personal data, and the text key derived from it.
 #[derive(Clone)]
-pub struct DataKey(Aes256Gcm);
+pub struct DataKey(Aes256Gcm, [u8; 32]);
+
+/// Separates the text key from the data key it is derived from: the text key is handed to
+/// other services through the text-key bucket, and must not open the name and contact.
+const TEXT_KEY_LABEL: &[u8] = b"redress-text-key-v1";
 
 impl DataKey {
     fn from_bytes(bytes: &[u8; 32]) -> Self {
-        Self(Aes256Gcm::new_from_slice(bytes).expect("32 bytes"))
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(bytes).expect("any key length");
+        mac.update(TEXT_KEY_LABEL);
+        let text: [u8; 32] = mac.finalize().into_bytes().into();
+        Self(Aes256Gcm::new_from_slice(bytes).expect("32 bytes"), text)
+    }
+
+    /// The bytes of the complaint's text key, as the text-key bucket holds them.
+    pub fn text_key_bytes(&self) -> &[u8; 32] {
+        &self.1
+    }
+
+    /// The key that seals the complaint's text on the event stream.
+    pub fn text_key(&self) -> redress_platform::sealed::TextKey {
+        redress_platform::sealed::TextKey::from_bytes(&self.1).expect("32 bytes")
     }
 
     pub fn seal(&self, plaintext: &str, aad: &[u8]) -> Vec<u8> {

@@ -2,7 +2,9 @@
 //! complaint's data key is deleted (every sealed copy of the name and contact, backups
 //! included, is unreadable from then on) and the text, reference, attachments and
 //! complainant hash intake keeps are blanked; the facts (category, dates, deadlines,
-//! outcome) stay for statistics. Then the copies on the broker go: the raw submission on
+//! outcome) stay for statistics. Then the complaint's text key is purged from the text-key
+//! bucket, which leaves every copy of the text on the event stream and in the other services
+//! sealed for good (see `redress_platform::sealed`), and the copies on the broker go: the raw submission on
 //! SUBMISSIONS and what was sent to the complainant on NOTIFY, found by scanning the
 //! complaint's channel from just before it was stored (nothing older can be its). Sending
 //! the request again deletes any stream copy a failure left behind.
@@ -120,8 +122,26 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // What the department replied may address the complainant by name; who replied stays.
+        sqlx::query(
+            "UPDATE history SET detail = split_part(detail, ': ', 1)
+             WHERE complaint_id = $1 AND event = 'work.replied'",
+        )
+        .bind(found.id)
+        .execute(&mut *tx)
+        .await?;
+        // A text key the relay has not published yet must not land after the purge below:
+        // it goes out empty, which readers take as erased too.
+        sqlx::query("UPDATE outbox SET payload = ''::bytea WHERE msg_id = $1")
+            .bind(format!("textkey:{}", found.id))
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
+    // Every copy of the text on the event stream (and in other services' tables) is sealed
+    // with this key: without it they are noise. Repeated on every request, like the deletions
+    // below, so a failure here is finished by asking again.
+    intake.ctx.text_keys.purge(&found.id).await?;
     intake.ctx.metrics.incr("intake_erased_total");
     tracing::info!(already = found.already, "complainant's data erased");
     let submissions = delete_copies(intake, Stream::Submissions, &found).await?;

@@ -43,12 +43,19 @@ pub struct Work {
     pub urgency: i32,
     pub channel: String,
     pub external_id: String,
+    /// The complaint text in clear, only from producers older than sealing (else empty).
     pub text: String,
+    /// The complaint text sealed with the complaint's text key, as classification passed it.
+    pub sealed_text: Vec<u8>,
     pub routing_rule: String,
     pub assigned_at: DateTime<Utc>,
     pub accepted_by: Option<String>,
     pub proposal: Option<Proposal>,
+    /// The reply in clear: only while the reply command is handled (for the notification),
+    /// or from before sealing. Stored and published sealed.
     pub reply: Option<String>,
+    /// The reply sealed with the complaint's text key.
+    pub sealed_reply: Vec<u8>,
     pub escalation_level: u32,
     /// When the current round reached these steps.
     pub accepted_at: Option<DateTime<Utc>>,
@@ -258,6 +265,7 @@ impl Work {
         self.accepted_by = None;
         self.proposal = None;
         self.reply = None;
+        self.sealed_reply.clear();
         self.assigned_at = now;
         self.accepted_at = None;
         self.replied_at = None;
@@ -292,10 +300,17 @@ impl Work {
             channel: self.channel.clone(),
             external_id: self.external_id.clone(),
             text: self.text.clone(),
+            sealed_text: self.sealed_text.clone(),
+            text_erased: false,
             proposal: self.proposal.clone(),
             assigned_at: ts(self.assigned_at),
             accepted_by: self.accepted_by.clone().unwrap_or_default(),
-            reply: self.reply.clone().unwrap_or_default(),
+            reply: if self.sealed_reply.is_empty() {
+                self.reply.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            sealed_reply: self.sealed_reply.clone(),
             escalation_level: self.escalation_level,
             routing_rule: self.routing_rule.clone(),
             nature: self.nature.clone(),
@@ -328,6 +343,8 @@ mod tests {
             channel: "sms".into(),
             external_id: "x".into(),
             text: "t".into(),
+            sealed_text: Vec::new(),
+            sealed_reply: Vec::new(),
             routing_rule: "route.delivery".into(),
             assigned_at: Utc::now(),
             accepted_by: None,

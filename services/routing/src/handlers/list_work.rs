@@ -2,11 +2,18 @@
 
 use std::sync::Arc;
 
+use futures::{StreamExt as _, TryStreamExt as _};
 use redress_platform::commands::Refusal;
+use redress_platform::sealed::KeysError;
 use redress_proto::subjects::is_subject_token;
-use redress_proto::v1::{ListWork, ListWorkReply, WorkList, WorkState, list_work_reply::Outcome};
+use redress_proto::v1::{
+    ListWork, ListWorkReply, WorkItem, WorkList, WorkState, list_work_reply::Outcome,
+};
 
 use crate::{Routing, store};
+
+/// Texts opened concurrently for one list (each a lookup on the broker).
+const OPEN_AT_ONCE: usize = 32;
 
 pub async fn handle(
     routing: Arc<Routing>,
@@ -47,10 +54,25 @@ pub async fn handle(
         .collect::<Result<Vec<WorkState>, _>>()
         .map_err(|_| Refusal::malformed("states", "unknown work state"))?;
     let limit = if q.limit == 0 { 100 } else { q.limit.min(1000) };
-    let items = store::list(&routing.store.pool, &q.department, &states, limit as i64).await?;
+    let work = store::list(&routing.store.pool, &q.department, &states, limit as i64).await?;
+    // The department reads the text in clear: each item's opened with its complaint's key,
+    // a few at a time.
+    let items: Vec<WorkItem> = futures::stream::iter(work.into_iter().map(|w| {
+        let keys = routing.ctx.text_keys.clone();
+        async move {
+            let mut item = w.to_proto();
+            keys.open_work_item(&mut item, &w.complaint_id).await?;
+            Ok::<_, KeysError>(item)
+        }
+    }))
+    .buffered(OPEN_AT_ONCE)
+    .try_collect()
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "complaint texts cannot be opened");
+        Refusal::internal("the complaint texts cannot be read right now; ask again")
+    })?;
     Ok(ListWorkReply {
-        outcome: Some(Outcome::List(WorkList {
-            items: items.iter().map(|w| w.to_proto()).collect(),
-        })),
+        outcome: Some(Outcome::List(WorkList { items })),
     })
 }

@@ -73,6 +73,7 @@ pub async fn apply(
     store::save(unit.db(), &work, "escalated", IDENT.name, &note, now).await?;
     let mut item = work.to_proto();
     item.text.clear();
+    item.sealed_text.clear();
     unit.emit(Caused::Event(&event.envelope).envelope(
         &work,
         now,

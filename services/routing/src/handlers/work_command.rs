@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use redress_platform::commands::{Claimed, Refusal};
+use redress_platform::sealed::Lookup;
 use redress_proto::subjects;
 use redress_proto::v1::{
     CommandErrorCode, ReplyToComplainant, WorkCommand, WorkCommandReply, work_command::Action,
@@ -123,7 +124,11 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     let (change, note) = match cmd.action.as_ref().expect("checked") {
         Action::Accept(_) => (work.accept(actor, now)?, String::new()),
         Action::Propose(p) => (work.propose(actor, p, &playbook.currency)?, String::new()),
-        Action::Reply(r) => (work.reply(&r.message, now)?, String::new()),
+        Action::Reply(r) => {
+            let change = work.reply(&r.message, now)?;
+            work.sealed_reply = seal_reply(routing, &work).await?;
+            (change, String::new())
+        }
         Action::Resolve(r) => (work.resolve(now)?, r.summary.trim().to_string()),
     };
     store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
@@ -154,6 +159,33 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         outcome: Some(Outcome::Work(work.to_proto())),
     })
     .await
+}
+
+/// The reply sealed with the complaint's text key, like the text: it goes on the event
+/// stream and may address the complainant by name. Empty (kept in clear) only for work from
+/// before sealing, whose complaint has no text key.
+async fn seal_reply(routing: &Routing, work: &work::Work) -> Result<Vec<u8>, Refusal> {
+    let reply = work.reply.as_deref().unwrap_or_default();
+    match routing.ctx.text_keys.lookup(&work.complaint_id).await {
+        Ok(Lookup::Key(key)) => Ok(key.seal(reply, &work.complaint_id)),
+        Ok(Lookup::Erased) => Err(Refusal::wrong_state(
+            "ticket",
+            format!(
+                "{}: the complainant's data was erased; there is nobody to reply to",
+                work.ticket
+            ),
+        )),
+        Ok(Lookup::NotYet) if work.sealed_text.is_empty() => Ok(Vec::new()),
+        Ok(Lookup::NotYet) => Err(Refusal::internal(
+            "the complaint's key is not available yet; send the reply again",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "text key lookup failed");
+            Err(Refusal::internal(
+                "the complaint's key cannot be read right now; send the reply again",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use redress_platform::Unit;
 use redress_platform::events::{Event, Failure, Handler, Parsed};
 use redress_proto::EventKind;
-use redress_proto::v1::WorkChange;
 use redress_proto::v1::envelope::Payload;
+use redress_proto::v1::{WorkChange, WorkChanged};
 use uuid::Uuid;
 
 use crate::Intake;
@@ -91,6 +91,14 @@ async fn apply_all(
         return Err(Failure::Reject(format!("no complaint {missing}")));
     }
 
+    let changes: Vec<(Uuid, &WorkChanged)> = batch
+        .iter()
+        .filter_map(|(event, id)| match &event.payload {
+            Payload::WorkChanged(w) => Some((**id, w)),
+            _ => None,
+        })
+        .collect();
+    let replies = work::open_replies(&intake.cipher, unit.db(), &changes).await?;
     let mut classified = classification::Batch::default();
     let mut works = work::Batch::default();
     let mut deadlines = deadlines::Batch::default();
@@ -101,7 +109,7 @@ async fn apply_all(
         let id = **id;
         let detail = event.span.in_scope(|| match &event.payload {
             Payload::ComplaintClassified(c) => classified.add(id, c),
-            Payload::WorkChanged(w) => works.changed(id, w),
+            Payload::WorkChanged(w) => works.changed(id, w, &replies),
             Payload::WorkEscalated(e) => works.escalated(id, e),
             Payload::DeadlinesArmed(a) => deadlines.armed(id, a),
             Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) | Payload::DeadlineWarned(s) => {

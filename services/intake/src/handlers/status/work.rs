@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use redress_proto::types::Money;
 use redress_proto::v1::{WorkChanged, WorkEscalated, WorkState};
 use sqlx::PgConnection;
+
+use crate::domain::crypto::ContactCipher;
 use uuid::Uuid;
 
 /// The public status a work item in `state` and `round` stands for.
@@ -22,6 +24,58 @@ fn work_status(state: WorkState, round: u32) -> &'static str {
         WorkState::Closed => "closed",
         WorkState::Unspecified => "",
     }
+}
+
+/// Replies opened, by complaint and work-item version.
+pub(super) type Replies = HashMap<(Uuid, u64), String>;
+
+/// Opens the sealed replies of `changes` with each complaint's text key, which intake derives
+/// from the data key it keeps (no lookup on the broker). An erased complaint's reply stays
+/// unread: its history line names only who replied.
+pub(super) async fn open_replies(
+    cipher: &ContactCipher,
+    db: &mut PgConnection,
+    changes: &[(Uuid, &WorkChanged)],
+) -> sqlx::Result<Replies> {
+    let sealed: Vec<(Uuid, u64, &[u8])> = changes
+        .iter()
+        .filter_map(|(id, w)| {
+            let work = w.work.as_ref()?;
+            (work.state() == WorkState::Replied && !work.sealed_reply.is_empty()).then_some((
+                *id,
+                work.version,
+                work.sealed_reply.as_slice(),
+            ))
+        })
+        .collect();
+    let mut out = Replies::new();
+    if sealed.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<Uuid> = sealed.iter().map(|(id, _, _)| *id).collect();
+    let wrapped: HashMap<Uuid, Vec<u8>> = sqlx::query_as(
+        "SELECT complaint_id, wrapped FROM complaint_keys WHERE complaint_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .collect();
+    for (id, version, bytes) in sealed {
+        let opened = wrapped
+            .get(&id)
+            .and_then(|w| cipher.data_key(w, &id).ok())
+            .and_then(|k| k.text_key().open(bytes, &id).ok());
+        match opened {
+            Some(reply) => {
+                out.insert((id, version), reply);
+            }
+            None => {
+                out.insert((id, version), String::new());
+            }
+        }
+    }
+    Ok(out)
 }
 
 struct Newest {
@@ -40,8 +94,9 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    /// Takes one work change; returns its history line.
-    pub(super) fn changed(&mut self, id: Uuid, w: &WorkChanged) -> String {
+    /// Takes one work change; returns its history line. `replies` holds the replies of the
+    /// batch opened (see [`open_replies`]).
+    pub(super) fn changed(&mut self, id: Uuid, w: &WorkChanged, replies: &Replies) -> String {
         let Some(work) = &w.work else {
             return String::new();
         };
@@ -79,7 +134,13 @@ impl Batch {
                     format!("by {}: {}{comp}", p.proposed_by, p.remedy)
                 })
                 .unwrap_or_default(),
-            WorkState::Replied => format!("by {}: {}", w.actor, work.reply),
+            WorkState::Replied => {
+                let reply = replies
+                    .get(&(id, work.version))
+                    .map(String::as_str)
+                    .unwrap_or(work.reply.as_str());
+                format!("by {}: {reply}", w.actor)
+            }
             _ if w.note.is_empty() => format!("by {}", w.actor),
             _ => format!("by {}: {}", w.actor, w.note),
         }
