@@ -126,6 +126,27 @@ pub struct Client {
     keyring: people::Keyring,
 }
 
+/// The stream of the key-value bucket `bucket`, keeping `history` values per key, made by
+/// hand as a key-value bucket is laid out: the KV create call of the client library sends
+/// settings that nats-server 2.9 answers in a form the library cannot read.
+pub fn kv_bucket_stream(
+    bucket: &str,
+    description: &str,
+    history: i64,
+) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: history,
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_rollup: true,
+        allow_direct: true,
+        deny_delete: true,
+        ..Default::default()
+    }
+}
+
 /// Connect options for `url` with the credentials it carries (`nats://user:password@host`):
 /// async-nats parses but does not send them. A URL without credentials connects
 /// anonymously, which a broker with accounts refuses.

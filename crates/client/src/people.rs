@@ -275,20 +275,8 @@ impl Client {
         if let Ok(store) = self.js.get_key_value(&bucket).await {
             return Ok(store);
         }
-        // The bucket's stream made by hand, as a key-value bucket is laid out: the KV
-        // create call of the client library sends settings that nats-server 2.9 answers in
-        // a form the library cannot read.
-        let stream = jetstream::stream::Config {
-            name: format!("KV_{bucket}"),
-            description: Some("Public keys of the people who act in commands".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 5,
-            discard: jetstream::stream::DiscardPolicy::New,
-            allow_rollup: true,
-            allow_direct: true,
-            deny_delete: true,
-            ..Default::default()
-        };
+        let stream =
+            crate::kv_bucket_stream(&bucket, "Public keys of the people who act in commands", 5);
         self.js
             .get_or_create_stream(stream)
             .await

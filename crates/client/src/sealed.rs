@@ -123,22 +123,16 @@ pub enum KeysError {
     Sealed(#[from] SealError),
 }
 
-/// The stream of a text-key bucket as a key-value bucket lays it out, made by hand: the KV
-/// create call of the client library sends settings that nats-server 2.9 answers in a form
-/// the library cannot read. One value per key: a purge leaves only its marker.
+/// The stream of a text-key bucket. One value per key: a purge leaves only its marker. A
+/// put the relay repeats after a crash is dropped, as on every other stream.
 pub fn bucket_stream(bucket: &str) -> jetstream::stream::Config {
     jetstream::stream::Config {
-        name: format!("KV_{bucket}"),
-        description: Some("Each complaint's text key, until the complaint is erased".into()),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: 1,
-        discard: jetstream::stream::DiscardPolicy::New,
-        allow_rollup: true,
-        allow_direct: true,
-        deny_delete: true,
-        // A put the relay repeats after a crash is dropped, as on every other stream.
         duplicate_window: std::time::Duration::from_secs(120),
-        ..Default::default()
+        ..crate::kv_bucket_stream(
+            bucket,
+            "Each complaint's text key, until the complaint is erased",
+            1,
+        )
     }
 }
 

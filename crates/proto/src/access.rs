@@ -66,21 +66,11 @@ fn jetstream_use(subjects: &Subjects) -> Vec<String> {
     p
 }
 
-/// Reading people's public keys from the `<ROOT>_PEOPLE` bucket (to verify who signed a
-/// command); never writing them.
-fn people_read(subjects: &Subjects) -> Vec<String> {
-    let stream = format!("KV_{}", subjects.people_bucket());
-    vec![
-        format!("$JS.API.STREAM.INFO.{stream}"),
-        format!("$JS.API.DIRECT.GET.{stream}.>"),
-        format!("$JS.API.STREAM.MSG.GET.{stream}"),
-    ]
-}
-
-/// Reading complaints' text keys from the `<ROOT>_TEXT_KEYS` bucket (to open the complaint
-/// text sealed on the event stream); never writing them.
-fn text_keys_read(subjects: &Subjects) -> Vec<String> {
-    let stream = format!("KV_{}", subjects.text_keys_bucket());
+/// Reading the key-value bucket `bucket`, never writing it: people's public keys
+/// (`<ROOT>_PEOPLE`, to verify who signed a command) or complaints' text keys
+/// (`<ROOT>_TEXT_KEYS`, to open the complaint text sealed on the event stream).
+fn bucket_read(bucket: &str) -> Vec<String> {
+    let stream = format!("KV_{bucket}");
     vec![
         format!("$JS.API.STREAM.INFO.{stream}"),
         format!("$JS.API.DIRECT.GET.{stream}.>"),
@@ -106,10 +96,10 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     }
     publish.push(subjects.dead_letter(name));
     if VERIFY_PEOPLE.contains(&name) {
-        publish.extend(people_read(subjects));
+        publish.extend(bucket_read(&subjects.people_bucket()));
     }
     if READ_TEXT.contains(&name) {
-        publish.extend(text_keys_read(subjects));
+        publish.extend(bucket_read(&subjects.text_keys_bucket()));
     }
     // A service pings its own command endpoints to learn that they are reachable.
     publish.push(format!("$SRV.PING.{}", subjects.service_name(name)));
@@ -172,7 +162,7 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
     publish.push(subjects.department_command("*", department));
     publish.push(subjects.command("intake", "status"));
     // The text of the work assigned to it arrives sealed; the watch opens it.
-    publish.extend(text_keys_read(subjects));
+    publish.extend(bucket_read(&subjects.text_keys_bucket()));
     Permissions {
         publish,
         subscribe: vec!["_INBOX.>".to_string()],
