@@ -480,3 +480,86 @@ async fn a_complaint_of_an_unknown_playbook_is_dead_lettered_with_the_reason() {
     assert!(classified(&env).await.is_empty());
     service.stop().await.unwrap();
 }
+
+/// The text arrives sealed; its key comes through intake's outbox just before the event, so
+/// classification can overtake it. Such a complaint waits (retried, never dead-lettered) and
+/// is classified on its text once the key is there. A complaint erased before it was
+/// classified is classified on no text at all: its facts still count.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_text_waits_for_its_key_and_an_erased_one_is_classified_without_it() {
+    use redress_platform::sealed::{TextKey, TextKeys, bucket_stream};
+    let env = TestEnv::start().await.unwrap();
+    let service = start(&env, ManualClock::new(t0())).await;
+    let s = env.subjects();
+    let nats = env.nats_client().await.unwrap();
+    let js = async_nats::jetstream::new(nats.clone());
+    js.get_or_create_stream(bucket_stream(&s.text_keys_bucket()))
+        .await
+        .unwrap();
+    let put_key = |id: Uuid, key: [u8; 32]| {
+        let (js, subject) = (js.clone(), s.text_key(&id.to_string()));
+        async move {
+            js.publish(subject, key.to_vec().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    let sealed_received = |c: &Complaint, key: &[u8; 32]| {
+        let mut e = c.received();
+        if let Some(Payload::ComplaintReceived(r)) = e.payload.as_mut() {
+            r.sealed_text = TextKey::from_bytes(key).unwrap().seal(&r.text, &c.id);
+            r.text.clear();
+        }
+        e
+    };
+
+    let late = Complaint::new("RD-20261123-000010", "phone", "The kettle is broken");
+    let late_key = [3u8; 32];
+    let late_event = sealed_received(&late, &late_key);
+    env.publish_event(s.complaint_received(), &late_event)
+        .await
+        .unwrap();
+    eventually("a retry while the key is missing", WAIT, || async {
+        service.metrics.get("classification_retries_total") >= 1
+    })
+    .await;
+    assert!(classified(&env).await.is_empty());
+    put_key(late.id, late_key).await;
+    eventually("classified once the key is there", WAIT, || async {
+        classified(&env).await.len() == 1
+    })
+    .await;
+    let (_, c) = classified(&env).await.remove(0);
+    assert_eq!(c.category, "product_quality", "classified on its text");
+    assert!(c.text.is_empty());
+    let Some(Payload::ComplaintReceived(r)) = late_event.payload else {
+        unreachable!()
+    };
+    assert_eq!(c.sealed_text, r.sealed_text, "passed on sealed, as it came");
+
+    let erased = Complaint::new("RD-20261123-000011", "phone", "The kettle is broken");
+    let erased_key = [4u8; 32];
+    put_key(erased.id, erased_key).await;
+    TextKeys::new(nats, &s).purge(&erased.id).await.unwrap();
+    env.publish_event(
+        s.complaint_received(),
+        &sealed_received(&erased, &erased_key),
+    )
+    .await
+    .unwrap();
+    eventually("the erased one classified", WAIT, || async {
+        classified(&env).await.len() == 2
+    })
+    .await;
+    let all = classified(&env).await;
+    let e = &all
+        .iter()
+        .find(|(_, c)| c.ticket == erased.ticket)
+        .unwrap()
+        .1;
+    assert_eq!(e.category, "other", "nothing left to read");
+    assert!(dead_letters(&env).await.is_empty());
+    service.stop().await.unwrap();
+}
