@@ -561,5 +561,27 @@ async fn a_sealed_text_waits_for_its_key_and_an_erased_one_is_classified_without
         .1;
     assert_eq!(e.category, "other", "nothing left to read");
     assert!(dead_letters(&env).await.is_empty());
+
+    // A text sealed under another key (forged, or damaged on the way) never opens: refused
+    // with the reason, not retried.
+    let forged = Complaint::new("RD-20261123-000012", "phone", "The kettle is broken");
+    put_key(forged.id, [5u8; 32]).await;
+    env.publish_event(
+        s.complaint_received(),
+        &sealed_received(&forged, &[6u8; 32]),
+    )
+    .await
+    .unwrap();
+    eventually("the forged one dead-lettered", WAIT, || async {
+        !dead_letters(&env).await.is_empty()
+    })
+    .await;
+    let letters = dead_letters(&env).await;
+    assert!(
+        letters[0].reason.contains("does not open"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(classified(&env).await.len(), 2);
     service.stop().await.unwrap();
 }
