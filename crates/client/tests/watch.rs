@@ -185,24 +185,12 @@ async fn a_department_key_that_is_not_one_subject_token_is_refused() {
 /// system of an erased complaint must see it.
 #[tokio::test]
 async fn the_watch_opens_the_sealed_text_until_the_complaint_is_erased() {
-    use redress_client::sealed::{TextKey, TextKeys, bucket_stream};
+    use redress_client::sealed::{TextKey, TextKeys};
     let env = env_with_streams().await;
     let s = env.subjects();
-    let nats = env.nats_client().await.unwrap();
-    let js = async_nats::jetstream::new(nats.clone());
-    js.get_or_create_stream(bucket_stream(&s.text_keys_bucket()))
-        .await
-        .unwrap();
     let complaint = uuid::Uuid::now_v7();
     let key_bytes = [42u8; 32];
-    js.publish(
-        s.text_key(&complaint.to_string()),
-        key_bytes.to_vec().into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    env.put_text_key(complaint, key_bytes).await.unwrap();
     let sealed = TextKey::from_bytes(&key_bytes)
         .unwrap()
         .seal("电话 13800138000，包裹三天没到", &complaint);
@@ -224,7 +212,10 @@ async fn the_watch_opens_the_sealed_text_until_the_complaint_is_erased() {
     assert_eq!(item.text, "电话 13800138000，包裹三天没到");
     assert!(item.sealed_text.is_empty() && !item.text_erased);
 
-    TextKeys::new(nats, &s).purge(&complaint).await.unwrap();
+    TextKeys::new(env.nats_client().await.unwrap(), &s)
+        .purge(&complaint)
+        .await
+        .unwrap();
     env.publish_event(s.work_assigned("logistics"), &with_text(2))
         .await
         .unwrap();

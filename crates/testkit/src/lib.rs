@@ -591,6 +591,28 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Writes `complaint_id`'s text key into the text-key bucket (made if missing), as
+    /// intake's relay does, waiting for the broker to store it.
+    pub async fn put_text_key(
+        &self,
+        complaint_id: uuid::Uuid,
+        key: [u8; 32],
+    ) -> anyhow::Result<()> {
+        let subjects = self.subjects();
+        let js = async_nats::jetstream::new(self.nats_client().await?);
+        js.get_or_create_stream(redress_client::sealed::bucket_stream(
+            &subjects.text_keys_bucket(),
+        ))
+        .await?;
+        js.publish(
+            subjects.text_key(&complaint_id.to_string()),
+            key.to_vec().into(),
+        )
+        .await?
+        .await?;
+        Ok(())
+    }
+
     /// The decoded envelopes stored on `subject` of the events stream, in order.
     pub async fn events(
         &self,

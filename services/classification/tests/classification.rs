@@ -487,24 +487,13 @@ async fn a_complaint_of_an_unknown_playbook_is_dead_lettered_with_the_reason() {
 /// classified is classified on no text at all: its facts still count.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sealed_text_waits_for_its_key_and_an_erased_one_is_classified_without_it() {
-    use redress_platform::sealed::{TextKey, TextKeys, bucket_stream};
+    use redress_platform::sealed::{TextKey, TextKeys};
     let env = TestEnv::start().await.unwrap();
     let service = start(&env, ManualClock::new(t0())).await;
     let s = env.subjects();
-    let nats = env.nats_client().await.unwrap();
-    let js = async_nats::jetstream::new(nats.clone());
-    js.get_or_create_stream(bucket_stream(&s.text_keys_bucket()))
-        .await
-        .unwrap();
     let put_key = |id: Uuid, key: [u8; 32]| {
-        let (js, subject) = (js.clone(), s.text_key(&id.to_string()));
-        async move {
-            js.publish(subject, key.to_vec().into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-        }
+        let env = &env;
+        async move { env.put_text_key(id, key).await.unwrap() }
     };
     let sealed_received = |c: &Complaint, key: &[u8; 32]| {
         let mut e = c.received();
@@ -542,7 +531,10 @@ async fn a_sealed_text_waits_for_its_key_and_an_erased_one_is_classified_without
     let erased = Complaint::new("RD-20261123-000011", "phone", "The kettle is broken");
     let erased_key = [4u8; 32];
     put_key(erased.id, erased_key).await;
-    TextKeys::new(nats, &s).purge(&erased.id).await.unwrap();
+    TextKeys::new(env.nats_client().await.unwrap(), &s)
+        .purge(&erased.id)
+        .await
+        .unwrap();
     env.publish_event(
         s.complaint_received(),
         &sealed_received(&erased, &erased_key),
