@@ -103,16 +103,6 @@ pub enum Opened {
     NotYet,
 }
 
-impl Opened {
-    /// The text, or empty when it cannot be read (erased, or the key not there yet).
-    pub fn into_text(self) -> String {
-        match self {
-            Opened::Text(t) => t,
-            _ => String::new(),
-        }
-    }
-}
-
 /// Errors reading the bucket (the broker, permissions); worth retrying, unlike
 /// [`Opened::Erased`].
 #[derive(Debug, thiserror::Error)]

@@ -48,9 +48,8 @@ pub(super) async fn open_replies(
             ))
         })
         .collect();
-    let mut out = Replies::new();
     if sealed.is_empty() {
-        return Ok(out);
+        return Ok(Replies::new());
     }
     let ids: Vec<Uuid> = sealed.iter().map(|(id, _, _)| *id).collect();
     let wrapped: HashMap<Uuid, Vec<u8>> = sqlx::query_as(
@@ -61,21 +60,17 @@ pub(super) async fn open_replies(
     .await?
     .into_iter()
     .collect();
-    for (id, version, bytes) in sealed {
-        let opened = wrapped
-            .get(&id)
-            .and_then(|w| cipher.data_key(w, &id).ok())
-            .and_then(|k| k.text_key().open(bytes, &id).ok());
-        match opened {
-            Some(reply) => {
-                out.insert((id, version), reply);
-            }
-            None => {
-                out.insert((id, version), String::new());
-            }
-        }
-    }
-    Ok(out)
+    Ok(sealed
+        .into_iter()
+        .map(|(id, version, bytes)| {
+            let reply = wrapped
+                .get(&id)
+                .and_then(|w| cipher.data_key(w, &id).ok())
+                .and_then(|k| k.text_key().open(bytes, &id).ok())
+                .unwrap_or_default();
+            ((id, version), reply)
+        })
+        .collect())
 }
 
 struct Newest {
