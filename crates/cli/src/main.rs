@@ -1,7 +1,7 @@
 //! `redress`: run the whole stack, run chosen services, and talk to a running stack: submit
 //! and follow complaints (`submit`, `status`), work on them as a department (`work list`,
-//! `work watch`, `work accept|propose|reply|resolve`), decide approvals (`approve`, `reject`,
-//! `approvals`) and record survey answers (`survey answer`).
+//! `work watch`, `work accept|propose|reply|resolve|transfer|progress|contest`), decide
+//! approvals (`approve`, `reject`, `approvals`) and record survey answers (`survey answer`).
 //!
 //! Every client verb finds the stack the same way (`REDRESS_NATS_URL`, else the stack file of
 //! `redress up` in `--data-dir`) and takes `--json`. Exit codes: 0 done; 2 bad command-line
@@ -83,7 +83,8 @@ enum Command {
     Submit(client_verbs::SubmitArgs),
     /// Show a complaint's status, by ticket or complaint id.
     Status(client_verbs::StatusArgs),
-    /// A department's work: list, watch, accept, propose, reply, resolve.
+    /// A department's work: list, watch, accept, propose, reply, resolve, transfer,
+    /// progress, contest.
     #[command(subcommand)]
     Work(work::WorkCommand),
     /// Approve the proposal waiting for approval on a ticket.

@@ -93,6 +93,8 @@ pub fn work_json(w: &WorkItem) -> Value {
         "reply": w.reply,
         "escalation_level": w.escalation_level,
         "routing_rule": w.routing_rule,
+        "previous_departments": w.previous_departments,
+        "contests": w.contests,
     })
 }
 

@@ -1,5 +1,7 @@
 //! `redress work …`: what a department does with the complaints routed to it: list, watch,
-//! accept, propose a remedy, reply to the complainant, resolve.
+//! accept, propose a remedy, reply to the complainant, resolve, hand misrouted work on
+//! (transfer), tell the complainant how it stands (progress), record a rejected reply
+//! (contest).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -7,6 +9,7 @@ use std::process::ExitCode;
 use redress_client::{money, requests};
 use redress_proto::v1::{
     Propose, Responsibility, WorkChanged, WorkCommand as WorkRequest, WorkState,
+    work_command::Action,
 };
 
 use crate::client_verbs::Connection;
@@ -27,6 +30,14 @@ pub enum WorkCommand {
     Reply(ReplyArgs),
     /// Mark the work resolved; the complainant is asked whether they are satisfied.
     Resolve(ResolveArgs),
+    /// Hand misrouted work to another department, saying why and what you understood of the
+    /// complaint. Only before a proposal; back to a department it came from only by the
+    /// manager.
+    Transfer(TransferArgs),
+    /// Tell the complainant how the matter stands.
+    Progress(ProgressArgs),
+    /// Record that the complainant rejected the reply: propose again in the same round.
+    Contest(ContestArgs),
 }
 
 /// A department key: one subject token.
@@ -203,6 +214,40 @@ pub struct ResolveArgs {
     pub summary: String,
 }
 
+#[derive(clap::Args)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// The department that should handle it.
+    #[arg(long, value_parser = department)]
+    pub to: String,
+    /// Why it is not yours.
+    #[arg(long, value_parser = not_blank)]
+    pub reason: String,
+    /// What you understood of the complaint: nothing is handed on before somebody has
+    /// understood it.
+    #[arg(long, value_parser = not_blank)]
+    pub understood: String,
+}
+
+#[derive(clap::Args)]
+pub struct ProgressArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// What the complainant is told: where the matter stands and what comes next.
+    #[arg(long, value_parser = not_blank)]
+    pub message: String,
+}
+
+#[derive(clap::Args)]
+pub struct ContestArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// What the complainant objected to.
+    #[arg(long, value_parser = not_blank)]
+    pub objection: String,
+}
+
 impl ProposeArgs {
     pub fn proposal(&self) -> Propose {
         Propose {
@@ -248,6 +293,35 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
                 &r.summary,
             ),
         ),
+        WorkCommand::Transfer(t) => (
+            &t.acting,
+            requests::transfer(
+                &t.acting.ticket,
+                &t.acting.dept,
+                &t.acting.actor,
+                &t.to,
+                &t.reason,
+                &t.understood,
+            ),
+        ),
+        WorkCommand::Progress(p) => (
+            &p.acting,
+            requests::progress(
+                &p.acting.ticket,
+                &p.acting.dept,
+                &p.acting.actor,
+                &p.message,
+            ),
+        ),
+        WorkCommand::Contest(c) => (
+            &c.acting,
+            requests::contest(
+                &c.acting.ticket,
+                &c.acting.dept,
+                &c.acting.actor,
+                &c.objection,
+            ),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -264,7 +338,10 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         WorkCommand::Accept(AcceptArgs { acting })
         | WorkCommand::Propose(ProposeArgs { acting, .. })
         | WorkCommand::Reply(ReplyArgs { acting, .. })
-        | WorkCommand::Resolve(ResolveArgs { acting, .. }) => {
+        | WorkCommand::Resolve(ResolveArgs { acting, .. })
+        | WorkCommand::Transfer(TransferArgs { acting, .. })
+        | WorkCommand::Progress(ProgressArgs { acting, .. })
+        | WorkCommand::Contest(ContestArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }
@@ -273,10 +350,21 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
 async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
     let client = acting.connection.client().await?;
     let command_id = request.command_id.clone();
+    let request_action = request.action.clone();
     match client.send_work_command(request).await {
         Ok(work) => {
             if acting.json {
                 println!("{}", view::work_json(&work));
+            } else if matches!(&request_action, Some(Action::Transfer(_))) {
+                println!(
+                    "{} transferred to {} by {}",
+                    work.ticket, work.department, acting.actor
+                );
+            } else if matches!(&request_action, Some(Action::Progress(_))) {
+                println!(
+                    "{}: the complainant was told how it stands, by {} ({})",
+                    work.ticket, acting.actor, work.department
+                );
             } else {
                 let mut line = view::work_line(&work, &acting.actor);
                 if let Some(p) = work

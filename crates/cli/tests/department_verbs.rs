@@ -106,13 +106,20 @@ fn routing(body: Bytes) -> Vec<u8> {
         ),
         Some(Action::Reply(_)) => (WorkState::Replied, None),
         Some(Action::Resolve(_)) => (WorkState::Resolved, None),
+        Some(Action::Transfer(_)) => (WorkState::Assigned, None),
+        Some(Action::Progress(_)) => (WorkState::Accepted, None),
+        Some(Action::Contest(_)) => (WorkState::Accepted, None),
         None => (WorkState::Unspecified, None),
+    };
+    let department = match &cmd.action {
+        Some(Action::Transfer(t)) => t.to_department.clone(),
+        _ => cmd.department,
     };
     WorkCommandReply {
         outcome: Some(work_command_reply::Outcome::Work(WorkItem {
             work_id: "w1".into(),
             ticket: cmd.ticket,
-            department: cmd.department,
+            department,
             state: state as i32,
             round: 1,
             version: 2,
@@ -127,7 +134,9 @@ fn routing(body: Bytes) -> Vec<u8> {
 
 async fn start_stand_ins(env: &TestEnv) {
     let s = env.subjects();
-    for verb in ["accept", "propose", "reply", "resolve"] {
+    for verb in [
+        "accept", "propose", "reply", "resolve", "transfer", "progress", "contest",
+    ] {
         stand_in(env, s.command("routing", &format!("{verb}.*")), routing).await;
     }
     stand_in(env, s.command("routing", "list.*"), |b| {
@@ -483,8 +492,8 @@ fn assigned(ticket: &str, round: u32) -> Envelope {
                 ..Default::default()
             }),
             actor: "routing".into(),
-            note: String::new(),
             change: redress_proto::v1::WorkChange::Assigned as i32,
+            ..Default::default()
         })),
         ..Default::default()
     }

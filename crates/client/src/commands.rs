@@ -60,6 +60,53 @@ impl Client {
             .await
     }
 
+    /// Hands misrouted work to `to_department` with the reason and what was understood of
+    /// the complaint. Back to a department that held it before only by the manager.
+    pub async fn transfer(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        to_department: &str,
+        reason: &str,
+        understood: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::transfer(
+            ticket,
+            department,
+            actor,
+            to_department,
+            reason,
+            understood,
+        ))
+        .await
+    }
+
+    /// Tells the complainant how the matter stands.
+    pub async fn progress(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        message: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::progress(ticket, department, actor, message))
+            .await
+    }
+
+    /// Records the complainant's rejection of the reply; the work goes back for a new
+    /// proposal in the same round.
+    pub async fn contest(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        objection: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::contest(ticket, department, actor, objection))
+            .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

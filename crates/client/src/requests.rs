@@ -3,8 +3,8 @@
 
 use redress_proto::subjects;
 use redress_proto::v1::{
-    Accept, AnswerSurvey, DecideApproval, ListApprovals, ListWork, Propose, Reply, Resolve,
-    SurveyScores, WorkCommand, WorkState, work_command::Action,
+    Accept, AnswerSurvey, Contest, DecideApproval, ListApprovals, ListWork, Propose, Reply,
+    ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand, WorkState, work_command::Action,
 };
 
 use crate::ClientError;
@@ -65,6 +65,53 @@ pub fn resolve(ticket: &str, department: &str, actor: &str, summary: &str) -> Wo
     )
 }
 
+/// Hands misrouted work of `ticket` from `department` to `to_department`: why, and what was
+/// understood of the complaint (nothing is handed on before someone has understood it).
+pub fn transfer(
+    ticket: &str,
+    department: &str,
+    actor: &str,
+    to_department: &str,
+    reason: &str,
+    understood: &str,
+) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::Transfer(Transfer {
+            to_department: to_department.to_string(),
+            reason: reason.to_string(),
+            understood: understood.to_string(),
+        }),
+    )
+}
+
+/// Tells the complainant how the matter stands.
+pub fn progress(ticket: &str, department: &str, actor: &str, message: &str) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::Progress(ReportProgress {
+            message: message.to_string(),
+        }),
+    )
+}
+
+/// Records that the complainant rejected the reply, and what they objected to: the
+/// department proposes again in the same round.
+pub fn contest(ticket: &str, department: &str, actor: &str, objection: &str) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::Contest(Contest {
+            objection: objection.to_string(),
+        }),
+    )
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -86,9 +133,14 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Propose(_)) => Ok(subjects::routing::PROPOSE),
         Some(Action::Reply(_)) => Ok(subjects::routing::REPLY),
         Some(Action::Resolve(_)) => Ok(subjects::routing::RESOLVE),
+        Some(Action::Transfer(_)) => Ok(subjects::routing::TRANSFER),
+        Some(Action::Progress(_)) => Ok(subjects::routing::PROGRESS),
+        Some(Action::Contest(_)) => Ok(subjects::routing::CONTEST),
         None => Err(ClientError::Invalid {
             field: "action",
-            message: "a work command needs an action (accept, propose, reply or resolve)".into(),
+            message: "a work command needs an action (accept, propose, reply, resolve, \
+                      transfer, progress or contest)"
+                .into(),
         }),
     }
 }

@@ -305,6 +305,7 @@ mod tests {
             actor: "routing".into(),
             note: String::new(),
             change: redress_proto::v1::WorkChange::Assigned as i32,
+            ..Default::default()
         };
         let id = uuid::Uuid::now_v7();
         let envelope = Envelope {

@@ -59,6 +59,9 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Propose(p)) => format!("{}:{}", p.remedy, p.compensation_minor),
         Some(Action::Reply(r)) => r.message.clone(),
         Some(Action::Resolve(r)) => r.summary.clone(),
+        Some(Action::Transfer(t)) => format!("{}:{}:{}", t.to_department, t.reason, t.understood),
+        Some(Action::Progress(p)) => p.message.clone(),
+        Some(Action::Contest(c)) => c.objection.clone(),
         None => "none".into(),
     };
     WorkCommandReply {

@@ -35,6 +35,7 @@ fn assigned(ticket: &str, department: &str, round: u32) -> Envelope {
             actor: "routing".into(),
             note: String::new(),
             change: redress_proto::v1::WorkChange::Assigned as i32,
+            ..Default::default()
         })),
         ..Default::default()
     }

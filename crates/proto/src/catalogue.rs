@@ -30,7 +30,7 @@ pub enum EventKind {
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 8] = [
+    pub const ALL: [WorkChange; 10] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -39,6 +39,8 @@ impl WorkChange {
         WorkChange::Replied,
         WorkChange::Resolved,
         WorkChange::Closed,
+        WorkChange::ProgressReported,
+        WorkChange::Contested,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -68,13 +70,15 @@ impl WorkChange {
             WorkChange::Replied => "replied",
             WorkChange::Resolved => "resolved",
             WorkChange::Closed => "closed",
+            WorkChange::ProgressReported => "progress_reported",
+            WorkChange::Contested => "contested",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -85,6 +89,8 @@ impl EventKind {
         EventKind::Work(WorkChange::Replied),
         EventKind::Work(WorkChange::Resolved),
         EventKind::Work(WorkChange::Closed),
+        EventKind::Work(WorkChange::ProgressReported),
+        EventKind::Work(WorkChange::Contested),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -114,6 +120,8 @@ impl EventKind {
                 WorkChange::Replied => "work.replied",
                 WorkChange::Resolved => "work.resolved",
                 WorkChange::Closed => "work.closed",
+                WorkChange::ProgressReported => "work.progress_reported",
+                WorkChange::Contested => "work.contested",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",

@@ -191,6 +191,11 @@ impl Subjects {
         format!("{}.notify.{channel}.reply", self.root)
     }
 
+    /// A progress report of the department, for the adapter of `channel` to deliver.
+    pub fn notify_progress(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.progress", self.root)
+    }
+
     /// The satisfaction survey, for the adapter of `channel` to deliver.
     pub fn notify_survey(&self, channel: &str) -> String {
         format!("{}.notify.{channel}.survey", self.root)
@@ -269,6 +274,9 @@ pub mod routing {
     pub const PROPOSE: &str = "propose";
     pub const REPLY: &str = "reply";
     pub const RESOLVE: &str = "resolve";
+    pub const TRANSFER: &str = "transfer";
+    pub const PROGRESS: &str = "progress";
+    pub const CONTEST: &str = "contest";
     pub const LIST: &str = "list";
 }
 

@@ -109,6 +109,7 @@ impl Work {
                 actor: "zhou.qiang".into(),
                 note: String::new(),
                 change: redress_proto::v1::WorkChange::Proposed as i32,
+                ..Default::default()
             }),
         )
     }

@@ -9,7 +9,7 @@
 //! - `sla.breached`: [`handlers::sla_breached`]
 //! - `complaint.closed`: [`handlers::complaint_closed`]
 //! - `complaint.reopened`: [`handlers::complaint_reopened`]
-//! - commands `<root>.cmd.routing.{accept,propose,reply,resolve}.<dept>`:
+//! - commands `<root>.cmd.routing.{accept,propose,reply,resolve,transfer,progress,contest}.<dept>`:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -60,6 +60,19 @@ impl Routing {
         note: &str,
         cause: Caused<'_>,
     ) -> Envelope {
+        self.work_changed_with(w, change, actor, note, cause, Told::default())
+    }
+
+    /// [`Routing::work_changed`] with what only some changes tell.
+    fn work_changed_with(
+        &self,
+        w: &Work,
+        change: WorkChange,
+        actor: &str,
+        note: &str,
+        cause: Caused<'_>,
+        told: Told,
+    ) -> Envelope {
         let mut work = w.to_proto();
         if change != WorkChange::Assigned {
             work.text.clear();
@@ -70,9 +83,20 @@ impl Routing {
             actor: actor.to_string(),
             note: note.to_string(),
             change: change as i32,
+            transfer: told.transfer,
+            sealed_note: told.sealed_note,
         });
         cause.envelope(w, self.now(), payload)
     }
+}
+
+/// What a work event tells beyond the work item, the actor and the note.
+#[derive(Default)]
+pub(crate) struct Told {
+    /// The hop, when the assignment is a transfer.
+    pub transfer: Option<redress_proto::v1::WorkTransfer>,
+    /// Text to or from the complainant, sealed with the complaint's text key.
+    pub sealed_note: Vec<u8>,
 }
 
 /// What caused a change: an event, or a command with its id.
@@ -131,6 +155,9 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::PROPOSE, "work.propose"),
         (subjects::routing::REPLY, "work.reply"),
         (subjects::routing::RESOLVE, "work.resolve"),
+        (subjects::routing::TRANSFER, "work.transfer"),
+        (subjects::routing::PROGRESS, "work.progress"),
+        (subjects::routing::CONTEST, "work.contest"),
     ] {
         let routing = routing.clone();
         commands

@@ -10,7 +10,8 @@ use crate::domain::work::Work;
 const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, department, state,
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
     routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
-    proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at";
+    proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
+    previous_departments, contests";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -53,6 +54,8 @@ fn from_row(r: &PgRow) -> Work {
         accepted_at: r.get("accepted_at"),
         replied_at: r.get("replied_at"),
         resolved_at: r.get("resolved_at"),
+        previous_departments: r.get("previous_departments"),
+        contests: r.get::<i32, _>("contests") as u32,
     }
 }
 
@@ -184,7 +187,8 @@ pub async fn save(
              accepted_by = $6, proposal_id = $7, responsibility = $8, remedy = $9,
              compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
-             resolved_at = $18, sealed_reply = $19
+             resolved_at = $18, sealed_reply = $19, department = $20,
+             previous_departments = $21, contests = $22
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -211,6 +215,9 @@ pub async fn save(
     .bind(w.replied_at)
     .bind(w.resolved_at)
     .bind(&w.sealed_reply)
+    .bind(&w.department)
+    .bind(&w.previous_departments)
+    .bind(w.contests as i32)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await
@@ -234,6 +241,36 @@ pub async fn record_transition(
     .bind(actor)
     .bind(note)
     .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One hop of `w` (already moved to its new department) in the routing history.
+/// `sealed_understood` is what the sender understood, sealed (then `t.understood` is empty).
+pub async fn record_transfer(
+    conn: &mut PgConnection,
+    w: &Work,
+    t: &redress_proto::v1::WorkTransfer,
+    sealed_understood: &[u8],
+    by: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO transfers (work_id, version, from_department, to_department, reason,
+             understood, transferred_by, sent_back, at, sealed_understood)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(w.work_id)
+    .bind(w.version as i64)
+    .bind(&t.from_department)
+    .bind(&t.to_department)
+    .bind(&t.reason)
+    .bind(&t.understood)
+    .bind(by)
+    .bind(t.sent_back)
+    .bind(at)
+    .bind(sealed_understood)
     .execute(conn)
     .await?;
     Ok(())

@@ -10,10 +10,10 @@ use redress_proto::subjects::Stream;
 use redress_proto::v1::WorkChange;
 use redress_proto::v1::{
     Accept, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
-    ComplaintReopened, Deadline, DeadlineSettled, Envelope, ListWork, ListWorkReply, Propose,
-    Reply, ReplyToComplainant, Resolve, Responsibility, Severity, Urgency, WorkChanged,
-    WorkCommand, WorkCommandReply, WorkItem, WorkState, envelope::Payload, list_work_reply,
-    work_command::Action, work_command_reply,
+    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, ListWork, ListWorkReply,
+    Propose, Reply, ReplyToComplainant, ReportProgress, Resolve, Responsibility, Severity,
+    Transfer, Urgency, WorkChanged, WorkCommand, WorkCommandReply, WorkItem, WorkState,
+    envelope::Payload, list_work_reply, work_command::Action, work_command_reply,
 };
 use redress_testkit::{RunningService, TestEnv, eventually};
 use uuid::Uuid;
@@ -754,6 +754,416 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
             .unwrap()
             .len(),
         2
+    );
+    routing.stop().await.unwrap();
+}
+
+/// Every work event of `ticket` on the stream, in order, with its payload.
+async fn work_events(env: &TestEnv, ticket: &str) -> Vec<WorkChanged> {
+    env.events(env.subjects().event("work.>"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::WorkChanged(w))
+                if w.work.as_ref().is_some_and(|i| i.ticket == ticket) =>
+            {
+                Some(w)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn transfer(to: &str, reason: &str, understood: &str) -> Action {
+    Action::Transfer(Transfer {
+        to_department: to.into(),
+        reason: reason.into(),
+        understood: understood.into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn misrouted_work_is_handed_on_once_understood_and_never_bounced_back() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let (_, work) = assigned(&env, "T-7", "delivery", Severity::General).await;
+    assert_eq!(work.department, "logistics");
+    let understood = "包裹到了但商品有裂痕，客户要换货";
+
+    // Refusals: nothing understood, no reason, an unknown or the same department, not a
+    // member, another department's subject.
+    for (action, actor, dept, code, field) in [
+        (
+            transfer("quality", "not a delivery problem", " "),
+            "zhou.qiang",
+            "logistics",
+            CommandErrorCode::Missing,
+            "transfer.understood",
+        ),
+        (
+            transfer("quality", "", understood),
+            "zhou.qiang",
+            "logistics",
+            CommandErrorCode::Missing,
+            "transfer.reason",
+        ),
+        (
+            transfer("marketing", "x", understood),
+            "zhou.qiang",
+            "logistics",
+            CommandErrorCode::Malformed,
+            "transfer.to_department",
+        ),
+        (
+            transfer("logistics", "x", understood),
+            "zhou.qiang",
+            "logistics",
+            CommandErrorCode::Malformed,
+            "transfer.to_department",
+        ),
+        (
+            transfer("quality", "x", understood),
+            "xu.lin",
+            "logistics",
+            CommandErrorCode::Forbidden,
+            "actor",
+        ),
+        (
+            transfer("quality", "x", understood),
+            "xu.lin",
+            "quality",
+            CommandErrorCode::Forbidden,
+            "department",
+        ),
+    ] {
+        let (c, f) = refused(command(&env, "transfer", &id(), "T-7", dept, actor, action).await);
+        assert_eq!((c, f.as_str()), (code, field));
+    }
+
+    // Logistics accepts, then finds it is a quality matter: handed on, twice the same
+    // command, one hop.
+    ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-7",
+        "logistics",
+        "zhou.qiang",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    let hop = id();
+    let moved = ok(command(
+        &env,
+        "transfer",
+        &hop,
+        "T-7",
+        "logistics",
+        "zhou.qiang",
+        transfer("quality", "商品破损，不是物流延误", understood),
+    )
+    .await);
+    let again = ok(command(
+        &env,
+        "transfer",
+        &hop,
+        "T-7",
+        "logistics",
+        "zhou.qiang",
+        transfer("quality", "商品破损，不是物流延误", understood),
+    )
+    .await);
+    assert_eq!(moved, again);
+    assert_eq!(
+        (moved.department.as_str(), moved.state(), moved.round),
+        ("quality", WorkState::Assigned, 1)
+    );
+    assert_eq!(moved.previous_departments, ["logistics"]);
+    assert!(moved.accepted_by.is_empty());
+    // The receiving department gets it as an assignment, text and hop included.
+    eventually("the transfer's assignment", WAIT, || async {
+        changes(&env, WorkChange::Assigned, "quality")
+            .await
+            .iter()
+            .any(|w| w.ticket == "T-7")
+    })
+    .await;
+    let events = work_events(&env, "T-7").await;
+    let hops: Vec<_> = events.iter().filter_map(|e| e.transfer.clone()).collect();
+    assert_eq!(hops.len(), 1, "{events:?}");
+    assert_eq!(
+        (
+            hops[0].from_department.as_str(),
+            hops[0].to_department.as_str(),
+            hops[0].understood.as_str(),
+            hops[0].sent_back
+        ),
+        ("logistics", "quality", understood, false)
+    );
+    let to_quality = events.iter().find(|e| e.transfer.is_some()).unwrap();
+    assert_eq!(to_quality.work.as_ref().unwrap().text, "快递丢了");
+    // The old department can no longer act on it.
+    let (c, f) = refused(
+        command(
+            &env,
+            "accept",
+            &id(),
+            "T-7",
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await,
+    );
+    assert_eq!((c, f.as_str()), (CommandErrorCode::Forbidden, "department"));
+
+    // No bouncing: a member of quality cannot send it back; quality's manager can.
+    let (c, f) = refused(
+        command(
+            &env,
+            "transfer",
+            &id(),
+            "T-7",
+            "quality",
+            "xu.lin",
+            transfer("logistics", "物流也有责任", understood),
+        )
+        .await,
+    );
+    assert_eq!((c, f.as_str()), (CommandErrorCode::Forbidden, "actor"));
+    let back = ok(command(
+        &env,
+        "transfer",
+        &id(),
+        "T-7",
+        "quality",
+        "he.jing",
+        transfer("logistics", "外包装压坏，运输造成", understood),
+    )
+    .await);
+    assert_eq!(back.department, "logistics");
+    assert_eq!(back.previous_departments, ["logistics", "quality"]);
+
+    // Once a remedy is proposed the work stays where it is.
+    ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-7",
+        "logistics",
+        "sun.hao",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    ok(command(
+        &env,
+        "propose",
+        &id(),
+        "T-7",
+        "logistics",
+        "sun.hao",
+        Action::Propose(Propose {
+            responsibility: Responsibility::CompanyLiable as i32,
+            remedy: "换货".into(),
+            ..Default::default()
+        }),
+    )
+    .await);
+    let (c, _) = refused(
+        command(
+            &env,
+            "transfer",
+            &id(),
+            "T-7",
+            "logistics",
+            "sun.hao",
+            transfer("finance", "退款", understood),
+        )
+        .await,
+    );
+    assert_eq!(c, CommandErrorCode::WrongState);
+
+    // The routing history shows both hops.
+    let pool = env.admin_pool().await.unwrap();
+    let hops: Vec<(String, String, String, bool)> = sqlx::query_as(
+        "SELECT from_department, to_department, transferred_by, sent_back
+         FROM routing.transfers ORDER BY version",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        hops,
+        [
+            (
+                "logistics".into(),
+                "quality".into(),
+                "zhou.qiang".into(),
+                false
+            ),
+            ("quality".into(), "logistics".into(), "he.jing".into(), true),
+        ]
+    );
+    let transferred: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM routing.transitions WHERE change = 'transferred'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(transferred, 2);
+    routing.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_reaches_the_complainant_and_a_contested_reply_goes_back_for_a_new_proposal() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let (complaint, _) = assigned(&env, "T-8", "delivery", Severity::General).await;
+    let progress = |message: &str| {
+        Action::Progress(ReportProgress {
+            message: message.into(),
+        })
+    };
+    let act = |verb: &'static str, action: Action| {
+        let env = &env;
+        async move { command(env, verb, &id(), "T-8", "logistics", "zhou.qiang", action).await }
+    };
+    // Nothing to report before the work is taken on; nothing contested before a reply.
+    let (c, _) = refused(act("progress", progress("在查")).await);
+    assert_eq!(c, CommandErrorCode::WrongState);
+    ok(act("accept", Action::Accept(Accept {})).await);
+    let (c, f) = refused(act("progress", progress("  ")).await);
+    assert_eq!(
+        (c, f.as_str()),
+        (CommandErrorCode::Missing, "progress.message")
+    );
+    let (c, _) = refused(
+        act(
+            "contest",
+            Action::Contest(Contest {
+                objection: "不接受".into(),
+            }),
+        )
+        .await,
+    );
+    assert_eq!(c, CommandErrorCode::WrongState);
+
+    let reported = ok(act("progress", progress("已联系快递公司，三天内答复您")).await);
+    assert_eq!(reported.state(), WorkState::Accepted);
+    eventually("the progress notice", WAIT, || async {
+        !env.stream_messages(Stream::Notify, env.subjects().notify_progress("sms"))
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let notices = env
+        .stream_messages(Stream::Notify, env.subjects().notify_progress("sms"))
+        .await
+        .unwrap();
+    assert_eq!(notices.len(), 1);
+    let notice = ReplyToComplainant::decode(notices[0].payload.clone()).unwrap();
+    assert_eq!(
+        (notice.ticket.as_str(), notice.message.as_str()),
+        ("T-8", "已联系快递公司，三天内答复您")
+    );
+
+    // Propose, approved, reply; the complainant rejects the reply on the phone.
+    let approve = |proposal_id: String, work_id: String| {
+        new_event(
+            "approval",
+            &cause(complaint),
+            chrono::Utc::now(),
+            Payload::ApprovalDecided(ApprovalDecided {
+                approval_id: id(),
+                work_id,
+                ticket: "T-8".into(),
+                proposal_id,
+                approved: true,
+                decided_by: "zhao.min".into(),
+                note: String::new(),
+                automatic: true,
+                department: "logistics".into(),
+            }),
+        )
+    };
+    let decided_subject = env
+        .subjects()
+        .event(redress_proto::EventKind::ApprovalDecided.name());
+    let mut last_version = reported.version;
+    for (round_trip, remedy) in [(1, "致歉"), (2, "致歉并补偿50元")] {
+        let proposed = ok(act(
+            "propose",
+            Action::Propose(Propose {
+                responsibility: Responsibility::CompanyLiable as i32,
+                remedy: remedy.into(),
+                ..Default::default()
+            }),
+        )
+        .await);
+        assert!(proposed.version > last_version);
+        env.publish_event(
+            decided_subject.clone(),
+            &approve(
+                proposed.proposal.unwrap().proposal_id,
+                proposed.work_id.clone(),
+            ),
+        )
+        .await
+        .unwrap();
+        eventually("approved", WAIT, || async {
+            changes(&env, WorkChange::Approved, "logistics").await.len() == round_trip
+        })
+        .await;
+        let replied = ok(act(
+            "reply",
+            Action::Reply(Reply {
+                message: format!("{remedy}，请确认"),
+            }),
+        )
+        .await);
+        last_version = replied.version;
+        if round_trip == 1 {
+            let contested = ok(act(
+                "contest",
+                Action::Contest(Contest {
+                    objection: "只道歉不够".into(),
+                }),
+            )
+            .await);
+            assert_eq!(
+                (contested.state(), contested.round, contested.contests),
+                (WorkState::Accepted, 1, 1)
+            );
+            assert!(contested.proposal.is_none() && contested.reply.is_empty());
+            last_version = contested.version;
+        }
+    }
+    let resolved = ok(act("resolve", Action::Resolve(Resolve::default())).await);
+    assert_eq!((resolved.round, resolved.contests), (1, 1));
+    let (c, _) = refused(act("progress", progress("已解决")).await);
+    assert_eq!(
+        c,
+        CommandErrorCode::WrongState,
+        "nothing reported after resolving"
+    );
+
+    let events = work_events(&env, "T-8").await;
+    let contested: Vec<_> = events
+        .iter()
+        .filter(|e| e.change() == WorkChange::Contested)
+        .collect();
+    assert_eq!(contested.len(), 1);
+    assert_eq!(
+        contested[0].note, "只道歉不够",
+        "work from before sealing: in clear"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.change() == WorkChange::ProgressReported)
+            .count(),
+        1
     );
     routing.stop().await.unwrap();
 }

@@ -115,6 +115,7 @@ impl Work {
                 actor: "routing".into(),
                 note: String::new(),
                 change: WorkChange::reaching(item_state) as i32,
+                ..Default::default()
             }),
         )
     }

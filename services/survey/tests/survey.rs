@@ -80,6 +80,7 @@ impl Work {
                 actor: "zhou.qiang".into(),
                 note: String::new(),
                 change: Self::change(state) as i32,
+                ..Default::default()
             }),
         )
     }

@@ -122,10 +122,14 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        // What the department replied may address the complainant by name; who replied stays.
+        // What the department replied, reported or understood (a transfer's line), and what
+        // the complainant objected to, may name them; who wrote it stays. An assignment's
+        // own line ("to logistics (round 1, …)") has nothing after ": " to lose.
         sqlx::query(
             "UPDATE history SET detail = split_part(detail, ': ', 1)
-             WHERE complaint_id = $1 AND event = 'work.replied'",
+             WHERE complaint_id = $1
+               AND event IN ('work.replied', 'work.progress_reported', 'work.contested',
+                             'work.assigned')",
         )
         .bind(found.id)
         .execute(&mut *tx)
@@ -164,7 +168,9 @@ fn is_copy(stream: Stream, subject: &str, payload: &[u8], found: &Found) -> bool
             .is_ok_and(|s| s.external_id.trim() == found.external_id),
         _ => match subject.rsplit('.').next() {
             Some("ack") => Acknowledgement::decode(payload).is_ok_and(|a| a.ticket == ticket),
-            Some("reply") => ReplyToComplainant::decode(payload).is_ok_and(|r| r.ticket == ticket),
+            Some("reply" | "progress") => {
+                ReplyToComplainant::decode(payload).is_ok_and(|r| r.ticket == ticket)
+            }
             Some("survey") => SurveyInvitation::decode(payload).is_ok_and(|s| s.ticket == ticket),
             _ => false,
         },

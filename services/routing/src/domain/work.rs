@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
-use redress_proto::v1::{Proposal, Propose, Responsibility, WorkChange, WorkItem, WorkState};
+use redress_proto::v1::{
+    Proposal, Propose, Responsibility, Transfer, WorkChange, WorkItem, WorkState, WorkTransfer,
+};
 use uuid::Uuid;
 
 /// Why a department command was refused; nothing changed.
@@ -61,6 +63,10 @@ pub struct Work {
     pub accepted_at: Option<DateTime<Utc>>,
     pub replied_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Departments that held the work before, oldest first.
+    pub previous_departments: Vec<String>,
+    /// Replies the complainant rejected in this round.
+    pub contests: u32,
 }
 
 /// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
@@ -123,9 +129,10 @@ impl Work {
                 ),
             });
         }
+        // The manager answers for the department's work whether listed as a member or not.
         let member = playbook
             .department(department)
-            .is_some_and(|d| d.members.iter().any(|m| m == actor));
+            .is_some_and(|d| d.manager == actor || d.members.iter().any(|m| m == actor));
         if !member {
             return Err(Refusal::Forbidden {
                 field: "actor",
@@ -230,6 +237,125 @@ impl Work {
         Ok(WorkChange::Resolved)
     }
 
+    /// Hands misrouted work to another department, which receives it as new work. Only before
+    /// a proposal: once a remedy is on the table the department that made it sees it through.
+    /// Work goes back to a department that held it before only when the holding department's
+    /// manager says so, so two departments cannot bounce a complaint between them.
+    pub fn transfer(
+        &mut self,
+        playbook: &Playbook,
+        actor: &str,
+        t: &Transfer,
+    ) -> Result<WorkTransfer, Refusal> {
+        let to = t.to_department.trim();
+        if to.is_empty() {
+            return Err(Refusal::Missing {
+                field: "transfer.to_department",
+            });
+        }
+        for (field, text) in [
+            ("transfer.reason", &t.reason),
+            ("transfer.understood", &t.understood),
+        ] {
+            if text.trim().is_empty() {
+                return Err(Refusal::Missing { field });
+            }
+        }
+        if playbook.department(to).is_none() {
+            return Err(Refusal::Malformed {
+                field: "transfer.to_department",
+                message: format!("{to} is not a department of playbook {}", playbook.key),
+            });
+        }
+        if to == self.department {
+            return Err(Refusal::Malformed {
+                field: "transfer.to_department",
+                message: format!("{} already belongs to {to}", self.ticket),
+            });
+        }
+        if !matches!(self.state, WorkState::Assigned | WorkState::Accepted) {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot transfer {}: it is {}; only work not yet proposed on can be handed on",
+                    self.ticket,
+                    state_name(self.state)
+                ),
+            });
+        }
+        let sent_back = self.previous_departments.iter().any(|d| d == to);
+        if sent_back {
+            let manager = playbook
+                .department(&self.department)
+                .map(|d| d.manager.as_str())
+                .unwrap_or_default();
+            if actor != manager {
+                return Err(Refusal::Forbidden {
+                    field: "actor",
+                    message: format!(
+                        "{} came from {to}; only {manager}, manager of {}, may send it back",
+                        self.ticket, self.department
+                    ),
+                });
+            }
+        }
+        let hop = WorkTransfer {
+            from_department: self.department.clone(),
+            to_department: to.to_string(),
+            reason: t.reason.trim().to_string(),
+            understood: t.understood.trim().to_string(),
+            sent_back,
+        };
+        let from = std::mem::replace(&mut self.department, to.to_string());
+        self.previous_departments.push(from);
+        self.accepted_by = None;
+        self.accepted_at = None;
+        self.changed(WorkState::Assigned);
+        Ok(hop)
+    }
+
+    /// The department told the complainant how the matter stands: after accepting it and
+    /// before resolving it.
+    pub fn report_progress(&mut self, message: &str) -> Result<Change, Refusal> {
+        if message.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "progress.message",
+            });
+        }
+        if !matches!(
+            self.state,
+            WorkState::Accepted | WorkState::Proposed | WorkState::Approved | WorkState::Replied
+        ) {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot report progress on {}: it is {}; accept it first, and nothing is \
+                     reported after it is resolved",
+                    self.ticket,
+                    state_name(self.state)
+                ),
+            });
+        }
+        self.version += 1;
+        Ok(WorkChange::ProgressReported)
+    }
+
+    /// The complainant rejected the reply: the department proposes again in the same round
+    /// (a dissatisfied survey, by contrast, opens a new round).
+    pub fn contest(&mut self, objection: &str) -> Result<Change, Refusal> {
+        if objection.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "contest.objection",
+            });
+        }
+        self.expect_state(WorkState::Replied, "record a rejected reply on")?;
+        self.proposal = None;
+        self.reply = None;
+        self.sealed_reply.clear();
+        self.replied_at = None;
+        self.contests += 1;
+        self.changed(WorkState::Accepted);
+        Ok(WorkChange::Contested)
+    }
+
     /// An approval decision; ignored unless it is about the proposal now waiting (a stale or
     /// repeated decision changes nothing).
     pub fn decided(&mut self, proposal_id: &str, approved: bool) -> Option<Change> {
@@ -270,6 +396,7 @@ impl Work {
         self.accepted_at = None;
         self.replied_at = None;
         self.resolved_at = None;
+        self.contests = 0;
         self.changed(WorkState::Assigned);
         Some(WorkChange::Assigned)
     }
@@ -317,6 +444,8 @@ impl Work {
             accepted_at: self.accepted_at.map(from_chrono),
             replied_at: self.replied_at.map(from_chrono),
             resolved_at: self.resolved_at.map(from_chrono),
+            previous_departments: self.previous_departments.clone(),
+            contests: self.contests,
         }
     }
 }
@@ -354,6 +483,8 @@ mod tests {
             accepted_at: None,
             replied_at: None,
             resolved_at: None,
+            previous_departments: Vec::new(),
+            contests: 0,
         }
     }
 

@@ -58,6 +58,8 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         accepted_at: None,
         replied_at: None,
         resolved_at: None,
+        previous_departments: Vec::new(),
+        contests: 0,
     };
     Ok(Input::Classified(Box::new(Assignment {
         work,

@@ -1,4 +1,5 @@
-//! Department commands: accept, propose, reply, resolve. Each is checked against who signed
+//! Department commands: accept, propose, reply, resolve, transfer, progress, contest. Each is
+//! checked against who signed
 //! it (a member of the department that owns the work) and the work's state, changes the
 //! work in one transaction with its event, and answers with the work item or a typed error.
 
@@ -9,12 +10,12 @@ use redress_platform::commands::{Claimed, Refusal};
 use redress_platform::sealed::Lookup;
 use redress_proto::subjects;
 use redress_proto::v1::{
-    CommandErrorCode, ReplyToComplainant, WorkCommand, WorkCommandReply, work_command::Action,
-    work_command_reply::Outcome,
+    CommandErrorCode, ReplyToComplainant, WorkChange, WorkCommand, WorkCommandReply,
+    work_command::Action, work_command_reply::Outcome,
 };
 
 use crate::domain::work;
-use crate::{Caused, Routing, store};
+use crate::{Caused, Routing, Told, store};
 
 impl From<work::Refusal> for Refusal {
     fn from(r: work::Refusal) -> Self {
@@ -86,6 +87,20 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             Refusal::text("resolve.summary", &r.summary, MAX_TEXT)?;
             subjects::routing::RESOLVE
         }
+        Some(Action::Transfer(t)) => {
+            Refusal::token("transfer.to_department", &t.to_department, 64)?;
+            Refusal::text("transfer.reason", &t.reason, MAX_TEXT)?;
+            Refusal::text("transfer.understood", &t.understood, MAX_TEXT)?;
+            subjects::routing::TRANSFER
+        }
+        Some(Action::Progress(p)) => {
+            Refusal::text("progress.message", &p.message, MAX_TEXT)?;
+            subjects::routing::PROGRESS
+        }
+        Some(Action::Contest(c)) => {
+            Refusal::text("contest.objection", &c.objection, MAX_TEXT)?;
+            subjects::routing::CONTEST
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -121,36 +136,84 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     work.authorise(playbook, cmd.department.trim(), cmd.actor.trim())?;
     let actor = cmd.actor.trim();
     let now = routing.now();
+    let mut told = Told::default();
     let (change, note) = match cmd.action.as_ref().expect("checked") {
         Action::Accept(_) => (work.accept(actor, now)?, String::new()),
         Action::Propose(p) => (work.propose(actor, p, &playbook.currency)?, String::new()),
         Action::Reply(r) => {
             let change = work.reply(&r.message, now)?;
-            work.sealed_reply = seal_reply(routing, &work).await?;
+            work.sealed_reply = seal(routing, &work, work.reply.as_deref().unwrap_or_default())
+                .await?
+                .unwrap_or_default();
             (change, String::new())
         }
         Action::Resolve(r) => (work.resolve(now)?, r.summary.trim().to_string()),
+        Action::Transfer(t) => {
+            let mut hop = work.transfer(playbook, actor, t)?;
+            // What was understood retells the complaint: sealed like it.
+            if let Some(sealed) = seal(routing, &work, &hop.understood).await? {
+                hop.understood.clear();
+                told.sealed_note = sealed;
+            }
+            store::record_transfer(unit.db(), &work, &hop, &told.sealed_note, actor, now).await?;
+            let note = format!("from {}: {}", hop.from_department, hop.reason);
+            told.transfer = Some(hop);
+            (WorkChange::Assigned, note)
+        }
+        Action::Progress(p) => {
+            let change = work.report_progress(&p.message)?;
+            (
+                change,
+                sealed_note(routing, &work, &p.message, &mut told).await?,
+            )
+        }
+        Action::Contest(c) => {
+            let change = work.contest(&c.objection)?;
+            (
+                change,
+                sealed_note(routing, &work, &c.objection, &mut told).await?,
+            )
+        }
     };
-    store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
-    unit.emit(routing.work_changed(
+    // The routing history names a hop as a transfer, though the event is an assignment.
+    let token = if told.transfer.is_some() {
+        "transferred"
+    } else {
+        change.token()
+    };
+    store::save(unit.db(), &work, token, actor, &note, now).await?;
+    unit.emit(routing.work_changed_with(
         &work,
         change,
         actor,
         &note,
         Caused::Command(&cmd.command_id),
+        told,
     ));
-    if let Some(Action::Reply(_)) = &cmd.action {
-        let subject = unit.subjects().notify_reply(&work.channel);
+    let notice = match &cmd.action {
+        Some(Action::Reply(_)) => Some((
+            unit.subjects().notify_reply(&work.channel),
+            "reply",
+            work.reply.clone().unwrap_or_default(),
+        )),
+        Some(Action::Progress(p)) => Some((
+            unit.subjects().notify_progress(&work.channel),
+            "progress",
+            p.message.trim().to_string(),
+        )),
+        _ => None,
+    };
+    if let Some((subject, kind, message)) = notice {
         unit.send(
             subject,
-            format!("reply:{}:{}", work.work_id, work.version),
+            format!("{kind}:{}:{}", work.work_id, work.version),
             &ReplyToComplainant {
                 ticket: work.ticket.clone(),
                 complaint_id: work.complaint_id.to_string(),
                 channel: work.channel.clone(),
                 external_id: work.external_id.clone(),
                 department: work.department.clone(),
-                message: work.reply.clone().unwrap_or_default(),
+                message,
             },
         );
     }
@@ -161,28 +224,49 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     .await
 }
 
-/// The reply sealed with the complaint's text key, like the text: it goes on the event
-/// stream and may address the complainant by name. Empty (kept in clear) only for work from
-/// before sealing, whose complaint has no text key.
-async fn seal_reply(routing: &Routing, work: &work::Work) -> Result<Vec<u8>, Refusal> {
-    let reply = work.reply.as_deref().unwrap_or_default();
+/// Text to or from the complainant (a progress report, an objection): sealed on the event,
+/// never kept in clear in routing's history, whose note says only that there is one. Work from
+/// before sealing, whose complaint has no key, carries it in clear in the note.
+async fn sealed_note(
+    routing: &Routing,
+    work: &work::Work,
+    text: &str,
+    told: &mut Told,
+) -> Result<String, Refusal> {
+    match seal(routing, work, text.trim()).await? {
+        Some(sealed) => {
+            told.sealed_note = sealed;
+            Ok(String::new())
+        }
+        None => Ok(text.trim().to_string()),
+    }
+}
+
+/// `text` sealed with the complaint's text key, like the complaint itself: it goes on the
+/// event stream and may address the complainant by name. None only for work from before
+/// sealing, whose complaint has no text key.
+async fn seal(
+    routing: &Routing,
+    work: &work::Work,
+    text: &str,
+) -> Result<Option<Vec<u8>>, Refusal> {
     match routing.ctx.text_keys.lookup(&work.complaint_id).await {
-        Ok(Lookup::Key(key)) => Ok(key.seal(reply, &work.complaint_id)),
+        Ok(Lookup::Key(key)) => Ok(Some(key.seal(text, &work.complaint_id))),
         Ok(Lookup::Erased) => Err(Refusal::wrong_state(
             "ticket",
             format!(
-                "{}: the complainant's data was erased; there is nobody to reply to",
+                "{}: the complainant's data was erased; there is nobody to write to",
                 work.ticket
             ),
         )),
-        Ok(Lookup::NotYet) if work.sealed_text.is_empty() => Ok(Vec::new()),
+        Ok(Lookup::NotYet) if work.sealed_text.is_empty() => Ok(None),
         Ok(Lookup::NotYet) => Err(Refusal::internal(
-            "the complaint's key is not available yet; send the reply again",
+            "the complaint's key is not available yet; send the command again",
         )),
         Err(e) => {
             tracing::error!(error = %e, "text key lookup failed");
             Err(Refusal::internal(
-                "the complaint's key cannot be read right now; send the reply again",
+                "the complaint's key cannot be read right now; send the command again",
             ))
         }
     }
@@ -191,15 +275,18 @@ async fn seal_reply(routing: &Routing, work: &work::Work) -> Result<Vec<u8>, Ref
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use redress_proto::v1::{Accept, Propose, Reply, Resolve};
+    use redress_proto::v1::{Accept, Contest, Propose, Reply, ReportProgress, Resolve, Transfer};
 
     use super::*;
 
-    const VERBS: [&str; 4] = [
+    const VERBS: [&str; 7] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
         subjects::routing::RESOLVE,
+        subjects::routing::TRANSFER,
+        subjects::routing::PROGRESS,
+        subjects::routing::CONTEST,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -213,7 +300,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 4 {
+            action: Some(match i % 7 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -223,8 +310,19 @@ mod tests {
                 2 => Action::Reply(Reply {
                     message: "已处理".into(),
                 }),
-                _ => Action::Resolve(Resolve {
+                3 => Action::Resolve(Resolve {
                     summary: "done".into(),
+                }),
+                4 => Action::Transfer(Transfer {
+                    to_department: "quality".into(),
+                    reason: "质量问题".into(),
+                    understood: "产品坏了".into(),
+                }),
+                5 => Action::Progress(ReportProgress {
+                    message: "正在处理".into(),
+                }),
+                _ => Action::Contest(Contest {
+                    objection: "不满意".into(),
                 }),
             }),
         }
@@ -243,6 +341,13 @@ mod tests {
             Action::Propose(p) => (subjects::routing::PROPOSE, p.remedy.as_str()),
             Action::Reply(r) => (subjects::routing::REPLY, r.message.as_str()),
             Action::Resolve(r) => (subjects::routing::RESOLVE, r.summary.as_str()),
+            Action::Transfer(t) => {
+                prop_assert!(t.to_department.trim().len() <= 64);
+                prop_assert!(!stray_control(&t.understood) && t.understood.len() <= MAX_TEXT);
+                (subjects::routing::TRANSFER, t.reason.as_str())
+            }
+            Action::Progress(p) => (subjects::routing::PROGRESS, p.message.as_str()),
+            Action::Contest(c) => (subjects::routing::CONTEST, c.objection.as_str()),
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -256,8 +361,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..4,
-            verb in 0usize..4,
+            which in 0usize..7,
+            verb in 0usize..7,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -284,8 +389,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..4,
-            verb in 0usize..4,
+            which in 0usize..7,
+            verb in 0usize..7,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -300,6 +405,9 @@ mod tests {
                 Action::Propose(p) => p.remedy = text,
                 Action::Reply(r) => r.message = text,
                 Action::Resolve(r) => r.summary = text,
+                Action::Transfer(t) => t.reason = text,
+                Action::Progress(p) => p.message = text,
+                Action::Contest(c) => c.objection = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;

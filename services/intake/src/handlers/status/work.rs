@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use redress_proto::types::Money;
-use redress_proto::v1::{WorkChanged, WorkEscalated, WorkState};
+use redress_proto::v1::{WorkChange, WorkChanged, WorkEscalated, WorkState};
 use sqlx::PgConnection;
 
 use crate::domain::crypto::ContactCipher;
@@ -26,7 +26,7 @@ fn work_status(state: WorkState, round: u32) -> &'static str {
     }
 }
 
-/// Replies opened, by complaint and work-item version.
+/// Replies, progress reports and objections opened, by complaint and work-item version.
 pub(super) type Replies = HashMap<(Uuid, u64), String>;
 
 /// Opens the sealed replies of `changes` with each complaint's text key, which intake derives
@@ -41,11 +41,18 @@ pub(super) async fn open_replies(
         .iter()
         .filter_map(|(id, w)| {
             let work = w.work.as_ref()?;
-            (work.state() == WorkState::Replied && !work.sealed_reply.is_empty()).then_some((
-                *id,
-                work.version,
-                work.sealed_reply.as_slice(),
-            ))
+            // A progress report or an objection carries its own sealed note; a reply is the
+            // work item's.
+            let sealed = if !w.sealed_note.is_empty() {
+                w.sealed_note.as_slice()
+            } else if w.change() == WorkChange::Replied
+                || (w.change() == WorkChange::Unspecified && work.state() == WorkState::Replied)
+            {
+                work.sealed_reply.as_slice()
+            } else {
+                return None;
+            };
+            (!sealed.is_empty()).then_some((*id, work.version, sealed))
         })
         .collect();
     if sealed.is_empty() {
@@ -109,6 +116,30 @@ impl Batch {
                 },
             );
         }
+        let opened = |fallback: &str| {
+            replies
+                .get(&(id, work.version))
+                .cloned()
+                .unwrap_or_else(|| fallback.to_string())
+        };
+        if let Some(t) = &w.transfer {
+            let back = if t.sent_back { " (sent back)" } else { "" };
+            return format!(
+                "from {} to {}{back} by {}: {}; understood: {}",
+                t.from_department,
+                t.to_department,
+                w.actor,
+                t.reason,
+                opened(&t.understood)
+            );
+        }
+        match w.change() {
+            WorkChange::ProgressReported => return format!("by {}: {}", w.actor, opened(&w.note)),
+            WorkChange::Contested => {
+                return format!("recorded by {}: {}", w.actor, opened(&w.note));
+            }
+            _ => {}
+        }
         match state {
             WorkState::Assigned => format!(
                 "to {} (round {}, rule {})",
@@ -129,13 +160,7 @@ impl Batch {
                     format!("by {}: {}{comp}", p.proposed_by, p.remedy)
                 })
                 .unwrap_or_default(),
-            WorkState::Replied => {
-                let reply = replies
-                    .get(&(id, work.version))
-                    .map(String::as_str)
-                    .unwrap_or(work.reply.as_str());
-                format!("by {}: {reply}", w.actor)
-            }
+            WorkState::Replied => format!("by {}: {}", w.actor, opened(&work.reply)),
             _ if w.note.is_empty() => format!("by {}", w.actor),
             _ => format!("by {}: {}", w.actor, w.note),
         }
