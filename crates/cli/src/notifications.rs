@@ -36,6 +36,9 @@ fn to_json(n: &Notification) -> serde_json::Value {
         Notification::Reply(r) => json!({
             "kind": "reply", "ticket": r.ticket, "department": r.department, "message": r.message,
         }),
+        Notification::Progress(r) => json!({
+            "kind": "progress", "ticket": r.ticket, "department": r.department, "message": r.message,
+        }),
         Notification::Survey(s) => json!({
             "kind": "survey", "ticket": s.ticket, "survey_id": s.survey_id,
             "questions": s.questions, "token": s.token,
@@ -56,6 +59,7 @@ fn line(n: &Notification) -> String {
             r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
         ),
         Notification::Reply(r) => format!("reply   {}  {}", r.ticket, r.message),
+        Notification::Progress(r) => format!("progress {}  {}", r.ticket, r.message),
         Notification::Survey(s) => format!(
             "survey  {}  survey {} token {}",
             s.ticket, s.survey_id, s.token

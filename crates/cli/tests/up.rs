@@ -208,21 +208,23 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
     let erased = json(redress(dir.path()).args(["erase", &ticket, "--json"]));
     assert_eq!(erased["already"], false, "{erased}");
     assert_eq!(
-        erased["notifications_deleted"], 3,
-        "ack, reply, survey: {erased}"
+        erased["notifications_deleted"], 5,
+        "ack, progress, two replies, survey: {erased}"
     );
     let after = json(redress(dir.path()).args(["status", &ticket, "--json"]));
     assert_eq!(after["status"], "closed");
-    assert!(
-        !after.to_string().contains("师傅迟到属实"),
-        "the reply addressed the complainant: {after}"
-    );
+    for gone in ["师傅迟到属实", "两天内答复您", "六百元不够来回路费", "客户要求补偿上门费"] {
+        assert!(
+            !after.to_string().contains(gone),
+            "{gone}: written to or by the complainant: {after}"
+        );
+    }
     // The department's copy of the text can no longer be opened; the work item stays.
     let closed = json(redress(dir.path()).args([
         "work",
         "list",
         "--dept",
-        "customer-service",
+        "logistics",
         "--state",
         "closed",
         "--json",
@@ -402,73 +404,118 @@ fn walk_through_its_whole_life(dir: &Path, ticket: &str) {
         .unwrap();
     assert_eq!(other.status.code(), Some(3));
 
+    // Customer service finds it is the installers' matter and hands it on, saying what it
+    // understood; logistics may not simply send it back.
+    let understood = "安装师傅迟到三个小时，客户要求补偿上门费";
     let w = json(redress(dir).args([
         "work",
-        "accept",
+        "transfer",
         ticket,
         "--dept",
         d,
         "--as",
         "wang.fang",
+        "--to",
+        "logistics",
+        "--reason",
+        "安装由物流部安排",
+        "--understood",
+        understood,
         "--json",
     ]));
+    assert_eq!(w["department"], "logistics", "{w}");
+    assert_eq!(w["previous_departments"], json!(["customer-service"]));
+    let d = "logistics";
+    let bounce = redress(dir)
+        .args([
+            "work",
+            "transfer",
+            ticket,
+            "--dept",
+            d,
+            "--as",
+            "zhou.qiang",
+            "--to",
+            "customer-service",
+            "--reason",
+            "不归我们",
+            "--understood",
+            understood,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bounce.status.code(), Some(3), "a bounce is refused");
+    let act = |verb: &str, more: &[&str]| {
+        let mut args = vec![
+            "work",
+            verb,
+            ticket,
+            "--dept",
+            d,
+            "--as",
+            "zhou.qiang",
+            "--json",
+        ];
+        args.extend_from_slice(more);
+        json(redress(dir).args(&args))
+    };
+    let w = act("accept", &[]);
     assert_eq!(w["state"], "accepted");
-    let w = json(redress(dir).args([
-        "work",
-        "propose",
-        ticket,
-        "--dept",
-        d,
-        "--as",
-        "wang.fang",
-        "--responsibility",
-        "company",
-        "--remedy",
-        "致歉并补偿上门费",
-        "--compensation",
-        "800.00",
-        "--json",
-    ]));
-    assert_eq!(w["state"], "proposed");
-    status_until(dir, ticket, "approval requested", |s| {
-        s["approval"] == "pending"
-    });
-    let pending = json(redress(dir).args(["approvals", "--json"]));
-    assert!(
-        pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["ticket"] == ticket),
-        "{pending}"
+    act(
+        "progress",
+        &["--message", "已联系安装公司核实，两天内答复您"],
     );
-    let a = json(redress(dir).args([
-        "approve", ticket, "--as", "zhao.min", "--note", "同意", "--json",
-    ]));
-    assert_eq!(a["state"], "approved");
-    status_until(dir, ticket, "approved work", |s| s["status"] == "approved");
-    json(redress(dir).args([
-        "work",
-        "reply",
-        ticket,
-        "--dept",
-        d,
-        "--as",
-        "wang.fang",
-        "--message",
-        "您好：师傅迟到属实，已致歉并补偿上门费800元。如有疑问请联系客服部。",
-        "--json",
-    ]));
-    json(redress(dir).args([
-        "work",
-        "resolve",
-        ticket,
-        "--dept",
-        d,
-        "--as",
-        "wang.fang",
-        "--json",
-    ]));
+    // Two proposals in one round: the complainant rejects the first reply.
+    for (i, (amount, reply)) in [
+        ("600.00", "您好：师傅迟到属实，已致歉并补偿上门费600元。"),
+        (
+            "800.00",
+            "您好：师傅迟到属实，已致歉并补偿上门费800元。如有疑问请联系客服部。",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let w = act(
+            "propose",
+            &[
+                "--responsibility",
+                "company",
+                "--remedy",
+                "致歉并补偿上门费",
+                "--compensation",
+                amount,
+            ],
+        );
+        assert_eq!(w["state"], "proposed");
+        status_until(dir, ticket, "approval requested", |s| {
+            s["approval"] == "pending"
+        });
+        let pending = json(redress(dir).args(["approvals", "--json"]));
+        assert!(
+            pending
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["ticket"] == ticket),
+            "{pending}"
+        );
+        let a = json(redress(dir).args([
+            "approve", ticket, "--as", "zhao.min", "--note", "同意", "--json",
+        ]));
+        assert_eq!(a["state"], "approved");
+        status_until(dir, ticket, "approved work", |s| s["status"] == "approved");
+        act("reply", &["--message", reply]);
+        if i == 0 {
+            let w = act("contest", &["--objection", "六百元不够来回路费"]);
+            assert_eq!(
+                (w["state"].clone(), w["contests"].clone()),
+                (json!("accepted"), json!(1))
+            );
+        }
+    }
+    act("resolve", &[]);
     status_until(dir, ticket, "survey sent", |s| s["survey"] == "sent");
     // The reply travels sealed; the department and the status history read it in clear.
     let reply = "师傅迟到属实，已致歉并补偿上门费800元";
@@ -480,8 +527,17 @@ fn walk_through_its_whole_life(dir: &Path, ticket: &str) {
         ),
         "{resolved}"
     );
-    let history = json(redress(dir).args(["status", ticket, "--json"]));
-    assert!(history.to_string().contains(reply), "{history}");
+    // The history tells the hop, the report and the objection, each opened for the reader.
+    let history = json(redress(dir).args(["status", ticket, "--json"])).to_string();
+    for told in [
+        reply,
+        "from customer-service to logistics by wang.fang",
+        understood,
+        "两天内答复您",
+        "六百元不够来回路费",
+    ] {
+        assert!(history.contains(told), "{told} not in {history}");
+    }
     // The token reaches the complainant with the invitation, through the channel's adapter.
     let sent = json(redress(dir).args([
         "notifications",
@@ -497,8 +553,12 @@ fn walk_through_its_whole_life(dir: &Path, ticket: &str) {
         .iter()
         .map(|n| n["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["ack", "reply", "survey"], "{sent}");
-    let token = sent[2]["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        kinds,
+        ["ack", "progress", "reply", "reply", "survey"],
+        "{sent}"
+    );
+    let token = sent[4]["token"].as_str().unwrap().to_string();
     let without = redress(dir)
         .args([
             "survey", "answer", ticket, "--token", "guess", "--score", "1", "--json",

@@ -1,6 +1,6 @@
 //! What the platform sent to complainants on one channel (`<root>.notify.<channel>.>`), read
 //! back from the stream the way an adapter would receive it: acknowledgements, refusals,
-//! replies and survey invitations. For adapters being built and for people trying the stack
+//! replies, progress reports and survey invitations. For adapters being built and for people trying the stack
 //! by hand; a production adapter consumes with its own durable consumer instead.
 
 use async_nats::jetstream;
@@ -18,6 +18,8 @@ pub enum Notification {
     Ack(Acknowledgement),
     Rejected(SubmissionRejected),
     Reply(ReplyToComplainant),
+    /// The department telling the complainant how the matter stands.
+    Progress(ReplyToComplainant),
     Survey(SurveyInvitation),
     /// A kind this client does not know, or bytes it could not decode.
     Other {
@@ -36,6 +38,9 @@ impl Notification {
                 SubmissionRejected::decode(payload).map_or_else(|_| other(), Self::Rejected)
             }
             "reply" => ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::Reply),
+            "progress" => {
+                ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::Progress)
+            }
             "survey" => SurveyInvitation::decode(payload).map_or_else(|_| other(), Self::Survey),
             _ => other(),
         }
@@ -45,7 +50,7 @@ impl Notification {
     pub fn ticket(&self) -> &str {
         match self {
             Notification::Ack(a) => &a.ticket,
-            Notification::Reply(r) => &r.ticket,
+            Notification::Reply(r) | Notification::Progress(r) => &r.ticket,
             Notification::Survey(s) => &s.ticket,
             Notification::Rejected(_) | Notification::Other { .. } => "",
         }
