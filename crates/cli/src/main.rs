@@ -1,6 +1,6 @@
 //! `redress`: run the whole stack, run chosen services, and talk to a running stack: submit
 //! and follow complaints (`submit`, `status`), work on them as a department (`work list`,
-//! `work watch`, `work accept|propose|reply|resolve|transfer|progress|contest`), decide
+//! `work watch`, `work accept|propose|reply|resolve|transfer|progress|contest|explain`), decide
 //! approvals (`approve`, `reject`, `approvals`) and record survey answers (`survey answer`).
 //!
 //! Every client verb finds the stack the same way (`REDRESS_NATS_URL`, else the stack file of
@@ -84,7 +84,7 @@ enum Command {
     /// Show a complaint's status, by ticket or complaint id.
     Status(client_verbs::StatusArgs),
     /// A department's work: list, watch, accept, propose, reply, resolve, transfer,
-    /// progress, contest.
+    /// progress, contest, explain.
     #[command(subcommand)]
     Work(work::WorkCommand),
     /// Approve the proposal waiting for approval on a ticket.
@@ -317,6 +317,72 @@ mod tests {
         assert_eq!(
             e.map(|e| e.kind()),
             Some(ErrorKind::MissingRequiredArgument)
+        );
+    }
+
+    #[test]
+    fn transfer_and_explain_build_their_commands() {
+        let c = work(&[
+            "work",
+            "transfer",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "zhou.qiang",
+            "--to",
+            "quality",
+            "--reason",
+            "破损",
+            "--understood",
+            "商品有裂痕",
+        ]);
+        assert_eq!(
+            work::request(&c).unwrap().action,
+            Some(Action::Transfer(redress_proto::v1::Transfer {
+                to_department: "quality".into(),
+                reason: "破损".into(),
+                understood: "商品有裂痕".into(),
+            }))
+        );
+        // Nothing understood, nothing handed on.
+        let e = parse(&[
+            "work",
+            "transfer",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "zhou.qiang",
+            "--to",
+            "quality",
+            "--reason",
+            "破损",
+        ])
+        .err();
+        assert_eq!(
+            e.map(|e| e.kind()),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        let c = work(&[
+            "work",
+            "explain",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "zhou.qiang",
+            "--message",
+            "已签收",
+            "--not-liable",
+        ]);
+        assert_eq!(
+            work::request(&c).unwrap().action,
+            Some(Action::Explain(redress_proto::v1::Explain {
+                message: "已签收".into(),
+                not_liable: true,
+                basis: String::new(),
+            }))
         );
     }
 

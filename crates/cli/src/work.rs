@@ -1,7 +1,7 @@
 //! `redress work …`: what a department does with the complaints routed to it: list, watch,
 //! accept, propose a remedy, reply to the complainant, resolve, hand misrouted work on
 //! (transfer), tell the complainant how it stands (progress), record a rejected reply
-//! (contest).
+//! (contest), answer and resolve without a proposal (explain).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -38,6 +38,10 @@ pub enum WorkCommand {
     Progress(ProgressArgs),
     /// Record that the complainant rejected the reply: propose again in the same round.
     Contest(ContestArgs),
+    /// The fast path: answer with an explanation and resolve without a proposal (inquiries,
+    /// venting, invalid complaints, or --not-liable where the playbook allows it). The survey
+    /// follows.
+    Explain(ExplainArgs),
 }
 
 /// A department key: one subject token.
@@ -248,6 +252,21 @@ pub struct ContestArgs {
     pub objection: String,
 }
 
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// What the complainant is told.
+    #[arg(long, value_parser = not_blank)]
+    pub message: String,
+    /// You find the company is not at fault.
+    #[arg(long)]
+    pub not_liable: bool,
+    /// The approved material the answer rests on, e.g. "退换货政策 第3条".
+    #[arg(long, default_value = "")]
+    pub basis: String,
+}
+
 impl ProposeArgs {
     pub fn proposal(&self) -> Propose {
         Propose {
@@ -322,6 +341,17 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
                 &c.objection,
             ),
         ),
+        WorkCommand::Explain(e) => (
+            &e.acting,
+            requests::explain(
+                &e.acting.ticket,
+                &e.acting.dept,
+                &e.acting.actor,
+                &e.message,
+                e.not_liable,
+                &e.basis,
+            ),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -341,7 +371,8 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         | WorkCommand::Resolve(ResolveArgs { acting, .. })
         | WorkCommand::Transfer(TransferArgs { acting, .. })
         | WorkCommand::Progress(ProgressArgs { acting, .. })
-        | WorkCommand::Contest(ContestArgs { acting, .. }) => {
+        | WorkCommand::Contest(ContestArgs { acting, .. })
+        | WorkCommand::Explain(ExplainArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }

@@ -109,6 +109,7 @@ fn routing(body: Bytes) -> Vec<u8> {
         Some(Action::Transfer(_)) => (WorkState::Assigned, None),
         Some(Action::Progress(_)) => (WorkState::Accepted, None),
         Some(Action::Contest(_)) => (WorkState::Accepted, None),
+        Some(Action::Explain(_)) => (WorkState::Resolved, None),
         None => (WorkState::Unspecified, None),
     };
     let department = match &cmd.action {
@@ -135,7 +136,7 @@ fn routing(body: Bytes) -> Vec<u8> {
 async fn start_stand_ins(env: &TestEnv) {
     let s = env.subjects();
     for verb in [
-        "accept", "propose", "reply", "resolve", "transfer", "progress", "contest",
+        "accept", "propose", "reply", "resolve", "transfer", "progress", "contest", "explain",
     ] {
         stand_in(env, s.command("routing", &format!("{verb}.*")), routing).await;
     }

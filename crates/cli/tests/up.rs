@@ -213,7 +213,12 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
     );
     let after = json(redress(dir.path()).args(["status", &ticket, "--json"]));
     assert_eq!(after["status"], "closed");
-    for gone in ["师傅迟到属实", "两天内答复您", "六百元不够来回路费", "客户要求补偿上门费"] {
+    for gone in [
+        "师傅迟到属实",
+        "两天内答复您",
+        "六百元不够来回路费",
+        "客户要求补偿上门费",
+    ] {
         assert!(
             !after.to_string().contains(gone),
             "{gone}: written to or by the complainant: {after}"

@@ -107,6 +107,23 @@ impl Client {
             .await
     }
 
+    /// The fast path: explains and resolves without a proposal where the playbook allows it
+    /// (see [`requests::explain`]).
+    pub async fn explain(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        message: &str,
+        not_liable: bool,
+        basis: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::explain(
+            ticket, department, actor, message, not_liable, basis,
+        ))
+        .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

@@ -3,8 +3,9 @@
 
 use redress_proto::subjects;
 use redress_proto::v1::{
-    Accept, AnswerSurvey, Contest, DecideApproval, ListApprovals, ListWork, Propose, Reply,
-    ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand, WorkState, work_command::Action,
+    Accept, AnswerSurvey, Contest, DecideApproval, Explain, ListApprovals, ListWork, Propose,
+    Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand, WorkState,
+    work_command::Action,
 };
 
 use crate::ClientError;
@@ -112,6 +113,29 @@ pub fn contest(ticket: &str, department: &str, actor: &str, objection: &str) -> 
     )
 }
 
+/// The fast path: answer `ticket` with an explanation and resolve it without a proposal, where
+/// the playbook allows it (the work's nature, or `not_liable`: not the company's fault).
+/// `basis` names the approved material the answer rests on (may be empty).
+pub fn explain(
+    ticket: &str,
+    department: &str,
+    actor: &str,
+    message: &str,
+    not_liable: bool,
+    basis: &str,
+) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::Explain(Explain {
+            message: message.to_string(),
+            not_liable,
+            basis: basis.to_string(),
+        }),
+    )
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -136,10 +160,11 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Transfer(_)) => Ok(subjects::routing::TRANSFER),
         Some(Action::Progress(_)) => Ok(subjects::routing::PROGRESS),
         Some(Action::Contest(_)) => Ok(subjects::routing::CONTEST),
+        Some(Action::Explain(_)) => Ok(subjects::routing::EXPLAIN),
         None => Err(ClientError::Invalid {
             field: "action",
             message: "a work command needs an action (accept, propose, reply, resolve, \
-                      transfer, progress or contest)"
+                      transfer, progress, contest or explain)"
                 .into(),
         }),
     }

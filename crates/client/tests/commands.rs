@@ -62,6 +62,7 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Transfer(t)) => format!("{}:{}:{}", t.to_department, t.reason, t.understood),
         Some(Action::Progress(p)) => p.message.clone(),
         Some(Action::Contest(c)) => c.objection.clone(),
+        Some(Action::Explain(e)) => format!("{}:{}:{}", e.message, e.not_liable, e.basis),
         None => "none".into(),
     };
     WorkCommandReply {

@@ -202,6 +202,15 @@ pub struct Routing {
     /// Who is told at each escalation level after the department's manager (level 1).
     #[serde(default)]
     pub escalation: Vec<String>,
+    /// Natures a department may answer with an explanation and resolve without a proposal
+    /// (`redress work explain`): communicative complaints (inquiries, help-seeking, venting)
+    /// and invalid ones, typically. Empty: never.
+    #[serde(default)]
+    pub explain_natures: Vec<String>,
+    /// Whether a complaint of any nature that the department finds is not the company's fault
+    /// may be explained and resolved the same way.
+    #[serde(default)]
+    pub explain_not_liable: bool,
 }
 
 /// The event of the work item that meets a deadline.
@@ -421,6 +430,14 @@ impl Playbook {
                 format!("{:?} is not a department", r.fallback),
             ));
         }
+        for (i, nature) in r.explain_natures.iter().enumerate() {
+            if !self.classification.natures.contains(nature) {
+                return Err(bad(
+                    &format!("routing.explain_natures[{i}]"),
+                    format!("{nature:?} is not one of the natures"),
+                ));
+            }
+        }
         for (i, rule) in r.rules.iter().enumerate() {
             if !keys.contains(rule.department.as_str()) {
                 return Err(bad(
@@ -597,6 +614,22 @@ mod tests {
         );
         let err = Playbook::from_toml(&broken, Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("routing.fallback"), "{err}");
+    }
+
+    #[test]
+    fn explaining_an_unknown_nature_is_refused() {
+        let text = std::fs::read_to_string(shipped().join("default/playbook.toml")).unwrap();
+        let broken = text.replacen(
+            "explain_natures = [\"communicative\", \"invalid\"]",
+            "explain_natures = [\"communicative\", \"venting\"]",
+            1,
+        );
+        assert_ne!(broken, text);
+        let err = Playbook::from_toml(&broken, Path::new("x")).unwrap_err();
+        assert!(
+            err.to_string().contains("routing.explain_natures[1]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -277,6 +277,7 @@ pub mod routing {
     pub const TRANSFER: &str = "transfer";
     pub const PROGRESS: &str = "progress";
     pub const CONTEST: &str = "contest";
+    pub const EXPLAIN: &str = "explain";
     pub const LIST: &str = "list";
 }
 

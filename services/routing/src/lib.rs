@@ -9,7 +9,8 @@
 //! - `sla.breached`: [`handlers::sla_breached`]
 //! - `complaint.closed`: [`handlers::complaint_closed`]
 //! - `complaint.reopened`: [`handlers::complaint_reopened`]
-//! - commands `<root>.cmd.routing.{accept,propose,reply,resolve,transfer,progress,contest}.<dept>`:
+//! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
+//!   transfer, progress, contest, explain:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -158,6 +159,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::TRANSFER, "work.transfer"),
         (subjects::routing::PROGRESS, "work.progress"),
         (subjects::routing::CONTEST, "work.contest"),
+        (subjects::routing::EXPLAIN, "work.explain"),
     ] {
         let routing = routing.clone();
         commands

@@ -10,9 +10,9 @@ use redress_proto::subjects::Stream;
 use redress_proto::v1::WorkChange;
 use redress_proto::v1::{
     Accept, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
-    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, ListWork, ListWorkReply,
-    Propose, Reply, ReplyToComplainant, ReportProgress, Resolve, Responsibility, Severity,
-    Transfer, Urgency, WorkChanged, WorkCommand, WorkCommandReply, WorkItem, WorkState,
+    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, Explain, ListWork,
+    ListWorkReply, Propose, Reply, ReplyToComplainant, ReportProgress, Resolve, Responsibility,
+    Severity, Transfer, Urgency, WorkChanged, WorkCommand, WorkCommandReply, WorkItem, WorkState,
     envelope::Payload, list_work_reply, work_command::Action, work_command_reply,
 };
 use redress_testkit::{RunningService, TestEnv, eventually};
@@ -1165,5 +1165,164 @@ async fn progress_reaches_the_complainant_and_a_contested_reply_goes_back_for_a_
             .count(),
         1
     );
+    routing.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inquiries_and_what_is_not_the_companys_fault_are_explained_and_resolved_in_one_step() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let explain = |message: &str, not_liable: bool| {
+        Action::Explain(Explain {
+            message: message.into(),
+            not_liable,
+            basis: "退换货政策 第3条".into(),
+        })
+    };
+    // A valid complaint: explained only when the department finds the company not at fault.
+    assigned(&env, "T-9", "delivery", Severity::General).await;
+    let (c, f) = refused(
+        command(
+            &env,
+            "explain",
+            &id(),
+            "T-9",
+            "logistics",
+            "zhou.qiang",
+            explain("按政策不予赔偿", false),
+        )
+        .await,
+    );
+    assert_eq!((c, f.as_str()), (CommandErrorCode::Forbidden, "explain"));
+    let (c, f) = refused(
+        command(
+            &env,
+            "explain",
+            &id(),
+            "T-9",
+            "logistics",
+            "zhou.qiang",
+            explain(" ", true),
+        )
+        .await,
+    );
+    assert_eq!(
+        (c, f.as_str()),
+        (CommandErrorCode::Missing, "explain.message")
+    );
+    let once = id();
+    let done = ok(command(
+        &env,
+        "explain",
+        &once,
+        "T-9",
+        "logistics",
+        "zhou.qiang",
+        explain("快递已按时签收，签收记录见附件", true),
+    )
+    .await);
+    assert_eq!(done.state(), WorkState::Resolved);
+    assert!(done.proposal.is_none());
+    assert_eq!(done.accepted_by, "zhou.qiang");
+    let again = ok(command(
+        &env,
+        "explain",
+        &once,
+        "T-9",
+        "logistics",
+        "zhou.qiang",
+        explain("快递已按时签收，签收记录见附件", true),
+    )
+    .await);
+    assert_eq!(done, again);
+    // Each step is its own event, as on the long path: downstream meets the deadlines,
+    // sends the reply and the survey without knowing of the fast path.
+    eventually("the assignment and three steps", WAIT, || async {
+        work_events(&env, "T-9").await.len() == 4
+    })
+    .await;
+    let mut events = work_events(&env, "T-9").await;
+    events.sort_by_key(|e| e.work.as_ref().map(|w| w.version));
+    let steps: Vec<WorkChange> = events.iter().map(|e| e.change()).collect();
+    assert_eq!(
+        steps,
+        [
+            WorkChange::Assigned,
+            WorkChange::Accepted,
+            WorkChange::Replied,
+            WorkChange::Resolved
+        ]
+    );
+    let resolved = events.pop().unwrap();
+    assert_eq!(
+        resolved.note,
+        "explained without a proposal: not the company's fault; basis: 退换货政策 第3条"
+    );
+    eventually("the reply notice", WAIT, || async {
+        env.stream_messages(Stream::Notify, env.subjects().notify_reply("sms"))
+            .await
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+
+    // An inquiry (communicative), already accepted: explained by its nature.
+    let complaint = Uuid::now_v7();
+    let mut inquiry = classified(complaint, "T-10", "delivery", Severity::General);
+    if let Some(Payload::ComplaintClassified(c)) = inquiry.payload.as_mut() {
+        c.nature = "communicative".into();
+    }
+    env.publish_event(
+        env.subjects()
+            .event(redress_proto::EventKind::ComplaintClassified.name()),
+        &inquiry,
+    )
+    .await
+    .unwrap();
+    eventually("the inquiry assigned", WAIT, || async {
+        changes(&env, WorkChange::Assigned, "logistics")
+            .await
+            .iter()
+            .any(|w| w.ticket == "T-10")
+    })
+    .await;
+    ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-10",
+        "logistics",
+        "sun.hao",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    let done = ok(command(
+        &env,
+        "explain",
+        &id(),
+        "T-10",
+        "logistics",
+        "zhou.qiang",
+        explain("快递一般三天内送达，可在官网查询物流", false),
+    )
+    .await);
+    assert_eq!(
+        (done.state(), done.accepted_by.as_str()),
+        (WorkState::Resolved, "sun.hao")
+    );
+    let (c, _) = refused(
+        command(
+            &env,
+            "explain",
+            &id(),
+            "T-10",
+            "logistics",
+            "zhou.qiang",
+            explain("again", false),
+        )
+        .await,
+    );
+    assert_eq!(c, CommandErrorCode::WrongState);
     routing.stop().await.unwrap();
 }

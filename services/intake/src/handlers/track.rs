@@ -107,6 +107,14 @@ pub fn public(s: ComplaintStatus) -> PublicStatus {
                     replies.push(reply.clone());
                     ("replied", reply)
                 }
+                // "by <person>: <report>": what the department told the complainant.
+                "work.progress_reported" => (
+                    "progress",
+                    h.detail
+                        .split_once(": ")
+                        .map(|(_, r)| r.to_string())
+                        .unwrap_or_default(),
+                ),
                 "work.resolved" => ("resolved", String::new()),
                 "survey.sent" => ("survey sent", String::new()),
                 "survey.answered" => ("survey answered", String::new()),
@@ -172,8 +180,13 @@ mod tests {
                     "by wang.fang: 赔偿, compensation 800.00 CNY",
                 ),
                 line("approval.decided", "approved by zhao.min: internal note"),
+                line("work.progress_reported", "by wang.fang: 已联系快递公司"),
                 line("work.replied", "by wang.fang: 已赔偿800元: 请查收"),
                 line("sla.breached", "resolution"),
+                line(
+                    "work.assigned",
+                    "from logistics to quality by wang.fang: 转交; understood: 内部理解",
+                ),
             ],
             ..Default::default()
         };
@@ -187,10 +200,15 @@ mod tests {
             "internal note",
             "RD-261101",
             "customer-service",
+            "内部理解",
         ] {
             assert!(!text.contains(hidden), "{hidden} shown: {text}");
         }
         let events: Vec<&str> = p.history.iter().map(|h| h.event.as_str()).collect();
-        assert_eq!(events, ["received", "accepted", "replied"]);
+        assert_eq!(
+            events,
+            ["received", "accepted", "progress", "replied", "assigned"]
+        );
+        assert_eq!(p.history[2].detail, "已联系快递公司");
     }
 }

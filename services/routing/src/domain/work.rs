@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
 use redress_proto::v1::{
-    Proposal, Propose, Responsibility, Transfer, WorkChange, WorkItem, WorkState, WorkTransfer,
+    Explain, Proposal, Propose, Responsibility, Transfer, WorkChange, WorkItem, WorkState,
+    WorkTransfer,
 };
 use uuid::Uuid;
 
@@ -336,6 +337,56 @@ impl Work {
         }
         self.version += 1;
         Ok(WorkChange::ProgressReported)
+    }
+
+    /// The fast path's reply: an explanation instead of a remedy, on accepted work the
+    /// playbook lets the department explain (its nature, or the company not being at fault).
+    /// Resolving follows as after any reply.
+    pub fn explain(
+        &mut self,
+        playbook: &Playbook,
+        e: &Explain,
+        now: DateTime<Utc>,
+    ) -> Result<Change, Refusal> {
+        if e.message.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "explain.message",
+            });
+        }
+        let routing = &playbook.routing;
+        let by_nature = routing.explain_natures.contains(&self.nature);
+        let not_liable = e.not_liable && routing.explain_not_liable;
+        if !(by_nature || not_liable) {
+            let allowed = if routing.explain_natures.is_empty() {
+                "none".to_string()
+            } else {
+                routing.explain_natures.join(", ")
+            };
+            return Err(Refusal::Forbidden {
+                field: if e.not_liable {
+                    "explain.not_liable"
+                } else {
+                    "explain"
+                },
+                message: format!(
+                    "{} is {}; playbook {} lets a department explain and resolve without a \
+                     proposal only work of nature {allowed}{}",
+                    self.ticket,
+                    self.nature,
+                    playbook.key,
+                    if routing.explain_not_liable {
+                        ", or what is not the company's fault (not_liable)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        self.expect_state(WorkState::Accepted, "explain")?;
+        self.reply = Some(e.message.trim().to_string());
+        self.replied_at = Some(now);
+        self.changed(WorkState::Replied);
+        Ok(WorkChange::Replied)
     }
 
     /// The complainant rejected the reply: the department proposes again in the same round

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use prost::Message as _;
-use redress_platform::commands::{Claimed, Refusal};
+use redress_platform::Unit;
+use redress_platform::commands::{Claimed, CommandUnit, Refusal};
 use redress_platform::sealed::Lookup;
 use redress_proto::subjects;
 use redress_proto::v1::{
-    CommandErrorCode, ReplyToComplainant, WorkChange, WorkCommand, WorkCommandReply,
-    work_command::Action, work_command_reply::Outcome,
+    CommandErrorCode, Explain, ReplyToComplainant, WorkChange, WorkCommand, WorkCommandReply,
+    WorkState, work_command::Action, work_command_reply::Outcome,
 };
 
 use crate::domain::work;
@@ -101,6 +102,11 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             Refusal::text("contest.objection", &c.objection, MAX_TEXT)?;
             subjects::routing::CONTEST
         }
+        Some(Action::Explain(e)) => {
+            Refusal::text("explain.message", &e.message, MAX_TEXT)?;
+            Refusal::text("explain.basis", &e.basis, 1024)?;
+            subjects::routing::EXPLAIN
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -136,6 +142,9 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     work.authorise(playbook, cmd.department.trim(), cmd.actor.trim())?;
     let actor = cmd.actor.trim();
     let now = routing.now();
+    if let Some(Action::Explain(e)) = &cmd.action {
+        return explain(routing, unit, work, playbook, actor, e, &cmd.command_id).await;
+    }
     let mut told = Told::default();
     let (change, note) = match cmd.action.as_ref().expect("checked") {
         Action::Accept(_) => (work.accept(actor, now)?, String::new()),
@@ -174,6 +183,7 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
                 sealed_note(routing, &work, &c.objection, &mut told).await?,
             )
         }
+        Action::Explain(_) => unreachable!("handled above"),
     };
     // The routing history names a hop as a transfer, though the event is an assignment.
     let token = if told.transfer.is_some() {
@@ -190,34 +200,99 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         Caused::Command(&cmd.command_id),
         told,
     ));
-    let notice = match &cmd.action {
-        Some(Action::Reply(_)) => Some((
-            unit.subjects().notify_reply(&work.channel),
-            "reply",
-            work.reply.clone().unwrap_or_default(),
-        )),
-        Some(Action::Progress(p)) => Some((
-            unit.subjects().notify_progress(&work.channel),
-            "progress",
-            p.message.trim().to_string(),
-        )),
-        _ => None,
-    };
-    if let Some((subject, kind, message)) = notice {
-        unit.send(
-            subject,
-            format!("{kind}:{}:{}", work.work_id, work.version),
-            &ReplyToComplainant {
-                ticket: work.ticket.clone(),
-                complaint_id: work.complaint_id.to_string(),
-                channel: work.channel.clone(),
-                external_id: work.external_id.clone(),
-                department: work.department.clone(),
-                message,
-            },
-        );
+    match &cmd.action {
+        Some(Action::Reply(_)) => notify(&mut unit, &work, "reply", work.reply.as_deref()),
+        Some(Action::Progress(p)) => notify(&mut unit, &work, "progress", Some(&p.message)),
+        _ => {}
     }
     tracing::info!(change = change.token(), actor, "work changed");
+    unit.finish(WorkCommandReply {
+        outcome: Some(Outcome::Work(work.to_proto())),
+    })
+    .await
+}
+
+/// What the complainant is sent through the adapter of the work's channel: a reply or a
+/// progress report.
+fn notify(unit: &mut Unit, work: &work::Work, kind: &str, message: Option<&str>) {
+    let subject = match kind {
+        "progress" => unit.subjects().notify_progress(&work.channel),
+        _ => unit.subjects().notify_reply(&work.channel),
+    };
+    unit.send(
+        subject,
+        format!("{kind}:{}:{}", work.work_id, work.version),
+        &ReplyToComplainant {
+            ticket: work.ticket.clone(),
+            complaint_id: work.complaint_id.to_string(),
+            channel: work.channel.clone(),
+            external_id: work.external_id.clone(),
+            department: work.department.clone(),
+            message: message.unwrap_or_default().trim().to_string(),
+        },
+    );
+}
+
+/// The fast path in one unit: accept (if nobody has), reply with the explanation, resolve.
+/// Each step is its own event, so everything downstream (deadlines met, the reply sent, the
+/// survey) happens exactly as on the long path.
+async fn explain(
+    routing: &Routing,
+    mut unit: CommandUnit,
+    mut work: work::Work,
+    playbook: &redress_playbook::Playbook,
+    actor: &str,
+    e: &Explain,
+    command_id: &str,
+) -> Result<WorkCommandReply, Refusal> {
+    let now = routing.now();
+    // Refused before anything changes when the playbook does not allow it.
+    let mut probe = work.clone();
+    if probe.state == WorkState::Assigned {
+        probe.accept(actor, now)?;
+    }
+    probe.explain(playbook, e, now)?;
+    if work.state == WorkState::Assigned {
+        work.accept(actor, now)?;
+        store::save(
+            unit.db(),
+            &work,
+            WorkChange::Accepted.token(),
+            actor,
+            "",
+            now,
+        )
+        .await?;
+        unit.emit(routing.work_changed(
+            &work,
+            WorkChange::Accepted,
+            actor,
+            "",
+            Caused::Command(command_id),
+        ));
+    }
+    let change = work.explain(playbook, e, now)?;
+    work.sealed_reply = seal(routing, &work, work.reply.as_deref().unwrap_or_default())
+        .await?
+        .unwrap_or_default();
+    store::save(unit.db(), &work, change.token(), actor, "", now).await?;
+    unit.emit(routing.work_changed(&work, change, actor, "", Caused::Command(command_id)));
+    notify(&mut unit, &work, "reply", work.reply.as_deref());
+    let basis = if e.basis.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; basis: {}", e.basis.trim())
+    };
+    let why = if e.not_liable {
+        "not the company's fault".to_string()
+    } else {
+        format!("{} complaint", work.nature)
+    };
+    let note = format!("explained without a proposal: {why}{basis}");
+    let change = work.resolve(now)?;
+    store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
+    unit.emit(routing.work_changed(&work, change, actor, &note, Caused::Command(command_id)));
+    tracing::info!(actor, "work explained and resolved");
     unit.finish(WorkCommandReply {
         outcome: Some(Outcome::Work(work.to_proto())),
     })
@@ -275,11 +350,13 @@ async fn seal(
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use redress_proto::v1::{Accept, Contest, Propose, Reply, ReportProgress, Resolve, Transfer};
+    use redress_proto::v1::{
+        Accept, Contest, Explain, Propose, Reply, ReportProgress, Resolve, Transfer,
+    };
 
     use super::*;
 
-    const VERBS: [&str; 7] = [
+    const VERBS: [&str; 8] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
@@ -287,6 +364,7 @@ mod tests {
         subjects::routing::TRANSFER,
         subjects::routing::PROGRESS,
         subjects::routing::CONTEST,
+        subjects::routing::EXPLAIN,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -300,7 +378,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 7 {
+            action: Some(match i % 8 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -321,8 +399,13 @@ mod tests {
                 5 => Action::Progress(ReportProgress {
                     message: "正在处理".into(),
                 }),
-                _ => Action::Contest(Contest {
+                6 => Action::Contest(Contest {
                     objection: "不满意".into(),
+                }),
+                _ => Action::Explain(Explain {
+                    message: "按规定不予退款".into(),
+                    not_liable: true,
+                    basis: "退款政策第3条".into(),
                 }),
             }),
         }
@@ -348,6 +431,10 @@ mod tests {
             }
             Action::Progress(p) => (subjects::routing::PROGRESS, p.message.as_str()),
             Action::Contest(c) => (subjects::routing::CONTEST, c.objection.as_str()),
+            Action::Explain(e) => {
+                prop_assert!(e.basis.len() <= 1024 && !stray_control(&e.basis));
+                (subjects::routing::EXPLAIN, e.message.as_str())
+            }
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -361,8 +448,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..7,
-            verb in 0usize..7,
+            which in 0usize..8,
+            verb in 0usize..8,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -389,8 +476,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..7,
-            verb in 0usize..7,
+            which in 0usize..8,
+            verb in 0usize..8,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -408,6 +495,7 @@ mod tests {
                 Action::Transfer(t) => t.reason = text,
                 Action::Progress(p) => p.message = text,
                 Action::Contest(c) => c.objection = text,
+                Action::Explain(e) => e.message = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;
