@@ -13,9 +13,10 @@ use redress_platform::{ManualClock, SharedClock};
 use redress_proto::subjects::Stream;
 use redress_proto::v1::{
     Accept, AnswerSurvey, ApprovalReply, Complainant, ComplaintStatus, Contact, ContactKind,
-    DeadlineState, DecideApproval, Propose, Reply, Resolve, Responsibility, SubmitComplaint,
-    SurveyInvitation, SurveyReply, SurveyScores, WorkCommand, WorkCommandReply, WorkItem,
-    approval_reply, envelope::Payload, survey_reply, work_command::Action, work_command_reply,
+    DeadlineState, DecideApproval, Propose, QueryErrorCode, Reply, Resolve, Responsibility,
+    SubmitComplaint, SurveyInvitation, SurveyReply, SurveyScores, WorkCommand, WorkCommandReply,
+    WorkItem, approval_reply, envelope::Payload, survey_reply, work_command::Action,
+    work_command_reply,
 };
 use redress_testkit::{RunningService, TestEnv, eventually};
 
@@ -855,5 +856,156 @@ async fn only_the_person_whose_registered_key_signs_a_command_acts() {
     stack
         .wait_for(&ticket, "approved work", |s| s.status == "approved")
         .await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withdrawn_complaint_closes_and_its_open_deadlines_are_cancelled_not_met() {
+    let stack = Stack::start().await;
+    let accepted = stack
+        .client
+        .submit(&SubmitComplaint {
+            channel: "web".into(),
+            external_id: "web-withdraw".into(),
+            complainant: Some(Complainant {
+                name: "王磊".into(),
+                contact: Some(Contact {
+                    kind: ContactKind::Phone as i32,
+                    value: "+86 139 0000 7777".into(),
+                }),
+            }),
+            text: "快递三天没有送到".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ticket = accepted.ticket.clone();
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "first response met", |s| {
+            deadline_state(s, 1, "first_response") == Some(DeadlineState::Met)
+        })
+        .await;
+
+    // Only the complainant may withdraw: the secret of the acknowledgement proves it.
+    let refused = |e: redress_client::ClientError| match e {
+        redress_client::ClientError::Query(q) => (q.code(), q.field),
+        other => panic!("{other:?}"),
+    };
+    let e = stack
+        .client
+        .withdraw(&ticket, "guess", "")
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), (QueryErrorCode::NotFound, "secret".to_string()));
+    let e = stack.client.withdraw(&ticket, " ", "").await.unwrap_err();
+    assert_eq!(
+        refused(e),
+        (QueryErrorCode::Malformed, "secret".to_string())
+    );
+
+    let w = stack
+        .client
+        .withdraw(&ticket, &accepted.status_secret, "已经自己取到了")
+        .await
+        .unwrap();
+    assert!(!w.already);
+    let again = stack
+        .client
+        .withdraw(&ticket, &accepted.status_secret, "已经自己取到了")
+        .await
+        .unwrap();
+    assert!(again.already);
+    assert_eq!(again.withdrawn_at, w.withdrawn_at);
+
+    // The work closes; what was met stays met, what was open is cancelled, never met.
+    let s = stack
+        .wait_for(&ticket, "withdrawn everywhere", |s| {
+            s.status == "withdrawn"
+                && deadline_state(s, 1, "resolution") == Some(DeadlineState::Cancelled)
+        })
+        .await;
+    assert_eq!(
+        deadline_state(&s, 1, "first_response"),
+        Some(DeadlineState::Met)
+    );
+    assert!(history(&s).contains(&"complaint.withdrawn"), "{s:?}");
+    let pool = stack.env.admin_pool().await.unwrap();
+    let work_closed = || async {
+        sqlx::query_scalar::<_, i16>("SELECT state FROM routing.work_items WHERE ticket = $1")
+            .bind(&ticket)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == redress_proto::v1::WorkState::Closed as i16
+    };
+    eventually("the work closed", WAIT, work_closed).await;
+    let sla_cancelled = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT state FROM sla.deadlines WHERE ticket = $1 AND name = 'resolution'",
+        )
+        .bind(&ticket)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            == "cancelled"
+    };
+    eventually("the timer's deadline cancelled", WAIT, sla_cancelled).await;
+    let withdrawn_events = stack
+        .env
+        .events(
+            stack
+                .env
+                .subjects()
+                .work_event(redress_proto::v1::WorkChange::Withdrawn, "logistics"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(withdrawn_events.len(), 1);
+    // Nothing more for the department to do, and nobody to survey.
+    let reply: WorkCommandReply = stack
+        .request(
+            "routing",
+            "propose.logistics",
+            &WorkCommand {
+                command_id: uuid::Uuid::now_v7().to_string(),
+                ticket: ticket.clone(),
+                department: "logistics".into(),
+                actor: "zhou.qiang".into(),
+                action: Some(Action::Propose(Propose {
+                    responsibility: Responsibility::CompanyLiable as i32,
+                    remedy: "补发".into(),
+                    ..Default::default()
+                })),
+            },
+            "zhou.qiang",
+        )
+        .await;
+    assert!(
+        matches!(
+            reply.outcome,
+            Some(work_command_reply::Outcome::Error(ref e))
+                if e.code() == redress_proto::v1::CommandErrorCode::WrongState
+        ),
+        "{reply:?}"
+    );
+    let s = stack.status(&ticket).await;
+    assert_eq!(
+        (s.status.as_str(), s.survey.as_str()),
+        ("withdrawn", "none")
+    );
     stack.stop().await;
 }

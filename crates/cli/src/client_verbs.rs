@@ -429,3 +429,49 @@ pub async fn erase(args: EraseArgs) -> anyhow::Result<ExitCode> {
         Err(e) => Ok(report_error(args.json, &e)),
     }
 }
+
+#[derive(clap::Args)]
+pub struct WithdrawArgs {
+    /// Ticket the complainant withdraws.
+    ticket: String,
+    /// The complainant's secret (from the acknowledgement): only they may withdraw.
+    #[arg(long)]
+    secret: String,
+    /// Why, in the complainant's words.
+    #[arg(long, default_value = "")]
+    reason: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// `redress withdraw`: the complainant takes the complaint back, as their channel's adapter
+/// would send it.
+pub async fn withdraw(args: WithdrawArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    match client
+        .withdraw(args.ticket.trim(), args.secret.trim(), &args.reason)
+        .await
+    {
+        Ok(w) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ticket": w.ticket, "complaint_id": w.complaint_id,
+                        "withdrawn_at": rfc3339(&w.withdrawn_at), "already": w.already,
+                    })
+                );
+            } else {
+                println!(
+                    "{} withdrawn{}: the work closes, open deadlines are cancelled",
+                    w.ticket,
+                    if w.already { " (already)" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(report_error(args.json, &e)),
+    }
+}

@@ -115,6 +115,9 @@ enum Command {
     /// key, text and contact, its raw submission and the messages sent to them; the facts
     /// stay for statistics.
     Erase(client_verbs::EraseArgs),
+    /// Withdraw a complaint for its complainant (ticket and the acknowledgement's secret), as
+    /// their channel's adapter would: the work closes and open deadlines are cancelled.
+    Withdraw(client_verbs::WithdrawArgs),
     /// What was sent to complainants on a channel, as its adapter receives it
     /// (acknowledgements, refusals, replies, survey invitations with their tokens).
     Notifications(notifications::NotificationsArgs),
@@ -192,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(command) => people::run(command).await,
         Command::Notifications(args) => notifications::run(args).await,
         Command::Erase(args) => client_verbs::erase(args).await,
+        Command::Withdraw(args) => client_verbs::withdraw(args).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -217,6 +221,7 @@ impl Command {
             Command::People(_) => "people",
             Command::Notifications(_) => "notifications",
             Command::Erase(_) => "erase",
+            Command::Withdraw(_) => "withdraw",
         }
     }
 }

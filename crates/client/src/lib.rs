@@ -446,6 +446,36 @@ impl Client {
             None => Err(ClientError::Empty),
         }
     }
+
+    /// The complainant withdraws the complaint, proving who they are with the secret of the
+    /// acknowledgement, as [`Client::track`]. The work closes, open deadlines are cancelled
+    /// and no survey follows; asking again answers the same withdrawal (`already`).
+    pub async fn withdraw(
+        &self,
+        ticket: &str,
+        secret: &str,
+        reason: &str,
+    ) -> Result<redress_proto::v1::Withdrawal, ClientError> {
+        use redress_proto::v1::{WithdrawComplaint, WithdrawReply, withdraw_reply};
+        let request = WithdrawComplaint {
+            ticket: ticket.to_string(),
+            secret: secret.to_string(),
+            reason: reason.to_string(),
+        };
+        let reply = self
+            .request(
+                subjects::intake::SERVICE,
+                subjects::intake::WITHDRAW,
+                request.encode_to_vec(),
+                None,
+            )
+            .await?;
+        match WithdrawReply::decode(reply)?.outcome {
+            Some(withdraw_reply::Outcome::Withdrawn(w)) => Ok(w),
+            Some(withdraw_reply::Outcome::Error(e)) => Err(ClientError::Query(e)),
+            None => Err(ClientError::Empty),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -171,7 +171,8 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
 
 /// A channel adapter: submissions and evidence of its own channel (stream and request),
 /// the complainant's view of status (`track`, which needs the complainant's secret; not the
-/// staff's `status`), and what is addressed to its complainants (`notify.<channel>.>`).
+/// staff's `status`), the complainant's withdrawal (`withdraw`, with the same secret), and
+/// what is addressed to its complainants (`notify.<channel>.>`).
 pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
     let root = subjects.root();
     let notify = format!("{root}.notify.{channel}.>");
@@ -186,6 +187,7 @@ pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
         format!("{root}.intake.evidence.{channel}"),
         subjects.command("intake", "submit"),
         subjects.command("intake", "track"),
+        subjects.command("intake", "withdraw"),
     ]);
     Permissions {
         publish,

@@ -26,11 +26,12 @@ pub enum EventKind {
     SurveyAnswered,
     ComplaintClosed,
     ComplaintReopened,
+    ComplaintWithdrawn,
 }
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 10] = [
+    pub const ALL: [WorkChange; 11] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -41,6 +42,7 @@ impl WorkChange {
         WorkChange::Closed,
         WorkChange::ProgressReported,
         WorkChange::Contested,
+        WorkChange::Withdrawn,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -72,13 +74,14 @@ impl WorkChange {
             WorkChange::Closed => "closed",
             WorkChange::ProgressReported => "progress_reported",
             WorkChange::Contested => "contested",
+            WorkChange::Withdrawn => "withdrawn",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -91,6 +94,7 @@ impl EventKind {
         EventKind::Work(WorkChange::Closed),
         EventKind::Work(WorkChange::ProgressReported),
         EventKind::Work(WorkChange::Contested),
+        EventKind::Work(WorkChange::Withdrawn),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -102,6 +106,7 @@ impl EventKind {
         EventKind::SurveyAnswered,
         EventKind::ComplaintClosed,
         EventKind::ComplaintReopened,
+        EventKind::ComplaintWithdrawn,
     ];
 
     /// The event's name: its subject after `<root>.evt.`, without the department of work
@@ -122,6 +127,7 @@ impl EventKind {
                 WorkChange::Closed => "work.closed",
                 WorkChange::ProgressReported => "work.progress_reported",
                 WorkChange::Contested => "work.contested",
+                WorkChange::Withdrawn => "work.withdrawn",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",
@@ -134,6 +140,7 @@ impl EventKind {
             EventKind::SurveyAnswered => "survey.answered",
             EventKind::ComplaintClosed => "complaint.closed",
             EventKind::ComplaintReopened => "complaint.reopened",
+            EventKind::ComplaintWithdrawn => "complaint.withdrawn",
         }
     }
 
@@ -141,7 +148,7 @@ impl EventKind {
     /// another producer.
     pub fn producer(self) -> &'static str {
         match self {
-            EventKind::ComplaintReceived => "intake",
+            EventKind::ComplaintReceived | EventKind::ComplaintWithdrawn => "intake",
             EventKind::ComplaintClassified => "classification",
             EventKind::Work(_) | EventKind::WorkEscalated => "routing",
             EventKind::SlaArmed
@@ -213,6 +220,7 @@ impl Payload {
             Payload::SurveyAnswered(_) => EventKind::SurveyAnswered,
             Payload::ComplaintClosed(_) => EventKind::ComplaintClosed,
             Payload::ComplaintReopened(_) => EventKind::ComplaintReopened,
+            Payload::ComplaintWithdrawn(_) => EventKind::ComplaintWithdrawn,
         }
     }
 
@@ -252,7 +260,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventKind::ALL.len());
-        assert_eq!(WorkChange::ALL.len() + 13, EventKind::ALL.len());
+        assert_eq!(WorkChange::ALL.len() + 14, EventKind::ALL.len());
     }
 
     #[test]

@@ -300,6 +300,8 @@ pub mod intake {
     pub const TRACK: &str = "track";
     /// Erasure of a complainant's personal data (administrator only).
     pub const ERASE: &str = "erase";
+    /// The complainant withdraws the complaint (ticket plus secret), for channel adapters.
+    pub const WITHDRAW: &str = "withdraw";
     /// Durable consumer of intake on the submissions stream, shared by all its instances.
     pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
 }

@@ -9,6 +9,7 @@
 //! - `TrackQuery` as a request on `<root>.cmd.intake.track`: [`handlers::track`] (the
 //!   complainant's view, for the ticket and the secret of the acknowledgement)
 //! - `EraseComplaint` as a request on `<root>.cmd.intake.erase`: [`handlers::erase`]
+//! - `WithdrawComplaint` as a request on `<root>.cmd.intake.withdraw`: [`handlers::withdraw`]
 //!   (the complainant's right to deletion; administrator only)
 //! - every lifecycle event (classified, work changes, deadlines, approvals, surveys), kept in
 //!   the public status and history: [`handlers::status`]
@@ -153,6 +154,16 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             .endpoint(subjects::intake::TRACK, subjects::intake::TRACK, move |m| {
                 handlers::track::handle(intake.clone(), m)
             })
+            .await?;
+    }
+    {
+        let intake = intake.clone();
+        commands
+            .endpoint(
+                subjects::intake::WITHDRAW,
+                subjects::intake::WITHDRAW,
+                move |m| handlers::withdraw::handle(intake.clone(), m),
+            )
             .await?;
     }
     commands

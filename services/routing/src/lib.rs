@@ -9,6 +9,7 @@
 //! - `sla.breached`: [`handlers::sla_breached`]
 //! - `complaint.closed`: [`handlers::complaint_closed`]
 //! - `complaint.reopened`: [`handlers::complaint_reopened`]
+//! - `complaint.withdrawn`: [`handlers::complaint_withdrawn`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
 //!   transfer, progress, contest, explain:
 //!   [`handlers::work_command`]
@@ -142,6 +143,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             EventKind::SlaBreached,
             EventKind::ComplaintClosed,
             EventKind::ComplaintReopened,
+            EventKind::ComplaintWithdrawn,
         ]),
         routing.clone(),
     )

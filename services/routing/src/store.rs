@@ -172,6 +172,20 @@ pub async fn lock_by_id(
     Ok(row.as_ref().map(from_row))
 }
 
+/// The work item of a complaint, locked until the transaction ends.
+pub async fn lock_by_complaint(
+    conn: &mut PgConnection,
+    complaint_id: uuid::Uuid,
+) -> sqlx::Result<Option<Work>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM work_items WHERE complaint_id = $1 FOR UPDATE"
+    ))
+    .bind(complaint_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
 /// Writes back everything a transition may change, and the transition itself.
 pub async fn save(
     conn: &mut PgConnection,

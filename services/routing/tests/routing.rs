@@ -1326,3 +1326,80 @@ async fn inquiries_and_what_is_not_the_companys_fault_are_explained_and_resolved
     assert_eq!(c, CommandErrorCode::WrongState);
     routing.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withdrawal_closes_the_work_even_when_it_comes_before_the_assignment() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    let withdrawn = |complaint: Uuid, ticket: &str| {
+        new_event(
+            "intake",
+            &cause(complaint),
+            chrono::Utc::now(),
+            Payload::ComplaintWithdrawn(redress_proto::v1::ComplaintWithdrawn {
+                ticket: ticket.into(),
+            }),
+        )
+    };
+    let subject = env
+        .subjects()
+        .event(redress_proto::EventKind::ComplaintWithdrawn.name());
+
+    // Withdrawn while the department works on it: closed once, however often told.
+    let (complaint, _) = assigned(&env, "T-11", "delivery", Severity::General).await;
+    ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-11",
+        "logistics",
+        "zhou.qiang",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    for _ in 0..2 {
+        env.publish_event(subject.clone(), &withdrawn(complaint, "T-11"))
+            .await
+            .unwrap();
+    }
+    // Withdrawn before routing heard of the classification: retried until the work exists.
+    let early = Uuid::now_v7();
+    env.publish_event(subject.clone(), &withdrawn(early, "T-12"))
+        .await
+        .unwrap();
+    env.publish_event(
+        env.subjects()
+            .event(redress_proto::EventKind::ComplaintClassified.name()),
+        &classified(early, "T-12", "delivery", Severity::General),
+    )
+    .await
+    .unwrap();
+    eventually("both withdrawn", WAIT, || async {
+        changes(&env, WorkChange::Withdrawn, "logistics")
+            .await
+            .len()
+            >= 2
+    })
+    .await;
+    let closed = changes(&env, WorkChange::Withdrawn, "logistics").await;
+    let mut tickets: Vec<&str> = closed.iter().map(|w| w.ticket.as_str()).collect();
+    tickets.sort_unstable();
+    assert_eq!(tickets, ["T-11", "T-12"], "each once");
+    assert!(closed.iter().all(|w| w.state() == WorkState::Closed));
+    let (c, _) = refused(
+        command(
+            &env,
+            "progress",
+            &id(),
+            "T-11",
+            "logistics",
+            "zhou.qiang",
+            Action::Progress(ReportProgress {
+                message: "还在查".into(),
+            }),
+        )
+        .await,
+    );
+    assert_eq!(c, CommandErrorCode::WrongState);
+    routing.stop().await.unwrap();
+}

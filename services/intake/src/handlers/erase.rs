@@ -123,13 +123,14 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
         .execute(&mut *tx)
         .await?;
         // What the department replied, reported or understood (a transfer's line), and what
-        // the complainant objected to, may name them; who wrote it stays. An assignment's
+        // the complainant objected to or gave as the reason to withdraw, may name them; who
+        // wrote it stays. An assignment's
         // own line ("to logistics (round 1, …)") has nothing after ": " to lose.
         sqlx::query(
             "UPDATE history SET detail = split_part(detail, ': ', 1)
              WHERE complaint_id = $1
                AND event IN ('work.replied', 'work.progress_reported', 'work.contested',
-                             'work.assigned')",
+                             'work.assigned', 'complaint.withdrawn')",
         )
         .bind(found.id)
         .execute(&mut *tx)

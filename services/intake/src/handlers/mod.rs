@@ -6,6 +6,7 @@ pub mod status_query;
 pub mod submission;
 pub mod submit_command;
 pub mod track;
+pub mod withdraw;
 
 use redress_proto::v1::{SubmitAccepted, SubmitComplaint};
 

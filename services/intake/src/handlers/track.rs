@@ -116,6 +116,7 @@ pub fn public(s: ComplaintStatus) -> PublicStatus {
                         .unwrap_or_default(),
                 ),
                 "work.resolved" => ("resolved", String::new()),
+                "complaint.withdrawn" => ("withdrawn", String::new()),
                 "survey.sent" => ("survey sent", String::new()),
                 "survey.answered" => ("survey answered", String::new()),
                 _ => return None,

@@ -433,6 +433,16 @@ impl Work {
         Some(WorkChange::Closed)
     }
 
+    /// The complainant withdrew the complaint: the work closes from whatever state it is in.
+    /// None when it is closed already (a repeated withdrawal, or a satisfied complainant).
+    pub fn withdraw(&mut self) -> Option<Change> {
+        if self.state == WorkState::Closed {
+            return None;
+        }
+        self.changed(WorkState::Closed);
+        Some(WorkChange::Withdrawn)
+    }
+
     /// The complainant is not satisfied with `round`: the department handles it again.
     pub fn reopen(&mut self, round: u32, now: DateTime<Utc>) -> Option<Change> {
         if self.round != round || self.state != WorkState::Resolved {

@@ -4,6 +4,7 @@ pub mod approval_decided;
 pub mod complaint_classified;
 pub mod complaint_closed;
 pub mod complaint_reopened;
+pub mod complaint_withdrawn;
 pub mod list_work;
 pub mod sla_breached;
 pub mod work_command;
@@ -23,6 +24,7 @@ pub enum Input {
     Breached(sla_breached::Breach),
     Closed(WorkId),
     Reopened(WorkId),
+    Withdrawn(uuid::Uuid),
 }
 
 impl Handler for Routing {
@@ -35,6 +37,10 @@ impl Handler for Routing {
             Payload::DeadlineBreached(b) => sla_breached::parse(b),
             Payload::ComplaintClosed(c) => work_id(&c.work_id).map(Input::Closed),
             Payload::ComplaintReopened(r) => work_id(&r.work_id).map(Input::Reopened),
+            Payload::ComplaintWithdrawn(_) => event
+                .complaint_id()
+                .map(Input::Withdrawn)
+                .ok_or_else(|| "complaint_id is not a UUID".to_string()),
             _ => return Parsed::Skip,
         };
         match parsed {
@@ -58,6 +64,7 @@ impl Handler for Routing {
             (Input::Reopened(id), Payload::ComplaintReopened(r)) => {
                 complaint_reopened::apply(self, unit, event, *id, r).await
             }
+            (Input::Withdrawn(id), _) => complaint_withdrawn::apply(self, unit, event, *id).await,
             _ => unreachable!("parse pairs each input with its payload"),
         }
     }

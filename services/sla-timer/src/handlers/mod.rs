@@ -84,7 +84,8 @@ impl StoredDeadline {
         }
     }
 
-    /// The event that tells a settled deadline's end; none while it is armed.
+    /// The event that tells a settled deadline's end; none while it is armed or when it was
+    /// cancelled.
     pub fn settled_event(&self) -> Option<Payload> {
         let settled = DeadlineSettled {
             deadline: Some(self.to_proto()),
@@ -92,7 +93,11 @@ impl StoredDeadline {
         match self.state {
             DeadlineState::Met => Some(Payload::DeadlineMet(settled)),
             DeadlineState::Breached => Some(Payload::DeadlineBreached(settled)),
-            DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => None,
+            // A withdrawal's cancellation is told by the withdrawal itself.
+            DeadlineState::Armed
+            | DeadlineState::Warned
+            | DeadlineState::Cancelled
+            | DeadlineState::Unspecified => None,
         }
     }
 
@@ -113,6 +118,7 @@ pub(crate) fn state_name(s: DeadlineState) -> &'static str {
     match s {
         DeadlineState::Met => "met",
         DeadlineState::Breached => "breached",
+        DeadlineState::Cancelled => "cancelled",
         DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => "armed",
     }
 }
@@ -121,6 +127,7 @@ fn parse_state(s: &str) -> DeadlineState {
     match s {
         "met" => DeadlineState::Met,
         "breached" => DeadlineState::Breached,
+        "cancelled" => DeadlineState::Cancelled,
         _ => DeadlineState::Armed,
     }
 }

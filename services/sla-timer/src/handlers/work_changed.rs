@@ -15,7 +15,9 @@ use redress_playbook::{Severity, Urgency};
 use redress_proto::time::opt_to_chrono;
 use redress_proto::types::WorkId;
 use redress_proto::v1::envelope::Payload;
-use redress_proto::v1::{DeadlineState, DeadlinesArmed, WorkChanged, WorkItem, WorkState};
+use redress_proto::v1::{
+    DeadlineState, DeadlinesArmed, WorkChange, WorkChanged, WorkItem, WorkState,
+};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -36,6 +38,8 @@ pub struct Round {
     progress: Progress,
     /// The round's deadlines, when the event says when its clock started.
     plan: Option<(DateTime<Utc>, Vec<Planned>)>,
+    /// The complainant withdrew the complaint: what is still open is cancelled, not met.
+    withdrawn: bool,
 }
 
 pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Round> {
@@ -64,6 +68,7 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         return Parsed::Reject(format!("round {} is out of range", work.round));
     };
     let occurred_at = event.occurred_at().unwrap_or_else(|| sla.ctx.clock.now());
+    let withdrawn = change.change() == WorkChange::Withdrawn;
     // The round's clock starts at assignment: the work item's own record of it, else the
     // ASSIGNED event's time. Any other event without it cannot start the clock.
     let start =
@@ -86,8 +91,15 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         playbook: playbook.key.clone(),
         playbook_version: playbook.version.clone(),
         warn_at_percent: playbook.sla.warn_at_percent,
-        progress: progress_of(work, state, occurred_at),
+        // A withdrawal closes the work without reaching anything: only the steps the work
+        // item records as taken count.
+        progress: if withdrawn {
+            progress_of(work, WorkState::Unspecified, occurred_at)
+        } else {
+            progress_of(work, state, occurred_at)
+        },
         plan,
+        withdrawn,
     })
 }
 
@@ -121,6 +133,7 @@ struct Told<'a> {
     round: &'a Round,
     progress: Progress,
     plan: Option<&'a (DateTime<Utc>, Vec<Planned>)>,
+    withdrawn: bool,
 }
 
 /// A deadline armed in this batch, for the round at `round` of the batch's rounds.
@@ -150,6 +163,7 @@ pub async fn apply_all(
                     replied_at: earliest(told.progress.replied_at, r.progress.replied_at),
                     resolved_at: earliest(told.progress.resolved_at, r.progress.resolved_at),
                 };
+                told.withdrawn |= r.withdrawn;
                 if told.plan.is_none() && r.plan.is_some() {
                     told.plan = r.plan.as_ref();
                     told.event = event;
@@ -163,6 +177,7 @@ pub async fn apply_all(
                     round: r,
                     progress: r.progress,
                     plan: r.plan.as_ref(),
+                    withdrawn: r.withdrawn,
                 },
             )),
         }
@@ -320,6 +335,28 @@ pub async fn apply_all(
             .execute(unit.db())
             .await?;
         }
+    }
+
+    // Withdrawn rounds: what is still open will never be met or breached.
+    let withdrawn: Vec<usize> = (0..rounds.len())
+        .filter(|&i| rounds[i].1.withdrawn)
+        .collect();
+    if !withdrawn.is_empty() {
+        let ids: Vec<uuid::Uuid> = withdrawn.iter().map(|&i| rounds[i].0.0).collect();
+        let nos: Vec<i32> = withdrawn.iter().map(|&i| rounds[i].0.1).collect();
+        let cancelled = sqlx::query(
+            "UPDATE deadlines SET state = $3, settled_at = $4
+             WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
+               AND state = 'armed'",
+        )
+        .bind(&ids)
+        .bind(&nos)
+        .bind(state_name(DeadlineState::Cancelled))
+        .bind(now)
+        .execute(unit.db())
+        .await?
+        .rows_affected();
+        unit.count("sla_cancelled_total", cancelled);
     }
 
     // The events, each round's in the span of the event that told it.

@@ -1,4 +1,5 @@
-//! `sla.*`: each deadline of each round; met and breached are final, and warned beats armed.
+//! `sla.*`: each deadline of each round; met, breached and cancelled (by a withdrawal) are
+//! final, and warned beats armed.
 
 use std::collections::HashMap;
 
@@ -33,7 +34,9 @@ impl Row {
     /// `newer` told after `self`: the same rule the upsert applies to the stored row.
     fn then(self, newer: Row) -> Row {
         let state = match (self.state, newer.state) {
-            (DeadlineState::Met | DeadlineState::Breached, _) => self.state,
+            (DeadlineState::Met | DeadlineState::Breached | DeadlineState::Cancelled, _) => {
+                self.state
+            }
             (DeadlineState::Warned, DeadlineState::Armed) => self.state,
             _ => newer.state,
         };
@@ -138,7 +141,7 @@ impl Batch {
                                    ELSE EXCLUDED.limit_text END,
                  calendar = CASE WHEN EXCLUDED.calendar = '' THEN deadlines.calendar
                                  ELSE EXCLUDED.calendar END,
-                 state = CASE WHEN deadlines.state IN ($9, $10) THEN deadlines.state
+                 state = CASE WHEN deadlines.state IN ($9, $10, $13) THEN deadlines.state
                               WHEN deadlines.state = $11 AND EXCLUDED.state = $12
                                    THEN deadlines.state
                               ELSE EXCLUDED.state END,
@@ -156,6 +159,7 @@ impl Batch {
         .bind(DeadlineState::Breached as i16)
         .bind(DeadlineState::Warned as i16)
         .bind(DeadlineState::Armed as i16)
+        .bind(DeadlineState::Cancelled as i16)
         .execute(db)
         .await?;
         Ok(())

@@ -10,7 +10,8 @@
 //! The history has one line per act. A consequence another line already tells gets none:
 //! `work.approved` and `work.rejected` follow the approver's `approval.decided`;
 //! `complaint.closed`, `complaint.reopened` and `work.closed` follow the complainant's
-//! `survey.answered` (the reopened round's new `work.assigned` has its own line).
+//! `survey.answered` (the reopened round's new `work.assigned` has its own line);
+//! `work.withdrawn` follows the complainant's `complaint.withdrawn`.
 
 mod approval;
 mod classification;
@@ -32,8 +33,11 @@ impl Handler for Intake {
     type Input = Uuid;
 
     fn parse(&self, event: &Event) -> Parsed<Uuid> {
-        if event.kind == EventKind::ComplaintReceived {
-            // Our own event: the complaint and its first history entry were written with it.
+        if matches!(
+            event.kind,
+            EventKind::ComplaintReceived | EventKind::ComplaintWithdrawn
+        ) {
+            // Our own events: the complaint's state and history line were written with them.
             return Parsed::Skip;
         }
         match event.complaint_id() {
@@ -55,8 +59,12 @@ impl Handler for Intake {
 fn has_history_line(kind: EventKind) -> bool {
     !matches!(
         kind,
-        EventKind::Work(WorkChange::Approved | WorkChange::Rejected | WorkChange::Closed)
-            | EventKind::ComplaintClosed
+        EventKind::Work(
+            WorkChange::Approved
+                | WorkChange::Rejected
+                | WorkChange::Closed
+                | WorkChange::Withdrawn
+        ) | EventKind::ComplaintClosed
             | EventKind::ComplaintReopened
     )
 }
@@ -120,7 +128,9 @@ async fn apply_all(
             Payload::SurveySent(s) => surveys.sent(id, s),
             Payload::SurveyAnswered(s) => surveys.answered(id, s),
             Payload::ComplaintClosed(_) | Payload::ComplaintReopened(_) => String::new(),
-            Payload::ComplaintReceived(_) => unreachable!("skipped in parse"),
+            Payload::ComplaintReceived(_) | Payload::ComplaintWithdrawn(_) => {
+                unreachable!("skipped in parse")
+            }
         });
         if has_history_line(event.kind) {
             history.ids.push(id);

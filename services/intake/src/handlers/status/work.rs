@@ -191,7 +191,10 @@ impl Batch {
                 levels.push(n.escalation_level);
             }
             sqlx::query(
-                "UPDATE complaints c SET status = u.status, department = u.department,
+                // A withdrawn complaint stays withdrawn whatever late work event arrives.
+                "UPDATE complaints c SET status = CASE WHEN c.withdrawn_at IS NULL
+                                                  THEN u.status ELSE 'withdrawn' END,
+                     department = u.department,
                      round = u.round, escalation_level = GREATEST(c.escalation_level, u.level),
                      work_version = u.version, updated_at = $7
                  FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int4[],
