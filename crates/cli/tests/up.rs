@@ -199,10 +199,47 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
 
     walk_through_its_whole_life(dir.path(), &ticket);
 
+    // A second caller takes their complaint back; only their secret lets them.
+    let second = json(redress(dir.path()).args([
+        "submit",
+        "--channel",
+        "phone",
+        "--external-id",
+        "call-43",
+        "--contact",
+        "13800138001",
+        "--text",
+        "空调不制冷",
+        "--json",
+    ]));
+    let second_ticket = second["ticket"].as_str().unwrap().to_string();
+    let secret = second["status_secret"].as_str().unwrap().to_string();
+    let wrong = redress(dir.path())
+        .args(["withdraw", &second_ticket, "--secret", "guess", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(3));
+    let w = json(redress(dir.path()).args([
+        "withdraw",
+        &second_ticket,
+        "--secret",
+        &secret,
+        "--reason",
+        "已经修好了",
+        "--json",
+    ]));
+    assert_eq!(w["already"], false, "{w}");
+    status_until(dir.path(), &second_ticket, "withdrawn", |s| {
+        s["status"] == "withdrawn"
+            && s["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|l| l["event"] == "complaint.withdrawn"))
+    });
+
     // Every contact is sealed under the stack's one key (id 0): nothing to re-seal.
     let rekeyed = json(redress(dir.path()).args(["ops", "rekey", "--json"]));
     assert_eq!(rekeyed["resealed"], 0, "{rekeyed}");
-    assert_eq!(rekeyed["values_by_key_id"]["0"], 1, "{rekeyed}");
+    assert_eq!(rekeyed["values_by_key_id"]["0"], 2, "{rekeyed}");
 
     // The complainant's right to deletion, by the administrator; the facts stay.
     let erased = json(redress(dir.path()).args(["erase", &ticket, "--json"]));
@@ -247,8 +284,8 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
     let rekeyed = json(redress(dir.path()).args(["ops", "rekey", "--json"]));
     assert_eq!(
         rekeyed["values_by_key_id"],
-        serde_json::json!({}),
-        "{rekeyed}"
+        serde_json::json!({"0": 1}),
+        "only the withdrawn complaint's contact is left: {rekeyed}"
     );
 
     // A department's system gets a user of its own while the stack runs; it lists its own
