@@ -1009,3 +1009,155 @@ async fn a_withdrawn_complaint_closes_and_its_open_deadlines_are_cancelled_not_m
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complainant_who_rejects_the_reply_gets_a_new_proposal_in_the_same_round() {
+    let stack = Stack::start().await;
+    let accepted = stack
+        .client
+        .submit(&SubmitComplaint {
+            channel: "web".into(),
+            external_id: "web-respond".into(),
+            complainant: Some(Complainant {
+                name: "赵敏".into(),
+                contact: Some(Contact {
+                    kind: ContactKind::Phone as i32,
+                    value: "+86 139 0000 8888".into(),
+                }),
+            }),
+            text: "快递三天没有送到".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (ticket, secret) = (accepted.ticket.clone(), accepted.status_secret.clone());
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    let refused = |e: redress_client::ClientError| match e {
+        redress_client::ClientError::Query(q) => (q.code(), q.field),
+        other => panic!("{other:?}"),
+    };
+    // Nothing to answer before a reply.
+    let e = stack
+        .client
+        .respond(&ticket, &secret, false, "不行")
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), (QueryErrorCode::WrongState, "ticket".into()));
+    let dept = "logistics";
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    let owned = stack;
+    let (stack, ticket) = (&owned, ticket.as_str());
+    let offer = |remedy: &'static str| async move {
+        stack
+            .work(
+                "propose",
+                ticket,
+                dept,
+                "zhou.qiang",
+                Action::Propose(Propose {
+                    responsibility: Responsibility::PartlyLiable as i32,
+                    remedy: remedy.into(),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        stack
+            .wait_for(ticket, "automatic approval", |s| s.status == "approved")
+            .await;
+        stack
+            .work(
+                "reply",
+                ticket,
+                dept,
+                "zhou.qiang",
+                Action::Reply(Reply {
+                    message: format!("{remedy}，请确认"),
+                }),
+            )
+            .await;
+        stack
+            .wait_for(ticket, "replied", |s| s.status == "replied")
+            .await;
+    };
+    offer("催促派送").await;
+
+    // Only the complainant answers; a rejection says why.
+    let e = stack
+        .client
+        .respond(ticket, "guess", false, "不行")
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), (QueryErrorCode::NotFound, "secret".into()));
+    let e = stack
+        .client
+        .respond(ticket, &secret, false, " ")
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), (QueryErrorCode::Malformed, "comment".into()));
+    let r = stack
+        .client
+        .respond(ticket, &secret, false, "催了也没用，要求退款")
+        .await
+        .unwrap();
+    assert!(!r.already);
+    let again = stack
+        .client
+        .respond(ticket, &secret, false, "催了也没用，要求退款")
+        .await
+        .unwrap();
+    assert!(again.already);
+
+    // Back with the department in the same round, the objection in the history.
+    let s = stack
+        .wait_for(ticket, "back in progress", |s| s.status == "in_progress")
+        .await;
+    assert_eq!(s.round, 1);
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.contested" && h.detail.contains("要求退款")),
+        "{s:?}"
+    );
+    offer("退款").await;
+    let r = stack
+        .client
+        .respond(ticket, &secret, true, "")
+        .await
+        .unwrap();
+    assert!(r.accepted && !r.already);
+    stack
+        .work(
+            "resolve",
+            ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    let s = stack
+        .wait_for(ticket, "survey", |s| s.survey == "sent")
+        .await;
+    assert_eq!(s.round, 1, "the negotiation never opened a new round");
+    let contested = stack
+        .env
+        .events(
+            stack
+                .env
+                .subjects()
+                .work_event(redress_proto::v1::WorkChange::Contested, dept),
+        )
+        .await
+        .unwrap();
+    assert_eq!(contested.len(), 1);
+    owned.stop().await;
+}

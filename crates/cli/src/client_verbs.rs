@@ -475,3 +475,66 @@ pub async fn withdraw(args: WithdrawArgs) -> anyhow::Result<ExitCode> {
         Err(e) => Ok(report_error(args.json, &e)),
     }
 }
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("answer").required(true).args(["accept", "reject"])))]
+pub struct RespondArgs {
+    /// Ticket whose reply the complainant answers.
+    ticket: String,
+    /// The complainant's secret (from the acknowledgement).
+    #[arg(long)]
+    secret: String,
+    /// The complainant agrees with the reply.
+    #[arg(long)]
+    accept: bool,
+    /// The complainant rejects the reply: the department proposes again.
+    #[arg(long, requires = "comment")]
+    reject: bool,
+    /// What the complainant says (required with --reject).
+    #[arg(long, default_value = "")]
+    comment: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// `redress respond`: the complainant's answer to the reply, as their channel's adapter would
+/// send it.
+pub async fn respond(args: RespondArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    match client
+        .respond(
+            args.ticket.trim(),
+            args.secret.trim(),
+            args.accept,
+            &args.comment,
+        )
+        .await
+    {
+        Ok(r) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ticket": r.ticket, "accepted": r.accepted,
+                        "responded_at": rfc3339(&r.responded_at), "already": r.already,
+                    })
+                );
+            } else {
+                println!(
+                    "{}: the reply was {}{}",
+                    r.ticket,
+                    if r.accepted {
+                        "accepted"
+                    } else {
+                        "rejected; the department proposes again"
+                    },
+                    if r.already { " (already)" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(report_error(args.json, &e)),
+    }
+}

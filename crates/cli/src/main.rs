@@ -118,6 +118,9 @@ enum Command {
     /// Withdraw a complaint for its complainant (ticket and the acknowledgement's secret), as
     /// their channel's adapter would: the work closes and open deadlines are cancelled.
     Withdraw(client_verbs::WithdrawArgs),
+    /// Accept or reject the department's reply for its complainant (ticket and secret), as
+    /// their channel's adapter would; a rejection sends the work back for a new proposal.
+    Respond(client_verbs::RespondArgs),
     /// What was sent to complainants on a channel, as its adapter receives it
     /// (acknowledgements, refusals, replies, survey invitations with their tokens).
     Notifications(notifications::NotificationsArgs),
@@ -196,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notifications(args) => notifications::run(args).await,
         Command::Erase(args) => client_verbs::erase(args).await,
         Command::Withdraw(args) => client_verbs::withdraw(args).await,
+        Command::Respond(args) => client_verbs::respond(args).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -222,6 +226,7 @@ impl Command {
             Command::Notifications(_) => "notifications",
             Command::Erase(_) => "erase",
             Command::Withdraw(_) => "withdraw",
+            Command::Respond(_) => "respond",
         }
     }
 }

@@ -447,6 +447,39 @@ impl Client {
         }
     }
 
+    /// The complainant accepts or rejects the department's reply (a rejection needs a
+    /// `comment`), proving who they are with the acknowledgement's secret, as
+    /// [`Client::track`]. A rejection sends the work back for a new proposal in the same
+    /// round.
+    pub async fn respond(
+        &self,
+        ticket: &str,
+        secret: &str,
+        accept: bool,
+        comment: &str,
+    ) -> Result<redress_proto::v1::Response, ClientError> {
+        use redress_proto::v1::{RespondReply, RespondToReply, respond_reply};
+        let request = RespondToReply {
+            ticket: ticket.to_string(),
+            secret: secret.to_string(),
+            accept,
+            comment: comment.to_string(),
+        };
+        let reply = self
+            .request(
+                subjects::intake::SERVICE,
+                subjects::intake::RESPOND,
+                request.encode_to_vec(),
+                None,
+            )
+            .await?;
+        match RespondReply::decode(reply)?.outcome {
+            Some(respond_reply::Outcome::Responded(r)) => Ok(r),
+            Some(respond_reply::Outcome::Error(e)) => Err(ClientError::Query(e)),
+            None => Err(ClientError::Empty),
+        }
+    }
+
     /// The complainant withdraws the complaint, proving who they are with the secret of the
     /// acknowledgement, as [`Client::track`]. The work closes, open deadlines are cancelled
     /// and no survey follows; asking again answers the same withdrawal (`already`).

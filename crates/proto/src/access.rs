@@ -171,7 +171,8 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
 
 /// A channel adapter: submissions and evidence of its own channel (stream and request),
 /// the complainant's view of status (`track`, which needs the complainant's secret; not the
-/// staff's `status`), the complainant's withdrawal (`withdraw`, with the same secret), and
+/// staff's `status`), the complainant's withdrawal and answer to a reply (`withdraw`,
+/// `respond`, with the same secret), and
 /// what is addressed to its complainants (`notify.<channel>.>`).
 pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
     let root = subjects.root();
@@ -188,6 +189,7 @@ pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
         subjects.command("intake", "submit"),
         subjects.command("intake", "track"),
         subjects.command("intake", "withdraw"),
+        subjects.command("intake", "respond"),
     ]);
     Permissions {
         publish,

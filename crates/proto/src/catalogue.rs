@@ -27,6 +27,7 @@ pub enum EventKind {
     ComplaintClosed,
     ComplaintReopened,
     ComplaintWithdrawn,
+    ComplaintResponded,
 }
 
 impl WorkChange {
@@ -81,7 +82,7 @@ impl WorkChange {
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -107,6 +108,7 @@ impl EventKind {
         EventKind::ComplaintClosed,
         EventKind::ComplaintReopened,
         EventKind::ComplaintWithdrawn,
+        EventKind::ComplaintResponded,
     ];
 
     /// The event's name: its subject after `<root>.evt.`, without the department of work
@@ -141,6 +143,7 @@ impl EventKind {
             EventKind::ComplaintClosed => "complaint.closed",
             EventKind::ComplaintReopened => "complaint.reopened",
             EventKind::ComplaintWithdrawn => "complaint.withdrawn",
+            EventKind::ComplaintResponded => "complaint.responded",
         }
     }
 
@@ -148,7 +151,9 @@ impl EventKind {
     /// another producer.
     pub fn producer(self) -> &'static str {
         match self {
-            EventKind::ComplaintReceived | EventKind::ComplaintWithdrawn => "intake",
+            EventKind::ComplaintReceived
+            | EventKind::ComplaintWithdrawn
+            | EventKind::ComplaintResponded => "intake",
             EventKind::ComplaintClassified => "classification",
             EventKind::Work(_) | EventKind::WorkEscalated => "routing",
             EventKind::SlaArmed
@@ -221,6 +226,7 @@ impl Payload {
             Payload::ComplaintClosed(_) => EventKind::ComplaintClosed,
             Payload::ComplaintReopened(_) => EventKind::ComplaintReopened,
             Payload::ComplaintWithdrawn(_) => EventKind::ComplaintWithdrawn,
+            Payload::ComplaintResponded(_) => EventKind::ComplaintResponded,
         }
     }
 
@@ -260,7 +266,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventKind::ALL.len());
-        assert_eq!(WorkChange::ALL.len() + 14, EventKind::ALL.len());
+        assert_eq!(WorkChange::ALL.len() + 15, EventKind::ALL.len());
     }
 
     #[test]

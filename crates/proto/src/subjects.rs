@@ -302,6 +302,8 @@ pub mod intake {
     pub const ERASE: &str = "erase";
     /// The complainant withdraws the complaint (ticket plus secret), for channel adapters.
     pub const WITHDRAW: &str = "withdraw";
+    /// The complainant accepts or rejects the reply (ticket plus secret), for channel adapters.
+    pub const RESPOND: &str = "respond";
     /// Durable consumer of intake on the submissions stream, shared by all its instances.
     pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
 }

@@ -10,6 +10,7 @@
 //!   complainant's view, for the ticket and the secret of the acknowledgement)
 //! - `EraseComplaint` as a request on `<root>.cmd.intake.erase`: [`handlers::erase`]
 //! - `WithdrawComplaint` as a request on `<root>.cmd.intake.withdraw`: [`handlers::withdraw`]
+//! - `RespondToReply` as a request on `<root>.cmd.intake.respond`: [`handlers::respond`]
 //!   (the complainant's right to deletion; administrator only)
 //! - every lifecycle event (classified, work changes, deadlines, approvals, surveys), kept in
 //!   the public status and history: [`handlers::status`]
@@ -163,6 +164,16 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 subjects::intake::WITHDRAW,
                 subjects::intake::WITHDRAW,
                 move |m| handlers::withdraw::handle(intake.clone(), m),
+            )
+            .await?;
+    }
+    {
+        let intake = intake.clone();
+        commands
+            .endpoint(
+                subjects::intake::RESPOND,
+                subjects::intake::RESPOND,
+                move |m| handlers::respond::handle(intake.clone(), m),
             )
             .await?;
     }

@@ -10,6 +10,7 @@
 //! - `complaint.closed`: [`handlers::complaint_closed`]
 //! - `complaint.reopened`: [`handlers::complaint_reopened`]
 //! - `complaint.withdrawn`: [`handlers::complaint_withdrawn`]
+//! - `complaint.responded`: [`handlers::complaint_responded`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
 //!   transfer, progress, contest, explain:
 //!   [`handlers::work_command`]
@@ -144,6 +145,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             EventKind::ComplaintClosed,
             EventKind::ComplaintReopened,
             EventKind::ComplaintWithdrawn,
+            EventKind::ComplaintResponded,
         ]),
         routing.clone(),
     )

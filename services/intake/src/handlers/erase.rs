@@ -130,7 +130,8 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
             "UPDATE history SET detail = split_part(detail, ': ', 1)
              WHERE complaint_id = $1
                AND event IN ('work.replied', 'work.progress_reported', 'work.contested',
-                             'work.assigned', 'complaint.withdrawn')",
+                             'work.assigned', 'complaint.withdrawn',
+                             'complaint.responded')",
         )
         .bind(found.id)
         .execute(&mut *tx)

@@ -1,6 +1,7 @@
 //! One module per message intake handles.
 
 pub mod erase;
+pub mod respond;
 pub mod status;
 pub mod status_query;
 pub mod submission;

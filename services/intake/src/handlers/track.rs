@@ -117,6 +117,7 @@ pub fn public(s: ComplaintStatus) -> PublicStatus {
                 ),
                 "work.resolved" => ("resolved", String::new()),
                 "complaint.withdrawn" => ("withdrawn", String::new()),
+                "complaint.responded" => ("answered the reply", String::new()),
                 "survey.sent" => ("survey sent", String::new()),
                 "survey.answered" => ("survey answered", String::new()),
                 _ => return None,

@@ -398,13 +398,23 @@ impl Work {
             });
         }
         self.expect_state(WorkState::Replied, "record a rejected reply on")?;
+        Ok(self.reopen_negotiation())
+    }
+
+    /// The complainant rejected the reply through their channel; None unless a reply is
+    /// waiting for their answer.
+    pub fn rejected_by_complainant(&mut self) -> Option<Change> {
+        (self.state == WorkState::Replied).then(|| self.reopen_negotiation())
+    }
+
+    fn reopen_negotiation(&mut self) -> Change {
         self.proposal = None;
         self.reply = None;
         self.sealed_reply.clear();
         self.replied_at = None;
         self.contests += 1;
         self.changed(WorkState::Accepted);
-        Ok(WorkChange::Contested)
+        WorkChange::Contested
     }
 
     /// An approval decision; ignored unless it is about the proposal now waiting (a stale or

@@ -4,6 +4,7 @@ pub mod approval_decided;
 pub mod complaint_classified;
 pub mod complaint_closed;
 pub mod complaint_reopened;
+pub mod complaint_responded;
 pub mod complaint_withdrawn;
 pub mod list_work;
 pub mod sla_breached;
@@ -25,6 +26,7 @@ pub enum Input {
     Closed(WorkId),
     Reopened(WorkId),
     Withdrawn(uuid::Uuid),
+    Responded(uuid::Uuid),
 }
 
 impl Handler for Routing {
@@ -37,6 +39,12 @@ impl Handler for Routing {
             Payload::DeadlineBreached(b) => sla_breached::parse(b),
             Payload::ComplaintClosed(c) => work_id(&c.work_id).map(Input::Closed),
             Payload::ComplaintReopened(r) => work_id(&r.work_id).map(Input::Reopened),
+            // An acceptance changes nothing in the work: the department resolves.
+            Payload::ComplaintResponded(r) if r.accepted => return Parsed::Skip,
+            Payload::ComplaintResponded(_) => event
+                .complaint_id()
+                .map(Input::Responded)
+                .ok_or_else(|| "complaint_id is not a UUID".to_string()),
             Payload::ComplaintWithdrawn(_) => event
                 .complaint_id()
                 .map(Input::Withdrawn)
@@ -65,6 +73,9 @@ impl Handler for Routing {
                 complaint_reopened::apply(self, unit, event, *id, r).await
             }
             (Input::Withdrawn(id), _) => complaint_withdrawn::apply(self, unit, event, *id).await,
+            (Input::Responded(id), Payload::ComplaintResponded(r)) => {
+                complaint_responded::apply(self, unit, event, *id, r).await
+            }
             _ => unreachable!("parse pairs each input with its payload"),
         }
     }

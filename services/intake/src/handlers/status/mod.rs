@@ -35,7 +35,9 @@ impl Handler for Intake {
     fn parse(&self, event: &Event) -> Parsed<Uuid> {
         if matches!(
             event.kind,
-            EventKind::ComplaintReceived | EventKind::ComplaintWithdrawn
+            EventKind::ComplaintReceived
+                | EventKind::ComplaintWithdrawn
+                | EventKind::ComplaintResponded
         ) {
             // Our own events: the complaint's state and history line were written with them.
             return Parsed::Skip;
@@ -128,7 +130,9 @@ async fn apply_all(
             Payload::SurveySent(s) => surveys.sent(id, s),
             Payload::SurveyAnswered(s) => surveys.answered(id, s),
             Payload::ComplaintClosed(_) | Payload::ComplaintReopened(_) => String::new(),
-            Payload::ComplaintReceived(_) | Payload::ComplaintWithdrawn(_) => {
+            Payload::ComplaintReceived(_)
+            | Payload::ComplaintWithdrawn(_)
+            | Payload::ComplaintResponded(_) => {
                 unreachable!("skipped in parse")
             }
         });
