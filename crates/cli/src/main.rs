@@ -1,6 +1,7 @@
 //! `redress`: run the whole stack, run chosen services, and talk to a running stack: submit
 //! and follow complaints (`submit`, `status`), work on them as a department (`work list`,
-//! `work watch`, `work accept|propose|reply|resolve|transfer|progress|contest|explain`), decide
+//! `work watch`, `work accept|propose|reply|resolve|transfer|progress|contest|explain|
+//! investigate`), decide
 //! approvals (`approve`, `reject`, `approvals`) and record survey answers (`survey answer`).
 //!
 //! Every client verb finds the stack the same way (`REDRESS_NATS_URL`, else the stack file of
@@ -84,7 +85,7 @@ enum Command {
     /// Show a complaint's status, by ticket or complaint id.
     Status(client_verbs::StatusArgs),
     /// A department's work: list, watch, accept, propose, reply, resolve, transfer,
-    /// progress, contest, explain.
+    /// progress, contest, explain, investigate.
     #[command(subcommand)]
     Work(work::WorkCommand),
     /// Approve the proposal waiting for approval on a ticket.
@@ -394,6 +395,58 @@ mod tests {
                 basis: String::new(),
             }))
         );
+    }
+
+    #[test]
+    fn investigate_parses_actions_and_files() {
+        let c = work(&[
+            "work",
+            "investigate",
+            "RD-1",
+            "--dept",
+            "logistics",
+            "--as",
+            "zhou.qiang",
+            "--cause",
+            "未按地址派送",
+            "--responsibility",
+            "company",
+            "--corrective",
+            "重新派送;zhou.qiang;2026-12-02",
+            "--preventive",
+            "派送前电话确认;sun.hao;2026-12-31",
+            "--file",
+            "s3://evidence/RD-1/cctv.mp4;video/mp4;12000000",
+        ]);
+        let Some(Action::Investigate(i)) = work::request(&c).unwrap().action else {
+            panic!("not an investigation");
+        };
+        assert_eq!(i.actions.len(), 2);
+        assert_eq!(i.actions[1].owner, "sun.hao");
+        assert_eq!(
+            (i.files[0].file_name.as_str(), i.files[0].size_bytes),
+            ("cctv.mp4", 12_000_000)
+        );
+        for bad in [
+            ["--corrective", "重新派送;zhou.qiang;next week"],
+            ["--file", "cctv.mp4;video/mp4;1"],
+        ] {
+            let mut args = vec![
+                "work",
+                "investigate",
+                "RD-1",
+                "--dept",
+                "logistics",
+                "--as",
+                "x",
+            ];
+            args.extend(bad);
+            assert_eq!(
+                parse(&args).err().map(|e| e.kind()),
+                Some(ErrorKind::ValueValidation),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

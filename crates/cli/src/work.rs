@@ -1,7 +1,8 @@
 //! `redress work …`: what a department does with the complaints routed to it: list, watch,
 //! accept, propose a remedy, reply to the complainant, resolve, hand misrouted work on
 //! (transfer), tell the complainant how it stands (progress), record a rejected reply
-//! (contest), answer and resolve without a proposal (explain).
+//! (contest), answer and resolve without a proposal (explain), keep the investigation record
+//! (investigate).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ pub enum WorkCommand {
     /// venting, invalid complaints, or --not-liable where the playbook allows it). The survey
     /// follows.
     Explain(ExplainArgs),
+    /// Add to the investigation record: notes, the cause found, responsibility, corrective
+    /// and preventive actions (who, by when) and file references.
+    Investigate(InvestigateArgs),
 }
 
 /// A department key: one subject token.
@@ -267,6 +271,95 @@ pub struct ExplainArgs {
     pub basis: String,
 }
 
+#[derive(clap::Args)]
+pub struct InvestigateArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// What was looked at and found.
+    #[arg(long, default_value = "")]
+    pub notes: String,
+    /// The cause found.
+    #[arg(long, default_value = "")]
+    pub cause: String,
+    /// Whose fault it is, once determined.
+    #[arg(long, value_enum)]
+    pub responsibility: Option<ResponsibilityArg>,
+    /// A corrective action: "WHAT;OWNER;YYYY-MM-DD" (repeatable).
+    #[arg(long = "corrective", value_name = "WHAT;OWNER;DUE", value_parser = action)]
+    pub corrective: Vec<(String, String, String)>,
+    /// A preventive action: "WHAT;OWNER;YYYY-MM-DD" (repeatable).
+    #[arg(long = "preventive", value_name = "WHAT;OWNER;DUE", value_parser = action)]
+    pub preventive: Vec<(String, String, String)>,
+    /// A file reference: "URI;MEDIA-TYPE;SIZE" (repeatable), e.g.
+    /// "s3://evidence/RD-1/photo.jpg;image/jpeg;48213".
+    #[arg(long = "file", value_name = "URI;TYPE;SIZE", value_parser = file)]
+    pub files: Vec<(String, String, u64)>,
+}
+
+/// `--corrective` / `--preventive`: what, owner and due day, separated by `;`.
+pub fn action(s: &str) -> Result<(String, String, String), String> {
+    let parts: Vec<&str> = s.splitn(3, ';').map(str::trim).collect();
+    match parts.as_slice() {
+        [what, owner, due] if !what.is_empty() && !owner.is_empty() => {
+            chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d")
+                .map_err(|_| format!("{due:?} is not a day (YYYY-MM-DD)"))?;
+            Ok((what.to_string(), owner.to_string(), due.to_string()))
+        }
+        _ => Err("WHAT;OWNER;YYYY-MM-DD".into()),
+    }
+}
+
+/// `--file`: URI, media type and size, separated by `;`.
+pub fn file(s: &str) -> Result<(String, String, u64), String> {
+    let parts: Vec<&str> = s.splitn(3, ';').map(str::trim).collect();
+    match parts.as_slice() {
+        [uri, media, size] if uri.contains("://") && !media.is_empty() => {
+            let size = size
+                .parse::<u64>()
+                .map_err(|_| format!("{size:?} is not a size in bytes"))?;
+            Ok((uri.to_string(), media.to_string(), size))
+        }
+        _ => Err("URI;MEDIA-TYPE;SIZE, e.g. s3://evidence/photo.jpg;image/jpeg;48213".into()),
+    }
+}
+
+impl InvestigateArgs {
+    pub fn entry(&self) -> redress_proto::v1::Investigate {
+        use redress_proto::v1::{ActionKind, EvidenceFile, InvestigationAction};
+        let actions = |kind: ActionKind, list: &[(String, String, String)]| {
+            list.iter()
+                .map(|(what, owner, due)| InvestigationAction {
+                    kind: kind as i32,
+                    what: what.clone(),
+                    owner: owner.clone(),
+                    due_on: due.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut all = actions(ActionKind::Corrective, &self.corrective);
+        all.extend(actions(ActionKind::Preventive, &self.preventive));
+        redress_proto::v1::Investigate {
+            notes: self.notes.clone(),
+            cause: self.cause.clone(),
+            responsibility: self
+                .responsibility
+                .map(|r| Responsibility::from(r) as i32)
+                .unwrap_or_default(),
+            actions: all,
+            files: self
+                .files
+                .iter()
+                .map(|(uri, media_type, size)| EvidenceFile {
+                    uri: uri.clone(),
+                    media_type: media_type.clone(),
+                    size_bytes: *size,
+                    file_name: uri.rsplit('/').next().unwrap_or_default().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl ProposeArgs {
     pub fn proposal(&self) -> Propose {
         Propose {
@@ -352,6 +445,10 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
                 &e.basis,
             ),
         ),
+        WorkCommand::Investigate(i) => (
+            &i.acting,
+            requests::investigate(&i.acting.ticket, &i.acting.dept, &i.acting.actor, i.entry()),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -372,7 +469,8 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         | WorkCommand::Transfer(TransferArgs { acting, .. })
         | WorkCommand::Progress(ProgressArgs { acting, .. })
         | WorkCommand::Contest(ContestArgs { acting, .. })
-        | WorkCommand::Explain(ExplainArgs { acting, .. }) => {
+        | WorkCommand::Explain(ExplainArgs { acting, .. })
+        | WorkCommand::Investigate(InvestigateArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }
@@ -390,6 +488,11 @@ async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} transferred to {} by {}",
                     work.ticket, work.department, acting.actor
+                );
+            } else if matches!(&request_action, Some(Action::Investigate(_))) {
+                println!(
+                    "{}: investigation recorded by {} ({})",
+                    work.ticket, acting.actor, work.department
                 );
             } else if matches!(&request_action, Some(Action::Progress(_))) {
                 println!(

@@ -110,6 +110,7 @@ fn routing(body: Bytes) -> Vec<u8> {
         Some(Action::Progress(_)) => (WorkState::Accepted, None),
         Some(Action::Contest(_)) => (WorkState::Accepted, None),
         Some(Action::Explain(_)) => (WorkState::Resolved, None),
+        Some(Action::Investigate(_)) => (WorkState::Accepted, None),
         None => (WorkState::Unspecified, None),
     };
     let department = match &cmd.action {
@@ -136,7 +137,15 @@ fn routing(body: Bytes) -> Vec<u8> {
 async fn start_stand_ins(env: &TestEnv) {
     let s = env.subjects();
     for verb in [
-        "accept", "propose", "reply", "resolve", "transfer", "progress", "contest", "explain",
+        "accept",
+        "propose",
+        "reply",
+        "resolve",
+        "transfer",
+        "progress",
+        "contest",
+        "explain",
+        "investigate",
     ] {
         stand_in(env, s.command("routing", &format!("{verb}.*")), routing).await;
     }

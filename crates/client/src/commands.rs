@@ -124,6 +124,19 @@ impl Client {
         .await
     }
 
+    /// Records an entry of the investigation: notes, cause, responsibility, corrective and
+    /// preventive actions, file references.
+    pub async fn investigate(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        entry: redress_proto::v1::Investigate,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::investigate(ticket, department, actor, entry))
+            .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

@@ -3,8 +3,8 @@
 
 use redress_proto::subjects;
 use redress_proto::v1::{
-    Accept, AnswerSurvey, Contest, DecideApproval, Explain, ListApprovals, ListWork, Propose,
-    Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand, WorkState,
+    Accept, AnswerSurvey, Contest, DecideApproval, Explain, Investigate, ListApprovals, ListWork,
+    Propose, Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand, WorkState,
     work_command::Action,
 };
 
@@ -136,6 +136,11 @@ pub fn explain(
     )
 }
 
+/// An entry of the investigation record of `ticket`.
+pub fn investigate(ticket: &str, department: &str, actor: &str, entry: Investigate) -> WorkCommand {
+    work(ticket, department, actor, Action::Investigate(entry))
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -161,10 +166,11 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Progress(_)) => Ok(subjects::routing::PROGRESS),
         Some(Action::Contest(_)) => Ok(subjects::routing::CONTEST),
         Some(Action::Explain(_)) => Ok(subjects::routing::EXPLAIN),
+        Some(Action::Investigate(_)) => Ok(subjects::routing::INVESTIGATE),
         None => Err(ClientError::Invalid {
             field: "action",
             message: "a work command needs an action (accept, propose, reply, resolve, \
-                      transfer, progress, contest or explain)"
+                      transfer, progress, contest, explain or investigate)"
                 .into(),
         }),
     }

@@ -63,6 +63,7 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Progress(p)) => p.message.clone(),
         Some(Action::Contest(c)) => c.objection.clone(),
         Some(Action::Explain(e)) => format!("{}:{}:{}", e.message, e.not_liable, e.basis),
+        Some(Action::Investigate(i)) => format!("{}:{}", i.notes, i.cause),
         None => "none".into(),
     };
     WorkCommandReply {

@@ -32,7 +32,7 @@ pub enum EventKind {
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 11] = [
+    pub const ALL: [WorkChange; 12] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -44,6 +44,7 @@ impl WorkChange {
         WorkChange::ProgressReported,
         WorkChange::Contested,
         WorkChange::Withdrawn,
+        WorkChange::Investigated,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -76,13 +77,14 @@ impl WorkChange {
             WorkChange::ProgressReported => "progress_reported",
             WorkChange::Contested => "contested",
             WorkChange::Withdrawn => "withdrawn",
+            WorkChange::Investigated => "investigated",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 27] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -96,6 +98,7 @@ impl EventKind {
         EventKind::Work(WorkChange::ProgressReported),
         EventKind::Work(WorkChange::Contested),
         EventKind::Work(WorkChange::Withdrawn),
+        EventKind::Work(WorkChange::Investigated),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -130,6 +133,7 @@ impl EventKind {
                 WorkChange::ProgressReported => "work.progress_reported",
                 WorkChange::Contested => "work.contested",
                 WorkChange::Withdrawn => "work.withdrawn",
+                WorkChange::Investigated => "work.investigated",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",

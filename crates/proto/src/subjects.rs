@@ -278,6 +278,7 @@ pub mod routing {
     pub const PROGRESS: &str = "progress";
     pub const CONTEST: &str = "contest";
     pub const EXPLAIN: &str = "explain";
+    pub const INVESTIGATE: &str = "investigate";
     pub const LIST: &str = "list";
 }
 

@@ -12,7 +12,7 @@
 //! - `complaint.withdrawn`: [`handlers::complaint_withdrawn`]
 //! - `complaint.responded`: [`handlers::complaint_responded`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
-//!   transfer, progress, contest, explain:
+//!   transfer, progress, contest, explain, investigate:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -88,6 +88,7 @@ impl Routing {
             change: change as i32,
             transfer: told.transfer,
             sealed_note: told.sealed_note,
+            investigation: told.investigation,
         });
         cause.envelope(w, self.now(), payload)
     }
@@ -100,6 +101,8 @@ pub(crate) struct Told {
     pub transfer: Option<redress_proto::v1::WorkTransfer>,
     /// Text to or from the complainant, sealed with the complaint's text key.
     pub sealed_note: Vec<u8>,
+    /// The entry of the investigation record.
+    pub investigation: Option<redress_proto::v1::Investigate>,
 }
 
 /// What caused a change: an event, or a command with its id.
@@ -164,6 +167,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::PROGRESS, "work.progress"),
         (subjects::routing::CONTEST, "work.contest"),
         (subjects::routing::EXPLAIN, "work.explain"),
+        (subjects::routing::INVESTIGATE, "work.investigate"),
     ] {
         let routing = routing.clone();
         commands

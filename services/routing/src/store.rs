@@ -290,6 +290,30 @@ pub async fn record_transfer(
     Ok(())
 }
 
+/// One entry of `w`'s investigation record, at the version it was recorded.
+pub async fn record_investigation(
+    conn: &mut PgConnection,
+    w: &Work,
+    entry: &redress_proto::v1::Investigate,
+    by: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    use prost::Message as _;
+    sqlx::query(
+        "INSERT INTO investigations (work_id, version, recorded_by, at, cause, entry)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(w.work_id)
+    .bind(w.version as i64)
+    .bind(by)
+    .bind(at)
+    .bind(entry.cause.trim())
+    .bind(entry.encode_to_vec())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A department's work in the given states (every state but closed when none), oldest first.
 pub async fn list(
     pool: &sqlx::PgPool,

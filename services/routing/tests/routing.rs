@@ -9,11 +9,12 @@ use redress_platform::envelope::{Cause, new_event};
 use redress_proto::subjects::Stream;
 use redress_proto::v1::WorkChange;
 use redress_proto::v1::{
-    Accept, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
-    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, Explain, ListWork,
-    ListWorkReply, Propose, Reply, ReplyToComplainant, ReportProgress, Resolve, Responsibility,
-    Severity, Transfer, Urgency, WorkChanged, WorkCommand, WorkCommandReply, WorkItem, WorkState,
-    envelope::Payload, list_work_reply, work_command::Action, work_command_reply,
+    Accept, ActionKind, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
+    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, EvidenceFile, Explain,
+    Investigate, InvestigationAction, ListWork, ListWorkReply, Propose, Reply, ReplyToComplainant,
+    ReportProgress, Resolve, Responsibility, Severity, Transfer, Urgency, WorkChanged, WorkCommand,
+    WorkCommandReply, WorkItem, WorkState, envelope::Payload, list_work_reply,
+    work_command::Action, work_command_reply,
 };
 use redress_testkit::{RunningService, TestEnv, eventually};
 use uuid::Uuid;
@@ -1401,5 +1402,149 @@ async fn a_withdrawal_closes_the_work_even_when_it_comes_before_the_assignment()
         .await,
     );
     assert_eq!(c, CommandErrorCode::WrongState);
+    routing.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_investigation_record_keeps_cause_responsibility_actions_and_files() {
+    let env = TestEnv::start().await.unwrap();
+    let routing = start(&env).await;
+    assigned(&env, "T-13", "delivery", Severity::General).await;
+    let entry = Investigate {
+        notes: "调取了快递站监控".into(),
+        cause: "快递员未按地址派送".into(),
+        responsibility: Responsibility::CompanyLiable as i32,
+        actions: vec![
+            InvestigationAction {
+                kind: ActionKind::Corrective as i32,
+                what: "重新派送".into(),
+                owner: "zhou.qiang".into(),
+                due_on: "2026-12-02".into(),
+            },
+            InvestigationAction {
+                kind: ActionKind::Preventive as i32,
+                what: "派送前电话确认".into(),
+                owner: "sun.hao".into(),
+                due_on: "2026-12-31".into(),
+            },
+        ],
+        files: vec![EvidenceFile {
+            uri: "s3://evidence/T-13/cctv.mp4".into(),
+            media_type: "video/mp4".into(),
+            size_bytes: 12_000_000,
+            file_name: "cctv.mp4".into(),
+        }],
+    };
+    let investigate = |entry: Investigate| Action::Investigate(entry);
+    // Accept first; an entry must say something; actions need an owner and a real day;
+    // files are references with a scheme.
+    let (c, _) = refused(
+        command(
+            &env,
+            "investigate",
+            &id(),
+            "T-13",
+            "logistics",
+            "zhou.qiang",
+            investigate(entry.clone()),
+        )
+        .await,
+    );
+    assert_eq!(c, CommandErrorCode::WrongState);
+    ok(command(
+        &env,
+        "accept",
+        &id(),
+        "T-13",
+        "logistics",
+        "zhou.qiang",
+        Action::Accept(Accept {}),
+    )
+    .await);
+    for (bad, field) in [
+        (Investigate::default(), "investigate"),
+        (
+            Investigate {
+                actions: vec![InvestigationAction {
+                    due_on: "2026-02-30".into(),
+                    ..entry.actions[0].clone()
+                }],
+                ..Default::default()
+            },
+            "investigate.actions.due_on",
+        ),
+        (
+            Investigate {
+                actions: vec![InvestigationAction {
+                    owner: String::new(),
+                    ..entry.actions[0].clone()
+                }],
+                ..Default::default()
+            },
+            "investigate.actions.owner",
+        ),
+        (
+            Investigate {
+                files: vec![EvidenceFile {
+                    uri: "cctv.mp4".into(),
+                    ..entry.files[0].clone()
+                }],
+                ..Default::default()
+            },
+            "investigate.files.uri",
+        ),
+    ] {
+        let (_, f) = refused(
+            command(
+                &env,
+                "investigate",
+                &id(),
+                "T-13",
+                "logistics",
+                "zhou.qiang",
+                investigate(bad),
+            )
+            .await,
+        );
+        assert_eq!(f, field);
+    }
+    let recorded = ok(command(
+        &env,
+        "investigate",
+        &id(),
+        "T-13",
+        "logistics",
+        "zhou.qiang",
+        investigate(entry.clone()),
+    )
+    .await);
+    assert_eq!(
+        recorded.state(),
+        WorkState::Accepted,
+        "the state does not move"
+    );
+    eventually("the entry's event", WAIT, || async {
+        !changes(&env, WorkChange::Investigated, "logistics")
+            .await
+            .is_empty()
+    })
+    .await;
+    let told: Vec<_> = work_events(&env, "T-13")
+        .await
+        .into_iter()
+        .filter(|e| e.change() == WorkChange::Investigated)
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].investigation.as_ref(), Some(&entry));
+    assert_eq!(
+        told[0].note,
+        "cause: 快递员未按地址派送; responsibility: company liable; 2 action(s); 1 file(s)"
+    );
+    let pool = env.admin_pool().await.unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT entry FROM routing.investigations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(Investigate::decode(stored.as_slice()).unwrap(), entry);
     routing.stop().await.unwrap();
 }

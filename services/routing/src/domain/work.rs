@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
 use redress_proto::v1::{
-    Explain, Proposal, Propose, Responsibility, Transfer, WorkChange, WorkItem, WorkState,
-    WorkTransfer,
+    ActionKind, Explain, Investigate, Proposal, Propose, Responsibility, Transfer, WorkChange,
+    WorkItem, WorkState, WorkTransfer,
 };
 use uuid::Uuid;
 
@@ -387,6 +387,80 @@ impl Work {
         self.replied_at = Some(now);
         self.changed(WorkState::Replied);
         Ok(WorkChange::Replied)
+    }
+
+    /// An entry of the investigation record, from acceptance until the work is closed (the
+    /// cause may be found after the reply; corrective actions outlive the resolution).
+    pub fn investigate(&mut self, i: &Investigate) -> Result<Change, Refusal> {
+        let responsibility = Responsibility::try_from(i.responsibility).unwrap_or_default();
+        if i.notes.trim().is_empty()
+            && i.cause.trim().is_empty()
+            && responsibility == Responsibility::Unspecified
+            && i.actions.is_empty()
+            && i.files.is_empty()
+        {
+            return Err(Refusal::Missing {
+                field: "investigate",
+            });
+        }
+        for (list, n) in [
+            ("investigate.actions", i.actions.len()),
+            ("investigate.files", i.files.len()),
+        ] {
+            if n > 20 {
+                return Err(Refusal::Malformed {
+                    field: list,
+                    message: format!("at most 20, not {n}"),
+                });
+            }
+        }
+        for a in &i.actions {
+            if ActionKind::try_from(a.kind).unwrap_or_default() == ActionKind::Unspecified {
+                return Err(Refusal::Missing {
+                    field: "investigate.actions.kind",
+                });
+            }
+            if a.what.trim().is_empty() {
+                return Err(Refusal::Missing {
+                    field: "investigate.actions.what",
+                });
+            }
+            if a.owner.trim().is_empty() {
+                return Err(Refusal::Missing {
+                    field: "investigate.actions.owner",
+                });
+            }
+            if chrono::NaiveDate::parse_from_str(a.due_on.trim(), "%Y-%m-%d").is_err() {
+                return Err(Refusal::Malformed {
+                    field: "investigate.actions.due_on",
+                    message: format!("{:?} is not a day (YYYY-MM-DD)", a.due_on),
+                });
+            }
+        }
+        for f in &i.files {
+            let scheme = f.uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
+            if scheme.is_empty()
+                || !scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            {
+                return Err(Refusal::Malformed {
+                    field: "investigate.files.uri",
+                    message: format!("{:?} is not an absolute URI (https://…, s3://…)", f.uri),
+                });
+            }
+        }
+        if matches!(self.state, WorkState::Assigned | WorkState::Closed) {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot record an investigation on {}: it is {}",
+                    self.ticket,
+                    state_name(self.state)
+                ),
+            });
+        }
+        self.version += 1;
+        Ok(WorkChange::Investigated)
     }
 
     /// The complainant rejected the reply: the department proposes again in the same round

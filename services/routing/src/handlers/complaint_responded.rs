@@ -49,8 +49,8 @@ pub async fn apply(
         note,
         Caused::Event(&event.envelope),
         Told {
-            transfer: None,
             sealed_note: r.sealed_comment.clone(),
+            ..Told::default()
         },
     ));
     unit.count("routing_contested_total", 1);

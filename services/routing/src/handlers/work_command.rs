@@ -107,6 +107,21 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             Refusal::text("explain.basis", &e.basis, 1024)?;
             subjects::routing::EXPLAIN
         }
+        Some(Action::Investigate(i)) => {
+            Refusal::text("investigate.notes", &i.notes, MAX_TEXT)?;
+            Refusal::text("investigate.cause", &i.cause, MAX_TEXT)?;
+            for a in &i.actions {
+                Refusal::text("investigate.actions.what", &a.what, 4096)?;
+                Refusal::token("investigate.actions.owner", &a.owner, 100)?;
+                Refusal::token("investigate.actions.due_on", &a.due_on, 10)?;
+            }
+            for f in &i.files {
+                Refusal::token("investigate.files.uri", &f.uri, 2048)?;
+                Refusal::token("investigate.files.media_type", &f.media_type, 255)?;
+                Refusal::text("investigate.files.file_name", &f.file_name, 255)?;
+            }
+            subjects::routing::INVESTIGATE
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -183,6 +198,13 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
                 sealed_note(routing, &work, &c.objection, &mut told).await?,
             )
         }
+        Action::Investigate(i) => {
+            let change = work.investigate(i)?;
+            store::record_investigation(unit.db(), &work, i, actor, now).await?;
+            let note = investigation_summary(i);
+            told.investigation = Some(i.clone());
+            (change, note)
+        }
         Action::Explain(_) => unreachable!("handled above"),
     };
     // The routing history names a hop as a transfer, though the event is an assignment.
@@ -210,6 +232,35 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         outcome: Some(Outcome::Work(work.to_proto())),
     })
     .await
+}
+
+/// The one line an investigation entry leaves in routing's history: the cause and the
+/// responsibility, and how many actions and files came with it.
+fn investigation_summary(i: &redress_proto::v1::Investigate) -> String {
+    let mut parts = Vec::new();
+    if !i.cause.trim().is_empty() {
+        parts.push(format!("cause: {}", i.cause.trim()));
+    }
+    match redress_proto::v1::Responsibility::try_from(i.responsibility).unwrap_or_default() {
+        redress_proto::v1::Responsibility::Unspecified => {}
+        r => parts.push(format!(
+            "responsibility: {}",
+            r.as_str_name()
+                .trim_start_matches("RESPONSIBILITY_")
+                .to_ascii_lowercase()
+                .replace('_', " ")
+        )),
+    }
+    if !i.actions.is_empty() {
+        parts.push(format!("{} action(s)", i.actions.len()));
+    }
+    if !i.files.is_empty() {
+        parts.push(format!("{} file(s)", i.files.len()));
+    }
+    if parts.is_empty() {
+        parts.push("notes".to_string());
+    }
+    parts.join("; ")
 }
 
 /// What the complainant is sent through the adapter of the work's channel: a reply or a
@@ -351,12 +402,12 @@ async fn seal(
 mod tests {
     use proptest::prelude::*;
     use redress_proto::v1::{
-        Accept, Contest, Explain, Propose, Reply, ReportProgress, Resolve, Transfer,
+        Accept, Contest, Explain, Investigate, Propose, Reply, ReportProgress, Resolve, Transfer,
     };
 
     use super::*;
 
-    const VERBS: [&str; 8] = [
+    const VERBS: [&str; 9] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
@@ -365,6 +416,7 @@ mod tests {
         subjects::routing::PROGRESS,
         subjects::routing::CONTEST,
         subjects::routing::EXPLAIN,
+        subjects::routing::INVESTIGATE,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -378,7 +430,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 8 {
+            action: Some(match i % 9 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -401,6 +453,11 @@ mod tests {
                 }),
                 6 => Action::Contest(Contest {
                     objection: "不满意".into(),
+                }),
+                8 => Action::Investigate(Investigate {
+                    notes: "查看了签收记录".into(),
+                    cause: "快递员未送货上门".into(),
+                    ..Default::default()
                 }),
                 _ => Action::Explain(Explain {
                     message: "按规定不予退款".into(),
@@ -435,6 +492,10 @@ mod tests {
                 prop_assert!(e.basis.len() <= 1024 && !stray_control(&e.basis));
                 (subjects::routing::EXPLAIN, e.message.as_str())
             }
+            Action::Investigate(i) => {
+                prop_assert!(i.cause.len() <= MAX_TEXT && !stray_control(&i.cause));
+                (subjects::routing::INVESTIGATE, i.notes.as_str())
+            }
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -448,8 +509,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..8,
-            verb in 0usize..8,
+            which in 0usize..9,
+            verb in 0usize..9,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -476,8 +537,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..8,
-            verb in 0usize..8,
+            which in 0usize..9,
+            verb in 0usize..9,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -496,6 +557,7 @@ mod tests {
                 Action::Progress(p) => p.message = text,
                 Action::Contest(c) => c.objection = text,
                 Action::Explain(e) => e.message = text,
+                Action::Investigate(i) => i.notes = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;

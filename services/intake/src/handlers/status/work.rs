@@ -138,6 +138,8 @@ impl Batch {
             WorkChange::Contested => {
                 return format!("recorded by {}: {}", w.actor, opened(&w.note));
             }
+            // Whatever state the work is in, the line tells the entry, not the state.
+            WorkChange::Investigated => return format!("by {}: {}", w.actor, w.note),
             _ => {}
         }
         match state {
