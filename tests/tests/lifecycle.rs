@@ -1161,3 +1161,124 @@ async fn a_complainant_who_rejects_the_reply_gets_a_new_proposal_in_the_same_rou
     assert_eq!(contested.len(), 1);
     owned.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_committed_completion_date_is_a_deadline_met_by_resolving() {
+    let stack = Stack::start().await;
+    let ticket = stack.submit("web-commit", "快递三天了还没送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    let dept = "logistics";
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    let commit = |day: &str| {
+        Action::Commit(redress_proto::v1::CommitDate {
+            due_on: day.into(),
+            plan: "联系快递公司重新派送".into(),
+        })
+    };
+    // Monday 23 November: Wednesday first, then the plan slips to Friday.
+    let w = stack
+        .work("commit", &ticket, dept, "zhou.qiang", commit("2026-11-25"))
+        .await;
+    assert_eq!(w.committed_on, "2026-11-25");
+    let due = |s: &ComplaintStatus| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == "committed_completion")
+            .and_then(|d| d.due_at.as_ref().map(|t| (t.seconds, d.state())))
+    };
+    let s = stack
+        .wait_for(&ticket, "the committed deadline", |s| due(s).is_some())
+        .await;
+    let (wednesday, state) = due(&s).unwrap();
+    assert_eq!(state, DeadlineState::Armed);
+    // The end of Wednesday's working hours in Shanghai, after its morning.
+    let wed_morning = Utc
+        .with_ymd_and_hms(2026, 11, 25, 1, 0, 0)
+        .unwrap()
+        .timestamp();
+    let thu = Utc
+        .with_ymd_and_hms(2026, 11, 25, 16, 0, 0)
+        .unwrap()
+        .timestamp();
+    assert!((wed_morning..thu).contains(&wednesday), "{s:?}");
+    stack
+        .work("commit", &ticket, dept, "zhou.qiang", commit("2026-11-27"))
+        .await;
+    stack
+        .wait_for(&ticket, "the date moved", |s| {
+            due(s).is_some_and(|(t, _)| t > wednesday + 86_400)
+        })
+        .await;
+    // Resolved before the day: met.
+    stack
+        .work(
+            "propose",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::PartlyLiable as i32,
+                remedy: "重新派送".into(),
+                ..Default::default()
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "automatic approval", |s| s.status == "approved")
+        .await;
+    stack
+        .work(
+            "reply",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Reply(Reply {
+                message: "已重新派送".into(),
+            }),
+        )
+        .await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    let s = stack
+        .wait_for(&ticket, "the committed deadline met", |s| {
+            due(s).is_some_and(|(_, st)| st == DeadlineState::Met)
+        })
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.committed" && h.detail.contains("completion by 2026-11-27")),
+        "{s:?}"
+    );
+    // The complainant was told each plan.
+    eventually("two plan notices", WAIT, || async {
+        stack
+            .env
+            .stream_messages(Stream::Notify, stack.env.subjects().notify_progress("web"))
+            .await
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
+    stack.stop().await;
+}

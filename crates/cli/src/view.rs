@@ -95,6 +95,7 @@ pub fn work_json(w: &WorkItem) -> Value {
         "routing_rule": w.routing_rule,
         "previous_departments": w.previous_departments,
         "contests": w.contests,
+        "committed_on": w.committed_on,
     })
 }
 

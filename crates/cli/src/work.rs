@@ -2,7 +2,7 @@
 //! accept, propose a remedy, reply to the complainant, resolve, hand misrouted work on
 //! (transfer), tell the complainant how it stands (progress), record a rejected reply
 //! (contest), answer and resolve without a proposal (explain), keep the investigation record
-//! (investigate).
+//! (investigate), commit to a completion date (commit).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -46,6 +46,9 @@ pub enum WorkCommand {
     /// Add to the investigation record: notes, the cause found, responsibility, corrective
     /// and preventive actions (who, by when) and file references.
     Investigate(InvestigateArgs),
+    /// Commit to the day the work will be done, with the plan: the complainant is told, and
+    /// the day becomes a deadline met when the work is resolved.
+    Commit(CommitArgs),
 }
 
 /// A department key: one subject token.
@@ -296,6 +299,25 @@ pub struct InvestigateArgs {
     pub files: Vec<(String, String, u64)>,
 }
 
+#[derive(clap::Args)]
+pub struct CommitArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// The day it will be done (YYYY-MM-DD).
+    #[arg(long, value_parser = day)]
+    pub by: String,
+    /// What will be done, as the complainant is told.
+    #[arg(long, value_parser = not_blank)]
+    pub plan: String,
+}
+
+/// A day, YYYY-MM-DD.
+pub fn day(s: &str) -> Result<String, String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| format!("{s:?} is not a day (YYYY-MM-DD)"))
+}
+
 /// `--corrective` / `--preventive`: what, owner and due day, separated by `;`.
 pub fn action(s: &str) -> Result<(String, String, String), String> {
     let parts: Vec<&str> = s.splitn(3, ';').map(str::trim).collect();
@@ -449,6 +471,16 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
             &i.acting,
             requests::investigate(&i.acting.ticket, &i.acting.dept, &i.acting.actor, i.entry()),
         ),
+        WorkCommand::Commit(c) => (
+            &c.acting,
+            requests::commit(
+                &c.acting.ticket,
+                &c.acting.dept,
+                &c.acting.actor,
+                &c.by,
+                &c.plan,
+            ),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -470,7 +502,8 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         | WorkCommand::Progress(ProgressArgs { acting, .. })
         | WorkCommand::Contest(ContestArgs { acting, .. })
         | WorkCommand::Explain(ExplainArgs { acting, .. })
-        | WorkCommand::Investigate(InvestigateArgs { acting, .. }) => {
+        | WorkCommand::Investigate(InvestigateArgs { acting, .. })
+        | WorkCommand::Commit(CommitArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }
@@ -488,6 +521,11 @@ async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} transferred to {} by {}",
                     work.ticket, work.department, acting.actor
+                );
+            } else if matches!(&request_action, Some(Action::Commit(_))) {
+                println!(
+                    "{}: completion committed for {}, by {}; the complainant was told",
+                    work.ticket, work.committed_on, acting.actor
                 );
             } else if matches!(&request_action, Some(Action::Investigate(_))) {
                 println!(

@@ -111,6 +111,7 @@ fn routing(body: Bytes) -> Vec<u8> {
         Some(Action::Contest(_)) => (WorkState::Accepted, None),
         Some(Action::Explain(_)) => (WorkState::Resolved, None),
         Some(Action::Investigate(_)) => (WorkState::Accepted, None),
+        Some(Action::Commit(_)) => (WorkState::Accepted, None),
         None => (WorkState::Unspecified, None),
     };
     let department = match &cmd.action {

@@ -137,6 +137,20 @@ impl Client {
             .await
     }
 
+    /// Commits to a completion date with the plan; the complainant is told and the date
+    /// becomes a deadline.
+    pub async fn commit(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        due_on: &str,
+        plan: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::commit(ticket, department, actor, due_on, plan))
+            .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

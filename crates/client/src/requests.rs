@@ -3,9 +3,9 @@
 
 use redress_proto::subjects;
 use redress_proto::v1::{
-    Accept, AnswerSurvey, Contest, DecideApproval, Explain, Investigate, ListApprovals, ListWork,
-    Propose, Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand, WorkState,
-    work_command::Action,
+    Accept, AnswerSurvey, CommitDate, Contest, DecideApproval, Explain, Investigate, ListApprovals,
+    ListWork, Propose, Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand,
+    WorkState, work_command::Action,
 };
 
 use crate::ClientError;
@@ -141,6 +141,26 @@ pub fn investigate(ticket: &str, department: &str, actor: &str, entry: Investiga
     work(ticket, department, actor, Action::Investigate(entry))
 }
 
+/// The rectification plan of `ticket` and the day it will be done (`due_on`, YYYY-MM-DD):
+/// the complainant is told, and the day becomes a deadline.
+pub fn commit(
+    ticket: &str,
+    department: &str,
+    actor: &str,
+    due_on: &str,
+    plan: &str,
+) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::Commit(CommitDate {
+            due_on: due_on.to_string(),
+            plan: plan.to_string(),
+        }),
+    )
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -167,10 +187,11 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Contest(_)) => Ok(subjects::routing::CONTEST),
         Some(Action::Explain(_)) => Ok(subjects::routing::EXPLAIN),
         Some(Action::Investigate(_)) => Ok(subjects::routing::INVESTIGATE),
+        Some(Action::Commit(_)) => Ok(subjects::routing::COMMIT),
         None => Err(ClientError::Invalid {
             field: "action",
             message: "a work command needs an action (accept, propose, reply, resolve, \
-                      transfer, progress, contest, explain or investigate)"
+                      transfer, progress, contest, explain, investigate or commit)"
                 .into(),
         }),
     }

@@ -64,6 +64,7 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Contest(c)) => c.objection.clone(),
         Some(Action::Explain(e)) => format!("{}:{}:{}", e.message, e.not_liable, e.basis),
         Some(Action::Investigate(i)) => format!("{}:{}", i.notes, i.cause),
+        Some(Action::Commit(c)) => format!("{}:{}", c.due_on, c.plan),
         None => "none".into(),
     };
     WorkCommandReply {

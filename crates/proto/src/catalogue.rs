@@ -32,7 +32,7 @@ pub enum EventKind {
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 12] = [
+    pub const ALL: [WorkChange; 13] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -45,6 +45,7 @@ impl WorkChange {
         WorkChange::Contested,
         WorkChange::Withdrawn,
         WorkChange::Investigated,
+        WorkChange::Committed,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -78,13 +79,14 @@ impl WorkChange {
             WorkChange::Contested => "contested",
             WorkChange::Withdrawn => "withdrawn",
             WorkChange::Investigated => "investigated",
+            WorkChange::Committed => "committed",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 27] = [
+    pub const ALL: [EventKind; 28] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -99,6 +101,7 @@ impl EventKind {
         EventKind::Work(WorkChange::Contested),
         EventKind::Work(WorkChange::Withdrawn),
         EventKind::Work(WorkChange::Investigated),
+        EventKind::Work(WorkChange::Committed),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -134,6 +137,7 @@ impl EventKind {
                 WorkChange::Contested => "work.contested",
                 WorkChange::Withdrawn => "work.withdrawn",
                 WorkChange::Investigated => "work.investigated",
+                WorkChange::Committed => "work.committed",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",

@@ -279,6 +279,7 @@ pub mod routing {
     pub const CONTEST: &str = "contest";
     pub const EXPLAIN: &str = "explain";
     pub const INVESTIGATE: &str = "investigate";
+    pub const COMMIT: &str = "commit";
     pub const LIST: &str = "list";
 }
 

@@ -12,7 +12,7 @@
 //! - `complaint.withdrawn`: [`handlers::complaint_withdrawn`]
 //! - `complaint.responded`: [`handlers::complaint_responded`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
-//!   transfer, progress, contest, explain, investigate:
+//!   transfer, progress, contest, explain, investigate, commit:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -168,6 +168,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::CONTEST, "work.contest"),
         (subjects::routing::EXPLAIN, "work.explain"),
         (subjects::routing::INVESTIGATE, "work.investigate"),
+        (subjects::routing::COMMIT, "work.commit"),
     ] {
         let routing = routing.clone();
         commands

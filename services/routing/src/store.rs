@@ -11,7 +11,7 @@ const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, 
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
     routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
     proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
-    previous_departments, contests";
+    previous_departments, contests, committed_on";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -56,6 +56,7 @@ fn from_row(r: &PgRow) -> Work {
         resolved_at: r.get("resolved_at"),
         previous_departments: r.get("previous_departments"),
         contests: r.get::<i32, _>("contests") as u32,
+        committed_on: r.get("committed_on"),
     }
 }
 
@@ -202,7 +203,7 @@ pub async fn save(
              compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
              resolved_at = $18, sealed_reply = $19, department = $20,
-             previous_departments = $21, contests = $22
+             previous_departments = $21, contests = $22, committed_on = $23
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -232,6 +233,7 @@ pub async fn save(
     .bind(&w.department)
     .bind(&w.previous_departments)
     .bind(w.contests as i32)
+    .bind(w.committed_on)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

@@ -131,7 +131,7 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
              WHERE complaint_id = $1
                AND event IN ('work.replied', 'work.progress_reported', 'work.contested',
                              'work.assigned', 'complaint.withdrawn',
-                             'complaint.responded')",
+                             'complaint.responded', 'work.committed')",
         )
         .bind(found.id)
         .execute(&mut *tx)

@@ -115,6 +115,14 @@ pub fn public(s: ComplaintStatus) -> PublicStatus {
                         .map(|(_, r)| r.to_string())
                         .unwrap_or_default(),
                 ),
+                // "by <person>: completion by <day>: <plan>"
+                "work.committed" => (
+                    "completion date",
+                    h.detail
+                        .split_once(": completion by ")
+                        .map(|(_, r)| r.to_string())
+                        .unwrap_or_default(),
+                ),
                 "work.resolved" => ("resolved", String::new()),
                 "complaint.withdrawn" => ("withdrawn", String::new()),
                 "complaint.responded" => ("answered the reply", String::new()),

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
 use redress_proto::v1::{
-    ActionKind, Explain, Investigate, Proposal, Propose, Responsibility, Transfer, WorkChange,
-    WorkItem, WorkState, WorkTransfer,
+    ActionKind, CommitDate, Explain, Investigate, Proposal, Propose, Responsibility, Transfer,
+    WorkChange, WorkItem, WorkState, WorkTransfer,
 };
 use uuid::Uuid;
 
@@ -68,6 +68,8 @@ pub struct Work {
     pub previous_departments: Vec<String>,
     /// Replies the complainant rejected in this round.
     pub contests: u32,
+    /// The completion date committed to in this round.
+    pub committed_on: Option<chrono::NaiveDate>,
 }
 
 /// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
@@ -463,6 +465,44 @@ impl Work {
         Ok(WorkChange::Investigated)
     }
 
+    /// A rectification plan with its completion date, between acceptance and resolution; the
+    /// date may not be before `today` (the organisation's date now).
+    pub fn commit(&mut self, c: &CommitDate, today: chrono::NaiveDate) -> Result<Change, Refusal> {
+        if c.plan.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "commit.plan",
+            });
+        }
+        let Ok(due) = chrono::NaiveDate::parse_from_str(c.due_on.trim(), "%Y-%m-%d") else {
+            return Err(Refusal::Malformed {
+                field: "commit.due_on",
+                message: format!("{:?} is not a day (YYYY-MM-DD)", c.due_on),
+            });
+        };
+        if due < today {
+            return Err(Refusal::Malformed {
+                field: "commit.due_on",
+                message: format!("{due} is in the past (today is {today})"),
+            });
+        }
+        if !matches!(
+            self.state,
+            WorkState::Accepted | WorkState::Proposed | WorkState::Approved | WorkState::Replied
+        ) {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot commit to a date on {}: it is {}; accept it first, and nothing is \
+                     committed after it is resolved",
+                    self.ticket,
+                    state_name(self.state)
+                ),
+            });
+        }
+        self.committed_on = Some(due);
+        self.version += 1;
+        Ok(WorkChange::Committed)
+    }
+
     /// The complainant rejected the reply: the department proposes again in the same round
     /// (a dissatisfied survey, by contrast, opens a new round).
     pub fn contest(&mut self, objection: &str) -> Result<Change, Refusal> {
@@ -542,6 +582,7 @@ impl Work {
         self.replied_at = None;
         self.resolved_at = None;
         self.contests = 0;
+        self.committed_on = None;
         self.changed(WorkState::Assigned);
         Some(WorkChange::Assigned)
     }
@@ -591,6 +632,10 @@ impl Work {
             resolved_at: self.resolved_at.map(from_chrono),
             previous_departments: self.previous_departments.clone(),
             contests: self.contests,
+            committed_on: self
+                .committed_on
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -630,6 +675,7 @@ mod tests {
             resolved_at: None,
             previous_departments: Vec::new(),
             contests: 0,
+            committed_on: None,
         }
     }
 

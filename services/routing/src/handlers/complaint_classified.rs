@@ -60,6 +60,7 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         resolved_at: None,
         previous_departments: Vec::new(),
         contests: 0,
+        committed_on: None,
     };
     Ok(Input::Classified(Box::new(Assignment {
         work,

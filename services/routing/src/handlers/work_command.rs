@@ -122,6 +122,11 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             }
             subjects::routing::INVESTIGATE
         }
+        Some(Action::Commit(c)) => {
+            Refusal::token("commit.due_on", &c.due_on, 10)?;
+            Refusal::text("commit.plan", &c.plan, MAX_TEXT)?;
+            subjects::routing::COMMIT
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -205,6 +210,16 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
             told.investigation = Some(i.clone());
             (change, note)
         }
+        Action::Commit(c) => {
+            // Routing keeps no calendar: "today" is yesterday in UTC, so that no zone ahead
+            // of or behind UTC sees its own today refused.
+            let today = (now - chrono::Duration::days(1)).date_naive();
+            let change = work.commit(c, today)?;
+            (
+                change,
+                sealed_note(routing, &work, &c.plan, &mut told).await?,
+            )
+        }
         Action::Explain(_) => unreachable!("handled above"),
     };
     // The routing history names a hop as a transfer, though the event is an assignment.
@@ -225,6 +240,16 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     match &cmd.action {
         Some(Action::Reply(_)) => notify(&mut unit, &work, "reply", work.reply.as_deref()),
         Some(Action::Progress(p)) => notify(&mut unit, &work, "progress", Some(&p.message)),
+        Some(Action::Commit(c)) => notify(
+            &mut unit,
+            &work,
+            "progress",
+            Some(&format!(
+                "{} (completion by {})",
+                c.plan.trim(),
+                c.due_on.trim()
+            )),
+        ),
         _ => {}
     }
     tracing::info!(change = change.token(), actor, "work changed");
@@ -402,12 +427,13 @@ async fn seal(
 mod tests {
     use proptest::prelude::*;
     use redress_proto::v1::{
-        Accept, Contest, Explain, Investigate, Propose, Reply, ReportProgress, Resolve, Transfer,
+        Accept, CommitDate, Contest, Explain, Investigate, Propose, Reply, ReportProgress, Resolve,
+        Transfer,
     };
 
     use super::*;
 
-    const VERBS: [&str; 9] = [
+    const VERBS: [&str; 10] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
@@ -417,6 +443,7 @@ mod tests {
         subjects::routing::CONTEST,
         subjects::routing::EXPLAIN,
         subjects::routing::INVESTIGATE,
+        subjects::routing::COMMIT,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -430,7 +457,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 9 {
+            action: Some(match i % 10 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -453,6 +480,10 @@ mod tests {
                 }),
                 6 => Action::Contest(Contest {
                     objection: "不满意".into(),
+                }),
+                9 => Action::Commit(CommitDate {
+                    due_on: "2026-12-10".into(),
+                    plan: "更换管道".into(),
                 }),
                 8 => Action::Investigate(Investigate {
                     notes: "查看了签收记录".into(),
@@ -496,6 +527,10 @@ mod tests {
                 prop_assert!(i.cause.len() <= MAX_TEXT && !stray_control(&i.cause));
                 (subjects::routing::INVESTIGATE, i.notes.as_str())
             }
+            Action::Commit(c) => {
+                prop_assert!(c.due_on.trim().len() <= 10);
+                (subjects::routing::COMMIT, c.plan.as_str())
+            }
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -509,8 +544,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..9,
-            verb in 0usize..9,
+            which in 0usize..10,
+            verb in 0usize..10,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -537,8 +572,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..9,
-            verb in 0usize..9,
+            which in 0usize..10,
+            verb in 0usize..10,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -558,6 +593,7 @@ mod tests {
                 Action::Contest(c) => c.objection = text,
                 Action::Explain(e) => e.message = text,
                 Action::Investigate(i) => i.notes = text,
+                Action::Commit(c) => c.plan = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;

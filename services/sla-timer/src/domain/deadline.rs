@@ -15,6 +15,8 @@ pub enum PlanError {
     },
     #[error("{0} is outside the range deadlines can be computed for")]
     OutOfRange(DateTime<Utc>),
+    #[error("{0:?} is not a day (YYYY-MM-DD)")]
+    NotADay(String),
 }
 
 /// One deadline as the playbook and calendar make it, before anything is stored.
@@ -70,6 +72,37 @@ fn to_jiff(t: DateTime<Utc>) -> Result<jiff::Timestamp, PlanError> {
 fn from_jiff(t: jiff::Timestamp) -> Result<DateTime<Utc>, PlanError> {
     DateTime::from_timestamp_micros(t.as_microsecond())
         .ok_or(PlanError::OutOfRange(DateTime::<Utc>::MAX_UTC))
+}
+
+/// The name of the deadline a committed completion date becomes.
+pub const COMMITTED: &str = "committed_completion";
+
+/// When a completion date committed as `day` (YYYY-MM-DD) falls due: the end of that day's
+/// last working hours in the playbook's calendar, or the end of the day itself when it is not
+/// a working day (the department chose it).
+pub fn committed_due(
+    playbook: &Playbook,
+    calendars: &CalendarSet,
+    day: &str,
+) -> Result<DateTime<Utc>, PlanError> {
+    let name = &playbook.sla.calendar;
+    let calendar = calendars.get(name).map_err(|source| PlanError::Calendar {
+        calendar: name.clone(),
+        source,
+    })?;
+    let date: jiff::civil::Date = day
+        .trim()
+        .parse()
+        .map_err(|_| PlanError::NotADay(day.to_string()))?;
+    let end = match calendar.working_intervals(date).last() {
+        Some((_, end)) => *end,
+        None => date
+            .tomorrow()
+            .and_then(|d| d.to_zoned(calendar.zone().clone()))
+            .map(|z| z.timestamp())
+            .map_err(|_| PlanError::NotADay(day.to_string()))?,
+    };
+    from_jiff(end)
 }
 
 /// The work state that meets a deadline met by `met_by`.

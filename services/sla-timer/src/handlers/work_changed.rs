@@ -40,6 +40,10 @@ pub struct Round {
     plan: Option<(DateTime<Utc>, Vec<Planned>)>,
     /// The complainant withdrew the complaint: what is still open is cancelled, not met.
     withdrawn: bool,
+    /// A committed completion date: when it falls due, and the day as committed.
+    committed: Option<(DateTime<Utc>, String)>,
+    /// The playbook's business calendar.
+    calendar: String,
 }
 
 pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Round> {
@@ -69,6 +73,14 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
     };
     let occurred_at = event.occurred_at().unwrap_or_else(|| sla.ctx.clock.now());
     let withdrawn = change.change() == WorkChange::Withdrawn;
+    let committed = if change.change() == WorkChange::Committed {
+        match deadline::committed_due(playbook, &sla.calendars, &work.committed_on) {
+            Ok(due) => Some((due, work.committed_on.trim().to_string())),
+            Err(e) => return Parsed::Reject(format!("committed date: {e}")),
+        }
+    } else {
+        None
+    };
     // The round's clock starts at assignment: the work item's own record of it, else the
     // ASSIGNED event's time. Any other event without it cannot start the clock.
     let start =
@@ -100,6 +112,8 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         },
         plan,
         withdrawn,
+        committed,
+        calendar: playbook.sla.calendar.clone(),
     })
 }
 
@@ -134,6 +148,8 @@ struct Told<'a> {
     progress: Progress,
     plan: Option<&'a (DateTime<Utc>, Vec<Planned>)>,
     withdrawn: bool,
+    /// The newest committed date the batch tells, with the work version that told it.
+    committed: Option<(u64, &'a (DateTime<Utc>, String))>,
 }
 
 /// A deadline armed in this batch, for the round at `round` of the batch's rounds.
@@ -164,6 +180,11 @@ pub async fn apply_all(
                     resolved_at: earliest(told.progress.resolved_at, r.progress.resolved_at),
                 };
                 told.withdrawn |= r.withdrawn;
+                if let Some(c) = &r.committed
+                    && told.committed.is_none_or(|(v, _)| v < r.work.version)
+                {
+                    told.committed = Some((r.work.version, c));
+                }
                 if told.plan.is_none() && r.plan.is_some() {
                     told.plan = r.plan.as_ref();
                     told.event = event;
@@ -178,6 +199,7 @@ pub async fn apply_all(
                     progress: r.progress,
                     plan: r.plan.as_ref(),
                     withdrawn: r.withdrawn,
+                    committed: r.committed.as_ref().map(|c| (r.work.version, c)),
                 },
             )),
         }
@@ -357,6 +379,78 @@ pub async fn apply_all(
         .await?
         .rows_affected();
         unit.count("sla_cancelled_total", cancelled);
+    }
+
+    // Committed completion dates: a deadline of the round, met when the work is resolved; a
+    // new date moves it while it is open.
+    for (key, told) in &rounds {
+        let Some((_, (due_at, day))) = told.committed else {
+            continue;
+        };
+        let r = told.round;
+        let (progress, _) = &progress_of[key];
+        let mut d = StoredDeadline {
+            id: Uuid::now_v7(),
+            work_id: r.work_id,
+            round: r.round,
+            name: deadline::COMMITTED.to_string(),
+            complaint_id: r.complaint_id,
+            correlation_id: told.event.envelope.correlation_id.clone(),
+            playbook: r.playbook.clone(),
+            ticket: r.work.ticket.clone(),
+            department: r.work.department.clone(),
+            limit_text: format!("by {day} (committed)"),
+            calendar: r.calendar.clone(),
+            met_by: redress_playbook::MetBy::Resolved.as_str().to_string(),
+            due_at: *due_at,
+            state: DeadlineState::Armed,
+            settled_at: None,
+        };
+        if let Some(s) = settle(d.due_at, progress.resolved_at) {
+            d = d.settled(s);
+        }
+        let stored: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id,
+                 playbook, playbook_version, ticket, department, limit_text, calendar, met_by,
+                 started_at, due_at, state, settled_at, armed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $14)
+             ON CONFLICT (work_id, round, name) DO UPDATE SET due_at = EXCLUDED.due_at,
+                 limit_text = EXCLUDED.limit_text, state = EXCLUDED.state,
+                 settled_at = EXCLUDED.settled_at
+             WHERE deadlines.state = 'armed'
+             RETURNING id",
+        )
+        .bind(d.id)
+        .bind(d.work_id.uuid())
+        .bind(d.round)
+        .bind(&d.name)
+        .bind(d.complaint_id)
+        .bind(&d.correlation_id)
+        .bind(&d.playbook)
+        .bind(&r.playbook_version)
+        .bind(&d.ticket)
+        .bind(&d.department)
+        .bind(&d.limit_text)
+        .bind(&d.calendar)
+        .bind(&d.met_by)
+        .bind(now)
+        .bind(d.due_at)
+        .bind(state_name(d.state))
+        .bind(d.settled_at)
+        .fetch_optional(unit.db())
+        .await?;
+        // Settled before: the new date changes nothing.
+        let Some(id) = stored else { continue };
+        d.id = id;
+        let mut payloads = vec![Payload::DeadlinesArmed(DeadlinesArmed {
+            deadlines: vec![d.to_proto()],
+        })];
+        payloads.extend(d.settled_event());
+        for payload in payloads {
+            let envelope = follow_up(IDENT.name, &told.event.envelope, now, payload);
+            told.event.span.in_scope(|| unit.emit(envelope));
+        }
     }
 
     // The events, each round's in the span of the event that told it.

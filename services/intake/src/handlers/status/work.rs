@@ -140,6 +140,14 @@ impl Batch {
             }
             // Whatever state the work is in, the line tells the entry, not the state.
             WorkChange::Investigated => return format!("by {}: {}", w.actor, w.note),
+            WorkChange::Committed => {
+                return format!(
+                    "by {}: completion by {}: {}",
+                    w.actor,
+                    work.committed_on,
+                    opened(&w.note)
+                );
+            }
             _ => {}
         }
         match state {
