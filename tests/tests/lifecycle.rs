@@ -1165,7 +1165,31 @@ async fn a_complainant_who_rejects_the_reply_gets_a_new_proposal_in_the_same_rou
 #[tokio::test(flavor = "multi_thread")]
 async fn a_committed_completion_date_is_a_deadline_met_by_resolving() {
     let stack = Stack::start().await;
-    let ticket = stack.submit("web-commit", "快递三天了还没送到").await;
+    let ticket = stack
+        .client
+        .submit(&SubmitComplaint {
+            channel: "web".into(),
+            external_id: "web-commit".into(),
+            complainant: Some(Complainant {
+                name: "孙丽".into(),
+                contact: Some(Contact {
+                    kind: ContactKind::Phone as i32,
+                    value: "+86 139 0000 6666".into(),
+                }),
+            }),
+            text: "快递三天了还没送到".into(),
+            attachments: vec![redress_proto::v1::Attachment {
+                uri: "https://files.example.cn/web-commit/waybill.jpg".into(),
+                media_type: "image/jpeg".into(),
+                size_bytes: 48_213,
+                file_name: "waybill.jpg".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .ticket;
     stack
         .wait_for(&ticket, "assignment", |s| {
             s.status == "assigned" && s.deadlines.len() == 2
@@ -1192,6 +1216,14 @@ async fn a_committed_completion_date_is_a_deadline_met_by_resolving() {
         .work("commit", &ticket, dept, "zhou.qiang", commit("2026-11-25"))
         .await;
     assert_eq!(w.committed_on, "2026-11-25");
+    // The department sees the complaint's attachments, by reference.
+    assert_eq!(
+        w.attachments
+            .iter()
+            .map(|a| (a.file_name.as_str(), a.media_type.as_str(), a.size_bytes))
+            .collect::<Vec<_>>(),
+        [("waybill.jpg", "image/jpeg", 48_213)]
+    );
     let due = |s: &ComplaintStatus| {
         s.deadlines
             .iter()

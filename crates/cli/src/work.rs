@@ -347,7 +347,7 @@ pub fn file(s: &str) -> Result<(String, String, u64), String> {
 
 impl InvestigateArgs {
     pub fn entry(&self) -> redress_proto::v1::Investigate {
-        use redress_proto::v1::{ActionKind, EvidenceFile, InvestigationAction};
+        use redress_proto::v1::{ActionKind, FileRef, InvestigationAction};
         let actions = |kind: ActionKind, list: &[(String, String, String)]| {
             list.iter()
                 .map(|(what, owner, due)| InvestigationAction {
@@ -371,7 +371,7 @@ impl InvestigateArgs {
             files: self
                 .files
                 .iter()
-                .map(|(uri, media_type, size)| EvidenceFile {
+                .map(|(uri, media_type, size)| FileRef {
                     uri: uri.clone(),
                     media_type: media_type.clone(),
                     size_bytes: *size,

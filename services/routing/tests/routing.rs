@@ -10,8 +10,8 @@ use redress_proto::subjects::Stream;
 use redress_proto::v1::WorkChange;
 use redress_proto::v1::{
     Accept, ActionKind, ApprovalDecided, CommandErrorCode, ComplaintClassified, ComplaintClosed,
-    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, EvidenceFile, Explain,
-    Investigate, InvestigationAction, ListWork, ListWorkReply, Propose, Reply, ReplyToComplainant,
+    ComplaintReopened, Contest, Deadline, DeadlineSettled, Envelope, Explain, FileRef, Investigate,
+    InvestigationAction, ListWork, ListWorkReply, Propose, Reply, ReplyToComplainant,
     ReportProgress, Resolve, Responsibility, Severity, Transfer, Urgency, WorkChanged, WorkCommand,
     WorkCommandReply, WorkItem, WorkState, envelope::Payload, list_work_reply,
     work_command::Action, work_command_reply,
@@ -1428,7 +1428,7 @@ async fn the_investigation_record_keeps_cause_responsibility_actions_and_files()
                 due_on: "2026-12-31".into(),
             },
         ],
-        files: vec![EvidenceFile {
+        files: vec![FileRef {
             uri: "s3://evidence/T-13/cctv.mp4".into(),
             media_type: "video/mp4".into(),
             size_bytes: 12_000_000,
@@ -1485,7 +1485,7 @@ async fn the_investigation_record_keeps_cause_responsibility_actions_and_files()
         ),
         (
             Investigate {
-                files: vec![EvidenceFile {
+                files: vec![FileRef {
                     uri: "cctv.mp4".into(),
                     ..entry.files[0].clone()
                 }],

@@ -10,7 +10,7 @@ use redress_platform::events::{Event, Failure, Parsed};
 use redress_platform::sealed::{KeysError, Opened};
 use redress_playbook::{Severity, Urgency};
 use redress_proto::v1::envelope::Payload;
-use redress_proto::v1::{ComplaintClassified, ComplaintReceived, RuleHit};
+use redress_proto::v1::{ComplaintClassified, ComplaintReceived, FileRef, RuleHit};
 use uuid::Uuid;
 
 use crate::domain::classify::{Complaint, Decision, classify};
@@ -145,6 +145,16 @@ fn decide(
         // from an older producer.
         text: received.text.clone(),
         sealed_text: received.sealed_text.clone(),
+        attachments: received
+            .attachments
+            .iter()
+            .map(|a| FileRef {
+                uri: a.uri.clone(),
+                media_type: a.media_type.clone(),
+                size_bytes: a.size_bytes,
+                file_name: a.file_name.clone(),
+            })
+            .collect(),
         received_at: received.received_at,
         reference: received.reference.clone(),
         complainant_ref: received.complainant_ref.clone(),

@@ -70,6 +70,8 @@ pub struct Work {
     pub contests: u32,
     /// The completion date committed to in this round.
     pub committed_on: Option<chrono::NaiveDate>,
+    /// The complaint's attachments, by reference.
+    pub attachments: Vec<redress_proto::v1::FileRef>,
 }
 
 /// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
@@ -636,6 +638,7 @@ impl Work {
                 .committed_on
                 .map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_default(),
+            attachments: self.attachments.clone(),
         }
     }
 }
@@ -676,6 +679,7 @@ mod tests {
             previous_departments: Vec::new(),
             contests: 0,
             committed_on: None,
+            attachments: Vec::new(),
         }
     }
 

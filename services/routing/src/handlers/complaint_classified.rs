@@ -61,6 +61,7 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         previous_departments: Vec::new(),
         contests: 0,
         committed_on: None,
+        attachments: c.attachments.clone(),
     };
     Ok(Input::Classified(Box::new(Assignment {
         work,
