@@ -1314,3 +1314,109 @@ async fn a_committed_completion_date_is_a_deadline_met_by_resolving() {
     .await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_merges_into_the_ticket_it_repeats_and_both_complainants_are_told() {
+    let stack = Stack::start().await;
+    let first = stack
+        .submit("web-merge-1", "快递三天没送到，单号 SF123")
+        .await;
+    let second = stack.submit("web-merge-2", "SF123 快递还没到").await;
+    for t in [&first, &second] {
+        stack
+            .wait_for(t, "assignment", |s| {
+                s.status == "assigned" && s.deadlines.len() == 2
+            })
+            .await;
+    }
+    let merge = |into: &str, reason: &str| {
+        Action::Merge(redress_proto::v1::Merge {
+            into_ticket: into.into(),
+            reason: reason.into(),
+        })
+    };
+    let refused = |outcome: Option<work_command_reply::Outcome>| match outcome {
+        Some(work_command_reply::Outcome::Error(e)) => (e.code(), e.field),
+        other => panic!("{other:?}"),
+    };
+    let send = |ticket: &str, action: Action| {
+        let command = WorkCommand {
+            command_id: uuid::Uuid::now_v7().to_string(),
+            ticket: ticket.into(),
+            department: "logistics".into(),
+            actor: "zhou.qiang".into(),
+            action: Some(action),
+        };
+        let stack = &stack;
+        async move {
+            let reply: WorkCommandReply = stack
+                .request("routing", "merge.logistics", &command, "zhou.qiang")
+                .await;
+            reply.outcome
+        }
+    };
+    use redress_proto::v1::CommandErrorCode as Code;
+    assert_eq!(
+        refused(send(&second, merge(&second, "x")).await),
+        (Code::Malformed, "merge.into_ticket".into())
+    );
+    assert_eq!(
+        refused(send(&second, merge("RD-000000-0000000", "x")).await),
+        (Code::NotFound, "merge.into_ticket".into())
+    );
+    assert_eq!(
+        refused(send(&second, merge(&first, " ")).await),
+        (Code::Missing, "merge.reason".into())
+    );
+    let merged = stack
+        .work(
+            "merge",
+            &second,
+            "logistics",
+            "zhou.qiang",
+            merge(&first, "同一快递单 SF123"),
+        )
+        .await;
+    assert_eq!(
+        (merged.state(), merged.merged_into.as_str()),
+        (redress_proto::v1::WorkState::Closed, first.as_str())
+    );
+    // The duplicate is merged, its open deadlines cancelled; the survivor carries on.
+    let s = stack
+        .wait_for(&second, "merged", |s| {
+            s.status == "merged"
+                && s.deadlines
+                    .iter()
+                    .all(|d| d.state() == DeadlineState::Cancelled)
+        })
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.merged" && h.detail.starts_with(&format!("into {first}"))),
+        "{s:?}"
+    );
+    assert_eq!(stack.status(&first).await.status, "assigned");
+    // Both complainants hear which ticket carries on.
+    let told = || async {
+        stack
+            .env
+            .stream_messages(Stream::Notify, stack.env.subjects().notify_merged("web"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                redress_proto::v1::ReplyToComplainant::decode(m.payload.clone())
+                    .unwrap()
+                    .ticket
+            })
+            .collect::<Vec<_>>()
+    };
+    eventually("both told", WAIT, || async { told().await.len() == 2 }).await;
+    let mut tickets = told().await;
+    tickets.sort();
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort();
+    assert_eq!(tickets, both);
+    stack.stop().await;
+}

@@ -1,7 +1,7 @@
 //! `redress`: run the whole stack, run chosen services, and talk to a running stack: submit
 //! and follow complaints (`submit`, `status`), work on them as a department (`work list`,
 //! `work watch`, `work accept|propose|reply|resolve|transfer|progress|contest|explain|
-//! investigate|commit`), decide
+//! investigate|commit|merge`), decide
 //! approvals (`approve`, `reject`, `approvals`) and record survey answers (`survey answer`).
 //!
 //! Every client verb finds the stack the same way (`REDRESS_NATS_URL`, else the stack file of
@@ -85,7 +85,7 @@ enum Command {
     /// Show a complaint's status, by ticket or complaint id.
     Status(client_verbs::StatusArgs),
     /// A department's work: list, watch, accept, propose, reply, resolve, transfer,
-    /// progress, contest, explain, investigate, commit.
+    /// progress, contest, explain, investigate, commit, merge.
     #[command(subcommand)]
     Work(work::WorkCommand),
     /// Approve the proposal waiting for approval on a ticket.

@@ -39,6 +39,9 @@ fn to_json(n: &Notification) -> serde_json::Value {
         Notification::Progress(r) => json!({
             "kind": "progress", "ticket": r.ticket, "department": r.department, "message": r.message,
         }),
+        Notification::Merged(r) => json!({
+            "kind": "merged", "ticket": r.ticket, "message": r.message,
+        }),
         Notification::Survey(s) => json!({
             "kind": "survey", "ticket": s.ticket, "survey_id": s.survey_id,
             "questions": s.questions, "token": s.token,
@@ -60,6 +63,7 @@ fn line(n: &Notification) -> String {
         ),
         Notification::Reply(r) => format!("reply   {}  {}", r.ticket, r.message),
         Notification::Progress(r) => format!("progress {}  {}", r.ticket, r.message),
+        Notification::Merged(r) => format!("merged  {}  {}", r.ticket, r.message),
         Notification::Survey(s) => format!(
             "survey  {}  survey {} token {}",
             s.ticket, s.survey_id, s.token

@@ -96,6 +96,7 @@ pub fn work_json(w: &WorkItem) -> Value {
         "previous_departments": w.previous_departments,
         "contests": w.contests,
         "committed_on": w.committed_on,
+        "merged_into": w.merged_into,
         "attachments": w.attachments.iter().map(|a| json!({
             "uri": a.uri, "media_type": a.media_type, "size_bytes": a.size_bytes,
             "file_name": a.file_name,

@@ -2,7 +2,8 @@
 //! accept, propose a remedy, reply to the complainant, resolve, hand misrouted work on
 //! (transfer), tell the complainant how it stands (progress), record a rejected reply
 //! (contest), answer and resolve without a proposal (explain), keep the investigation record
-//! (investigate), commit to a completion date (commit).
+//! (investigate), commit to a completion date (commit), close a duplicate into the ticket it
+//! repeats (merge).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ pub enum WorkCommand {
     /// Commit to the day the work will be done, with the plan: the complainant is told, and
     /// the day becomes a deadline met when the work is resolved.
     Commit(CommitArgs),
+    /// Close a duplicate into the ticket it repeats; both complainants are told which ticket
+    /// carries on.
+    Merge(MergeArgs),
 }
 
 /// A department key: one subject token.
@@ -311,6 +315,18 @@ pub struct CommitArgs {
     pub plan: String,
 }
 
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// The ticket that carries on.
+    #[arg(long, value_parser = not_blank)]
+    pub into: String,
+    /// Why it repeats that ticket.
+    #[arg(long, value_parser = not_blank)]
+    pub reason: String,
+}
+
 /// A day, YYYY-MM-DD.
 pub fn day(s: &str) -> Result<String, String> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
@@ -481,6 +497,16 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
                 &c.plan,
             ),
         ),
+        WorkCommand::Merge(m) => (
+            &m.acting,
+            requests::merge(
+                &m.acting.ticket,
+                &m.acting.dept,
+                &m.acting.actor,
+                &m.into,
+                &m.reason,
+            ),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -503,7 +529,8 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         | WorkCommand::Contest(ContestArgs { acting, .. })
         | WorkCommand::Explain(ExplainArgs { acting, .. })
         | WorkCommand::Investigate(InvestigateArgs { acting, .. })
-        | WorkCommand::Commit(CommitArgs { acting, .. }) => {
+        | WorkCommand::Commit(CommitArgs { acting, .. })
+        | WorkCommand::Merge(MergeArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }
@@ -521,6 +548,11 @@ async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} transferred to {} by {}",
                     work.ticket, work.department, acting.actor
+                );
+            } else if matches!(&request_action, Some(Action::Merge(_))) {
+                println!(
+                    "{} merged into {} by {}; both complainants were told",
+                    work.ticket, work.merged_into, acting.actor
                 );
             } else if matches!(&request_action, Some(Action::Commit(_))) {
                 println!(

@@ -112,6 +112,7 @@ fn routing(body: Bytes) -> Vec<u8> {
         Some(Action::Explain(_)) => (WorkState::Resolved, None),
         Some(Action::Investigate(_)) => (WorkState::Accepted, None),
         Some(Action::Commit(_)) => (WorkState::Accepted, None),
+        Some(Action::Merge(_)) => (WorkState::Closed, None),
         None => (WorkState::Unspecified, None),
     };
     let department = match &cmd.action {

@@ -151,6 +151,25 @@ impl Client {
             .await
     }
 
+    /// Merges the duplicate `ticket` into `into_ticket`; both complainants are told.
+    pub async fn merge(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        into_ticket: &str,
+        reason: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::merge(
+            ticket,
+            department,
+            actor,
+            into_ticket,
+            reason,
+        ))
+        .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

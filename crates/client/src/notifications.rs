@@ -20,6 +20,8 @@ pub enum Notification {
     Reply(ReplyToComplainant),
     /// The department telling the complainant how the matter stands.
     Progress(ReplyToComplainant),
+    /// A duplicate was merged: the message names the ticket that carries on.
+    Merged(ReplyToComplainant),
     Survey(SurveyInvitation),
     /// A kind this client does not know, or bytes it could not decode.
     Other {
@@ -41,6 +43,7 @@ impl Notification {
             "progress" => {
                 ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::Progress)
             }
+            "merged" => ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::Merged),
             "survey" => SurveyInvitation::decode(payload).map_or_else(|_| other(), Self::Survey),
             _ => other(),
         }
@@ -50,7 +53,9 @@ impl Notification {
     pub fn ticket(&self) -> &str {
         match self {
             Notification::Ack(a) => &a.ticket,
-            Notification::Reply(r) | Notification::Progress(r) => &r.ticket,
+            Notification::Reply(r) | Notification::Progress(r) | Notification::Merged(r) => {
+                &r.ticket
+            }
             Notification::Survey(s) => &s.ticket,
             Notification::Rejected(_) | Notification::Other { .. } => "",
         }

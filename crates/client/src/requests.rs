@@ -4,7 +4,7 @@
 use redress_proto::subjects;
 use redress_proto::v1::{
     Accept, AnswerSurvey, CommitDate, Contest, DecideApproval, Explain, Investigate, ListApprovals,
-    ListWork, Propose, Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand,
+    ListWork, Merge, Propose, Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand,
     WorkState, work_command::Action,
 };
 
@@ -161,6 +161,25 @@ pub fn commit(
     )
 }
 
+/// `ticket` repeats `into_ticket`: it closes into it, and both complainants are told.
+pub fn merge(
+    ticket: &str,
+    department: &str,
+    actor: &str,
+    into_ticket: &str,
+    reason: &str,
+) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::Merge(Merge {
+            into_ticket: into_ticket.to_string(),
+            reason: reason.to_string(),
+        }),
+    )
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -188,10 +207,11 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Explain(_)) => Ok(subjects::routing::EXPLAIN),
         Some(Action::Investigate(_)) => Ok(subjects::routing::INVESTIGATE),
         Some(Action::Commit(_)) => Ok(subjects::routing::COMMIT),
+        Some(Action::Merge(_)) => Ok(subjects::routing::MERGE),
         None => Err(ClientError::Invalid {
             field: "action",
             message: "a work command needs an action (accept, propose, reply, resolve, \
-                      transfer, progress, contest, explain, investigate or commit)"
+                      transfer, progress, contest, explain, investigate, commit or merge)"
                 .into(),
         }),
     }

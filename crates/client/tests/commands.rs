@@ -65,6 +65,7 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Explain(e)) => format!("{}:{}:{}", e.message, e.not_liable, e.basis),
         Some(Action::Investigate(i)) => format!("{}:{}", i.notes, i.cause),
         Some(Action::Commit(c)) => format!("{}:{}", c.due_on, c.plan),
+        Some(Action::Merge(m)) => format!("{}:{}", m.into_ticket, m.reason),
         None => "none".into(),
     };
     WorkCommandReply {

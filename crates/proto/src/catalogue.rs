@@ -32,7 +32,7 @@ pub enum EventKind {
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 13] = [
+    pub const ALL: [WorkChange; 14] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -46,6 +46,7 @@ impl WorkChange {
         WorkChange::Withdrawn,
         WorkChange::Investigated,
         WorkChange::Committed,
+        WorkChange::Merged,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -80,13 +81,14 @@ impl WorkChange {
             WorkChange::Withdrawn => "withdrawn",
             WorkChange::Investigated => "investigated",
             WorkChange::Committed => "committed",
+            WorkChange::Merged => "merged",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 28] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -102,6 +104,7 @@ impl EventKind {
         EventKind::Work(WorkChange::Withdrawn),
         EventKind::Work(WorkChange::Investigated),
         EventKind::Work(WorkChange::Committed),
+        EventKind::Work(WorkChange::Merged),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -138,6 +141,7 @@ impl EventKind {
                 WorkChange::Withdrawn => "work.withdrawn",
                 WorkChange::Investigated => "work.investigated",
                 WorkChange::Committed => "work.committed",
+                WorkChange::Merged => "work.merged",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",

@@ -196,6 +196,11 @@ impl Subjects {
         format!("{}.notify.{channel}.progress", self.root)
     }
 
+    /// A duplicate was merged into another ticket, for the adapter of `channel` to tell.
+    pub fn notify_merged(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.merged", self.root)
+    }
+
     /// The satisfaction survey, for the adapter of `channel` to deliver.
     pub fn notify_survey(&self, channel: &str) -> String {
         format!("{}.notify.{channel}.survey", self.root)
@@ -280,6 +285,7 @@ pub mod routing {
     pub const EXPLAIN: &str = "explain";
     pub const INVESTIGATE: &str = "investigate";
     pub const COMMIT: &str = "commit";
+    pub const MERGE: &str = "merge";
     pub const LIST: &str = "list";
 }
 

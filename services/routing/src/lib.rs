@@ -12,7 +12,7 @@
 //! - `complaint.withdrawn`: [`handlers::complaint_withdrawn`]
 //! - `complaint.responded`: [`handlers::complaint_responded`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
-//!   transfer, progress, contest, explain, investigate, commit:
+//!   transfer, progress, contest, explain, investigate, commit, merge:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -169,6 +169,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::EXPLAIN, "work.explain"),
         (subjects::routing::INVESTIGATE, "work.investigate"),
         (subjects::routing::COMMIT, "work.commit"),
+        (subjects::routing::MERGE, "work.merge"),
     ] {
         let routing = routing.clone();
         commands

@@ -11,7 +11,7 @@ const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, 
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
     routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
     proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
-    previous_departments, contests, committed_on, attachments";
+    previous_departments, contests, committed_on, attachments, merged_into";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -57,6 +57,7 @@ fn from_row(r: &PgRow) -> Work {
         previous_departments: r.get("previous_departments"),
         contests: r.get::<i32, _>("contests") as u32,
         committed_on: r.get("committed_on"),
+        merged_into: r.get("merged_into"),
         attachments: {
             use prost::Message as _;
             let bytes: Vec<u8> = r.get("attachments");
@@ -192,6 +193,17 @@ pub async fn lock_by_id(
     Ok(row.as_ref().map(from_row))
 }
 
+/// A work item by ticket, read without a lock (to refer to it, not to change it).
+pub async fn find_by_ticket(conn: &mut PgConnection, ticket: &str) -> sqlx::Result<Option<Work>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM work_items WHERE ticket = $1"
+    ))
+    .bind(ticket)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
 /// The work item of a complaint, locked until the transaction ends.
 pub async fn lock_by_complaint(
     conn: &mut PgConnection,
@@ -222,7 +234,7 @@ pub async fn save(
              compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
              resolved_at = $18, sealed_reply = $19, department = $20,
-             previous_departments = $21, contests = $22, committed_on = $23
+             previous_departments = $21, contests = $22, committed_on = $23, merged_into = $24
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -253,6 +265,7 @@ pub async fn save(
     .bind(&w.previous_departments)
     .bind(w.contests as i32)
     .bind(w.committed_on)
+    .bind(&w.merged_into)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

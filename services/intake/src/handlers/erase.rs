@@ -170,7 +170,7 @@ fn is_copy(stream: Stream, subject: &str, payload: &[u8], found: &Found) -> bool
             .is_ok_and(|s| s.external_id.trim() == found.external_id),
         _ => match subject.rsplit('.').next() {
             Some("ack") => Acknowledgement::decode(payload).is_ok_and(|a| a.ticket == ticket),
-            Some("reply" | "progress") => {
+            Some("reply" | "progress" | "merged") => {
                 ReplyToComplainant::decode(payload).is_ok_and(|r| r.ticket == ticket)
             }
             Some("survey") => SurveyInvitation::decode(payload).is_ok_and(|s| s.ticket == ticket),

@@ -125,6 +125,15 @@ pub fn public(s: ComplaintStatus) -> PublicStatus {
                 ),
                 "work.resolved" => ("resolved", String::new()),
                 "complaint.withdrawn" => ("withdrawn", String::new()),
+                // "into <ticket> by <person>: <reason>": the complainant sees which ticket.
+                "work.merged" => (
+                    "merged",
+                    h.detail
+                        .strip_prefix("into ")
+                        .and_then(|d| d.split_once(" by "))
+                        .map(|(t, _)| format!("into {t}"))
+                        .unwrap_or_default(),
+                ),
                 "complaint.responded" => ("answered the reply", String::new()),
                 "survey.sent" => ("survey sent", String::new()),
                 "survey.answered" => ("survey answered", String::new()),

@@ -72,6 +72,8 @@ pub struct Work {
     pub committed_on: Option<chrono::NaiveDate>,
     /// The complaint's attachments, by reference.
     pub attachments: Vec<redress_proto::v1::FileRef>,
+    /// The ticket this duplicate was merged into.
+    pub merged_into: Option<String>,
 }
 
 /// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
@@ -505,6 +507,34 @@ impl Work {
         Ok(WorkChange::Committed)
     }
 
+    /// This work repeats `survivor`'s (already locked, and not this one): it closes into it.
+    /// Only before it is resolved, and never into closed work.
+    pub fn merge_into(&mut self, survivor: &Work, reason: &str) -> Result<Change, Refusal> {
+        if reason.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "merge.reason",
+            });
+        }
+        if matches!(self.state, WorkState::Resolved | WorkState::Closed) {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot merge {}: it is {}",
+                    self.ticket,
+                    state_name(self.state)
+                ),
+            });
+        }
+        if survivor.state == WorkState::Closed {
+            return Err(Refusal::Malformed {
+                field: "merge.into_ticket",
+                message: format!("{} is closed; merge into open work", survivor.ticket),
+            });
+        }
+        self.merged_into = Some(survivor.ticket.clone());
+        self.changed(WorkState::Closed);
+        Ok(WorkChange::Merged)
+    }
+
     /// The complainant rejected the reply: the department proposes again in the same round
     /// (a dissatisfied survey, by contrast, opens a new round).
     pub fn contest(&mut self, objection: &str) -> Result<Change, Refusal> {
@@ -639,6 +669,7 @@ impl Work {
                 .map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_default(),
             attachments: self.attachments.clone(),
+            merged_into: self.merged_into.clone().unwrap_or_default(),
         }
     }
 }
@@ -680,6 +711,7 @@ mod tests {
             contests: 0,
             committed_on: None,
             attachments: Vec::new(),
+            merged_into: None,
         }
     }
 

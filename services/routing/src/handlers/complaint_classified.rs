@@ -62,6 +62,7 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         contests: 0,
         committed_on: None,
         attachments: c.attachments.clone(),
+        merged_into: None,
     };
     Ok(Input::Classified(Box::new(Assignment {
         work,

@@ -127,6 +127,12 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             Refusal::text("commit.plan", &c.plan, MAX_TEXT)?;
             subjects::routing::COMMIT
         }
+        Some(Action::Merge(m)) => {
+            Refusal::require("merge.into_ticket", &m.into_ticket)?;
+            Refusal::token("merge.into_ticket", &m.into_ticket, 64)?;
+            Refusal::text("merge.reason", &m.reason, MAX_TEXT)?;
+            subjects::routing::MERGE
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -166,6 +172,7 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         return explain(routing, unit, work, playbook, actor, e, &cmd.command_id).await;
     }
     let mut told = Told::default();
+    let mut merged: Option<work::Work> = None;
     let (change, note) = match cmd.action.as_ref().expect("checked") {
         Action::Accept(_) => (work.accept(actor, now)?, String::new()),
         Action::Propose(p) => (work.propose(actor, p, &playbook.currency)?, String::new()),
@@ -220,6 +227,26 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
                 sealed_note(routing, &work, &c.plan, &mut told).await?,
             )
         }
+        Action::Merge(m) => {
+            let into = m.into_ticket.trim();
+            if into == work.ticket {
+                return Err(Refusal::malformed(
+                    "merge.into_ticket",
+                    format!("{into} cannot be merged into itself"),
+                ));
+            }
+            // Read, not locked: the survivor does not change, and two merges in opposite
+            // directions must not wait for each other.
+            let Some(survivor) = store::find_by_ticket(unit.db(), into).await? else {
+                return Err(Refusal::not_found(
+                    "merge.into_ticket",
+                    format!("no work for ticket {into}"),
+                ));
+            };
+            let change = work.merge_into(&survivor, &m.reason)?;
+            merged = Some(survivor);
+            (change, m.reason.trim().to_string())
+        }
         Action::Explain(_) => unreachable!("handled above"),
     };
     // The routing history names a hop as a transfer, though the event is an assignment.
@@ -240,6 +267,33 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     match &cmd.action {
         Some(Action::Reply(_)) => notify(&mut unit, &work, "reply", work.reply.as_deref()),
         Some(Action::Progress(p)) => notify(&mut unit, &work, "progress", Some(&p.message)),
+        Some(Action::Merge(_)) => {
+            let survivor = merged.as_ref().expect("set by the merge");
+            let message = format!(
+                "您的投诉 {} 与投诉 {} 为同一事项，已合并到 {} 处理。Complaint {} repeats {} and is handled under {}.",
+                work.ticket,
+                survivor.ticket,
+                survivor.ticket,
+                work.ticket,
+                survivor.ticket,
+                survivor.ticket
+            );
+            // Both complainants hear which ticket carries on.
+            notify(&mut unit, &work, "merged", Some(&message));
+            let subject = unit.subjects().notify_merged(&survivor.channel);
+            unit.send(
+                subject,
+                format!("merged-into:{}:{}", survivor.work_id, work.work_id),
+                &ReplyToComplainant {
+                    ticket: survivor.ticket.clone(),
+                    complaint_id: survivor.complaint_id.to_string(),
+                    channel: survivor.channel.clone(),
+                    external_id: survivor.external_id.clone(),
+                    department: survivor.department.clone(),
+                    message,
+                },
+            );
+        }
         Some(Action::Commit(c)) => notify(
             &mut unit,
             &work,
@@ -293,6 +347,7 @@ fn investigation_summary(i: &redress_proto::v1::Investigate) -> String {
 fn notify(unit: &mut Unit, work: &work::Work, kind: &str, message: Option<&str>) {
     let subject = match kind {
         "progress" => unit.subjects().notify_progress(&work.channel),
+        "merged" => unit.subjects().notify_merged(&work.channel),
         _ => unit.subjects().notify_reply(&work.channel),
     };
     unit.send(
@@ -427,13 +482,13 @@ async fn seal(
 mod tests {
     use proptest::prelude::*;
     use redress_proto::v1::{
-        Accept, CommitDate, Contest, Explain, Investigate, Propose, Reply, ReportProgress, Resolve,
-        Transfer,
+        Accept, CommitDate, Contest, Explain, Investigate, Merge, Propose, Reply, ReportProgress,
+        Resolve, Transfer,
     };
 
     use super::*;
 
-    const VERBS: [&str; 10] = [
+    const VERBS: [&str; 11] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
@@ -444,6 +499,7 @@ mod tests {
         subjects::routing::EXPLAIN,
         subjects::routing::INVESTIGATE,
         subjects::routing::COMMIT,
+        subjects::routing::MERGE,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -457,7 +513,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 10 {
+            action: Some(match i % 11 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -480,6 +536,10 @@ mod tests {
                 }),
                 6 => Action::Contest(Contest {
                     objection: "不满意".into(),
+                }),
+                10 => Action::Merge(Merge {
+                    into_ticket: "RD-20261123-000003".into(),
+                    reason: "同一快递单".into(),
                 }),
                 9 => Action::Commit(CommitDate {
                     due_on: "2026-12-10".into(),
@@ -531,6 +591,11 @@ mod tests {
                 prop_assert!(c.due_on.trim().len() <= 10);
                 (subjects::routing::COMMIT, c.plan.as_str())
             }
+            Action::Merge(m) => {
+                let into = m.into_ticket.trim();
+                prop_assert!(!into.is_empty() && into.len() <= 64);
+                (subjects::routing::MERGE, m.reason.as_str())
+            }
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -544,8 +609,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..10,
-            verb in 0usize..10,
+            which in 0usize..11,
+            verb in 0usize..11,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -572,8 +637,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..10,
-            verb in 0usize..10,
+            which in 0usize..11,
+            verb in 0usize..11,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -594,6 +659,7 @@ mod tests {
                 Action::Explain(e) => e.message = text,
                 Action::Investigate(i) => i.notes = text,
                 Action::Commit(c) => c.plan = text,
+                Action::Merge(m) => m.reason = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;

@@ -72,7 +72,8 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         return Parsed::Reject(format!("round {} is out of range", work.round));
     };
     let occurred_at = event.occurred_at().unwrap_or_else(|| sla.ctx.clock.now());
-    let withdrawn = change.change() == WorkChange::Withdrawn;
+    // A merged duplicate ends like a withdrawn complaint: nothing more will be done on it.
+    let withdrawn = matches!(change.change(), WorkChange::Withdrawn | WorkChange::Merged);
     let committed = if change.change() == WorkChange::Committed {
         match deadline::committed_due(playbook, &sla.calendars, &work.committed_on) {
             Ok(due) => Some((due, work.committed_on.trim().to_string())),

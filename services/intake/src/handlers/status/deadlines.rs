@@ -133,8 +133,15 @@ impl Batch {
         sqlx::query(
             "INSERT INTO deadlines (complaint_id, round, name, due_at, state, limit_text, calendar,
                  settled_at)
-             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[],
-                                  $5::int2[], $6::text[], $7::text[], $8::timestamptz[])
+             SELECT d.complaint_id, d.round, d.name, d.due_at,
+                    -- Told armed after the complaint ended (withdrawn, merged): cancelled.
+                    CASE WHEN d.state IN ($11, $12) AND c.status IN ('withdrawn', 'merged')
+                         THEN $13 ELSE d.state END,
+                    d.limit_text, d.calendar, d.settled_at
+             FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[],
+                         $5::int2[], $6::text[], $7::text[], $8::timestamptz[])
+                  AS d(complaint_id, round, name, due_at, state, limit_text, calendar, settled_at)
+             JOIN complaints c ON c.id = d.complaint_id
              ON CONFLICT (complaint_id, round, name) DO UPDATE SET
                  due_at = COALESCE(EXCLUDED.due_at, deadlines.due_at),
                  limit_text = CASE WHEN EXCLUDED.limit_text = '' THEN deadlines.limit_text

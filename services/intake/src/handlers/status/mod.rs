@@ -145,6 +145,26 @@ async fn apply_all(
     }
     classified.store(unit.db(), now).await?;
     works.store(unit.db(), now).await?;
+    // A merged duplicate's open deadlines will never be met or breached (the SLA timer
+    // cancels its own the same way; a withdrawal cancelled them when it was made).
+    let ended: Vec<Uuid> = batch
+        .iter()
+        .filter(|(event, _)| event.kind == EventKind::Work(WorkChange::Merged))
+        .map(|(_, id)| **id)
+        .collect();
+    if !ended.is_empty() {
+        sqlx::query(
+            "UPDATE deadlines SET state = $2, settled_at = $3
+             WHERE complaint_id = ANY($1) AND state IN ($4, $5)",
+        )
+        .bind(&ended)
+        .bind(redress_proto::v1::DeadlineState::Cancelled as i16)
+        .bind(now)
+        .bind(redress_proto::v1::DeadlineState::Armed as i16)
+        .bind(redress_proto::v1::DeadlineState::Warned as i16)
+        .execute(unit.db())
+        .await?;
+    }
     deadlines.store(unit.db()).await?;
     approvals.store(unit.db(), now).await?;
     surveys.store(unit.db(), now).await?;

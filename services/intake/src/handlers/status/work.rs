@@ -109,7 +109,11 @@ impl Batch {
                 id,
                 Newest {
                     version,
-                    status: work_status(state, work.round),
+                    status: if w.change() == WorkChange::Merged {
+                        "merged"
+                    } else {
+                        work_status(state, work.round)
+                    },
                     department: work.department.clone(),
                     round: i32::try_from(work.round).unwrap_or(i32::MAX),
                     escalation_level: i32::try_from(work.escalation_level).unwrap_or(i32::MAX),
@@ -140,6 +144,9 @@ impl Batch {
             }
             // Whatever state the work is in, the line tells the entry, not the state.
             WorkChange::Investigated => return format!("by {}: {}", w.actor, w.note),
+            WorkChange::Merged => {
+                return format!("into {} by {}: {}", work.merged_into, w.actor, w.note);
+            }
             WorkChange::Committed => {
                 return format!(
                     "by {}: completion by {}: {}",

@@ -1,0 +1,2 @@
+-- The ticket a duplicate was merged into.
+ALTER TABLE work_items ADD COLUMN merged_into text;
