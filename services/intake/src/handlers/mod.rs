@@ -1,5 +1,6 @@
 //! One module per message intake handles.
 
+pub(crate) mod complainant;
 pub mod erase;
 pub mod respond;
 pub mod status;

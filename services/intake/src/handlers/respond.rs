@@ -20,8 +20,8 @@ use redress_proto::v1::{
 };
 use sqlx::Row;
 use tracing::Instrument;
-use uuid::Uuid;
 
+use super::complainant;
 use crate::{IDENT, Intake};
 
 /// The complainant's comment: at most this many bytes.
@@ -59,30 +59,11 @@ async fn answer(intake: &Intake, payload: &[u8]) -> Outcome {
         Err(e) => return Outcome::Error(e),
     };
     tracing::Span::current().record("ticket", ticket.as_str());
-    if q.secret.trim().is_empty() {
-        return error(
-            QueryErrorCode::Malformed,
-            "secret",
-            "give the secret of the acknowledgement: only the complainant may answer",
-        );
-    }
     let comment = q.comment.trim();
-    if comment.len() > MAX_COMMENT {
-        return error(
-            QueryErrorCode::Malformed,
-            "comment",
-            format!("at most {MAX_COMMENT} bytes"),
-        );
-    }
-    if comment
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    if let Err(e) = complainant::require_secret(&q.secret, "answer")
+        .and_then(|()| complainant::check_text("comment", comment, MAX_COMMENT))
     {
-        return error(
-            QueryErrorCode::Malformed,
-            "comment",
-            "control characters are not allowed",
-        );
+        return Outcome::Error(e);
     }
     if !q.accept && comment.is_empty() {
         return error(
@@ -111,29 +92,19 @@ async fn respond(
     accept: bool,
     comment: &str,
 ) -> anyhow::Result<Outcome> {
-    let not_found = || {
-        error(
-            QueryErrorCode::NotFound,
-            "secret",
-            "no complaint has this ticket and secret",
-        )
-    };
     let mut unit = intake.store.begin().await?;
-    let Some(row) = sqlx::query(
-        "SELECT id, playbook, status, work_version, responded_version, responded_at,
-                responded_accept
-         FROM complaints WHERE ticket = $1 FOR UPDATE",
+    let (id, row) = match complainant::lock_proven(
+        intake,
+        &mut unit,
+        ticket,
+        secret,
+        "id, playbook, status, work_version, responded_version, responded_at, responded_accept",
     )
-    .bind(ticket)
-    .fetch_optional(unit.db())
     .await?
-    else {
-        return Ok(not_found());
+    {
+        Ok(found) => found,
+        Err(e) => return Ok(Outcome::Error(e)),
     };
-    let id: Uuid = row.get("id");
-    if !intake.cipher.check_status_secret(&id, secret) {
-        return Ok(not_found());
-    }
     let version: i64 = row.get("work_version");
     let answered = |at: DateTime<Utc>, accept: bool, already: bool| {
         Outcome::Responded(Response {

@@ -20,8 +20,8 @@ use redress_proto::v1::{
 };
 use sqlx::Row;
 use tracing::Instrument;
-use uuid::Uuid;
 
+use super::complainant;
 use crate::{IDENT, Intake};
 
 /// The complainant's reason: at most this many bytes.
@@ -59,30 +59,11 @@ async fn answer(intake: &Intake, payload: &[u8]) -> Outcome {
         Err(e) => return Outcome::Error(e),
     };
     tracing::Span::current().record("ticket", ticket.as_str());
-    if q.secret.trim().is_empty() {
-        return error(
-            QueryErrorCode::Malformed,
-            "secret",
-            "give the secret of the acknowledgement: only the complainant may withdraw",
-        );
-    }
     let reason = q.reason.trim();
-    if reason.len() > MAX_REASON {
-        return error(
-            QueryErrorCode::Malformed,
-            "reason",
-            format!("at most {MAX_REASON} bytes"),
-        );
-    }
-    if reason
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    if let Err(e) = complainant::require_secret(&q.secret, "withdraw")
+        .and_then(|()| complainant::check_text("reason", reason, MAX_REASON))
     {
-        return error(
-            QueryErrorCode::Malformed,
-            "reason",
-            "control characters are not allowed",
-        );
+        return Outcome::Error(e);
     }
     match withdraw(intake, ticket.as_str(), q.secret.trim(), reason).await {
         Ok(outcome) => outcome,
@@ -103,28 +84,19 @@ async fn withdraw(
     secret: &str,
     reason: &str,
 ) -> anyhow::Result<Outcome> {
-    // An unknown ticket and a wrong secret get the same answer.
-    let not_found = || {
-        error(
-            QueryErrorCode::NotFound,
-            "secret",
-            "no complaint has this ticket and secret",
-        )
-    };
     let mut unit = intake.store.begin().await?;
-    let Some(row) = sqlx::query(
-        "SELECT id, playbook, status, withdrawn_at FROM complaints WHERE ticket = $1 FOR UPDATE",
+    let (id, row) = match complainant::lock_proven(
+        intake,
+        &mut unit,
+        ticket,
+        secret,
+        "id, playbook, status, withdrawn_at",
     )
-    .bind(ticket)
-    .fetch_optional(unit.db())
     .await?
-    else {
-        return Ok(not_found());
+    {
+        Ok(found) => found,
+        Err(e) => return Ok(Outcome::Error(e)),
     };
-    let id: Uuid = row.get("id");
-    if !intake.cipher.check_status_secret(&id, secret) {
-        return Ok(not_found());
-    }
     let withdrawal = |at: DateTime<Utc>, already: bool| {
         Outcome::Withdrawn(Withdrawal {
             ticket: ticket.to_string(),
