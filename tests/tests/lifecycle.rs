@@ -92,8 +92,17 @@ impl Stack {
 
     /// Submits as a channel adapter that wants its ticket at once.
     async fn submit(&self, external_id: &str, text: &str) -> String {
-        let accepted = self
-            .client
+        self.submit_with(external_id, text, Vec::new()).await.ticket
+    }
+
+    /// Submits with attachments; the answer carries the complainant's secret too.
+    async fn submit_with(
+        &self,
+        external_id: &str,
+        text: &str,
+        attachments: Vec<redress_proto::v1::Attachment>,
+    ) -> redress_proto::v1::SubmitAccepted {
+        self.client
             .submit(&SubmitComplaint {
                 channel: "web".into(),
                 external_id: external_id.into(),
@@ -105,11 +114,11 @@ impl Stack {
                     }),
                 }),
                 text: text.into(),
+                attachments,
                 ..Default::default()
             })
             .await
-            .unwrap();
-        accepted.ticket
+            .unwrap()
     }
 
     async fn status(&self, ticket: &str) -> ComplaintStatus {
@@ -863,22 +872,8 @@ async fn only_the_person_whose_registered_key_signs_a_command_acts() {
 async fn a_withdrawn_complaint_closes_and_its_open_deadlines_are_cancelled_not_met() {
     let stack = Stack::start().await;
     let accepted = stack
-        .client
-        .submit(&SubmitComplaint {
-            channel: "web".into(),
-            external_id: "web-withdraw".into(),
-            complainant: Some(Complainant {
-                name: "王磊".into(),
-                contact: Some(Contact {
-                    kind: ContactKind::Phone as i32,
-                    value: "+86 139 0000 7777".into(),
-                }),
-            }),
-            text: "快递三天没有送到".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        .submit_with("web-withdraw", "快递三天没有送到", Vec::new())
+        .await;
     let ticket = accepted.ticket.clone();
     stack
         .wait_for(&ticket, "assignment", |s| {
@@ -1014,22 +1009,8 @@ async fn a_withdrawn_complaint_closes_and_its_open_deadlines_are_cancelled_not_m
 async fn a_complainant_who_rejects_the_reply_gets_a_new_proposal_in_the_same_round() {
     let stack = Stack::start().await;
     let accepted = stack
-        .client
-        .submit(&SubmitComplaint {
-            channel: "web".into(),
-            external_id: "web-respond".into(),
-            complainant: Some(Complainant {
-                name: "赵敏".into(),
-                contact: Some(Contact {
-                    kind: ContactKind::Phone as i32,
-                    value: "+86 139 0000 8888".into(),
-                }),
-            }),
-            text: "快递三天没有送到".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        .submit_with("web-respond", "快递三天没有送到", Vec::new())
+        .await;
     let (ticket, secret) = (accepted.ticket.clone(), accepted.status_secret.clone());
     stack
         .wait_for(&ticket, "assignment", |s| s.status == "assigned")
@@ -1166,29 +1147,18 @@ async fn a_complainant_who_rejects_the_reply_gets_a_new_proposal_in_the_same_rou
 async fn a_committed_completion_date_is_a_deadline_met_by_resolving() {
     let stack = Stack::start().await;
     let ticket = stack
-        .client
-        .submit(&SubmitComplaint {
-            channel: "web".into(),
-            external_id: "web-commit".into(),
-            complainant: Some(Complainant {
-                name: "孙丽".into(),
-                contact: Some(Contact {
-                    kind: ContactKind::Phone as i32,
-                    value: "+86 139 0000 6666".into(),
-                }),
-            }),
-            text: "快递三天了还没送到".into(),
-            attachments: vec![redress_proto::v1::Attachment {
+        .submit_with(
+            "web-commit",
+            "快递三天了还没送到",
+            vec![redress_proto::v1::Attachment {
                 uri: "https://files.example.cn/web-commit/waybill.jpg".into(),
                 media_type: "image/jpeg".into(),
                 size_bytes: 48_213,
                 file_name: "waybill.jpg".into(),
                 ..Default::default()
             }],
-            ..Default::default()
-        })
+        )
         .await
-        .unwrap()
         .ticket;
     stack
         .wait_for(&ticket, "assignment", |s| {
