@@ -211,6 +211,10 @@ pub struct Routing {
     /// may be explained and resolved the same way.
     #[serde(default)]
     pub explain_not_liable: bool,
+    /// Who besides the holding department's manager may send transferred work back to a
+    /// department it came from (e.g. the service manager who settles disputes over routing).
+    #[serde(default)]
+    pub send_back_by: Vec<String>,
 }
 
 /// The event of the work item that meets a deadline.

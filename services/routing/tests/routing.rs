@@ -945,6 +945,42 @@ async fn misrouted_work_is_handed_on_once_understood_and_never_bounced_back() {
     .await);
     assert_eq!(back.department, "logistics");
     assert_eq!(back.previous_departments, ["logistics", "quality"]);
+    // The playbook's arbiter (routing.send_back_by) may send it back too without being a
+    // member of the holding department, but not hand it anywhere new.
+    ok(command(
+        &env,
+        "transfer",
+        &id(),
+        "T-7",
+        "logistics",
+        "sun.hao",
+        transfer("quality", "还是质量问题", understood),
+    )
+    .await);
+    let (c, f) = refused(
+        command(
+            &env,
+            "transfer",
+            &id(),
+            "T-7",
+            "quality",
+            "liu.yang",
+            transfer("finance", "退款", understood),
+        )
+        .await,
+    );
+    assert_eq!((c, f.as_str()), (CommandErrorCode::Forbidden, "actor"));
+    let settled = ok(command(
+        &env,
+        "transfer",
+        &id(),
+        "T-7",
+        "quality",
+        "liu.yang",
+        transfer("logistics", "运输损坏，由物流部处理", understood),
+    )
+    .await);
+    assert_eq!(settled.department, "logistics");
 
     // Once a remedy is proposed the work stays where it is.
     ok(command(
@@ -985,7 +1021,7 @@ async fn misrouted_work_is_handed_on_once_understood_and_never_bounced_back() {
     );
     assert_eq!(c, CommandErrorCode::WrongState);
 
-    // The routing history shows both hops.
+    // The routing history shows every hop.
     let pool = env.admin_pool().await.unwrap();
     let hops: Vec<(String, String, String, bool)> = sqlx::query_as(
         "SELECT from_department, to_department, transferred_by, sent_back
@@ -1004,6 +1040,13 @@ async fn misrouted_work_is_handed_on_once_understood_and_never_bounced_back() {
                 false
             ),
             ("quality".into(), "logistics".into(), "he.jing".into(), true),
+            ("logistics".into(), "quality".into(), "sun.hao".into(), true),
+            (
+                "quality".into(),
+                "logistics".into(),
+                "liu.yang".into(),
+                true
+            ),
         ]
     );
     let transferred: i64 =
@@ -1011,7 +1054,7 @@ async fn misrouted_work_is_handed_on_once_understood_and_never_bounced_back() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(transferred, 2);
+    assert_eq!(transferred, 4);
     routing.stop().await.unwrap();
 }
 

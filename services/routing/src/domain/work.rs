@@ -127,15 +127,7 @@ impl Work {
         if actor.trim().is_empty() {
             return Err(Refusal::Missing { field: "actor" });
         }
-        if department != self.department {
-            return Err(Refusal::Forbidden {
-                field: "department",
-                message: format!(
-                    "{} belongs to {}, not to {department}",
-                    self.ticket, self.department
-                ),
-            });
-        }
+        self.owned_by(department)?;
         // The manager answers for the department's work whether listed as a member or not.
         let member = playbook
             .department(department)
@@ -144,6 +136,20 @@ impl Work {
             return Err(Refusal::Forbidden {
                 field: "actor",
                 message: format!("{actor} is not a member of {department}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The command was sent for the department that holds the work.
+    pub fn owned_by(&self, department: &str) -> Result<(), Refusal> {
+        if department != self.department {
+            return Err(Refusal::Forbidden {
+                field: "department",
+                message: format!(
+                    "{} belongs to {}, not to {department}",
+                    self.ticket, self.department
+                ),
             });
         }
         Ok(())
@@ -290,16 +296,32 @@ impl Work {
             });
         }
         let sent_back = self.previous_departments.iter().any(|d| d == to);
+        let member = playbook
+            .department(&self.department)
+            .is_some_and(|d| d.manager == actor || d.members.iter().any(|m| m == actor));
+        if !sent_back && !member {
+            return Err(Refusal::Forbidden {
+                field: "actor",
+                message: format!("{actor} is not a member of {}", self.department),
+            });
+        }
         if sent_back {
             let manager = playbook
                 .department(&self.department)
                 .map(|d| d.manager.as_str())
                 .unwrap_or_default();
-            if actor != manager {
+            let arbiters = &playbook.routing.send_back_by;
+            if actor != manager && !arbiters.iter().any(|a| a == actor) {
+                let others = if arbiters.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (or {})", arbiters.join(", "))
+                };
                 return Err(Refusal::Forbidden {
                     field: "actor",
                     message: format!(
-                        "{} came from {to}; only {manager}, manager of {}, may send it back",
+                        "{} came from {to}; only {manager}, manager of {}{others}, may send it \
+                         back",
                         self.ticket, self.department
                     ),
                 });
