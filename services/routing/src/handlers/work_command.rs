@@ -278,45 +278,37 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         told,
     ));
     match &cmd.action {
-        Some(Action::Reply(_)) => notify(&mut unit, &work, "reply", work.reply.as_deref()),
-        Some(Action::Progress(p)) => notify(&mut unit, &work, "progress", Some(&p.message)),
-        Some(Action::Merge(_)) => {
-            let survivor = merged.as_ref().expect("set by the merge");
-            let message = format!(
-                "您的投诉 {} 与投诉 {} 为同一事项，已合并到 {} 处理。Complaint {} repeats {} and is handled under {}.",
-                work.ticket,
-                survivor.ticket,
-                survivor.ticket,
-                work.ticket,
-                survivor.ticket,
-                survivor.ticket
-            );
-            // Both complainants hear which ticket carries on.
-            notify(&mut unit, &work, "merged", Some(&message));
-            let subject = unit.subjects().notify_merged(&survivor.channel);
-            unit.send(
-                subject,
-                format!("merged-into:{}:{}", survivor.work_id, work.work_id),
-                &ReplyToComplainant {
-                    ticket: survivor.ticket.clone(),
-                    complaint_id: survivor.complaint_id.to_string(),
-                    channel: survivor.channel.clone(),
-                    external_id: survivor.external_id.clone(),
-                    department: survivor.department.clone(),
-                    message,
-                },
+        Some(Action::Reply(_)) => {
+            let reply = work.reply.clone().unwrap_or_default();
+            notify(
+                &mut unit,
+                &work,
+                Notice::Reply,
+                notice_id("reply", &work),
+                &reply,
             );
         }
-        Some(Action::Commit(c)) => notify(
-            &mut unit,
-            &work,
-            "progress",
-            Some(&format!(
-                "{} (completion by {})",
-                c.plan.trim(),
-                c.due_on.trim()
-            )),
-        ),
+        Some(Action::Progress(p)) => {
+            let id = notice_id("progress", &work);
+            notify(&mut unit, &work, Notice::Progress, id, &p.message);
+        }
+        Some(Action::Commit(c)) => {
+            let plan = format!("{} (completion by {})", c.plan.trim(), c.due_on.trim());
+            let id = notice_id("progress", &work);
+            notify(&mut unit, &work, Notice::Progress, id, &plan);
+        }
+        Some(Action::Merge(_)) => {
+            let survivor = merged.as_ref().expect("set by the merge");
+            let (d, s) = (&work.ticket, &survivor.ticket);
+            let message = format!(
+                "您的投诉 {d} 与投诉 {s} 为同一事项，已合并到 {s} 处理。Complaint {d} repeats {s} and is handled under {s}."
+            );
+            // Both complainants hear which ticket carries on.
+            let id = notice_id("merged", &work);
+            notify(&mut unit, &work, Notice::Merged, id, &message);
+            let id = format!("merged-into:{}:{}", survivor.work_id, work.work_id);
+            notify(&mut unit, survivor, Notice::Merged, id, &message);
+        }
         _ => {}
     }
     tracing::info!(change = change.token(), actor, "work changed");
@@ -355,26 +347,40 @@ fn investigation_summary(i: &redress_proto::v1::Investigate) -> String {
     parts.join("; ")
 }
 
-/// What the complainant is sent through the adapter of the work's channel: a reply or a
-/// progress report.
-fn notify(unit: &mut Unit, work: &work::Work, kind: &str, message: Option<&str>) {
-    let subject = match kind {
-        "progress" => unit.subjects().notify_progress(&work.channel),
-        "merged" => unit.subjects().notify_merged(&work.channel),
-        _ => unit.subjects().notify_reply(&work.channel),
+/// What a complainant is sent through the adapter of their channel.
+#[derive(Clone, Copy)]
+enum Notice {
+    Reply,
+    Progress,
+    Merged,
+}
+
+/// Sends `message` to the complainant of `to` as `notice`, under `msg_id` (the broker drops
+/// a repeat).
+fn notify(unit: &mut Unit, to: &work::Work, notice: Notice, msg_id: String, message: &str) {
+    let subjects = unit.subjects();
+    let subject = match notice {
+        Notice::Reply => subjects.notify_reply(&to.channel),
+        Notice::Progress => subjects.notify_progress(&to.channel),
+        Notice::Merged => subjects.notify_merged(&to.channel),
     };
     unit.send(
         subject,
-        format!("{kind}:{}:{}", work.work_id, work.version),
+        msg_id,
         &ReplyToComplainant {
-            ticket: work.ticket.clone(),
-            complaint_id: work.complaint_id.to_string(),
-            channel: work.channel.clone(),
-            external_id: work.external_id.clone(),
-            department: work.department.clone(),
-            message: message.unwrap_or_default().trim().to_string(),
+            ticket: to.ticket.clone(),
+            complaint_id: to.complaint_id.to_string(),
+            channel: to.channel.clone(),
+            external_id: to.external_id.clone(),
+            department: to.department.clone(),
+            message: message.trim().to_string(),
         },
     );
+}
+
+/// The id of the notice a work change sends: one per change.
+fn notice_id(kind: &str, work: &work::Work) -> String {
+    format!("{kind}:{}:{}", work.work_id, work.version)
 }
 
 /// The fast path in one unit: accept (if nobody has), reply with the explanation, resolve.
@@ -390,12 +396,8 @@ async fn explain(
     command_id: &str,
 ) -> Result<WorkCommandReply, Refusal> {
     let now = routing.now();
-    // Refused before anything changes when the playbook does not allow it.
-    let mut probe = work.clone();
-    if probe.state == WorkState::Assigned {
-        probe.accept(actor, now)?;
-    }
-    probe.explain(playbook, e, now)?;
+    // A refusal at any step drops the unit: the claim, the acceptance and its event roll
+    // back together, so nothing is half done.
     if work.state == WorkState::Assigned {
         work.accept(actor, now)?;
         store::save(
@@ -421,7 +423,14 @@ async fn explain(
         .unwrap_or_default();
     store::save(unit.db(), &work, change.token(), actor, "", now).await?;
     unit.emit(routing.work_changed(&work, change, actor, "", Caused::Command(command_id)));
-    notify(&mut unit, &work, "reply", work.reply.as_deref());
+    let reply = work.reply.clone().unwrap_or_default();
+    notify(
+        &mut unit,
+        &work,
+        Notice::Reply,
+        notice_id("reply", &work),
+        &reply,
+    );
     let basis = if e.basis.trim().is_empty() {
         String::new()
     } else {

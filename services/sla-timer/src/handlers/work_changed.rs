@@ -38,8 +38,9 @@ pub struct Round {
     progress: Progress,
     /// The round's deadlines, when the event says when its clock started.
     plan: Option<(DateTime<Utc>, Vec<Planned>)>,
-    /// The complainant withdrew the complaint: what is still open is cancelled, not met.
-    withdrawn: bool,
+    /// The complaint ended unresolved (withdrawn, or merged into another): what is still
+    /// open is cancelled, not met.
+    ended: bool,
     /// A committed completion date: when it falls due, and the day as committed.
     committed: Option<(DateTime<Utc>, String)>,
     /// The playbook's business calendar.
@@ -72,8 +73,8 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         return Parsed::Reject(format!("round {} is out of range", work.round));
     };
     let occurred_at = event.occurred_at().unwrap_or_else(|| sla.ctx.clock.now());
-    // A merged duplicate ends like a withdrawn complaint: nothing more will be done on it.
-    let withdrawn = matches!(change.change(), WorkChange::Withdrawn | WorkChange::Merged);
+    // Withdrawn or merged into another ticket: nothing more will be done on this work.
+    let ended = matches!(change.change(), WorkChange::Withdrawn | WorkChange::Merged);
     let committed = if change.change() == WorkChange::Committed {
         match deadline::committed_due(playbook, &sla.calendars, &work.committed_on) {
             Ok(due) => Some((due, work.committed_on.trim().to_string())),
@@ -104,15 +105,15 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         playbook: playbook.key.clone(),
         playbook_version: playbook.version.clone(),
         warn_at_percent: playbook.sla.warn_at_percent,
-        // A withdrawal closes the work without reaching anything: only the steps the work
-        // item records as taken count.
-        progress: if withdrawn {
+        // Ending closes the work without reaching anything: only the steps the work item
+        // records as taken count.
+        progress: if ended {
             progress_of(work, WorkState::Unspecified, occurred_at)
         } else {
             progress_of(work, state, occurred_at)
         },
         plan,
-        withdrawn,
+        ended,
         committed,
         calendar: playbook.sla.calendar.clone(),
     })
@@ -148,7 +149,7 @@ struct Told<'a> {
     round: &'a Round,
     progress: Progress,
     plan: Option<&'a (DateTime<Utc>, Vec<Planned>)>,
-    withdrawn: bool,
+    ended: bool,
     /// The newest committed date the batch tells, with the work version that told it.
     committed: Option<(u64, &'a (DateTime<Utc>, String))>,
 }
@@ -180,7 +181,7 @@ pub async fn apply_all(
                     replied_at: earliest(told.progress.replied_at, r.progress.replied_at),
                     resolved_at: earliest(told.progress.resolved_at, r.progress.resolved_at),
                 };
-                told.withdrawn |= r.withdrawn;
+                told.ended |= r.ended;
                 if let Some(c) = &r.committed
                     && told.committed.is_none_or(|(v, _)| v < r.work.version)
                 {
@@ -199,7 +200,7 @@ pub async fn apply_all(
                     round: r,
                     progress: r.progress,
                     plan: r.plan.as_ref(),
-                    withdrawn: r.withdrawn,
+                    ended: r.ended,
                     committed: r.committed.as_ref().map(|c| (r.work.version, c)),
                 },
             )),
@@ -360,13 +361,11 @@ pub async fn apply_all(
         }
     }
 
-    // Withdrawn rounds: what is still open will never be met or breached.
-    let withdrawn: Vec<usize> = (0..rounds.len())
-        .filter(|&i| rounds[i].1.withdrawn)
-        .collect();
-    if !withdrawn.is_empty() {
-        let ids: Vec<uuid::Uuid> = withdrawn.iter().map(|&i| rounds[i].0.0).collect();
-        let nos: Vec<i32> = withdrawn.iter().map(|&i| rounds[i].0.1).collect();
+    // Ended rounds: what is still open will never be met or breached.
+    let closing: Vec<usize> = (0..rounds.len()).filter(|&i| rounds[i].1.ended).collect();
+    if !closing.is_empty() {
+        let ids: Vec<uuid::Uuid> = closing.iter().map(|&i| rounds[i].0.0).collect();
+        let nos: Vec<i32> = closing.iter().map(|&i| rounds[i].0.1).collect();
         let cancelled = sqlx::query(
             "UPDATE deadlines SET state = $3, settled_at = $4
              WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
