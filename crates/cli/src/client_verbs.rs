@@ -538,3 +538,76 @@ pub async fn respond(args: RespondArgs) -> anyhow::Result<ExitCode> {
         Err(e) => Ok(report_error(args.json, &e)),
     }
 }
+
+#[derive(clap::Args)]
+pub struct EvidenceArgs {
+    /// Ticket whose evidence request the complainant answers.
+    ticket: String,
+    /// The token of the evidence request (from the evidence_requested notification).
+    #[arg(long)]
+    token: String,
+    /// What the complainant says.
+    #[arg(long, default_value = "")]
+    text: String,
+    /// A file reference: "URI;MEDIA-TYPE;SIZE" (repeatable).
+    #[arg(long = "file", value_name = "URI;TYPE;SIZE", value_parser = crate::work::file)]
+    files: Vec<(String, String, u64)>,
+    /// The channel the complainant answers through.
+    #[arg(long, default_value = "web")]
+    channel: String,
+    /// The channel's id of this message (a resend with the same id is the same answer);
+    /// a fresh one when not given.
+    #[arg(long)]
+    external_id: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// `redress evidence`: the complainant's answer to an evidence request, published to the
+/// evidence stream as their channel's adapter would. A refusal comes back as a notification
+/// (`redress notifications --channel C`).
+pub async fn evidence(args: EvidenceArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    let external_id = args
+        .external_id
+        .clone()
+        .unwrap_or_else(|| format!("evidence-{}", uuid::Uuid::now_v7()));
+    let message = redress_proto::v1::SupplyEvidence {
+        channel: args.channel.clone(),
+        external_id: external_id.clone(),
+        ticket: args.ticket.trim().to_string(),
+        token: args.token.trim().to_string(),
+        text: args.text.clone(),
+        attachments: args
+            .files
+            .iter()
+            .map(|(uri, media_type, size)| redress_proto::v1::Attachment {
+                uri: uri.clone(),
+                media_type: media_type.clone(),
+                size_bytes: *size,
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let ack = client.publish_evidence(&message).await?;
+    ack.await
+        .map_err(|e| anyhow::anyhow!("the broker did not take the evidence: {e}"))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ticket": message.ticket, "channel": args.channel, "external_id": external_id,
+                "queued": true,
+            })
+        );
+    } else {
+        println!(
+            "{}: evidence queued as {external_id} on {}; a refusal would arrive as a \
+             notification (redress notifications --channel {})",
+            message.ticket, args.channel, args.channel
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

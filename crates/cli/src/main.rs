@@ -122,6 +122,9 @@ enum Command {
     /// Accept or reject the department's reply for its complainant (ticket and secret), as
     /// their channel's adapter would; a rejection sends the work back for a new proposal.
     Respond(client_verbs::RespondArgs),
+    /// Answer an evidence request for its complainant (ticket and the request's token), as
+    /// their channel's adapter would: the paused clocks resume.
+    Evidence(client_verbs::EvidenceArgs),
     /// What was sent to complainants on a channel, as its adapter receives it
     /// (acknowledgements, refusals, replies, survey invitations with their tokens).
     Notifications(notifications::NotificationsArgs),
@@ -201,6 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Erase(args) => client_verbs::erase(args).await,
         Command::Withdraw(args) => client_verbs::withdraw(args).await,
         Command::Respond(args) => client_verbs::respond(args).await,
+        Command::Evidence(args) => client_verbs::evidence(args).await,
         Command::Calendar(_) => unreachable!("handled above"),
     }
 }
@@ -228,6 +232,7 @@ impl Command {
             Command::Erase(_) => "erase",
             Command::Withdraw(_) => "withdraw",
             Command::Respond(_) => "respond",
+            Command::Evidence(_) => "evidence",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `redress notifications`: what was sent to complainants on a channel, as its adapter
-//! receives it (acknowledgements, refusals, replies, survey invitations with their tokens).
+//! receives it (acknowledgements, refusals, replies, evidence requests and survey invitations with their
+//! tokens).
 
 use std::process::ExitCode;
 
@@ -42,6 +43,13 @@ fn to_json(n: &Notification) -> serde_json::Value {
         Notification::Merged(r) => json!({
             "kind": "merged", "ticket": r.ticket, "message": r.message,
         }),
+        Notification::EvidenceRequested(r) => json!({
+            "kind": "evidence_requested", "ticket": r.ticket, "department": r.department,
+            "message": r.message, "token": r.token,
+        }),
+        Notification::EvidenceReminder(r) => json!({
+            "kind": "evidence_reminder", "ticket": r.ticket, "message": r.message,
+        }),
         Notification::Survey(s) => json!({
             "kind": "survey", "ticket": s.ticket, "survey_id": s.survey_id,
             "questions": s.questions, "token": s.token,
@@ -64,6 +72,10 @@ fn line(n: &Notification) -> String {
         Notification::Reply(r) => format!("reply   {}  {}", r.ticket, r.message),
         Notification::Progress(r) => format!("progress {}  {}", r.ticket, r.message),
         Notification::Merged(r) => format!("merged  {}  {}", r.ticket, r.message),
+        Notification::EvidenceRequested(r) => {
+            format!("evidence {}  token {}  {}", r.ticket, r.token, r.message)
+        }
+        Notification::EvidenceReminder(r) => format!("reminder {}  {}", r.ticket, r.message),
         Notification::Survey(s) => format!(
             "survey  {}  survey {} token {}",
             s.ticket, s.survey_id, s.token

@@ -3,7 +3,7 @@
 //! (transfer), tell the complainant how it stands (progress), record a rejected reply
 //! (contest), answer and resolve without a proposal (explain), keep the investigation record
 //! (investigate), commit to a completion date (commit), close a duplicate into the ticket it
-//! repeats (merge).
+//! repeats (merge), ask the complainant for evidence (request-evidence).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -53,6 +53,9 @@ pub enum WorkCommand {
     /// Close a duplicate into the ticket it repeats; both complainants are told which ticket
     /// carries on.
     Merge(MergeArgs),
+    /// Ask the complainant for evidence: they are told what is needed, with a token to answer
+    /// with, and the clocks the playbook names stop until it arrives.
+    RequestEvidence(RequestEvidenceArgs),
 }
 
 /// A department key: one subject token.
@@ -327,6 +330,15 @@ pub struct MergeArgs {
     pub reason: String,
 }
 
+#[derive(clap::Args)]
+pub struct RequestEvidenceArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// What is needed and why, as the complainant is told.
+    #[arg(long, value_parser = not_blank)]
+    pub what: String,
+}
+
 /// A day, YYYY-MM-DD.
 pub fn day(s: &str) -> Result<String, String> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
@@ -507,6 +519,10 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
                 &m.reason,
             ),
         ),
+        WorkCommand::RequestEvidence(r) => (
+            &r.acting,
+            requests::request_evidence(&r.acting.ticket, &r.acting.dept, &r.acting.actor, &r.what),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -530,7 +546,8 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         | WorkCommand::Explain(ExplainArgs { acting, .. })
         | WorkCommand::Investigate(InvestigateArgs { acting, .. })
         | WorkCommand::Commit(CommitArgs { acting, .. })
-        | WorkCommand::Merge(MergeArgs { acting, .. }) => {
+        | WorkCommand::Merge(MergeArgs { acting, .. })
+        | WorkCommand::RequestEvidence(RequestEvidenceArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }
@@ -553,6 +570,13 @@ async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} merged into {} by {}; both complainants were told",
                     work.ticket, work.merged_into, acting.actor
+                );
+            } else if matches!(&request_action, Some(Action::RequestEvidence(_))) {
+                let seq = work.evidence.last().map_or(0, |p| p.seq);
+                println!(
+                    "{}: evidence request {seq} sent to the complainant by {}; the playbook's \
+                     waiting clocks are paused",
+                    work.ticket, acting.actor
                 );
             } else if matches!(&request_action, Some(Action::Commit(_))) {
                 println!(

@@ -170,6 +170,19 @@ impl Client {
         .await
     }
 
+    /// Asks the complainant for evidence; they are told with a token to answer with, and the
+    /// clocks the playbook names pause until the evidence arrives.
+    pub async fn request_evidence(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        what: &str,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::request_evidence(ticket, department, actor, what))
+            .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

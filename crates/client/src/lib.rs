@@ -369,6 +369,29 @@ impl Client {
             .map_err(|e| ClientError::Publish(e.to_string()))
     }
 
+    /// Publishes the complainant's answer to an evidence request to the evidence stream
+    /// (the adapter's path, deduplicated on `<channel>:<external_id>` like submissions).
+    /// A refusal comes back on `notify.<channel>.rejected` ([`Client::notifications`]).
+    pub async fn publish_evidence(
+        &self,
+        evidence: &redress_proto::v1::SupplyEvidence,
+    ) -> Result<PublishAckFuture, ClientError> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            headers::MSG_ID,
+            subjects::submit_msg_id(&evidence.channel, &evidence.external_id).as_str(),
+        );
+        trace::inject_context(&mut h);
+        self.js
+            .publish_with_headers(
+                self.subjects.evidence(&evidence.channel),
+                h,
+                evidence.encode_to_vec().into(),
+            )
+            .await
+            .map_err(|e| ClientError::Publish(e.to_string()))
+    }
+
     pub async fn status_by_ticket(&self, ticket: &str) -> Result<ComplaintStatus, ClientError> {
         self.status(status_query::Key::Ticket(ticket.to_string()))
             .await

@@ -1,6 +1,6 @@
 //! What the platform sent to complainants on one channel (`<root>.notify.<channel>.>`), read
 //! back from the stream the way an adapter would receive it: acknowledgements, refusals,
-//! replies, progress reports and survey invitations. For adapters being built and for people trying the stack
+//! replies, progress reports, evidence requests and survey invitations. For adapters being built and for people trying the stack
 //! by hand; a production adapter consumes with its own durable consumer instead.
 
 use async_nats::jetstream;
@@ -22,6 +22,11 @@ pub enum Notification {
     Progress(ReplyToComplainant),
     /// A duplicate was merged: the message names the ticket that carries on.
     Merged(ReplyToComplainant),
+    /// The department needs evidence: the message says what, `token` is what the answer
+    /// (`SupplyEvidence`) presents.
+    EvidenceRequested(ReplyToComplainant),
+    /// An evidence request is still unanswered.
+    EvidenceReminder(ReplyToComplainant),
     Survey(SurveyInvitation),
     /// A kind this client does not know, or bytes it could not decode.
     Other {
@@ -44,6 +49,11 @@ impl Notification {
                 ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::Progress)
             }
             "merged" => ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::Merged),
+            "evidence_requested" => ReplyToComplainant::decode(payload)
+                .map_or_else(|_| other(), Self::EvidenceRequested),
+            "evidence_reminder" => {
+                ReplyToComplainant::decode(payload).map_or_else(|_| other(), Self::EvidenceReminder)
+            }
             "survey" => SurveyInvitation::decode(payload).map_or_else(|_| other(), Self::Survey),
             _ => other(),
         }
@@ -53,9 +63,11 @@ impl Notification {
     pub fn ticket(&self) -> &str {
         match self {
             Notification::Ack(a) => &a.ticket,
-            Notification::Reply(r) | Notification::Progress(r) | Notification::Merged(r) => {
-                &r.ticket
-            }
+            Notification::Reply(r)
+            | Notification::Progress(r)
+            | Notification::Merged(r)
+            | Notification::EvidenceRequested(r)
+            | Notification::EvidenceReminder(r) => &r.ticket,
             Notification::Survey(s) => &s.ticket,
             Notification::Rejected(_) | Notification::Other { .. } => "",
         }

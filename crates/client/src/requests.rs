@@ -4,8 +4,8 @@
 use redress_proto::subjects;
 use redress_proto::v1::{
     Accept, AnswerSurvey, CommitDate, Contest, DecideApproval, Explain, Investigate, ListApprovals,
-    ListWork, Merge, Propose, Reply, ReportProgress, Resolve, SurveyScores, Transfer, WorkCommand,
-    WorkState, work_command::Action,
+    ListWork, Merge, Propose, Reply, ReportProgress, RequestEvidence, Resolve, SurveyScores,
+    Transfer, WorkCommand, WorkState, work_command::Action,
 };
 
 use crate::ClientError;
@@ -180,6 +180,19 @@ pub fn merge(
     )
 }
 
+/// Asks the complainant of `ticket` for evidence (`what` is needed); the clocks the playbook
+/// names pause until it arrives.
+pub fn request_evidence(ticket: &str, department: &str, actor: &str, what: &str) -> WorkCommand {
+    work(
+        ticket,
+        department,
+        actor,
+        Action::RequestEvidence(RequestEvidence {
+            what: what.to_string(),
+        }),
+    )
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -208,10 +221,12 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Investigate(_)) => Ok(subjects::routing::INVESTIGATE),
         Some(Action::Commit(_)) => Ok(subjects::routing::COMMIT),
         Some(Action::Merge(_)) => Ok(subjects::routing::MERGE),
+        Some(Action::RequestEvidence(_)) => Ok(subjects::routing::REQUEST_EVIDENCE),
         None => Err(ClientError::Invalid {
             field: "action",
             message: "a work command needs an action (accept, propose, reply, resolve, \
-                      transfer, progress, contest, explain, investigate, commit or merge)"
+                      transfer, progress, contest, explain, investigate, commit, merge or \
+                      request_evidence)"
                 .into(),
         }),
     }

@@ -66,6 +66,7 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Investigate(i)) => format!("{}:{}", i.notes, i.cause),
         Some(Action::Commit(c)) => format!("{}:{}", c.due_on, c.plan),
         Some(Action::Merge(m)) => format!("{}:{}", m.into_ticket, m.reason),
+        Some(Action::RequestEvidence(r)) => r.what.clone(),
         None => "none".into(),
     };
     WorkCommandReply {

@@ -16,6 +16,7 @@ pub mod playbooks;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tokens;
 pub mod unit;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -58,7 +58,7 @@ fn stream_config(subjects: &Subjects, which: Stream, s: &StreamSettings) -> stre
     let day = Duration::from_secs(86_400);
     let max_age = match which {
         Stream::Events => day * s.events_max_age_days as u32,
-        Stream::Submissions => day * s.submissions_max_age_days as u32,
+        Stream::Submissions | Stream::Evidence => day * s.submissions_max_age_days as u32,
         Stream::Notify => day * s.notify_max_age_days as u32,
         Stream::DeadLetter => day * s.dead_letter_max_age_days as u32,
     };

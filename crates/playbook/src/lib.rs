@@ -97,6 +97,9 @@ pub struct Playbook {
     pub sla: Sla,
     pub approval: Approval,
     pub survey: Survey,
+    /// Requests for evidence from the complainant.
+    #[serde(default)]
+    pub evidence: Evidence,
     /// Content hash of the file, filled in when loaded.
     #[serde(skip)]
     pub version: String,
@@ -281,6 +284,71 @@ impl Sla {
             .filter(|d| seen.insert(d.name.clone()))
             .collect()
     }
+}
+
+/// What happens when the complainant does not answer a request for evidence in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoAnswer {
+    /// Tell the complainant again (the department is escalated to as for any breach) and keep
+    /// waiting.
+    Remind,
+    /// Close the work as unsubstantiated: reply with `close_message` and resolve.
+    Close,
+}
+
+/// Requests for evidence from the complainant (`redress work request-evidence`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Deadlines (by name) whose clock stops while the complainant owes evidence, and resumes
+    /// with the time it had left when the evidence arrives.
+    #[serde(default = "default_pauses")]
+    pub pauses: Vec<String>,
+    /// How soon after assignment a request must reach the complainant (express, 002: "3
+    /// hours"); a later one is recorded as a breach of `evidence_request_<n>`. None: no limit.
+    #[serde(default)]
+    pub request_within: Option<String>,
+    /// How long the complainant has to answer (`evidence_answer_<n>`). None: no limit.
+    #[serde(default = "default_answer_within")]
+    pub answer_within: Option<String>,
+    /// What happens when that time runs out.
+    #[serde(default = "default_no_answer")]
+    pub on_no_answer: NoAnswer,
+    /// The explanation sent when the work closes for want of evidence.
+    #[serde(default = "default_close_message")]
+    pub close_message: String,
+}
+
+impl Default for Evidence {
+    fn default() -> Self {
+        Self {
+            pauses: default_pauses(),
+            request_within: None,
+            answer_within: default_answer_within(),
+            on_no_answer: default_no_answer(),
+            close_message: default_close_message(),
+        }
+    }
+}
+
+fn default_pauses() -> Vec<String> {
+    vec!["resolution".into()]
+}
+
+fn default_answer_within() -> Option<String> {
+    Some("5 working days".into())
+}
+
+fn default_no_answer() -> NoAnswer {
+    NoAnswer::Remind
+}
+
+fn default_close_message() -> String {
+    "您未在期限内提供所需材料，本投诉按证据不足结案；如有新的材料，可随时重新提出。We did not \
+     receive the evidence we asked for in time, so the complaint is closed as unsubstantiated; \
+     you may raise it again with new evidence at any time."
+        .into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -481,6 +549,28 @@ impl Playbook {
             && !(1..=99).contains(&p)
         {
             return Err(bad("sla.warn_at_percent", "must be 1 to 99".into()));
+        }
+        let e = &self.evidence;
+        for (field, limit) in [
+            ("evidence.request_within", &e.request_within),
+            ("evidence.answer_within", &e.answer_within),
+        ] {
+            if let Some(limit) = limit {
+                limit
+                    .parse::<DeadlineSpan>()
+                    .map_err(|err| bad(field, err.to_string()))?;
+            }
+        }
+        for (i, name) in e.pauses.iter().enumerate() {
+            if !self.sla.deadlines.iter().any(|d| &d.name == name) {
+                return Err(bad(
+                    &format!("evidence.pauses[{i}]"),
+                    format!("{name:?} is not one of the sla.deadlines"),
+                ));
+            }
+        }
+        if e.close_message.trim().is_empty() {
+            return Err(bad("evidence.close_message", "must not be empty".into()));
         }
         let a = &self.approval;
         if a.threshold_minor < 0 {

@@ -119,7 +119,7 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
             format!("$JS.API.STREAM.INFO.KV_{bucket}"),
             format!("$KV.{bucket}.>"),
         ]);
-        for stream in [Stream::Submissions, Stream::Notify] {
+        for stream in [Stream::Submissions, Stream::Evidence, Stream::Notify] {
             publish.push(format!(
                 "$JS.API.STREAM.MSG.DELETE.{}",
                 subjects.stream_name(stream)
@@ -185,7 +185,7 @@ pub fn adapter(subjects: &Subjects, channel: &str) -> Permissions {
     );
     publish.extend([
         subjects.submit(channel),
-        format!("{root}.intake.evidence.{channel}"),
+        subjects.evidence(channel),
         subjects.command("intake", "submit"),
         subjects.command("intake", "track"),
         subjects.command("intake", "withdraw"),

@@ -28,11 +28,12 @@ pub enum EventKind {
     ComplaintReopened,
     ComplaintWithdrawn,
     ComplaintResponded,
+    ComplaintEvidenceSupplied,
 }
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 14] = [
+    pub const ALL: [WorkChange; 16] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -47,6 +48,8 @@ impl WorkChange {
         WorkChange::Investigated,
         WorkChange::Committed,
         WorkChange::Merged,
+        WorkChange::EvidenceRequested,
+        WorkChange::EvidenceReceived,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -82,13 +85,15 @@ impl WorkChange {
             WorkChange::Investigated => "investigated",
             WorkChange::Committed => "committed",
             WorkChange::Merged => "merged",
+            WorkChange::EvidenceRequested => "evidence_requested",
+            WorkChange::EvidenceReceived => "evidence_received",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -105,6 +110,8 @@ impl EventKind {
         EventKind::Work(WorkChange::Investigated),
         EventKind::Work(WorkChange::Committed),
         EventKind::Work(WorkChange::Merged),
+        EventKind::Work(WorkChange::EvidenceRequested),
+        EventKind::Work(WorkChange::EvidenceReceived),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -118,6 +125,7 @@ impl EventKind {
         EventKind::ComplaintReopened,
         EventKind::ComplaintWithdrawn,
         EventKind::ComplaintResponded,
+        EventKind::ComplaintEvidenceSupplied,
     ];
 
     /// The event's name: its subject after `<root>.evt.`, without the department of work
@@ -142,6 +150,8 @@ impl EventKind {
                 WorkChange::Investigated => "work.investigated",
                 WorkChange::Committed => "work.committed",
                 WorkChange::Merged => "work.merged",
+                WorkChange::EvidenceRequested => "work.evidence_requested",
+                WorkChange::EvidenceReceived => "work.evidence_received",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",
@@ -156,6 +166,7 @@ impl EventKind {
             EventKind::ComplaintReopened => "complaint.reopened",
             EventKind::ComplaintWithdrawn => "complaint.withdrawn",
             EventKind::ComplaintResponded => "complaint.responded",
+            EventKind::ComplaintEvidenceSupplied => "complaint.evidence_supplied",
         }
     }
 
@@ -165,7 +176,8 @@ impl EventKind {
         match self {
             EventKind::ComplaintReceived
             | EventKind::ComplaintWithdrawn
-            | EventKind::ComplaintResponded => "intake",
+            | EventKind::ComplaintResponded
+            | EventKind::ComplaintEvidenceSupplied => "intake",
             EventKind::ComplaintClassified => "classification",
             EventKind::Work(_) | EventKind::WorkEscalated => "routing",
             EventKind::SlaArmed
@@ -239,6 +251,7 @@ impl Payload {
             Payload::ComplaintReopened(_) => EventKind::ComplaintReopened,
             Payload::ComplaintWithdrawn(_) => EventKind::ComplaintWithdrawn,
             Payload::ComplaintResponded(_) => EventKind::ComplaintResponded,
+            Payload::ComplaintEvidenceSupplied(_) => EventKind::ComplaintEvidenceSupplied,
         }
     }
 
@@ -278,7 +291,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventKind::ALL.len());
-        assert_eq!(WorkChange::ALL.len() + 15, EventKind::ALL.len());
+        assert_eq!(WorkChange::ALL.len() + 16, EventKind::ALL.len());
     }
 
     #[test]

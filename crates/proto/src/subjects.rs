@@ -34,14 +34,18 @@ pub enum Stream {
     Notify,
     /// Messages a service could not decode or that broke the contract, with the reason.
     DeadLetter,
+    /// Complainants' answers to evidence requests, from channel adapters; deduplicated like
+    /// submissions.
+    Evidence,
 }
 
 impl Stream {
-    pub const ALL: [Stream; 4] = [
+    pub const ALL: [Stream; 5] = [
         Stream::Submissions,
         Stream::Events,
         Stream::Notify,
         Stream::DeadLetter,
+        Stream::Evidence,
     ];
 
     fn suffix(self) -> &'static str {
@@ -50,6 +54,7 @@ impl Stream {
             Stream::Events => "EVENTS",
             Stream::Notify => "NOTIFY",
             Stream::DeadLetter => "DEADLETTER",
+            Stream::Evidence => "EVIDENCE",
         }
     }
 
@@ -59,6 +64,7 @@ impl Stream {
             Stream::Events => "evt",
             Stream::Notify => "notify",
             Stream::DeadLetter => "dlq",
+            Stream::Evidence => "intake.evidence",
         }
     }
 }
@@ -141,6 +147,18 @@ impl Subjects {
             .and_then(|s| s.strip_prefix(".intake.submit."))
     }
 
+    /// Stream subject a channel adapter publishes `SupplyEvidence` to.
+    pub fn evidence(&self, channel: &str) -> String {
+        format!("{}.intake.evidence.{channel}", self.root)
+    }
+
+    /// The channel token of an evidence subject, if it is one.
+    pub fn channel_of_evidence<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.root.as_str())
+            .and_then(|s| s.strip_prefix(".intake.evidence."))
+    }
+
     /// An event subject: `<root>.evt.<aggregate>.<event>[.<more>]`.
     pub fn event(&self, name: &str) -> String {
         format!("{}.evt.{name}", self.root)
@@ -199,6 +217,17 @@ impl Subjects {
     /// A duplicate was merged into another ticket, for the adapter of `channel` to tell.
     pub fn notify_merged(&self, channel: &str) -> String {
         format!("{}.notify.{channel}.merged", self.root)
+    }
+
+    /// A request for evidence, with the token to answer it with, for the adapter of
+    /// `channel` to deliver.
+    pub fn notify_evidence_requested(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.evidence_requested", self.root)
+    }
+
+    /// A reminder of an unanswered evidence request, for the adapter of `channel`.
+    pub fn notify_evidence_reminder(&self, channel: &str) -> String {
+        format!("{}.notify.{channel}.evidence_reminder", self.root)
     }
 
     /// The satisfaction survey, for the adapter of `channel` to deliver.
@@ -286,6 +315,7 @@ pub mod routing {
     pub const INVESTIGATE: &str = "investigate";
     pub const COMMIT: &str = "commit";
     pub const MERGE: &str = "merge";
+    pub const REQUEST_EVIDENCE: &str = "request_evidence";
     pub const LIST: &str = "list";
 }
 
@@ -314,6 +344,8 @@ pub mod intake {
     pub const RESPOND: &str = "respond";
     /// Durable consumer of intake on the submissions stream, shared by all its instances.
     pub const SUBMISSIONS_CONSUMER: &str = "intake-submissions";
+    /// Durable consumer of intake on the evidence stream.
+    pub const EVIDENCE_CONSUMER: &str = "intake-evidence";
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Messages and where they are handled:
 //! - `SubmitComplaint` on `<root>.intake.submit.<channel>` (stream): [`handlers::submission`]
 //! - `SubmitComplaint` as a request on `<root>.cmd.intake.submit`: [`handlers::submit_command`]
+//! - `SupplyEvidence` on `<root>.intake.evidence.<channel>` (stream): [`handlers::evidence`]
 //! - `StatusQuery` as a request on `<root>.cmd.intake.status`: [`handlers::status_query`]
 //!   (the staff view)
 //! - `TrackQuery` as a request on `<root>.cmd.intake.track`: [`handlers::track`] (the
@@ -122,6 +123,39 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 max_payload: ctx.nats.server_info().max_payload,
             },
             move |batch| handlers::submission::handle_batch(intake.clone(), batch),
+        ));
+    }
+    // Evidence from the adapters: a stream of its own, one answer at a time.
+    let consumer = durable_consumer(
+        &ctx.js,
+        subjects,
+        Stream::Evidence,
+        subjects::intake::EVIDENCE_CONSUMER,
+        subjects.stream_subjects(Stream::Evidence),
+        &ctx.config.settings.consumer,
+    )
+    .await?;
+    {
+        let intake = intake.clone();
+        host.beside(redress_platform::nats::consume_batches(
+            ctx.js.clone(),
+            consumer,
+            ConsumeOptions {
+                service: IDENT.name.into(),
+                stream: Stream::Evidence,
+                subjects: subjects.clone(),
+                settings: ctx.config.settings.consumer.clone(),
+                metrics: ctx.metrics.clone(),
+                shutdown: ctx.shutdown.clone(),
+                seal_dead_letters: Some({
+                    let intake = intake.clone();
+                    Arc::new(move |payload: &[u8]| {
+                        intake.cipher.seal_bytes(payload, DEAD_LETTER_AAD)
+                    })
+                }),
+                max_payload: ctx.nats.server_info().max_payload,
+            },
+            move |batch| handlers::evidence::handle_batch(intake.clone(), batch),
         ));
     }
     host.consume(Filter::All, intake.clone()).await?;

@@ -11,8 +11,9 @@
 //! - `complaint.reopened`: [`handlers::complaint_reopened`]
 //! - `complaint.withdrawn`: [`handlers::complaint_withdrawn`]
 //! - `complaint.responded`: [`handlers::complaint_responded`]
+//! - `complaint.evidence_supplied`: [`handlers::complaint_evidence_supplied`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
-//!   transfer, progress, contest, explain, investigate, commit, merge:
+//!   transfer, progress, contest, explain, investigate, commit, merge, request_evidence:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -89,8 +90,40 @@ impl Routing {
             transfer: told.transfer,
             sealed_note: told.sealed_note,
             investigation: told.investigation,
+            evidence_token_sha256: told.evidence_token_sha256,
+            evidence: told.evidence,
         });
         cause.envelope(w, self.now(), payload)
+    }
+}
+
+/// Why text for the complainant cannot be sealed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SealError {
+    #[error("the complainant's data was erased; there is nobody to write to")]
+    Erased,
+    #[error("the complaint's key is not available yet")]
+    NotYet,
+    #[error("the complaint's key cannot be read right now")]
+    Unavailable,
+}
+
+impl Routing {
+    /// `text` sealed with the complaint's text key, like the complaint itself: it goes on
+    /// the event stream and may address the complainant by name. None only for work from
+    /// before sealing, whose complaint has no text key.
+    pub(crate) async fn seal(&self, work: &Work, text: &str) -> Result<Option<Vec<u8>>, SealError> {
+        use redress_platform::sealed::Lookup;
+        match self.ctx.text_keys.lookup(&work.complaint_id).await {
+            Ok(Lookup::Key(key)) => Ok(Some(key.seal(text, &work.complaint_id))),
+            Ok(Lookup::Erased) => Err(SealError::Erased),
+            Ok(Lookup::NotYet) if work.sealed_text.is_empty() => Ok(None),
+            Ok(Lookup::NotYet) => Err(SealError::NotYet),
+            Err(e) => {
+                tracing::error!(error = %e, "text key lookup failed");
+                Err(SealError::Unavailable)
+            }
+        }
     }
 }
 
@@ -103,6 +136,10 @@ pub(crate) struct Told {
     pub sealed_note: Vec<u8>,
     /// The entry of the investigation record.
     pub investigation: Option<redress_proto::v1::Investigate>,
+    /// The hash of the token an evidence request sent the complainant.
+    pub evidence_token_sha256: Vec<u8>,
+    /// The evidence that ended a wait.
+    pub evidence: Option<redress_proto::v1::ComplaintEvidenceSupplied>,
 }
 
 /// What caused a change: an event, or a command with its id.
@@ -149,6 +186,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             EventKind::ComplaintReopened,
             EventKind::ComplaintWithdrawn,
             EventKind::ComplaintResponded,
+            EventKind::ComplaintEvidenceSupplied,
         ]),
         routing.clone(),
     )
@@ -170,6 +208,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::INVESTIGATE, "work.investigate"),
         (subjects::routing::COMMIT, "work.commit"),
         (subjects::routing::MERGE, "work.merge"),
+        (subjects::routing::REQUEST_EVIDENCE, "work.request_evidence"),
     ] {
         let routing = routing.clone();
         commands

@@ -11,7 +11,7 @@ const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, 
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
     routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
     proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
-    previous_departments, contests, committed_on, attachments, merged_into";
+    previous_departments, contests, committed_on, attachments, merged_into, evidence";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -58,6 +58,13 @@ fn from_row(r: &PgRow) -> Work {
         contests: r.get::<i32, _>("contests") as u32,
         committed_on: r.get("committed_on"),
         merged_into: r.get("merged_into"),
+        evidence: {
+            use prost::Message as _;
+            let bytes: Vec<u8> = r.get("evidence");
+            redress_proto::v1::EvidencePauses::decode(bytes.as_slice())
+                .map(|e| e.pauses)
+                .unwrap_or_default()
+        },
         attachments: {
             use prost::Message as _;
             let bytes: Vec<u8> = r.get("attachments");
@@ -234,7 +241,8 @@ pub async fn save(
              compensation_minor = $10, currency = $11, proposed_by = $12, reply = $13,
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
              resolved_at = $18, sealed_reply = $19, department = $20,
-             previous_departments = $21, contests = $22, committed_on = $23, merged_into = $24
+             previous_departments = $21, contests = $22, committed_on = $23, merged_into = $24,
+             evidence = $25, attachments = $26
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -266,6 +274,20 @@ pub async fn save(
     .bind(w.contests as i32)
     .bind(w.committed_on)
     .bind(&w.merged_into)
+    .bind({
+        use prost::Message as _;
+        redress_proto::v1::EvidencePauses {
+            pauses: w.evidence.clone(),
+        }
+        .encode_to_vec()
+    })
+    .bind({
+        use prost::Message as _;
+        redress_proto::v1::FileRefs {
+            files: w.attachments.clone(),
+        }
+        .encode_to_vec()
+    })
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

@@ -3,5 +3,6 @@
 
 pub mod contact;
 pub mod crypto;
+pub mod evidence;
 pub mod submission;
 pub mod ticket;

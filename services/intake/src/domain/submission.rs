@@ -17,7 +17,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(code: SubmitErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        code: SubmitErrorCode,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             field: field.into(),
@@ -35,6 +39,7 @@ impl FieldError {
             SubmitErrorCode::ChannelMismatch => "channel_mismatch",
             SubmitErrorCode::Undecodable => "undecodable",
             SubmitErrorCode::Internal => "internal",
+            SubmitErrorCode::NotFound => "not_found",
             SubmitErrorCode::Unspecified => "unspecified",
         }
     }
@@ -53,7 +58,7 @@ pub struct Limits {
 
 /// Control characters other than newline and tab have no place in a complaint (U+0000 cannot
 /// even be stored in PostgreSQL text).
-fn has_stray_control(s: &str) -> bool {
+pub(crate) fn has_stray_control(s: &str) -> bool {
     s.chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
 }
@@ -93,13 +98,44 @@ fn short(field: &str, value: &str) -> Result<String, FieldError> {
     Ok(v.to_string())
 }
 
+/// The channel's own id of what it sends: required, at most 200 bytes, one token.
+pub(crate) fn check_external_id(raw: &str) -> Result<&str, FieldError> {
+    use SubmitErrorCode as C;
+    let external_id = raw.trim();
+    if external_id.is_empty() {
+        return Err(FieldError::new(
+            C::Missing,
+            "external_id",
+            "the channel's id of the message is required",
+        ));
+    }
+    if external_id.len() > MAX_SHORT {
+        return Err(FieldError::new(
+            C::TooLong,
+            "external_id",
+            format!("at most {MAX_SHORT} bytes"),
+        ));
+    }
+    if external_id
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(FieldError::new(
+            C::Malformed,
+            "external_id",
+            "no spaces or control characters",
+        ));
+    }
+    Ok(external_id)
+}
+
 fn token_ok(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn check_attachment(i: usize, a: &Attachment) -> Result<(), FieldError> {
+pub(crate) fn check_attachment(i: usize, a: &Attachment) -> Result<(), FieldError> {
     let field = |name: &str| format!("attachments[{i}].{name}");
     let uri = a.uri.trim();
     if uri.is_empty() {
@@ -198,31 +234,7 @@ impl ValidSubmission {
             ));
         }
 
-        let external_id = msg.external_id.trim();
-        if external_id.is_empty() {
-            return Err(FieldError::new(
-                C::Missing,
-                "external_id",
-                "the channel's id of the complaint is required",
-            ));
-        }
-        if external_id.len() > MAX_SHORT {
-            return Err(FieldError::new(
-                C::TooLong,
-                "external_id",
-                format!("at most {MAX_SHORT} bytes"),
-            ));
-        }
-        if external_id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(FieldError::new(
-                C::Malformed,
-                "external_id",
-                "no spaces or control characters",
-            ));
-        }
+        let external_id = check_external_id(&msg.external_id)?;
 
         if msg.text.trim().is_empty() {
             return Err(FieldError::new(

@@ -2,6 +2,7 @@
 
 pub(crate) mod complainant;
 pub mod erase;
+pub mod evidence;
 pub mod respond;
 pub mod status;
 pub mod status_query;

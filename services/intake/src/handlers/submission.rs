@@ -154,7 +154,7 @@ fn settle(intake: &Intake, failed: Failed) -> Outcome {
 }
 
 /// Tells the adapter why, since it did not wait for a reply.
-async fn reject(
+pub(crate) async fn reject(
     intake: &Intake,
     channel: &str,
     external_id: String,

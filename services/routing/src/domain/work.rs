@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
 use redress_proto::v1::{
-    ActionKind, CommitDate, Explain, Investigate, Proposal, Propose, Responsibility, Transfer,
-    WorkChange, WorkItem, WorkState, WorkTransfer,
+    ActionKind, CommitDate, EvidencePause, Explain, Investigate, Proposal, Propose, Responsibility,
+    Transfer, WorkChange, WorkItem, WorkState, WorkTransfer,
 };
 use uuid::Uuid;
 
@@ -74,6 +74,8 @@ pub struct Work {
     pub attachments: Vec<redress_proto::v1::FileRef>,
     /// The ticket this duplicate was merged into.
     pub merged_into: Option<String>,
+    /// This round's requests for evidence, oldest first; the last may still be waiting.
+    pub evidence: Vec<EvidencePause>,
 }
 
 /// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
@@ -529,6 +531,82 @@ impl Work {
         Ok(WorkChange::Committed)
     }
 
+    /// The open request for evidence, if the department is waiting on the complainant.
+    pub fn waiting_for_evidence(&self) -> Option<&EvidencePause> {
+        self.evidence.last().filter(|p| p.ended_at.is_none())
+    }
+
+    /// The department asks the complainant for evidence while investigating: on accepted
+    /// work, one request at a time. The caller seals `what` into the new request.
+    pub fn request_evidence(&mut self, what: &str, now: DateTime<Utc>) -> Result<Change, Refusal> {
+        if what.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "request_evidence.what",
+            });
+        }
+        self.expect_state(WorkState::Accepted, "request evidence on")?;
+        if let Some(open) = self.waiting_for_evidence() {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot request evidence on {}: request {} is still waiting for the \
+                     complainant",
+                    self.ticket, open.seq
+                ),
+            });
+        }
+        self.evidence.push(EvidencePause {
+            seq: self.evidence.len() as u32 + 1,
+            requested_at: ts(now),
+            ended_at: None,
+            supplied: false,
+            sealed_what: Vec::new(),
+        });
+        self.version += 1;
+        Ok(WorkChange::EvidenceRequested)
+    }
+
+    /// The complainant answered request `seq`; None when that request is not waiting any
+    /// more (answered before, or the department went on without it): the answer is kept by
+    /// intake but changes nothing here.
+    pub fn evidence_supplied(&mut self, seq: u32, at: DateTime<Utc>) -> Option<Change> {
+        if self.state == WorkState::Closed {
+            return None;
+        }
+        let open = self.evidence.last_mut().filter(|p| p.ended_at.is_none())?;
+        if open.seq != seq {
+            return None;
+        }
+        open.ended_at = ts(at);
+        open.supplied = true;
+        self.version += 1;
+        Some(WorkChange::EvidenceReceived)
+    }
+
+    /// The complainant never answered the open request: the work is answered with `message`
+    /// (the playbook's explanation) and the wait ends unanswered; the caller resolves it.
+    /// None unless a request is waiting on accepted work.
+    pub fn close_unanswered(&mut self, message: &str, now: DateTime<Utc>) -> Option<Change> {
+        if self.state != WorkState::Accepted || self.waiting_for_evidence().is_none() {
+            return None;
+        }
+        self.reply = Some(message.trim().to_string());
+        self.replied_at = Some(now);
+        self.changed(WorkState::Replied);
+        self.stop_waiting_unless_accepted(now);
+        Some(WorkChange::Replied)
+    }
+
+    /// Work that left ACCEPTED (a proposal, an explanation, a transfer, a closure) no longer
+    /// waits for evidence: the open request ends unanswered, and its clocks run again.
+    pub fn stop_waiting_unless_accepted(&mut self, now: DateTime<Utc>) {
+        if self.state == WorkState::Accepted {
+            return;
+        }
+        if let Some(open) = self.evidence.last_mut().filter(|p| p.ended_at.is_none()) {
+            open.ended_at = ts(now);
+        }
+    }
+
     /// This work repeats `survivor`'s (already locked, and not this one): it closes into it.
     /// Only before it is resolved, and never into closed work.
     pub fn merge_into(&mut self, survivor: &Work, reason: &str) -> Result<Change, Refusal> {
@@ -637,6 +715,7 @@ impl Work {
         self.resolved_at = None;
         self.contests = 0;
         self.committed_on = None;
+        self.evidence.clear();
         self.changed(WorkState::Assigned);
         Some(WorkChange::Assigned)
     }
@@ -692,6 +771,7 @@ impl Work {
                 .unwrap_or_default(),
             attachments: self.attachments.clone(),
             merged_into: self.merged_into.clone().unwrap_or_default(),
+            evidence: self.evidence.clone(),
         }
     }
 }
@@ -734,6 +814,7 @@ mod tests {
             committed_on: None,
             attachments: Vec::new(),
             merged_into: None,
+            evidence: Vec::new(),
         }
     }
 
@@ -764,6 +845,68 @@ mod tests {
         assert_eq!(w.close(1), Some(WorkChange::Closed));
         assert_eq!(w.version, 7);
         assert_eq!(w.state, WorkState::Closed);
+    }
+
+    #[test]
+    fn one_evidence_request_waits_at_a_time_and_moving_on_ends_it() {
+        let t0 = Utc::now();
+        let mut w = work();
+        // Not before the work is accepted.
+        assert!(matches!(
+            w.request_evidence("签收单", t0),
+            Err(Refusal::WrongState { .. })
+        ));
+        w.accept("zhou.qiang", t0).unwrap();
+        assert_eq!(
+            w.request_evidence(" ", t0),
+            Err(Refusal::Missing {
+                field: "request_evidence.what"
+            })
+        );
+        assert_eq!(
+            w.request_evidence("签收单", t0),
+            Ok(WorkChange::EvidenceRequested)
+        );
+        assert_eq!(w.waiting_for_evidence().map(|p| p.seq), Some(1));
+        assert!(matches!(
+            w.request_evidence("再要一次", t0),
+            Err(Refusal::WrongState { .. })
+        ));
+        // An answer to a request that is not the open one changes nothing.
+        let v = w.version;
+        assert_eq!(w.evidence_supplied(2, t0), None);
+        assert_eq!(w.version, v);
+        let t1 = t0 + chrono::Duration::hours(30);
+        assert_eq!(
+            w.evidence_supplied(1, t1),
+            Some(WorkChange::EvidenceReceived)
+        );
+        assert_eq!(w.evidence_supplied(1, t1), None, "answered once");
+        assert!(w.evidence[0].supplied);
+        assert_eq!(w.evidence[0].ended_at, ts(t1));
+        // A second request, which the department stops waiting for by proposing.
+        w.request_evidence("发票", t1).unwrap();
+        w.propose("zhou.qiang", &proposal(0), "CNY").unwrap();
+        w.stop_waiting_unless_accepted(t1);
+        assert!(w.waiting_for_evidence().is_none());
+        assert!(!w.evidence[1].supplied);
+        assert_eq!(w.evidence_supplied(2, t1), None);
+    }
+
+    #[test]
+    fn an_unanswered_request_closes_with_the_explanation() {
+        let t0 = Utc::now();
+        let mut w = work();
+        w.accept("zhou.qiang", t0).unwrap();
+        assert_eq!(w.close_unanswered("证据不足", t0), None, "nothing asked");
+        w.request_evidence("照片", t0).unwrap();
+        assert_eq!(
+            w.close_unanswered("证据不足", t0),
+            Some(WorkChange::Replied)
+        );
+        assert_eq!(w.reply.as_deref(), Some("证据不足"));
+        assert!(w.waiting_for_evidence().is_none());
+        assert_eq!(w.resolve(t0), Ok(WorkChange::Resolved));
     }
 
     #[test]

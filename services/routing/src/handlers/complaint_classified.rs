@@ -63,6 +63,7 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         committed_on: None,
         attachments: c.attachments.clone(),
         merged_into: None,
+        evidence: Vec::new(),
     };
     Ok(Input::Classified(Box::new(Assignment {
         work,

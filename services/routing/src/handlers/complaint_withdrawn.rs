@@ -22,6 +22,7 @@ pub async fn apply(
     };
     if let Some(change) = work.withdraw() {
         let now = routing.now();
+        work.stop_waiting_unless_accepted(now);
         let note = "withdrawn by the complainant";
         store::save(unit.db(), &work, change.token(), "complainant", note, now).await?;
         unit.emit(routing.work_changed(

@@ -3,6 +3,7 @@
 pub mod approval_decided;
 pub mod complaint_classified;
 pub mod complaint_closed;
+pub mod complaint_evidence_supplied;
 pub mod complaint_reopened;
 pub mod complaint_responded;
 pub mod complaint_withdrawn;
@@ -27,6 +28,7 @@ pub enum Input {
     Reopened(WorkId),
     Withdrawn(uuid::Uuid),
     Responded(uuid::Uuid),
+    EvidenceSupplied(uuid::Uuid),
 }
 
 impl Handler for Routing {
@@ -44,6 +46,10 @@ impl Handler for Routing {
             Payload::ComplaintResponded(_) => event
                 .complaint_id()
                 .map(Input::Responded)
+                .ok_or_else(|| "complaint_id is not a UUID".to_string()),
+            Payload::ComplaintEvidenceSupplied(_) => event
+                .complaint_id()
+                .map(Input::EvidenceSupplied)
                 .ok_or_else(|| "complaint_id is not a UUID".to_string()),
             Payload::ComplaintWithdrawn(_) => event
                 .complaint_id()
@@ -75,6 +81,9 @@ impl Handler for Routing {
             (Input::Withdrawn(id), _) => complaint_withdrawn::apply(self, unit, event, *id).await,
             (Input::Responded(id), Payload::ComplaintResponded(r)) => {
                 complaint_responded::apply(self, unit, event, *id, r).await
+            }
+            (Input::EvidenceSupplied(id), Payload::ComplaintEvidenceSupplied(e)) => {
+                complaint_evidence_supplied::apply(self, unit, event, *id, e).await
             }
             _ => unreachable!("parse pairs each input with its payload"),
         }

@@ -1,12 +1,19 @@
 //! `sla.breached`: escalate the work, once per breached deadline, to the next level of the
-//! playbook's chain (the department's manager first).
+//! playbook's chain (the department's manager first). A complainant's time to answer an
+//! evidence request (`evidence_answer_<n>`) that runs out does what the playbook's
+//! `evidence.on_no_answer` says: remind the complainant (and escalate), or close the work as
+//! unsubstantiated with the playbook's explanation.
 
 use redress_platform::Unit;
 use redress_platform::events::{Event, Failure};
 use redress_proto::types::WorkId;
 use redress_proto::v1::{Deadline, DeadlineSettled, WorkEscalated, envelope::Payload};
 
+use redress_playbook::NoAnswer;
+use redress_proto::v1::WorkChange;
+
 use super::Input;
+use super::work_command::{Notice, notice_id, notify};
 use crate::domain::route::escalated_to;
 use crate::{Caused, IDENT, Routing, store};
 
@@ -42,6 +49,27 @@ pub async fn apply(
         )));
     };
     let now = routing.now();
+    if let Some(seq) = evidence_answer_seq(&deadline.name)
+        && work.waiting_for_evidence().is_some_and(|p| p.seq == seq)
+        && deadline.round == work.round
+    {
+        match playbook.evidence.on_no_answer {
+            NoAnswer::Close => {
+                return close_unanswered(routing, unit, event, work, playbook, seq).await;
+            }
+            NoAnswer::Remind => {
+                let message = format!(
+                    "您的投诉 {t} 仍在等待您补充材料（第 {seq} 次请求），请使用先前通知中的凭证尽快提交。\
+                     Complaint {t} is still waiting for the evidence we asked for (request \
+                     {seq}); please send it with the token of our earlier message.",
+                    t = work.ticket
+                );
+                let id = format!("evidence-reminder:{}:{}:{seq}", work.work_id, work.round);
+                notify(unit, &work, Notice::EvidenceReminder, id, &message);
+                unit.count("routing_evidence_reminded_total", 1);
+            }
+        }
+    }
     let already: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM escalations WHERE work_id = $1 AND round = $2 AND deadline = $3)",
     )
@@ -86,5 +114,58 @@ pub async fn apply(
         }),
     ));
     tracing::warn!(deadline = %deadline.name, level, escalated_to = %to, "escalated");
+    Ok(())
+}
+
+/// The request number of an `evidence_answer_<n>` deadline.
+fn evidence_answer_seq(name: &str) -> Option<u32> {
+    name.strip_prefix("evidence_answer_")?.parse().ok()
+}
+
+/// The complainant never sent the evidence: the work is answered with the playbook's
+/// explanation and resolved, exactly as an explanation by the department would be, so the
+/// survey and the deadlines follow as usual.
+async fn close_unanswered(
+    routing: &Routing,
+    unit: &mut Unit,
+    event: &Event,
+    mut work: crate::domain::work::Work,
+    playbook: &redress_playbook::Playbook,
+    seq: u32,
+) -> Result<(), Failure> {
+    let now = routing.now();
+    let actor = IDENT.name;
+    let message = playbook.evidence.close_message.trim().to_string();
+    let Some(change) = work.close_unanswered(&message, now) else {
+        return Ok(());
+    };
+    work.sealed_reply = match routing.seal(&work, &message).await {
+        Ok(sealed) => sealed.unwrap_or_default(),
+        Err(crate::SealError::Erased) => Vec::new(),
+        Err(e) => return Err(Failure::Retry(e.to_string())),
+    };
+    store::save(unit.db(), &work, change.token(), actor, "", now).await?;
+    unit.emit(routing.work_changed(&work, change, actor, "", Caused::Event(&event.envelope)));
+    notify(
+        unit,
+        &work,
+        Notice::Reply,
+        notice_id("reply", &work),
+        &message,
+    );
+    let limit = playbook
+        .evidence
+        .answer_within
+        .as_deref()
+        .unwrap_or("the time allowed");
+    let note = format!("closed as unsubstantiated: no evidence for request {seq} within {limit}");
+    let change = work
+        .resolve(now)
+        .map_err(|r| Failure::Reject(r.to_string()))?;
+    debug_assert_eq!(change, WorkChange::Resolved);
+    store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
+    unit.emit(routing.work_changed(&work, change, actor, &note, Caused::Event(&event.envelope)));
+    unit.count("routing_evidence_lapsed_total", 1);
+    tracing::info!(seq, "closed for want of evidence");
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Department commands: accept, propose, reply, resolve, transfer, progress, contest. Each is
-//! checked against who signed
+//! Department commands: accept, propose, reply, resolve, transfer, progress, contest,
+//! explain, investigate, commit, merge, request_evidence. Each is checked against who signed
 //! it (a member of the department that owns the work) and the work's state, changes the
 //! work in one transaction with its event, and answers with the work item or a typed error.
 
@@ -8,7 +8,6 @@ use std::sync::Arc;
 use prost::Message as _;
 use redress_platform::Unit;
 use redress_platform::commands::{Claimed, CommandUnit, Refusal};
-use redress_platform::sealed::Lookup;
 use redress_proto::subjects;
 use redress_proto::v1::{
     CommandErrorCode, Explain, ReplyToComplainant, WorkChange, WorkCommand, WorkCommandReply,
@@ -133,6 +132,10 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             Refusal::text("merge.reason", &m.reason, MAX_TEXT)?;
             subjects::routing::MERGE
         }
+        Some(Action::RequestEvidence(r)) => {
+            Refusal::text("request_evidence.what", &r.what, MAX_TEXT)?;
+            subjects::routing::REQUEST_EVIDENCE
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -186,6 +189,7 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     }
     let mut told = Told::default();
     let mut merged: Option<work::Work> = None;
+    let mut evidence_token = String::new();
     let (change, note) = match cmd.action.as_ref().expect("checked") {
         Action::Accept(_) => (work.accept(actor, now)?, String::new()),
         Action::Propose(p) => (work.propose(actor, p, &playbook.currency)?, String::new()),
@@ -260,8 +264,28 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
             merged = Some(survivor);
             (change, m.reason.trim().to_string())
         }
+        Action::RequestEvidence(r) => {
+            let change = work.request_evidence(&r.what, now)?;
+            let what = r.what.trim();
+            let sealed = seal(routing, &work, what).await?;
+            let request = work.evidence.last_mut().expect("just requested");
+            let note = match sealed {
+                Some(sealed) => {
+                    // On the event too, for the complaint's history.
+                    told.sealed_note = sealed.clone();
+                    request.sealed_what = sealed;
+                    format!("request {}", request.seq)
+                }
+                None => format!("request {}: {what}", request.seq),
+            };
+            let (token, hash) = redress_platform::tokens::new_token();
+            evidence_token = token;
+            told.evidence_token_sha256 = hash;
+            (change, note)
+        }
         Action::Explain(_) => unreachable!("handled above"),
     };
+    work.stop_waiting_unless_accepted(now);
     // The routing history names a hop as a transfer, though the event is an assignment.
     let token = if told.transfer.is_some() {
         "transferred"
@@ -286,6 +310,18 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
                 Notice::Reply,
                 notice_id("reply", &work),
                 &reply,
+            );
+        }
+        Some(Action::RequestEvidence(r)) => {
+            let id = notice_id("evidence", &work);
+            notify(
+                &mut unit,
+                &work,
+                Notice::EvidenceRequested {
+                    token: &evidence_token,
+                },
+                id,
+                &r.what,
             );
         }
         Some(Action::Progress(p)) => {
@@ -349,20 +385,35 @@ fn investigation_summary(i: &redress_proto::v1::Investigate) -> String {
 
 /// What a complainant is sent through the adapter of their channel.
 #[derive(Clone, Copy)]
-enum Notice {
+pub(crate) enum Notice<'a> {
     Reply,
     Progress,
     Merged,
+    /// With the token the answer must present.
+    EvidenceRequested {
+        token: &'a str,
+    },
+    EvidenceReminder,
 }
 
 /// Sends `message` to the complainant of `to` as `notice`, under `msg_id` (the broker drops
 /// a repeat).
-fn notify(unit: &mut Unit, to: &work::Work, notice: Notice, msg_id: String, message: &str) {
+pub(crate) fn notify(
+    unit: &mut Unit,
+    to: &work::Work,
+    notice: Notice<'_>,
+    msg_id: String,
+    message: &str,
+) {
     let subjects = unit.subjects();
-    let subject = match notice {
-        Notice::Reply => subjects.notify_reply(&to.channel),
-        Notice::Progress => subjects.notify_progress(&to.channel),
-        Notice::Merged => subjects.notify_merged(&to.channel),
+    let (subject, token) = match notice {
+        Notice::Reply => (subjects.notify_reply(&to.channel), ""),
+        Notice::Progress => (subjects.notify_progress(&to.channel), ""),
+        Notice::Merged => (subjects.notify_merged(&to.channel), ""),
+        Notice::EvidenceRequested { token } => {
+            (subjects.notify_evidence_requested(&to.channel), token)
+        }
+        Notice::EvidenceReminder => (subjects.notify_evidence_reminder(&to.channel), ""),
     };
     unit.send(
         subject,
@@ -374,12 +425,13 @@ fn notify(unit: &mut Unit, to: &work::Work, notice: Notice, msg_id: String, mess
             external_id: to.external_id.clone(),
             department: to.department.clone(),
             message: message.trim().to_string(),
+            token: token.to_string(),
         },
     );
 }
 
 /// The id of the notice a work change sends: one per change.
-fn notice_id(kind: &str, work: &work::Work) -> String {
+pub(crate) fn notice_id(kind: &str, work: &work::Work) -> String {
     format!("{kind}:{}:{}", work.work_id, work.version)
 }
 
@@ -418,6 +470,7 @@ async fn explain(
         ));
     }
     let change = work.explain(playbook, e, now)?;
+    work.stop_waiting_unless_accepted(now);
     work.sealed_reply = seal(routing, &work, work.reply.as_deref().unwrap_or_default())
         .await?
         .unwrap_or_default();
@@ -470,34 +523,16 @@ async fn sealed_note(
     }
 }
 
-/// `text` sealed with the complaint's text key, like the complaint itself: it goes on the
-/// event stream and may address the complainant by name. None only for work from before
-/// sealing, whose complaint has no text key.
+/// `text` sealed for `work`'s complaint ([`Routing::seal`]), or why the command cannot go on.
 async fn seal(
     routing: &Routing,
     work: &work::Work,
     text: &str,
 ) -> Result<Option<Vec<u8>>, Refusal> {
-    match routing.ctx.text_keys.lookup(&work.complaint_id).await {
-        Ok(Lookup::Key(key)) => Ok(Some(key.seal(text, &work.complaint_id))),
-        Ok(Lookup::Erased) => Err(Refusal::wrong_state(
-            "ticket",
-            format!(
-                "{}: the complainant's data was erased; there is nobody to write to",
-                work.ticket
-            ),
-        )),
-        Ok(Lookup::NotYet) if work.sealed_text.is_empty() => Ok(None),
-        Ok(Lookup::NotYet) => Err(Refusal::internal(
-            "the complaint's key is not available yet; send the command again",
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "text key lookup failed");
-            Err(Refusal::internal(
-                "the complaint's key cannot be read right now; send the command again",
-            ))
-        }
-    }
+    routing.seal(work, text).await.map_err(|e| match e {
+        crate::SealError::Erased => Refusal::wrong_state("ticket", format!("{}: {e}", work.ticket)),
+        e => Refusal::internal(format!("{e}; send the command again")),
+    })
 }
 
 #[cfg(test)]
@@ -505,12 +540,12 @@ mod tests {
     use proptest::prelude::*;
     use redress_proto::v1::{
         Accept, CommitDate, Contest, Explain, Investigate, Merge, Propose, Reply, ReportProgress,
-        Resolve, Transfer,
+        RequestEvidence, Resolve, Transfer,
     };
 
     use super::*;
 
-    const VERBS: [&str; 11] = [
+    const VERBS: [&str; 12] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
@@ -522,6 +557,7 @@ mod tests {
         subjects::routing::INVESTIGATE,
         subjects::routing::COMMIT,
         subjects::routing::MERGE,
+        subjects::routing::REQUEST_EVIDENCE,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -535,7 +571,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 11 {
+            action: Some(match i % 12 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -558,6 +594,9 @@ mod tests {
                 }),
                 6 => Action::Contest(Contest {
                     objection: "不满意".into(),
+                }),
+                11 => Action::RequestEvidence(RequestEvidence {
+                    what: "请提供签收单照片".into(),
                 }),
                 10 => Action::Merge(Merge {
                     into_ticket: "RD-20261123-000003".into(),
@@ -618,6 +657,7 @@ mod tests {
                 prop_assert!(!into.is_empty() && into.len() <= 64);
                 (subjects::routing::MERGE, m.reason.as_str())
             }
+            Action::RequestEvidence(r) => (subjects::routing::REQUEST_EVIDENCE, r.what.as_str()),
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -631,8 +671,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..11,
-            verb in 0usize..11,
+            which in 0usize..12,
+            verb in 0usize..12,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -659,8 +699,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..11,
-            verb in 0usize..11,
+            which in 0usize..12,
+            verb in 0usize..12,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -682,6 +722,7 @@ mod tests {
                 Action::Investigate(i) => i.notes = text,
                 Action::Commit(c) => c.plan = text,
                 Action::Merge(m) => m.reason = text,
+                Action::RequestEvidence(r) => r.what = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;

@@ -74,6 +74,84 @@ fn from_jiff(t: jiff::Timestamp) -> Result<DateTime<Utc>, PlanError> {
         .ok_or(PlanError::OutOfRange(DateTime::<Utc>::MAX_UTC))
 }
 
+/// A deadline's clock once the complainant's evidence waits are taken into account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Running, due then.
+    Running(DateTime<Utc>),
+    /// Stopped since then, with the complainant owing evidence.
+    Paused(DateTime<Utc>),
+}
+
+/// One wait for evidence: from the request until it ended (None: still waiting).
+pub type Wait = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// The clock of a deadline due at `base` before any wait, given the round's `waits` (in
+/// any order). Each wait that began before the deadline fell due stops it; when the wait
+/// ends the deadline resumes with the time it had left: business time for business and
+/// working-day limits (a wait over a weekend costs the department nothing), elapsed time for
+/// wall-clock limits. A wait that began after the deadline fell due changes nothing: it was
+/// already over.
+pub fn with_waits(
+    calendar: &redress_calendar::Calendar,
+    limit: &str,
+    base: DateTime<Utc>,
+    waits: &[Wait],
+) -> Result<Clock, PlanError> {
+    use redress_calendar::DeadlineSpan as S;
+    let calendar_error = |source| PlanError::Calendar {
+        calendar: calendar.name().to_string(),
+        source,
+    };
+    let span: S = limit.parse().map_err(calendar_error)?;
+    let business = matches!(
+        span,
+        S::BusinessMinutes(_) | S::BusinessHours(_) | S::WorkingDays(_)
+    );
+    let mut waits = waits.to_vec();
+    waits.sort();
+    let mut due = base;
+    for (from, until) in waits {
+        if from >= due {
+            break;
+        }
+        let Some(until) = until else {
+            return Ok(Clock::Paused(from));
+        };
+        let until = until.max(from);
+        due = if business {
+            let left = calendar
+                .business_time_between(to_jiff(from)?, to_jiff(due)?, &[])
+                .map_err(calendar_error)?;
+            from_jiff(
+                calendar
+                    .add_business_time(to_jiff(until)?, left)
+                    .map_err(calendar_error)?,
+            )?
+        } else {
+            due + (until - from)
+        };
+    }
+    Ok(Clock::Running(due))
+}
+
+/// When a limit counted from `start` falls due in `calendar`.
+pub fn due_after(
+    calendar: &redress_calendar::Calendar,
+    limit: &str,
+    start: DateTime<Utc>,
+) -> Result<DateTime<Utc>, PlanError> {
+    let calendar_error = |source| PlanError::Calendar {
+        calendar: calendar.name().to_string(),
+        source,
+    };
+    let span: redress_calendar::DeadlineSpan = limit.parse().map_err(calendar_error)?;
+    let due = calendar
+        .deadline(to_jiff(start)?, span)
+        .map_err(calendar_error)?;
+    from_jiff(due.timestamp())
+}
+
 /// The name of the deadline a committed completion date becomes.
 pub const COMMITTED: &str = "committed_completion";
 
@@ -284,5 +362,57 @@ mod tests {
             settle(due, Some(at("2026-11-23T12:00:01Z"))),
             Some(Settlement::Breached { at: due })
         );
+    }
+
+    #[test]
+    fn a_wait_gives_back_the_business_time_it_took() {
+        let set = CalendarSet::builtin().unwrap();
+        let cal = set.get("cn-mainland").unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Due Friday 4 December 2026 18:00 Beijing (10:00 UTC); the complainant was asked on
+        // Wednesday 10:00 Beijing (02:00 UTC), with 2 working days (16 business hours) left.
+        let base = at("2026-12-04T10:00:00Z");
+        let asked = at("2026-12-02T02:00:00Z");
+        assert_eq!(
+            with_waits(cal, "3 working days", base, &[(asked, None)]).unwrap(),
+            Clock::Paused(asked)
+        );
+        // Answered on Thursday at the same hour: a day later, 16 business hours still left,
+        // so due the following Monday 18:00 (the weekend costs nothing).
+        let answered = at("2026-12-03T02:00:00Z");
+        assert_eq!(
+            with_waits(cal, "3 working days", base, &[(asked, Some(answered))]).unwrap(),
+            Clock::Running(at("2026-12-07T10:00:00Z"))
+        );
+        // A wall-clock limit gets the elapsed time back.
+        assert_eq!(
+            with_waits(cal, "30 hours", base, &[(asked, Some(answered))]).unwrap(),
+            Clock::Running(base + chrono::Duration::days(1))
+        );
+        // A request after the deadline fell due changes nothing; no waits, nothing either.
+        let late = at("2026-12-05T00:00:00Z");
+        assert_eq!(
+            with_waits(cal, "3 working days", base, &[(late, None)]).unwrap(),
+            Clock::Running(base)
+        );
+        assert_eq!(
+            with_waits(cal, "3 working days", base, &[]).unwrap(),
+            Clock::Running(base)
+        );
+        // Two waits in either order end the same.
+        let second = (at("2026-12-07T02:00:00Z"), Some(at("2026-12-07T04:00:00Z")));
+        let a = with_waits(
+            cal,
+            "3 working days",
+            base,
+            &[(asked, Some(answered)), second],
+        );
+        let b = with_waits(
+            cal,
+            "3 working days",
+            base,
+            &[second, (asked, Some(answered))],
+        );
+        assert_eq!(a.unwrap(), b.unwrap());
     }
 }

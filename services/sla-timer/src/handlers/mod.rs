@@ -97,6 +97,7 @@ impl StoredDeadline {
             DeadlineState::Armed
             | DeadlineState::Warned
             | DeadlineState::Cancelled
+            | DeadlineState::Paused
             | DeadlineState::Unspecified => None,
         }
     }
@@ -119,6 +120,7 @@ pub(crate) fn state_name(s: DeadlineState) -> &'static str {
         DeadlineState::Met => "met",
         DeadlineState::Breached => "breached",
         DeadlineState::Cancelled => "cancelled",
+        DeadlineState::Paused => "paused",
         DeadlineState::Armed | DeadlineState::Warned | DeadlineState::Unspecified => "armed",
     }
 }
@@ -128,6 +130,7 @@ fn parse_state(s: &str) -> DeadlineState {
         "met" => DeadlineState::Met,
         "breached" => DeadlineState::Breached,
         "cancelled" => DeadlineState::Cancelled,
+        "paused" => DeadlineState::Paused,
         _ => DeadlineState::Armed,
     }
 }

@@ -22,7 +22,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{COLUMNS, StoredDeadline, state_name};
-use crate::domain::deadline::{self, Planned, Progress, parse_met_by, settle};
+use crate::domain::deadline::{self, Clock, Planned, Progress, parse_met_by, settle};
 use crate::{IDENT, SlaTimer};
 
 /// What one work event tells of its round, read before any transaction.
@@ -45,6 +45,20 @@ pub struct Round {
     committed: Option<(DateTime<Utc>, String)>,
     /// The playbook's business calendar.
     calendar: String,
+    /// The round's evidence waits as this event tells them.
+    waits: Vec<Wait>,
+    /// The playbook's rules for evidence requests.
+    evidence: redress_playbook::Evidence,
+}
+
+/// One evidence wait as an event tells it: the request's number, when it was asked for,
+/// when the wait ended, and whether the complainant supplied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wait {
+    seq: i32,
+    requested_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    supplied: bool,
 }
 
 pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Round> {
@@ -116,6 +130,19 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         ended,
         committed,
         calendar: playbook.sla.calendar.clone(),
+        waits: work
+            .evidence
+            .iter()
+            .filter_map(|p| {
+                Some(Wait {
+                    seq: i32::try_from(p.seq).ok()?,
+                    requested_at: opt_to_chrono(&p.requested_at)?,
+                    ended_at: opt_to_chrono(&p.ended_at),
+                    supplied: p.supplied,
+                })
+            })
+            .collect(),
+        evidence: playbook.evidence.clone(),
     })
 }
 
@@ -152,6 +179,21 @@ struct Told<'a> {
     ended: bool,
     /// The newest committed date the batch tells, with the work version that told it.
     committed: Option<(u64, &'a (DateTime<Utc>, String))>,
+    /// Every evidence wait the batch tells, each as far as any event got.
+    waits: Vec<Wait>,
+}
+
+/// Adds `more` to `waits`: a wait ended (or supplied) in any event is.
+fn merge_waits(waits: &mut Vec<Wait>, more: &[Wait]) {
+    for w in more {
+        match waits.iter_mut().find(|x| x.seq == w.seq) {
+            Some(x) => {
+                x.ended_at = x.ended_at.or(w.ended_at);
+                x.supplied |= w.supplied;
+            }
+            None => waits.push(*w),
+        }
+    }
 }
 
 /// A deadline armed in this batch, for the round at `round` of the batch's rounds.
@@ -187,6 +229,7 @@ pub async fn apply_all(
                 {
                     told.committed = Some((r.work.version, c));
                 }
+                merge_waits(&mut told.waits, &r.waits);
                 if told.plan.is_none() && r.plan.is_some() {
                     told.plan = r.plan.as_ref();
                     told.event = event;
@@ -202,6 +245,7 @@ pub async fn apply_all(
                     plan: r.plan.as_ref(),
                     ended: r.ended,
                     committed: r.committed.as_ref().map(|c| (r.work.version, c)),
+                    waits: r.waits.clone(),
                 },
             )),
         }
@@ -314,6 +358,7 @@ pub async fn apply_all(
         .execute(unit.db())
         .await?;
     }
+    apply_waits(sla, unit, &rounds, now).await?;
     let mut settled: Vec<(usize, StoredDeadline)> = Vec::new();
     if !settling.is_empty() {
         let ids: Vec<uuid::Uuid> = settling.iter().map(|&i| rounds[i].0.0).collect();
@@ -369,7 +414,7 @@ pub async fn apply_all(
         let cancelled = sqlx::query(
             "UPDATE deadlines SET state = $3, settled_at = $4
              WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
-               AND state = 'armed'",
+               AND state IN ('armed', 'paused')",
         )
         .bind(&ids)
         .bind(&nos)
@@ -571,5 +616,253 @@ fn progress_of(
         accepted_at: opt_to_chrono(&work.accepted_at).or(inferred.accepted_at),
         replied_at: opt_to_chrono(&work.replied_at).or(inferred.replied_at),
         resolved_at: opt_to_chrono(&work.resolved_at).or(inferred.resolved_at),
+    }
+}
+
+/// The evidence waits of the batch's rounds: stored (each as far as any event told it), the
+/// deadlines of the requests themselves (`evidence_request_<n>`, settled when made;
+/// `evidence_answer_<n>`, met by the evidence, cancelled when the department stopped
+/// waiting), and the playbook's waiting clocks stopped or resumed with the time they had
+/// left. Everything is computed again from all the round's waits, so events in any order or
+/// twice end the same.
+async fn apply_waits(
+    sla: &SlaTimer,
+    unit: &mut Unit,
+    rounds: &[((Uuid, i32), Told<'_>)],
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    for ((work_id, round), told) in rounds {
+        if told.waits.is_empty() {
+            continue;
+        }
+        let r = told.round;
+        for w in &told.waits {
+            sqlx::query(
+                "INSERT INTO pauses (work_id, round, seq, requested_at, ended_at, supplied)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (work_id, round, seq) DO UPDATE SET
+                     ended_at = COALESCE(pauses.ended_at, EXCLUDED.ended_at),
+                     supplied = pauses.supplied OR EXCLUDED.supplied",
+            )
+            .bind(work_id)
+            .bind(round)
+            .bind(w.seq)
+            .bind(w.requested_at)
+            .bind(w.ended_at)
+            .bind(w.supplied)
+            .execute(unit.db())
+            .await?;
+        }
+        let waits: Vec<Wait> = sqlx::query(
+            "SELECT seq, requested_at, ended_at, supplied FROM pauses
+             WHERE work_id = $1 AND round = $2 ORDER BY seq",
+        )
+        .bind(work_id)
+        .bind(round)
+        .fetch_all(unit.db())
+        .await?
+        .iter()
+        .map(|row| Wait {
+            seq: row.get("seq"),
+            requested_at: row.get("requested_at"),
+            ended_at: row.get("ended_at"),
+            supplied: row.get("supplied"),
+        })
+        .collect();
+        let calendar = sla
+            .calendars
+            .get(&r.calendar)
+            .map_err(|e| Failure::Reject(format!("calendar {:?}: {e}", r.calendar)))?;
+        let bad = |e: deadline::PlanError| Failure::Reject(format!("evidence deadlines: {e}"));
+        let start = opt_to_chrono(&r.work.assigned_at);
+        let mut events: Vec<Payload> = Vec::new();
+
+        // The requests' own deadlines.
+        for w in &waits {
+            let mut born = Vec::new();
+            if let (Some(limit), Some(start)) = (&r.evidence.request_within, start) {
+                let due = deadline::due_after(calendar, limit, start).map_err(bad)?;
+                let d = evidence_deadline(told, format!("evidence_request_{}", w.seq), limit, due)
+                    .settled(settle(due, Some(w.requested_at)).expect("reached when requested"));
+                born.push((d, start));
+            }
+            if let Some(limit) = &r.evidence.answer_within {
+                let due = deadline::due_after(calendar, limit, w.requested_at).map_err(bad)?;
+                let d = evidence_deadline(told, format!("evidence_answer_{}", w.seq), limit, due);
+                let d = answered(d, w, now);
+                born.push((d, w.requested_at));
+            }
+            for (d, started) in born {
+                let inserted: Option<Uuid> = sqlx::query_scalar(
+                    "INSERT INTO deadlines (id, work_id, round, name, complaint_id,
+                         correlation_id, playbook, playbook_version, ticket, department,
+                         limit_text, calendar, met_by, started_at, due_at, state, settled_at,
+                         armed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                             $16, $17, $18)
+                     ON CONFLICT (work_id, round, name) DO NOTHING
+                     RETURNING id",
+                )
+                .bind(d.id)
+                .bind(work_id)
+                .bind(round)
+                .bind(&d.name)
+                .bind(d.complaint_id)
+                .bind(&d.correlation_id)
+                .bind(&d.playbook)
+                .bind(&r.playbook_version)
+                .bind(&d.ticket)
+                .bind(&d.department)
+                .bind(&d.limit_text)
+                .bind(&d.calendar)
+                .bind(&d.met_by)
+                .bind(started)
+                .bind(d.due_at)
+                .bind(state_name(d.state))
+                .bind(d.settled_at)
+                .bind(now)
+                .fetch_optional(unit.db())
+                .await?;
+                if inserted.is_some() {
+                    events.push(Payload::DeadlinesArmed(DeadlinesArmed {
+                        deadlines: vec![d.to_proto()],
+                    }));
+                    events.extend(d.settled_event());
+                    continue;
+                }
+                // Known already: an answer deadline still armed settles once its wait ends.
+                if d.state == DeadlineState::Armed {
+                    continue;
+                }
+                let settled = sqlx::query(&format!(
+                    "UPDATE deadlines SET state = $4, settled_at = $5
+                     WHERE work_id = $1 AND round = $2 AND name = $3 AND state = 'armed'
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(work_id)
+                .bind(round)
+                .bind(&d.name)
+                .bind(state_name(d.state))
+                .bind(d.settled_at)
+                .fetch_optional(unit.db())
+                .await?;
+                if let Some(row) = settled {
+                    events.extend(StoredDeadline::from_row(&row).settled_event());
+                }
+            }
+        }
+
+        // The clocks that wait on the complainant.
+        let spans: Vec<deadline::Wait> =
+            waits.iter().map(|w| (w.requested_at, w.ended_at)).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, base_due_at, paused_at, warn_at, warned_at FROM deadlines
+             WHERE work_id = $1 AND round = $2 AND name = ANY($3)
+               AND state IN ('armed', 'paused')
+             ORDER BY name FOR UPDATE"
+        ))
+        .bind(work_id)
+        .bind(round)
+        .bind(&r.evidence.pauses)
+        .fetch_all(unit.db())
+        .await?;
+        for row in &rows {
+            let mut d = StoredDeadline::from_row(row);
+            let base: DateTime<Utc> = row
+                .get::<Option<DateTime<Utc>>, _>("base_due_at")
+                .unwrap_or(d.due_at);
+            let paused_at: Option<DateTime<Utc>> = row.get("paused_at");
+            let clock = deadline::with_waits(calendar, &d.limit_text, base, &spans).map_err(bad)?;
+            let (state, due, paused) = match clock {
+                Clock::Running(due) => (DeadlineState::Armed, due, None),
+                Clock::Paused(since) => (DeadlineState::Paused, d.due_at, Some(since)),
+            };
+            if state == d.state && due == d.due_at && paused == paused_at {
+                continue;
+            }
+            // A warning not given yet moves with the deadline.
+            let warn_at: Option<DateTime<Utc>> = row.get("warn_at");
+            let warned: bool = row.get::<Option<DateTime<Utc>>, _>("warned_at").is_some();
+            let warn_at = match warn_at {
+                Some(w) if !warned => Some(w + (due - d.due_at)),
+                other => other,
+            };
+            sqlx::query(
+                "UPDATE deadlines SET state = $2, due_at = $3, base_due_at = $4, paused_at = $5,
+                     warn_at = $6
+                 WHERE id = $1",
+            )
+            .bind(d.id)
+            .bind(state_name(state))
+            .bind(due)
+            .bind(base)
+            .bind(paused)
+            .bind(warn_at)
+            .execute(unit.db())
+            .await?;
+            unit.count(
+                if state == DeadlineState::Paused {
+                    "sla_paused_total"
+                } else {
+                    "sla_resumed_total"
+                },
+                1,
+            );
+            d.state = state;
+            d.due_at = due;
+            // Told again: the status shows the clock stopped, or the new due time.
+            events.push(Payload::DeadlinesArmed(DeadlinesArmed {
+                deadlines: vec![d.to_proto()],
+            }));
+        }
+        for payload in events {
+            let envelope = follow_up(IDENT.name, &told.event.envelope, now, payload);
+            told.event.span.in_scope(|| unit.emit(envelope));
+        }
+    }
+    Ok(())
+}
+
+/// A deadline of an evidence request, armed, in `told`'s round.
+fn evidence_deadline(
+    told: &Told<'_>,
+    name: String,
+    limit: &str,
+    due_at: DateTime<Utc>,
+) -> StoredDeadline {
+    let r = told.round;
+    StoredDeadline {
+        id: Uuid::now_v7(),
+        work_id: r.work_id,
+        round: r.round,
+        name,
+        complaint_id: r.complaint_id,
+        correlation_id: told.event.envelope.correlation_id.clone(),
+        playbook: r.playbook.clone(),
+        ticket: r.work.ticket.clone(),
+        department: r.work.department.clone(),
+        limit_text: limit.to_string(),
+        calendar: r.calendar.clone(),
+        met_by: "evidence".to_string(),
+        due_at,
+        state: DeadlineState::Armed,
+        settled_at: None,
+    }
+}
+
+/// The complainant's time to answer, after wait `w`: met by evidence in time, breached by
+/// evidence too late, cancelled when the department stopped waiting, else still armed.
+fn answered(d: StoredDeadline, w: &Wait, now: DateTime<Utc>) -> StoredDeadline {
+    match w.ended_at {
+        None => d,
+        Some(at) if w.supplied => {
+            let due = d.due_at;
+            d.settled(settle(due, Some(at)).expect("reached"))
+        }
+        Some(_) => StoredDeadline {
+            state: DeadlineState::Cancelled,
+            settled_at: Some(now),
+            ..d
+        },
     }
 }

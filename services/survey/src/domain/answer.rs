@@ -23,26 +23,7 @@ pub struct ValidAnswer {
     pub token: String,
 }
 
-/// Tokens are 64 hex digits; anything much longer is not one.
-pub const MAX_TOKEN_BYTES: usize = 128;
-
-/// A fresh invitation token (256 random bits) and the hash that is stored instead of it.
-pub fn new_token() -> (String, Vec<u8>) {
-    let token = hex::encode(rand::random::<[u8; 32]>());
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-pub fn token_hash(token: &str) -> Vec<u8> {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.trim().as_bytes()).to_vec()
-}
-
-/// Whether `token` is the one whose hash was stored. Compared as hashes, so the time taken
-/// tells nothing about the token.
-pub fn token_matches(token: &str, stored: Option<&[u8]>) -> bool {
-    stored.is_some_and(|h| h == token_hash(token).as_slice())
-}
+pub use redress_platform::tokens::{MAX_TOKEN_BYTES, new_token, token_matches};
 
 impl ValidAnswer {
     pub fn parse(cmd: AnswerSurvey) -> Result<Self, FieldError> {

@@ -11,11 +11,13 @@
 //! `work.approved` and `work.rejected` follow the approver's `approval.decided`;
 //! `complaint.closed`, `complaint.reopened` and `work.closed` follow the complainant's
 //! `survey.answered` (the reopened round's new `work.assigned` has its own line);
-//! `work.withdrawn` follows the complainant's `complaint.withdrawn`.
+//! `work.withdrawn` follows the complainant's `complaint.withdrawn`;
+//! `work.evidence_received` follows the complainant's `complaint.evidence_supplied`.
 
 mod approval;
 mod classification;
 mod deadlines;
+mod evidence;
 mod survey;
 mod work;
 
@@ -38,6 +40,7 @@ impl Handler for Intake {
             EventKind::ComplaintReceived
                 | EventKind::ComplaintWithdrawn
                 | EventKind::ComplaintResponded
+                | EventKind::ComplaintEvidenceSupplied
         ) {
             // Our own events: the complaint's state and history line were written with them.
             return Parsed::Skip;
@@ -66,6 +69,7 @@ fn has_history_line(kind: EventKind) -> bool {
                 | WorkChange::Rejected
                 | WorkChange::Closed
                 | WorkChange::Withdrawn
+                | WorkChange::EvidenceReceived
         ) | EventKind::ComplaintClosed
             | EventKind::ComplaintReopened
     )
@@ -114,12 +118,16 @@ async fn apply_all(
     let mut deadlines = deadlines::Batch::default();
     let mut approvals = approval::Batch::default();
     let mut surveys = survey::Batch::default();
+    let mut requests = evidence::Batch::default();
     let mut history = History::default();
     for (event, id) in batch {
         let id = **id;
         let detail = event.span.in_scope(|| match &event.payload {
             Payload::ComplaintClassified(c) => classified.add(id, c),
-            Payload::WorkChanged(w) => works.changed(id, w, &replies),
+            Payload::WorkChanged(w) => {
+                requests.changed(id, w);
+                works.changed(id, w, &replies)
+            }
             Payload::WorkEscalated(e) => works.escalated(id, e),
             Payload::DeadlinesArmed(a) => deadlines.armed(id, a),
             Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) | Payload::DeadlineWarned(s) => {
@@ -132,7 +140,8 @@ async fn apply_all(
             Payload::ComplaintClosed(_) | Payload::ComplaintReopened(_) => String::new(),
             Payload::ComplaintReceived(_)
             | Payload::ComplaintWithdrawn(_)
-            | Payload::ComplaintResponded(_) => {
+            | Payload::ComplaintResponded(_)
+            | Payload::ComplaintEvidenceSupplied(_) => {
                 unreachable!("skipped in parse")
             }
         });
@@ -145,6 +154,7 @@ async fn apply_all(
     }
     classified.store(unit.db(), now).await?;
     works.store(unit.db(), now).await?;
+    requests.store(unit.db()).await?;
     // A merged duplicate's open deadlines will never be met or breached (the SLA timer
     // cancels its own the same way; a withdrawal cancelled them when it was made).
     let ended: Vec<Uuid> = batch

@@ -111,6 +111,10 @@ impl Batch {
                     version,
                     status: if w.change() == WorkChange::Merged {
                         "merged"
+                    } else if state == WorkState::Accepted
+                        && work.evidence.last().is_some_and(|p| p.ended_at.is_none())
+                    {
+                        "awaiting_evidence"
                     } else {
                         work_status(state, work.round)
                     },
@@ -146,6 +150,10 @@ impl Batch {
             WorkChange::Investigated => return format!("by {}: {}", w.actor, w.note),
             WorkChange::Merged => {
                 return format!("into {} by {}: {}", work.merged_into, w.actor, w.note);
+            }
+            WorkChange::EvidenceRequested => {
+                let seq = work.evidence.last().map_or(0, |p| p.seq);
+                return format!("request {seq} by {}: {}", w.actor, opened(&w.note));
             }
             WorkChange::Committed => {
                 return format!(
