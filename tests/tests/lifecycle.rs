@@ -1390,3 +1390,334 @@ async fn a_duplicate_merges_into_the_ticket_it_repeats_and_both_complainants_are
     assert_eq!(tickets, both);
     stack.stop().await;
 }
+
+/// The whole of a department's work on one complaint: handed on, evidence asked for while the
+/// resolution clock stops for a day, the clock resumed with exactly the working time it had
+/// left, a committed date, a progress report, a reply the complainant rejects, a new proposal,
+/// the resolution and the survey.
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_stops_the_clock_and_the_complaint_goes_on_to_the_survey() {
+    let owned = Stack::start().await;
+    let stack = &owned;
+    let accepted = stack
+        .submit_with(
+            "web-evidence",
+            "快递三天没有送到，包裹显示已签收",
+            Vec::new(),
+        )
+        .await;
+    let (ticket, secret) = (accepted.ticket.as_str(), accepted.status_secret.as_str());
+    let other = stack.submit("web-evidence-other", "快递员态度很差").await;
+    for t in [ticket, other.as_str()] {
+        stack
+            .wait_for(t, "assignment", |s| {
+                s.status == "assigned" && s.deadlines.len() == 2
+            })
+            .await;
+    }
+    // Misrouted: logistics hands it to quality, which takes it on.
+    let w = stack
+        .work(
+            "transfer",
+            ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Transfer(redress_proto::v1::Transfer {
+                to_department: "quality".into(),
+                reason: "签收后包裹内商品损坏".into(),
+                understood: "客户收到的包裹有破损".into(),
+            }),
+        )
+        .await;
+    assert_eq!(w.department, "quality");
+    let dept = "quality";
+    stack
+        .work("accept", ticket, dept, "xu.lin", Action::Accept(Accept {}))
+        .await;
+    let resolution = |s: &ComplaintStatus| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == "resolution")
+            .map(|d| (d.due_at.as_ref().map_or(0, |t| t.seconds), d.state()))
+    };
+    // Due Thursday 26 November, 18:00 in Shanghai: three working days from Monday.
+    let thursday_close = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
+    let s = stack.status(ticket).await;
+    assert_eq!(
+        resolution(&s),
+        Some((thursday_close.timestamp(), DeadlineState::Armed))
+    );
+
+    // Monday 10:00: the department asks for the photos; the clock stops.
+    let what = |text: &str| {
+        Action::RequestEvidence(redress_proto::v1::RequestEvidence { what: text.into() })
+    };
+    let w = stack
+        .work(
+            "request_evidence",
+            ticket,
+            dept,
+            "xu.lin",
+            what("请提供包裹破损的照片"),
+        )
+        .await;
+    assert_eq!(w.evidence.len(), 1);
+    let s = stack
+        .wait_for(ticket, "the clock stopped", |s| {
+            resolution(s).is_some_and(|(_, st)| st == DeadlineState::Paused)
+        })
+        .await;
+    assert_eq!(s.status, "awaiting_evidence");
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.evidence_requested" && h.detail.contains("破损的照片")),
+        "{s:?}"
+    );
+    // One request at a time.
+    let reply: WorkCommandReply = stack
+        .request(
+            "routing",
+            &format!("request_evidence.{dept}"),
+            &WorkCommand {
+                command_id: uuid::Uuid::now_v7().to_string(),
+                ticket: ticket.into(),
+                department: dept.into(),
+                actor: "xu.lin".into(),
+                action: Some(what("还要发票")),
+            },
+            "xu.lin",
+        )
+        .await;
+    match reply.outcome.unwrap() {
+        work_command_reply::Outcome::Error(e) => {
+            assert_eq!(e.code(), redress_proto::v1::CommandErrorCode::WrongState)
+        }
+        other => panic!("a second request while waiting: {other:?}"),
+    }
+    // The complainant is told, with the token to answer with (kept nowhere but in the notice).
+    let notices = stack
+        .env
+        .stream_messages(
+            Stream::Notify,
+            stack.env.subjects().notify_evidence_requested("web"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(notices.len(), 1);
+    let notice = redress_proto::v1::ReplyToComplainant::decode(notices[0].payload.clone()).unwrap();
+    assert_eq!(notice.ticket, ticket);
+    assert!(notice.message.contains("照片") && notice.token.len() == 64);
+
+    // A day later the photos arrive; first through the wrong doors.
+    stack.clock.advance(chrono::Duration::days(1));
+    let supply = |external_id: &str, ticket: &str, token: &str| redress_proto::v1::SupplyEvidence {
+        channel: "web".into(),
+        external_id: external_id.into(),
+        ticket: ticket.into(),
+        token: token.into(),
+        text: "照片已上传".into(),
+        attachments: vec![redress_proto::v1::Attachment {
+            uri: "https://files.example.cn/web-evidence/broken.jpg".into(),
+            media_type: "image/jpeg".into(),
+            size_bytes: 91_004,
+            file_name: "broken.jpg".into(),
+            ..Default::default()
+        }],
+    };
+    let refusals = || async {
+        stack
+            .env
+            .stream_messages(Stream::Notify, stack.env.subjects().notify_rejected("web"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| redress_proto::v1::SubmissionRejected::decode(m.payload.clone()).unwrap())
+            .map(|r| (r.external_id, r.error.unwrap_or_default().field))
+            .collect::<Vec<_>>()
+    };
+    for m in [
+        supply("ev-wrong-ticket", &other, &notice.token),
+        supply("ev-wrong-token", ticket, &"0".repeat(64)),
+    ] {
+        stack
+            .client
+            .publish_evidence(&m)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    eventually("both refused", WAIT, || async {
+        refusals().await.len() == 2
+    })
+    .await;
+    let mut refused = refusals().await;
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            ("ev-wrong-ticket".to_string(), "token".to_string()),
+            ("ev-wrong-token".to_string(), "token".to_string()),
+        ]
+    );
+    // The right ticket and token, sent twice by the adapter: one answer.
+    for _ in 0..2 {
+        stack
+            .client
+            .publish_evidence(&supply("ev-1", ticket, &notice.token))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // The clock runs again with the 29 working hours it had left on Monday 10:00: from
+    // Tuesday 10:00 that is Friday 27 November, 18:00.
+    let friday_close = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    let s = stack
+        .wait_for(ticket, "the clock resumed", |s| {
+            resolution(s) == Some((friday_close.timestamp(), DeadlineState::Armed))
+        })
+        .await;
+    assert_eq!(s.status, "in_progress");
+    assert_eq!(
+        deadline_state(&s, 1, "evidence_answer_1"),
+        Some(DeadlineState::Met)
+    );
+    assert_eq!(
+        deadline_state(&s, 1, "evidence_request_1"),
+        Some(DeadlineState::Met)
+    );
+    // The token was good once.
+    stack
+        .client
+        .publish_evidence(&supply("ev-2", ticket, &notice.token))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    eventually("the used token refused", WAIT, || async {
+        refusals()
+            .await
+            .iter()
+            .any(|(id, f)| id == "ev-2" && f == "token")
+    })
+    .await;
+    let received = stack
+        .env
+        .events(
+            stack
+                .env
+                .subjects()
+                .work_event(redress_proto::v1::WorkChange::EvidenceReceived, dept),
+        )
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 1, "one answer, however often it was sent");
+    let Some(Payload::WorkChanged(changed)) = received[0].payload.clone() else {
+        panic!("not a work change");
+    };
+    let files = changed.evidence.unwrap().files;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].file_name, "broken.jpg");
+
+    // A completion date, a progress report, a reply the complainant turns down.
+    stack
+        .work(
+            "commit",
+            ticket,
+            dept,
+            "xu.lin",
+            Action::Commit(redress_proto::v1::CommitDate {
+                due_on: "2026-11-27".into(),
+                plan: "补发新商品".into(),
+            }),
+        )
+        .await;
+    stack
+        .work(
+            "progress",
+            ticket,
+            dept,
+            "xu.lin",
+            Action::Progress(redress_proto::v1::ReportProgress {
+                message: "新商品已安排发出".into(),
+            }),
+        )
+        .await;
+    let offer = |remedy: &'static str| async move {
+        stack
+            .work(
+                "propose",
+                ticket,
+                dept,
+                "xu.lin",
+                Action::Propose(Propose {
+                    responsibility: Responsibility::CompanyLiable as i32,
+                    remedy: remedy.into(),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        stack
+            .wait_for(ticket, "automatic approval", |s| s.status == "approved")
+            .await;
+        stack
+            .work(
+                "reply",
+                ticket,
+                dept,
+                "xu.lin",
+                Action::Reply(Reply {
+                    message: format!("{remedy}，请确认"),
+                }),
+            )
+            .await;
+        stack
+            .wait_for(ticket, "replied", |s| s.status == "replied")
+            .await;
+    };
+    offer("补发新商品").await;
+    stack
+        .client
+        .respond(ticket, secret, false, "还要赔偿运费")
+        .await
+        .unwrap();
+    stack
+        .wait_for(ticket, "back for a new proposal", |s| {
+            s.status == "in_progress"
+        })
+        .await;
+    offer("补发新商品并退还运费").await;
+    stack
+        .work(
+            "resolve",
+            ticket,
+            dept,
+            "xu.lin",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    let s = stack
+        .wait_for(ticket, "the survey", |s| s.survey == "sent")
+        .await;
+    assert_eq!(s.round, 1);
+    assert_eq!(
+        resolution(&s).map(|(_, st)| st),
+        Some(DeadlineState::Met),
+        "{s:?}"
+    );
+    let events = history(&s);
+    for e in [
+        "work.assigned",
+        "work.evidence_requested",
+        "complaint.evidence_supplied",
+        "work.committed",
+        "work.progress_reported",
+        "work.contested",
+        "work.resolved",
+    ] {
+        assert!(events.contains(&e), "{e} missing from {events:?}");
+    }
+    owned.stop().await;
+}

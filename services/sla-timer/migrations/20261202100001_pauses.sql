@@ -18,3 +18,14 @@ CREATE TABLE pauses (
     supplied boolean NOT NULL DEFAULT false,
     PRIMARY KEY (work_id, round, seq)
 );
+
+-- An evidence request's deadlines are met by the complainant's evidence (answer) or settled
+-- when the request is made (request).
+ALTER TABLE deadlines DROP CONSTRAINT deadlines_met_by_check;
+ALTER TABLE deadlines ADD CONSTRAINT deadlines_met_by_check
+    CHECK (met_by IN ('accepted', 'replied', 'resolved', 'evidence'));
+
+-- A paused deadline is open, like an armed one.
+ALTER TABLE deadlines DROP CONSTRAINT deadlines_check;
+ALTER TABLE deadlines ADD CONSTRAINT deadlines_check
+    CHECK ((state IN ('armed', 'paused')) = (settled_at IS NULL));
