@@ -150,7 +150,10 @@ async fn erase(intake: &Intake, ticket: &str) -> anyhow::Result<Option<Erasure>>
     intake.ctx.text_keys.purge(&found.id).await?;
     intake.ctx.metrics.incr("intake_erased_total");
     tracing::info!(already = found.already, "complainant's data erased");
-    let submissions = delete_copies(intake, Stream::Submissions, &found).await?;
+    // An answer to an evidence request is a submission of its own, with the complainant's
+    // words in clear.
+    let submissions = delete_copies(intake, Stream::Submissions, &found).await?
+        + delete_copies(intake, Stream::Evidence, &found).await?;
     let notifications = delete_copies(intake, Stream::Notify, &found).await?;
     Ok(Some(Erasure {
         ticket: ticket.to_string(),
@@ -168,9 +171,11 @@ fn is_copy(stream: Stream, subject: &str, payload: &[u8], found: &Found) -> bool
     match stream {
         Stream::Submissions => SubmitComplaint::decode(payload)
             .is_ok_and(|s| s.external_id.trim() == found.external_id),
+        Stream::Evidence => redress_proto::v1::SupplyEvidence::decode(payload)
+            .is_ok_and(|e| e.ticket.trim() == ticket),
         _ => match subject.rsplit('.').next() {
             Some("ack") => Acknowledgement::decode(payload).is_ok_and(|a| a.ticket == ticket),
-            Some("reply" | "progress" | "merged") => {
+            Some("reply" | "progress" | "merged" | "evidence_requested" | "evidence_reminder") => {
                 ReplyToComplainant::decode(payload).is_ok_and(|r| r.ticket == ticket)
             }
             Some("survey") => SurveyInvitation::decode(payload).is_ok_and(|s| s.ticket == ticket),
@@ -185,7 +190,7 @@ async fn delete_copies(intake: &Intake, which: Stream, found: &Found) -> anyhow:
     let subjects = &intake.ctx.subjects;
     let streams = &intake.ctx.config.settings.streams;
     let kept_days = match which {
-        Stream::Submissions => streams.submissions_max_age_days,
+        Stream::Submissions | Stream::Evidence => streams.submissions_max_age_days,
         _ => streams.notify_max_age_days,
     };
     let from = found.stored_at - chrono::Duration::minutes(1);
@@ -194,6 +199,7 @@ async fn delete_copies(intake: &Intake, which: Stream, found: &Found) -> anyhow:
     }
     let filter = match which {
         Stream::Submissions => subjects.submit(&found.channel),
+        Stream::Evidence => subjects.evidence(&found.channel),
         _ => subjects.notify_channel(&found.channel),
     };
     let stream = intake
