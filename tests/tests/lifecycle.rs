@@ -32,12 +32,31 @@ struct Stack {
     clock: Arc<ManualClock>,
     client: Client,
     services: Vec<RunningService>,
+    /// The playbooks of this stack, when a test changed the shipped ones.
+    _playbooks: Option<tempfile::TempDir>,
 }
 
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// The stack with the default playbook's TOML passed through `change`.
+    async fn with_playbook(change: impl Fn(String) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = std::path::Path::new(&redress_testkit::playbooks_dir()).join("default");
+        let text = std::fs::read_to_string(shipped.join("playbook.toml")).unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        std::fs::write(dir.path().join("default/playbook.toml"), change(text)).unwrap();
+        Self::start_with(Some(dir)).await
+    }
+
+    async fn start_with(playbooks: Option<tempfile::TempDir>) -> Self {
         let mut env = TestEnv::start().await.unwrap();
         env.extra_config = serde_json::json!({ "sla": { "tick_ms": 50 } });
+        if let Some(dir) = &playbooks {
+            env.extra_config["playbooks"] = serde_json::json!({ "dir": dir.path() });
+        }
         let clock = ManualClock::new(monday_morning());
         let shared: SharedClock = clock.clone();
         let mut services = Vec::new();
@@ -81,6 +100,7 @@ impl Stack {
             clock,
             client,
             services,
+            _playbooks: playbooks,
         }
     }
 
@@ -1577,17 +1597,11 @@ async fn evidence_stops_the_clock_and_the_complaint_goes_on_to_the_survey() {
     let s = stack
         .wait_for(ticket, "the clock resumed", |s| {
             resolution(s) == Some((friday_close.timestamp(), DeadlineState::Armed))
+                && deadline_state(s, 1, "evidence_answer_1") == Some(DeadlineState::Met)
+                && deadline_state(s, 1, "evidence_request_1") == Some(DeadlineState::Met)
         })
         .await;
     assert_eq!(s.status, "in_progress");
-    assert_eq!(
-        deadline_state(&s, 1, "evidence_answer_1"),
-        Some(DeadlineState::Met)
-    );
-    assert_eq!(
-        deadline_state(&s, 1, "evidence_request_1"),
-        Some(DeadlineState::Met)
-    );
     // The token was good once.
     stack
         .client
@@ -1699,14 +1713,11 @@ async fn evidence_stops_the_clock_and_the_complaint_goes_on_to_the_survey() {
         )
         .await;
     let s = stack
-        .wait_for(ticket, "the survey", |s| s.survey == "sent")
+        .wait_for(ticket, "the survey, and the resolution met", |s| {
+            s.survey == "sent" && resolution(s).map(|(_, st)| st) == Some(DeadlineState::Met)
+        })
         .await;
     assert_eq!(s.round, 1);
-    assert_eq!(
-        resolution(&s).map(|(_, st)| st),
-        Some(DeadlineState::Met),
-        "{s:?}"
-    );
     let events = history(&s);
     for e in [
         "work.assigned",
@@ -1720,4 +1731,94 @@ async fn evidence_stops_the_clock_and_the_complaint_goes_on_to_the_survey() {
         assert!(events.contains(&e), "{e} missing from {events:?}");
     }
     owned.stop().await;
+}
+
+/// A complainant who never sends the evidence: with `on_no_answer = "close"` the work is
+/// answered with the playbook's explanation and resolved when the answer time runs out, and
+/// with `survey.after_explain = false` it closes without a survey.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswered_evidence_request_closes_as_unsubstantiated() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "answer_within = \"5 working days\"",
+            "answer_within = \"1 working day\"",
+        )
+        .replace("on_no_answer = \"remind\"", "on_no_answer = \"close\"")
+        .replace("after_explain = true", "after_explain = false")
+    })
+    .await;
+    let ticket = stack.submit("web-no-evidence", "快递三天没有送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    let dept = "logistics";
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack
+        .work(
+            "request_evidence",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::RequestEvidence(redress_proto::v1::RequestEvidence {
+                what: "请提供快递单号截图".into(),
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "waiting", |s| {
+            deadline_state(s, 1, "evidence_answer_1") == Some(DeadlineState::Armed)
+                && deadline_state(s, 1, "resolution") == Some(DeadlineState::Paused)
+        })
+        .await;
+    // Monday's request, due Tuesday at close of business; Wednesday nobody has answered.
+    stack.clock.advance(chrono::Duration::days(2));
+    let s = stack
+        .wait_for(&ticket, "closed for want of evidence", |s| {
+            s.status == "closed"
+        })
+        .await;
+    assert_eq!(
+        deadline_state(&s, 1, "evidence_answer_1"),
+        Some(DeadlineState::Breached)
+    );
+    assert_eq!(
+        deadline_state(&s, 1, "resolution"),
+        Some(DeadlineState::Met)
+    );
+    assert!(
+        s.survey.is_empty() || s.survey == "none",
+        "no survey: {s:?}"
+    );
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.resolved" && h.detail.contains("unsubstantiated")),
+        "{s:?}"
+    );
+    // The complainant was told why.
+    let replies = stack
+        .env
+        .stream_messages(Stream::Notify, stack.env.subjects().notify_reply("web"))
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1);
+    let reply = redress_proto::v1::ReplyToComplainant::decode(replies[0].payload.clone()).unwrap();
+    assert!(reply.message.contains("证据不足"), "{reply:?}");
+    let surveys = stack
+        .env
+        .stream_messages(Stream::Notify, stack.env.subjects().notify_survey("web"))
+        .await
+        .unwrap();
+    assert!(surveys.is_empty());
+    stack.stop().await;
 }

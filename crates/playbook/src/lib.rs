@@ -386,6 +386,10 @@ pub struct Survey {
     /// An overall score at or above this is satisfied; below it reopens the complaint.
     pub satisfied_min: u32,
     pub questions: Vec<String>,
+    /// Whether a round answered with an explanation (no proposal) is surveyed too; if not,
+    /// it closes when resolved.
+    #[serde(default = "yes")]
+    pub after_explain: bool,
 }
 
 impl Playbook {

@@ -11,7 +11,7 @@ const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, 
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
     routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
     proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
-    previous_departments, contests, committed_on, attachments, merged_into, evidence";
+    previous_departments, contests, committed_on, attachments, merged_into, evidence, explained";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -58,6 +58,7 @@ fn from_row(r: &PgRow) -> Work {
         contests: r.get::<i32, _>("contests") as u32,
         committed_on: r.get("committed_on"),
         merged_into: r.get("merged_into"),
+        explained: r.get("explained"),
         evidence: {
             use prost::Message as _;
             let bytes: Vec<u8> = r.get("evidence");
@@ -242,7 +243,7 @@ pub async fn save(
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
              resolved_at = $18, sealed_reply = $19, department = $20,
              previous_departments = $21, contests = $22, committed_on = $23, merged_into = $24,
-             evidence = $25, attachments = $26
+             evidence = $25, attachments = $26, explained = $27
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -288,6 +289,7 @@ pub async fn save(
         }
         .encode_to_vec()
     })
+    .bind(w.explained)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

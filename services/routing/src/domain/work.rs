@@ -76,6 +76,8 @@ pub struct Work {
     pub merged_into: Option<String>,
     /// This round's requests for evidence, oldest first; the last may still be waiting.
     pub evidence: Vec<EvidencePause>,
+    /// This round was answered with an explanation instead of a proposal.
+    pub explained: bool,
 }
 
 /// What a transition did; also the `<change>` of its `work.<change>.<dept>` subject.
@@ -413,6 +415,7 @@ impl Work {
             });
         }
         self.expect_state(WorkState::Accepted, "explain")?;
+        self.explained = true;
         self.reply = Some(e.message.trim().to_string());
         self.replied_at = Some(now);
         self.changed(WorkState::Replied);
@@ -589,6 +592,7 @@ impl Work {
         if self.state != WorkState::Accepted || self.waiting_for_evidence().is_none() {
             return None;
         }
+        self.explained = true;
         self.reply = Some(message.trim().to_string());
         self.replied_at = Some(now);
         self.changed(WorkState::Replied);
@@ -680,6 +684,15 @@ impl Work {
         }
     }
 
+    /// A round answered with an explanation closes without a survey when the playbook says
+    /// so (`survey.after_explain = false`). None otherwise.
+    pub fn close_unsurveyed(&mut self, playbook: &Playbook) -> Option<Change> {
+        if !self.explained || playbook.survey.after_explain {
+            return None;
+        }
+        self.close(self.round)
+    }
+
     /// The complainant is satisfied with `round`.
     pub fn close(&mut self, round: u32) -> Option<Change> {
         if self.round != round || self.state != WorkState::Resolved {
@@ -716,6 +729,7 @@ impl Work {
         self.contests = 0;
         self.committed_on = None;
         self.evidence.clear();
+        self.explained = false;
         self.changed(WorkState::Assigned);
         Some(WorkChange::Assigned)
     }
@@ -772,6 +786,7 @@ impl Work {
             attachments: self.attachments.clone(),
             merged_into: self.merged_into.clone().unwrap_or_default(),
             evidence: self.evidence.clone(),
+            explained: self.explained,
         }
     }
 }
@@ -815,6 +830,7 @@ mod tests {
             attachments: Vec::new(),
             merged_into: None,
             evidence: Vec::new(),
+            explained: false,
         }
     }
 

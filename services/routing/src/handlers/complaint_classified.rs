@@ -64,6 +64,7 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         attachments: c.attachments.clone(),
         merged_into: None,
         evidence: Vec::new(),
+        explained: false,
     };
     Ok(Input::Classified(Box::new(Assignment {
         work,

@@ -165,6 +165,11 @@ async fn close_unanswered(
     debug_assert_eq!(change, WorkChange::Resolved);
     store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
     unit.emit(routing.work_changed(&work, change, actor, &note, Caused::Event(&event.envelope)));
+    if let Some(change) = work.close_unsurveyed(playbook) {
+        let note = "closed without a survey (survey.after_explain = false)";
+        store::save(unit.db(), &work, change.token(), actor, note, now).await?;
+        unit.emit(routing.work_changed(&work, change, actor, note, Caused::Event(&event.envelope)));
+    }
     unit.count("routing_evidence_lapsed_total", 1);
     tracing::info!(seq, "closed for want of evidence");
     Ok(())

@@ -60,6 +60,10 @@ pub fn parse(surveys: &Surveys, event: &Event, change: &WorkChanged) -> Parsed<S
             event.envelope.event_id
         ));
     }
+    // An explained round that the playbook does not survey is closed by routing.
+    if work.explained && !playbook.survey.after_explain {
+        return Parsed::Skip;
+    }
     let work_id = match WorkId::parse(&work.work_id) {
         Ok(id) => id,
         Err(e) => return Parsed::Reject(e.to_string()),
