@@ -1822,3 +1822,233 @@ async fn an_unanswered_evidence_request_closes_as_unsubstantiated() {
     assert!(surveys.is_empty());
     stack.stop().await;
 }
+
+/// A department corrects the classification: refused when it changes nothing, names what
+/// the playbook does not know or comes from outside the department; otherwise the work
+/// follows the routing rules, the deadlines follow the new grade, intake's status shows the
+/// new classification and the classification service keeps each correction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrected_classification_moves_the_work_and_its_deadlines() {
+    let stack = Stack::start().await;
+    let ticket = stack.submit("web-reclassify", "快递三天没有送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    let s = stack.status(&ticket).await;
+    assert_eq!(
+        (s.category.as_str(), s.department.as_str()),
+        ("delivery", "logistics")
+    );
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    let change = |category: &str, severity: redress_proto::v1::Severity, reason: &str| {
+        Action::Reclassify(redress_proto::v1::Reclassify {
+            category: category.into(),
+            severity: severity as i32,
+            reason: reason.into(),
+            ..Default::default()
+        })
+    };
+    use redress_proto::v1::{CommandErrorCode as Code, Severity};
+    let refused = |dept: &str, actor: &str, action: Action| {
+        let (ticket, dept, actor) = (ticket.clone(), dept.to_string(), actor.to_string());
+        let stack = &stack;
+        async move {
+            let reply: WorkCommandReply = stack
+                .request(
+                    "routing",
+                    &format!("reclassify.{dept}"),
+                    &WorkCommand {
+                        command_id: uuid::Uuid::now_v7().to_string(),
+                        ticket,
+                        department: dept,
+                        actor: actor.clone(),
+                        action: Some(action),
+                    },
+                    &actor,
+                )
+                .await;
+            match reply.outcome.unwrap() {
+                work_command_reply::Outcome::Error(e) => (e.code(), e.field),
+                other => panic!("accepted: {other:?}"),
+            }
+        }
+    };
+    assert_eq!(
+        refused(
+            "logistics",
+            "zhou.qiang",
+            change("nonsense", Severity::Unspecified, "x")
+        )
+        .await,
+        (Code::Malformed, "reclassify.category".to_string())
+    );
+    assert_eq!(
+        refused(
+            "logistics",
+            "zhou.qiang",
+            change("delivery", Severity::General, "x")
+        )
+        .await,
+        (Code::Malformed, "reclassify".to_string())
+    );
+    assert_eq!(
+        refused(
+            "logistics",
+            "xu.lin",
+            change("product_quality", Severity::Unspecified, "x")
+        )
+        .await,
+        (Code::Forbidden, "actor".to_string())
+    );
+    // The goods were broken, not late: quality's work.
+    let w = stack
+        .work(
+            "reclassify",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            change(
+                "product_quality",
+                Severity::Unspecified,
+                "包裹内商品损坏，不是延误",
+            ),
+        )
+        .await;
+    assert_eq!(
+        (w.category.as_str(), w.department.as_str()),
+        ("product_quality", "quality")
+    );
+    // And it is major: two working days from Monday's assignment, and the major route.
+    let w = stack
+        .work(
+            "reclassify",
+            &ticket,
+            "quality",
+            "xu.lin",
+            change("", Severity::Major, "涉及多件商品，金额较大"),
+        )
+        .await;
+    assert_eq!(w.department, "customer-service");
+    let wednesday_close = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
+    let s = stack
+        .wait_for(&ticket, "the new classification and deadline", |s| {
+            s.category == "product_quality"
+                && s.severity == "major"
+                && s.department == "customer-service"
+                && s.deadlines.iter().any(|d| {
+                    d.name == "resolution"
+                        && d.due_at.as_ref().map(|t| t.seconds) == Some(wednesday_close.timestamp())
+                })
+        })
+        .await;
+    assert_eq!(
+        s.history
+            .iter()
+            .filter(|h| h.event == "work.reclassified")
+            .count(),
+        2,
+        "{s:?}"
+    );
+    // Classification keeps both corrections, each with what the rules had said.
+    let pool = stack.env.admin_pool().await.unwrap();
+    let corrections = || async {
+        sqlx::query_as::<_, (String, String, String, String, String)>(
+            "SELECT from_category, to_category, from_severity, to_severity, corrected_by
+             FROM classification.corrections WHERE ticket = $1",
+        )
+        .bind(&ticket)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    eventually("two corrections", WAIT, || async {
+        corrections().await.len() == 2
+    })
+    .await;
+    let mut kept = corrections().await;
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            (
+                "delivery".into(),
+                "product_quality".into(),
+                "general".into(),
+                "general".into(),
+                "zhou.qiang".into()
+            ),
+            (
+                "product_quality".into(),
+                "product_quality".into(),
+                "general".into(),
+                "major".into(),
+                "xu.lin".into()
+            ),
+        ]
+    );
+    stack.stop().await;
+}
+
+/// With `transfer_deadlines = "restart"` the receiving department gets the round's open
+/// deadlines anew from the transfer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_restarts_the_clocks_when_the_playbook_says_so() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "send_back_by = [\"liu.yang\"]",
+            "send_back_by = [\"liu.yang\"]\ntransfer_deadlines = \"restart\"",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-restart", "快递三天没有送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    // Tuesday 10:00 it goes to quality: three working days from then is Friday 18:00.
+    stack.clock.advance(chrono::Duration::days(1));
+    stack
+        .work(
+            "transfer",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Transfer(redress_proto::v1::Transfer {
+                to_department: "quality".into(),
+                reason: "商品损坏".into(),
+                understood: "包裹内商品损坏".into(),
+            }),
+        )
+        .await;
+    let friday_close = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    stack
+        .wait_for(&ticket, "the resolution clock restarted", |s| {
+            s.deadlines.iter().any(|d| {
+                d.name == "resolution"
+                    && d.state() == DeadlineState::Armed
+                    && d.due_at.as_ref().map(|t| t.seconds) == Some(friday_close.timestamp())
+            })
+        })
+        .await;
+    stack.stop().await;
+}

@@ -3,7 +3,8 @@
 //! (transfer), tell the complainant how it stands (progress), record a rejected reply
 //! (contest), answer and resolve without a proposal (explain), keep the investigation record
 //! (investigate), commit to a completion date (commit), close a duplicate into the ticket it
-//! repeats (merge), ask the complainant for evidence (request-evidence).
+//! repeats (merge), ask the complainant for evidence (request-evidence), correct the
+//! classification (reclassify).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ pub enum WorkCommand {
     /// Ask the complainant for evidence: they are told what is needed, with a token to answer
     /// with, and the clocks the playbook names stop until it arrives.
     RequestEvidence(RequestEvidenceArgs),
+    /// Correct the classification (nature, category, severity, urgency) with the reason:
+    /// deadlines are planned again, and work the routing rules now give to another
+    /// department moves there.
+    Reclassify(ReclassifyArgs),
 }
 
 /// A department key: one subject token.
@@ -330,6 +335,62 @@ pub struct MergeArgs {
     pub reason: String,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeverityArg {
+    General,
+    Major,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UrgencyArg {
+    Normal,
+    Urgent,
+    Emergency,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+    .args(["nature", "category", "severity", "urgency"])))]
+pub struct ReclassifyArgs {
+    #[command(flatten)]
+    pub acting: Acting,
+    /// The nature it really is (one of the playbook's).
+    #[arg(long)]
+    pub nature: Option<String>,
+    /// The category it really is (one of the playbook's).
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long, value_enum)]
+    pub severity: Option<SeverityArg>,
+    #[arg(long, value_enum)]
+    pub urgency: Option<UrgencyArg>,
+    /// Why the classification was wrong.
+    #[arg(long, value_parser = not_blank)]
+    pub reason: String,
+}
+
+impl ReclassifyArgs {
+    fn change(&self) -> redress_proto::v1::Reclassify {
+        use redress_proto::v1::{Severity, Urgency};
+        redress_proto::v1::Reclassify {
+            nature: self.nature.clone().unwrap_or_default(),
+            category: self.category.clone().unwrap_or_default(),
+            severity: match self.severity {
+                None => Severity::Unspecified,
+                Some(SeverityArg::General) => Severity::General,
+                Some(SeverityArg::Major) => Severity::Major,
+            } as i32,
+            urgency: match self.urgency {
+                None => Urgency::Unspecified,
+                Some(UrgencyArg::Normal) => Urgency::Normal,
+                Some(UrgencyArg::Urgent) => Urgency::Urgent,
+                Some(UrgencyArg::Emergency) => Urgency::Emergency,
+            } as i32,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct RequestEvidenceArgs {
     #[command(flatten)]
@@ -523,6 +584,15 @@ pub fn request(command: &WorkCommand) -> Option<WorkRequest> {
             &r.acting,
             requests::request_evidence(&r.acting.ticket, &r.acting.dept, &r.acting.actor, &r.what),
         ),
+        WorkCommand::Reclassify(r) => (
+            &r.acting,
+            requests::reclassify(
+                &r.acting.ticket,
+                &r.acting.dept,
+                &r.acting.actor,
+                r.change(),
+            ),
+        ),
         WorkCommand::List(_) | WorkCommand::Watch(_) => return None,
     };
     if let Some(id) = &acting.command_id {
@@ -547,7 +617,8 @@ pub async fn run(command: WorkCommand) -> anyhow::Result<ExitCode> {
         | WorkCommand::Investigate(InvestigateArgs { acting, .. })
         | WorkCommand::Commit(CommitArgs { acting, .. })
         | WorkCommand::Merge(MergeArgs { acting, .. })
-        | WorkCommand::RequestEvidence(RequestEvidenceArgs { acting, .. }) => {
+        | WorkCommand::RequestEvidence(RequestEvidenceArgs { acting, .. })
+        | WorkCommand::Reclassify(ReclassifyArgs { acting, .. }) => {
             act(acting, request.expect("a work command")).await
         }
     }
@@ -570,6 +641,11 @@ async fn act(acting: Acting, request: WorkRequest) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} merged into {} by {}; both complainants were told",
                     work.ticket, work.merged_into, acting.actor
+                );
+            } else if matches!(&request_action, Some(Action::Reclassify(_))) {
+                println!(
+                    "{} reclassified by {}: {} / {}; now with {}",
+                    work.ticket, acting.actor, work.nature, work.category, work.department
                 );
             } else if matches!(&request_action, Some(Action::RequestEvidence(_))) {
                 let seq = work.evidence.last().map_or(0, |p| p.seq);

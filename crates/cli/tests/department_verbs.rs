@@ -114,6 +114,7 @@ fn routing(body: Bytes) -> Vec<u8> {
         Some(Action::Commit(_)) => (WorkState::Accepted, None),
         Some(Action::Merge(_)) => (WorkState::Closed, None),
         Some(Action::RequestEvidence(_)) => (WorkState::Accepted, None),
+        Some(Action::Reclassify(_)) => (WorkState::Accepted, None),
         None => (WorkState::Unspecified, None),
     };
     let department = match &cmd.action {

@@ -183,6 +183,19 @@ impl Client {
             .await
     }
 
+    /// Corrects the classification (nature, category, severity, urgency; empty fields stay),
+    /// with the reason; deadlines and routing follow.
+    pub async fn reclassify(
+        &self,
+        ticket: &str,
+        department: &str,
+        actor: &str,
+        change: redress_proto::v1::Reclassify,
+    ) -> Result<WorkItem, ClientError> {
+        self.send_work_command(requests::reclassify(ticket, department, actor, change))
+            .await
+    }
+
     /// Sends any work command to the routing verb its action names. A blank `command_id`
     /// gets a fresh one; set it (or build with [`requests`]) to be able to resend.
     pub async fn send_work_command(

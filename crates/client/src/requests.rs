@@ -4,8 +4,8 @@
 use redress_proto::subjects;
 use redress_proto::v1::{
     Accept, AnswerSurvey, CommitDate, Contest, DecideApproval, Explain, Investigate, ListApprovals,
-    ListWork, Merge, Propose, Reply, ReportProgress, RequestEvidence, Resolve, SurveyScores,
-    Transfer, WorkCommand, WorkState, work_command::Action,
+    ListWork, Merge, Propose, Reclassify, Reply, ReportProgress, RequestEvidence, Resolve,
+    SurveyScores, Transfer, WorkCommand, WorkState, work_command::Action,
 };
 
 use crate::ClientError;
@@ -193,6 +193,11 @@ pub fn request_evidence(ticket: &str, department: &str, actor: &str, what: &str)
     )
 }
 
+/// Corrects the classification of `ticket` (fields left empty stay as they are), saying why.
+pub fn reclassify(ticket: &str, department: &str, actor: &str, change: Reclassify) -> WorkCommand {
+    work(ticket, department, actor, Action::Reclassify(change))
+}
+
 /// A department key as it goes into a command subject: one subject token.
 pub fn department_token(department: &str) -> Result<&str, ClientError> {
     if subjects::is_subject_token(department) {
@@ -222,11 +227,12 @@ pub fn work_verb(command: &WorkCommand) -> Result<&'static str, ClientError> {
         Some(Action::Commit(_)) => Ok(subjects::routing::COMMIT),
         Some(Action::Merge(_)) => Ok(subjects::routing::MERGE),
         Some(Action::RequestEvidence(_)) => Ok(subjects::routing::REQUEST_EVIDENCE),
+        Some(Action::Reclassify(_)) => Ok(subjects::routing::RECLASSIFY),
         None => Err(ClientError::Invalid {
             field: "action",
             message: "a work command needs an action (accept, propose, reply, resolve, \
-                      transfer, progress, contest, explain, investigate, commit, merge or \
-                      request_evidence)"
+                      transfer, progress, contest, explain, investigate, commit, merge, \
+                      request_evidence or reclassify)"
                 .into(),
         }),
     }

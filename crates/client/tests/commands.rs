@@ -67,6 +67,7 @@ fn echo_work(body: Bytes, state: WorkState) -> Vec<u8> {
         Some(Action::Commit(c)) => format!("{}:{}", c.due_on, c.plan),
         Some(Action::Merge(m)) => format!("{}:{}", m.into_ticket, m.reason),
         Some(Action::RequestEvidence(r)) => r.what.clone(),
+        Some(Action::Reclassify(r)) => r.reason.clone(),
         None => "none".into(),
     };
     WorkCommandReply {

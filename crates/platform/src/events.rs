@@ -80,6 +80,17 @@ pub enum Parsed<T> {
     Reject(String),
 }
 
+impl<T> Parsed<T> {
+    /// What to handle, turned into another type (one service's input enum).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Parsed<U> {
+        match self {
+            Parsed::Skip => Parsed::Skip,
+            Parsed::Handle(t) => Parsed::Handle(f(t)),
+            Parsed::Reject(why) => Parsed::Reject(why),
+        }
+    }
+}
+
 /// Why applying events failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {

@@ -215,9 +215,26 @@ pub struct Routing {
     #[serde(default)]
     pub explain_not_liable: bool,
     /// Who besides the holding department's manager may send transferred work back to a
-    /// department it came from (e.g. the service manager who settles disputes over routing).
+    /// department it came from (e.g. the service manager who settles disputes over routing),
+    /// and may correct a classification without being a member of the department.
     #[serde(default)]
     pub send_back_by: Vec<String>,
+    /// Whether the receiving department of a transfer gets the round's open deadlines anew
+    /// from the transfer (`restart`) or the time already used counts (`continue`).
+    #[serde(default = "continue_deadlines")]
+    pub transfer_deadlines: TransferDeadlines,
+}
+
+/// See [`Routing::transfer_deadlines`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferDeadlines {
+    Continue,
+    Restart,
+}
+
+fn continue_deadlines() -> TransferDeadlines {
+    TransferDeadlines::Continue
 }
 
 /// The event of the work item that meets a deadline.

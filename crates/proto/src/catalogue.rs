@@ -33,7 +33,7 @@ pub enum EventKind {
 
 impl WorkChange {
     /// Every change a work item can go through.
-    pub const ALL: [WorkChange; 16] = [
+    pub const ALL: [WorkChange; 17] = [
         WorkChange::Assigned,
         WorkChange::Accepted,
         WorkChange::Proposed,
@@ -50,6 +50,7 @@ impl WorkChange {
         WorkChange::Merged,
         WorkChange::EvidenceRequested,
         WorkChange::EvidenceReceived,
+        WorkChange::Reclassified,
     ];
 
     /// The change that brings a work item into `state` (a rejection brings it back to
@@ -87,13 +88,14 @@ impl WorkChange {
             WorkChange::Merged => "merged",
             WorkChange::EvidenceRequested => "evidence_requested",
             WorkChange::EvidenceReceived => "evidence_received",
+            WorkChange::Reclassified => "reclassified",
         }
     }
 }
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 32] = [
+    pub const ALL: [EventKind; 33] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -112,6 +114,7 @@ impl EventKind {
         EventKind::Work(WorkChange::Merged),
         EventKind::Work(WorkChange::EvidenceRequested),
         EventKind::Work(WorkChange::EvidenceReceived),
+        EventKind::Work(WorkChange::Reclassified),
         EventKind::WorkEscalated,
         EventKind::SlaArmed,
         EventKind::SlaWarning,
@@ -152,6 +155,7 @@ impl EventKind {
                 WorkChange::Merged => "work.merged",
                 WorkChange::EvidenceRequested => "work.evidence_requested",
                 WorkChange::EvidenceReceived => "work.evidence_received",
+                WorkChange::Reclassified => "work.reclassified",
             },
             EventKind::WorkEscalated => "work.escalated",
             EventKind::SlaArmed => "sla.armed",

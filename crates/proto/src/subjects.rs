@@ -316,6 +316,7 @@ pub mod routing {
     pub const COMMIT: &str = "commit";
     pub const MERGE: &str = "merge";
     pub const REQUEST_EVIDENCE: &str = "request_evidence";
+    pub const RECLASSIFY: &str = "reclassify";
     pub const LIST: &str = "list";
 }
 

@@ -2,8 +2,9 @@
 //! rules of its playbook.
 //!
 //! Messages and where they are handled:
-//! - `complaint.received` (the consumer filters on it): [`handlers::complaint_received`],
-//!   which publishes `complaint.classified`.
+//! - `complaint.received`: [`handlers::complaint_received`], which publishes
+//!   `complaint.classified`.
+//! - `work.reclassified` (a department's correction): [`handlers::work_reclassified`].
 
 pub mod domain;
 pub mod handlers;
@@ -14,6 +15,7 @@ use redress_platform::events::{Event, Failure, Filter, Handler, Parsed};
 use redress_platform::{Host, ServiceContext, ServiceIdent, Unit};
 use redress_playbook::Playbooks;
 use redress_proto::EventKind;
+use redress_proto::v1::WorkChange;
 use redress_proto::v1::envelope::Payload;
 
 pub const IDENT: ServiceIdent = ServiceIdent {
@@ -29,13 +31,24 @@ pub struct Classifier {
     pub playbooks: Playbooks,
 }
 
+/// What classification reads from an event before its transaction.
+pub enum Input {
+    Received(Box<handlers::complaint_received::Received>),
+    Corrected(Box<handlers::work_reclassified::Correction>),
+}
+
 impl Handler for Classifier {
-    type Input = handlers::complaint_received::Received;
+    type Input = Input;
 
     fn parse(&self, event: &Event) -> Parsed<Self::Input> {
         match &event.payload {
             Payload::ComplaintReceived(received) => {
                 handlers::complaint_received::parse(self, event, received)
+                    .map(|r| Input::Received(Box::new(r)))
+            }
+            Payload::WorkChanged(w) if w.change() == WorkChange::Reclassified => {
+                handlers::work_reclassified::parse(self, event, w)
+                    .map(|c| Input::Corrected(Box::new(c)))
             }
             _ => Parsed::Skip,
         }
@@ -47,15 +60,32 @@ impl Handler for Classifier {
         event: &Event,
         input: &Self::Input,
     ) -> Result<(), Failure> {
-        handlers::complaint_received::record(self, unit, &[(event, input)]).await
+        self.apply_batch(unit, &[(event, input)]).await
     }
 
+    /// New complaints together (one statement for the batch's decisions), corrections one
+    /// by one.
     async fn apply_batch(
         &self,
         unit: &mut Unit,
         batch: &[(&Event, &Self::Input)],
     ) -> Result<(), Failure> {
-        handlers::complaint_received::record(self, unit, batch).await
+        let received: Vec<(&Event, &handlers::complaint_received::Received)> = batch
+            .iter()
+            .filter_map(|(e, i)| match i {
+                Input::Received(r) => Some((*e, &**r)),
+                Input::Corrected(_) => None,
+            })
+            .collect();
+        if !received.is_empty() {
+            handlers::complaint_received::record(self, unit, &received).await?;
+        }
+        for (event, input) in batch {
+            if let Input::Corrected(c) = input {
+                handlers::work_reclassified::record(self, unit, event, c).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -68,7 +98,10 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         playbooks,
     });
     host.consume(
-        Filter::Kinds(vec![EventKind::ComplaintReceived]),
+        Filter::Kinds(vec![
+            EventKind::ComplaintReceived,
+            EventKind::Work(WorkChange::Reclassified),
+        ]),
         classifier,
     )
     .await?;

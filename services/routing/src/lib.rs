@@ -13,7 +13,8 @@
 //! - `complaint.responded`: [`handlers::complaint_responded`]
 //! - `complaint.evidence_supplied`: [`handlers::complaint_evidence_supplied`]
 //! - commands `<root>.cmd.routing.<verb>.<dept>`, verbs accept, propose, reply, resolve,
-//!   transfer, progress, contest, explain, investigate, commit, merge, request_evidence:
+//!   transfer, progress, contest, explain, investigate, commit, merge, request_evidence,
+//!   reclassify:
 //!   [`handlers::work_command`]
 //! - command `<root>.cmd.routing.list.<dept>`: [`handlers::list_work`]
 
@@ -92,6 +93,7 @@ impl Routing {
             investigation: told.investigation,
             evidence_token_sha256: told.evidence_token_sha256,
             evidence: told.evidence,
+            reclassification: told.reclassification,
         });
         cause.envelope(w, self.now(), payload)
     }
@@ -140,6 +142,8 @@ pub(crate) struct Told {
     pub evidence_token_sha256: Vec<u8>,
     /// The evidence that ended a wait.
     pub evidence: Option<redress_proto::v1::ComplaintEvidenceSupplied>,
+    /// The classification before a correction.
+    pub reclassification: Option<redress_proto::v1::Reclassification>,
 }
 
 /// What caused a change: an event, or a command with its id.
@@ -209,6 +213,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         (subjects::routing::COMMIT, "work.commit"),
         (subjects::routing::MERGE, "work.merge"),
         (subjects::routing::REQUEST_EVIDENCE, "work.request_evidence"),
+        (subjects::routing::RECLASSIFY, "work.reclassify"),
     ] {
         let routing = routing.clone();
         commands

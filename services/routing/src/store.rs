@@ -243,7 +243,8 @@ pub async fn save(
              escalation_level = $14, updated_at = $15, accepted_at = $16, replied_at = $17,
              resolved_at = $18, sealed_reply = $19, department = $20,
              previous_departments = $21, contests = $22, committed_on = $23, merged_into = $24,
-             evidence = $25, attachments = $26, explained = $27
+             evidence = $25, attachments = $26, explained = $27, nature = $28, category = $29,
+             severity = $30, urgency = $31, routing_rule = $32
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -290,6 +291,11 @@ pub async fn save(
         .encode_to_vec()
     })
     .bind(w.explained)
+    .bind(&w.nature)
+    .bind(&w.category)
+    .bind(w.severity as i16)
+    .bind(w.urgency as i16)
+    .bind(&w.routing_rule)
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

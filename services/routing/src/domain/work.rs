@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
 use redress_proto::v1::{
-    ActionKind, CommitDate, EvidencePause, Explain, Investigate, Proposal, Propose, Responsibility,
-    Transfer, WorkChange, WorkItem, WorkState, WorkTransfer,
+    ActionKind, CommitDate, EvidencePause, Explain, Investigate, Proposal, Propose,
+    Reclassification, Reclassify, Responsibility, Severity, Transfer, Urgency, WorkChange,
+    WorkItem, WorkState, WorkTransfer,
 };
 use uuid::Uuid;
 
@@ -338,12 +339,138 @@ impl Work {
             understood: t.understood.trim().to_string(),
             sent_back,
         };
+        self.move_to(to);
+        Ok(hop)
+    }
+
+    /// Hands the work to `to` as new work there.
+    fn move_to(&mut self, to: &str) {
         let from = std::mem::replace(&mut self.department, to.to_string());
         self.previous_departments.push(from);
         self.accepted_by = None;
         self.accepted_at = None;
         self.changed(WorkState::Assigned);
-        Ok(hop)
+    }
+
+    /// Corrects the classification before the work is resolved: the fields given (empty or
+    /// unspecified ones stay), which must be the playbook's and change something. Returns
+    /// what the classification was.
+    pub fn reclassify(
+        &mut self,
+        playbook: &Playbook,
+        r: &Reclassify,
+    ) -> Result<(Change, Reclassification), Refusal> {
+        if r.reason.trim().is_empty() {
+            return Err(Refusal::Missing {
+                field: "reclassify.reason",
+            });
+        }
+        let c = &playbook.classification;
+        let nature = r.nature.trim();
+        if !nature.is_empty() && !c.natures.iter().any(|n| n == nature) {
+            return Err(Refusal::Malformed {
+                field: "reclassify.nature",
+                message: format!("{nature:?} is not one of {}", c.natures.join(", ")),
+            });
+        }
+        let category = r.category.trim();
+        if !category.is_empty() && !c.categories.iter().any(|n| n == category) {
+            return Err(Refusal::Malformed {
+                field: "reclassify.category",
+                message: format!("{category:?} is not one of {}", c.categories.join(", ")),
+            });
+        }
+        let Ok(severity) = Severity::try_from(r.severity) else {
+            return Err(Refusal::Malformed {
+                field: "reclassify.severity",
+                message: format!("{} is not a severity", r.severity),
+            });
+        };
+        let Ok(urgency) = Urgency::try_from(r.urgency) else {
+            return Err(Refusal::Malformed {
+                field: "reclassify.urgency",
+                message: format!("{} is not an urgency", r.urgency),
+            });
+        };
+        let was = Reclassification {
+            nature: self.nature.clone(),
+            category: self.category.clone(),
+            severity: self.severity,
+            urgency: self.urgency,
+            reason: r.reason.trim().to_string(),
+        };
+        let new_nature = if nature.is_empty() {
+            &was.nature
+        } else {
+            nature
+        };
+        let new_category = if category.is_empty() {
+            &was.category
+        } else {
+            category
+        };
+        let new_severity = if severity == Severity::Unspecified {
+            was.severity
+        } else {
+            severity as i32
+        };
+        let new_urgency = if urgency == Urgency::Unspecified {
+            was.urgency
+        } else {
+            urgency as i32
+        };
+        if new_nature == was.nature
+            && new_category == was.category
+            && new_severity == was.severity
+            && new_urgency == was.urgency
+        {
+            return Err(Refusal::Malformed {
+                field: "reclassify",
+                message: format!("{} is classified so already", self.ticket),
+            });
+        }
+        if matches!(self.state, WorkState::Resolved | WorkState::Closed) {
+            return Err(Refusal::WrongState {
+                message: format!(
+                    "cannot reclassify {}: it is {}",
+                    self.ticket,
+                    state_name(self.state)
+                ),
+            });
+        }
+        self.nature = new_nature.to_string();
+        self.category = new_category.to_string();
+        self.severity = new_severity;
+        self.urgency = new_urgency;
+        self.version += 1;
+        Ok((WorkChange::Reclassified, was))
+    }
+
+    /// After a correction: the work moves to the department the routing rules now choose,
+    /// if that is another and nothing has been proposed yet. No bounce check: the rules
+    /// decide, not a department.
+    pub fn reroute(&mut self, playbook: &Playbook) -> Option<WorkTransfer> {
+        if !matches!(self.state, WorkState::Assigned | WorkState::Accepted) {
+            return None;
+        }
+        let severity = redress_playbook::Severity::from_proto(
+            Severity::try_from(self.severity).unwrap_or_default(),
+        )
+        .unwrap_or(redress_playbook::Severity::General);
+        let (to, rule) = crate::domain::route::route(&playbook.routing, &self.category, severity);
+        if to == self.department {
+            return None;
+        }
+        let hop = WorkTransfer {
+            from_department: self.department.clone(),
+            to_department: to.to_string(),
+            reason: format!("reclassified; routing rule {rule}"),
+            understood: String::new(),
+            sent_back: self.previous_departments.iter().any(|d| d == to),
+        };
+        self.routing_rule = rule.to_string();
+        self.move_to(to);
+        Some(hop)
     }
 
     /// The department told the complainant how the matter stands: after accepting it and

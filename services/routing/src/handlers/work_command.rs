@@ -136,6 +136,12 @@ fn check_shape(verb: &str, cmd: &WorkCommand) -> Result<(), Refusal> {
             Refusal::text("request_evidence.what", &r.what, MAX_TEXT)?;
             subjects::routing::REQUEST_EVIDENCE
         }
+        Some(Action::Reclassify(r)) => {
+            Refusal::token("reclassify.nature", &r.nature, 64)?;
+            Refusal::token("reclassify.category", &r.category, 64)?;
+            Refusal::text("reclassify.reason", &r.reason, MAX_TEXT)?;
+            subjects::routing::RECLASSIFY
+        }
     };
     if given != verb {
         return Err(Refusal::malformed(
@@ -171,12 +177,14 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
     // Whoever the playbook names to settle disputes over routing may send transferred work
     // back without being a member of the department holding it; the transfer itself checks
     // that it is a send-back.
-    let arbiter = matches!(cmd.action, Some(Action::Transfer(_)))
-        && playbook
-            .routing
-            .send_back_by
-            .iter()
-            .any(|a| a == cmd.actor.trim());
+    let arbiter = matches!(
+        cmd.action,
+        Some(Action::Transfer(_) | Action::Reclassify(_))
+    ) && playbook
+        .routing
+        .send_back_by
+        .iter()
+        .any(|a| a == cmd.actor.trim());
     if arbiter {
         work.owned_by(cmd.department.trim())?;
     } else {
@@ -203,6 +211,10 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         Action::Resolve(r) => (work.resolve(now)?, r.summary.trim().to_string()),
         Action::Transfer(t) => {
             let mut hop = work.transfer(playbook, actor, t)?;
+            // The receiving department's clocks start again when the playbook says so.
+            if playbook.routing.transfer_deadlines == redress_playbook::TransferDeadlines::Restart {
+                work.assigned_at = now;
+            }
             // What was understood retells the complaint: sealed like it.
             if let Some(sealed) = seal(routing, &work, &hop.understood).await? {
                 hop.understood.clear();
@@ -283,6 +295,12 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
             told.evidence_token_sha256 = hash;
             (change, note)
         }
+        Action::Reclassify(r) => {
+            let (change, was) = work.reclassify(playbook, r)?;
+            let note = correction_note(&was, &work);
+            told.reclassification = Some(was);
+            (change, note)
+        }
         Action::Explain(_) => unreachable!("handled above"),
     };
     work.stop_waiting_unless_accepted(now);
@@ -301,6 +319,25 @@ async fn run(routing: &Routing, verb: &str, cmd: WorkCommand) -> Result<WorkComm
         Caused::Command(&cmd.command_id),
         told,
     ));
+    // A correction the routing rules send elsewhere follows as a transfer.
+    if matches!(cmd.action, Some(Action::Reclassify(_)))
+        && let Some(hop) = work.reroute(playbook)
+    {
+        store::record_transfer(unit.db(), &work, &hop, &[], actor, now).await?;
+        let note = format!("from {}: {}", hop.from_department, hop.reason);
+        store::save(unit.db(), &work, "transferred", actor, &note, now).await?;
+        unit.emit(routing.work_changed_with(
+            &work,
+            WorkChange::Assigned,
+            actor,
+            &note,
+            Caused::Command(&cmd.command_id),
+            Told {
+                transfer: Some(hop),
+                ..Told::default()
+            },
+        ));
+    }
     match &cmd.action {
         Some(Action::Reply(_)) => {
             let reply = work.reply.clone().unwrap_or_default();
@@ -381,6 +418,37 @@ fn investigation_summary(i: &redress_proto::v1::Investigate) -> String {
         parts.push("notes".to_string());
     }
     parts.join("; ")
+}
+
+/// "nature communicative → valid; severity general → major: <reason>".
+fn correction_note(was: &redress_proto::v1::Reclassification, now: &work::Work) -> String {
+    use redress_proto::v1::{Severity, Urgency};
+    let severity = |s: i32| {
+        Severity::try_from(s)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("SEVERITY_")
+            .to_ascii_lowercase()
+    };
+    let urgency = |u: i32| {
+        Urgency::try_from(u)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("URGENCY_")
+            .to_ascii_lowercase()
+    };
+    let mut parts = Vec::new();
+    for (what, from, to) in [
+        ("nature", was.nature.clone(), now.nature.clone()),
+        ("category", was.category.clone(), now.category.clone()),
+        ("severity", severity(was.severity), severity(now.severity)),
+        ("urgency", urgency(was.urgency), urgency(now.urgency)),
+    ] {
+        if from != to {
+            parts.push(format!("{what} {from} → {to}"));
+        }
+    }
+    format!("{}: {}", parts.join("; "), was.reason)
 }
 
 /// What a complainant is sent through the adapter of their channel.
@@ -544,13 +612,13 @@ async fn seal(
 mod tests {
     use proptest::prelude::*;
     use redress_proto::v1::{
-        Accept, CommitDate, Contest, Explain, Investigate, Merge, Propose, Reply, ReportProgress,
-        RequestEvidence, Resolve, Transfer,
+        Accept, CommitDate, Contest, Explain, Investigate, Merge, Propose, Reclassify, Reply,
+        ReportProgress, RequestEvidence, Resolve, Transfer,
     };
 
     use super::*;
 
-    const VERBS: [&str; 12] = [
+    const VERBS: [&str; 13] = [
         subjects::routing::ACCEPT,
         subjects::routing::PROPOSE,
         subjects::routing::REPLY,
@@ -563,6 +631,7 @@ mod tests {
         subjects::routing::COMMIT,
         subjects::routing::MERGE,
         subjects::routing::REQUEST_EVIDENCE,
+        subjects::routing::RECLASSIFY,
     ];
 
     fn stray_control(s: &str) -> bool {
@@ -576,7 +645,7 @@ mod tests {
             ticket: "RD-20261123-000007".into(),
             department: "logistics".into(),
             actor: "li.wei".into(),
-            action: Some(match i % 12 {
+            action: Some(match i % 13 {
                 0 => Action::Accept(Accept::default()),
                 1 => Action::Propose(Propose {
                     remedy: "退款".into(),
@@ -599,6 +668,12 @@ mod tests {
                 }),
                 6 => Action::Contest(Contest {
                     objection: "不满意".into(),
+                }),
+                12 => Action::Reclassify(Reclassify {
+                    nature: "valid".into(),
+                    category: "delivery".into(),
+                    reason: "误判为咨询".into(),
+                    ..Default::default()
                 }),
                 11 => Action::RequestEvidence(RequestEvidence {
                     what: "请提供签收单照片".into(),
@@ -663,6 +738,10 @@ mod tests {
                 (subjects::routing::MERGE, m.reason.as_str())
             }
             Action::RequestEvidence(r) => (subjects::routing::REQUEST_EVIDENCE, r.what.as_str()),
+            Action::Reclassify(r) => {
+                prop_assert!(r.nature.trim().len() <= 64 && r.category.trim().len() <= 64);
+                (subjects::routing::RECLASSIFY, r.reason.as_str())
+            }
         };
         prop_assert_eq!(given, verb);
         prop_assert!(text.len() <= MAX_TEXT && !stray_control(text));
@@ -676,8 +755,8 @@ mod tests {
         /// never panics, and what passes is a command the handlers can store and publish.
         #[test]
         fn damaged_commands_are_refused_or_sound(
-            which in 0usize..12,
-            verb in 0usize..12,
+            which in 0usize..13,
+            verb in 0usize..13,
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
             filler in proptest::collection::vec(any::<u8>(), 0..40_000),
         ) {
@@ -704,8 +783,8 @@ mod tests {
         /// Field-level: any strings in any field.
         #[test]
         fn any_fields_are_refused_or_sound(
-            which in 0usize..12,
-            verb in 0usize..12,
+            which in 0usize..13,
+            verb in 0usize..13,
             ticket in ".{0,80}",
             actor in prop_oneof![Just("li.wei".to_string()), ".{0,120}"],
             text in prop_oneof![Just("好".to_string()), ".{0,64}", "[\u{0}-\u{1f}a]{0,8}"],
@@ -728,6 +807,7 @@ mod tests {
                 Action::Commit(c) => c.plan = text,
                 Action::Merge(m) => m.reason = text,
                 Action::RequestEvidence(r) => r.what = text,
+                Action::Reclassify(r) => r.reason = text,
             }
             if check_shape(VERBS[verb], &cmd).is_ok() {
                 holds(VERBS[verb], &cmd)?;

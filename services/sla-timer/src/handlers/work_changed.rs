@@ -49,7 +49,13 @@ pub struct Round {
     waits: Vec<Wait>,
     /// The playbook's rules for evidence requests.
     evidence: redress_playbook::Evidence,
+    /// The round's open deadlines are planned again from `plan`: the classification was
+    /// corrected, or a transfer restarts the clocks.
+    replan: bool,
 }
+
+/// When a round's clock started, and its deadlines from then.
+type Plan = (DateTime<Utc>, Vec<Planned>);
 
 /// One evidence wait as an event tells it: the request's number, when it was asked for,
 /// when the wait ended, and whether the complainant supplied it.
@@ -89,6 +95,9 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
     let occurred_at = event.occurred_at().unwrap_or_else(|| sla.ctx.clock.now());
     // Withdrawn or merged into another ticket: nothing more will be done on this work.
     let ended = matches!(change.change(), WorkChange::Withdrawn | WorkChange::Merged);
+    let replan = change.change() == WorkChange::Reclassified
+        || (change.transfer.is_some()
+            && playbook.routing.transfer_deadlines == redress_playbook::TransferDeadlines::Restart);
     let committed = if change.change() == WorkChange::Committed {
         match deadline::committed_due(playbook, &sla.calendars, &work.committed_on) {
             Ok(due) => Some((due, work.committed_on.trim().to_string())),
@@ -143,6 +152,7 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
             })
             .collect(),
         evidence: playbook.evidence.clone(),
+        replan,
     })
 }
 
@@ -181,6 +191,8 @@ struct Told<'a> {
     committed: Option<(u64, &'a (DateTime<Utc>, String))>,
     /// Every evidence wait the batch tells, each as far as any event got.
     waits: Vec<Wait>,
+    /// The newest plan the batch asks the round's open deadlines to follow, by work version.
+    replan: Option<(u64, &'a Plan)>,
 }
 
 /// Adds `more` to `waits`: a wait ended (or supplied) in any event is.
@@ -230,6 +242,12 @@ pub async fn apply_all(
                     told.committed = Some((r.work.version, c));
                 }
                 merge_waits(&mut told.waits, &r.waits);
+                if r.replan
+                    && let Some(plan) = &r.plan
+                    && told.replan.is_none_or(|(v, _)| v < r.work.version)
+                {
+                    told.replan = Some((r.work.version, plan));
+                }
                 if told.plan.is_none() && r.plan.is_some() {
                     told.plan = r.plan.as_ref();
                     told.event = event;
@@ -246,6 +264,11 @@ pub async fn apply_all(
                     ended: r.ended,
                     committed: r.committed.as_ref().map(|c| (r.work.version, c)),
                     waits: r.waits.clone(),
+                    replan: if r.replan {
+                        r.plan.as_ref().map(|p| (r.work.version, p))
+                    } else {
+                        None
+                    },
                 },
             )),
         }
@@ -358,6 +381,7 @@ pub async fn apply_all(
         .execute(unit.db())
         .await?;
     }
+    apply_replans(unit, &rounds, now).await?;
     apply_waits(sla, unit, &rounds, now).await?;
     let mut settled: Vec<(usize, StoredDeadline)> = Vec::new();
     if !settling.is_empty() {
@@ -817,6 +841,78 @@ async fn apply_waits(
         }
         for payload in events {
             let envelope = follow_up(IDENT.name, &told.event.envelope, now, payload);
+            told.event.span.in_scope(|| unit.emit(envelope));
+        }
+    }
+    Ok(())
+}
+
+/// Open deadlines of rounds whose plan changed (a corrected severity or urgency, a transfer
+/// that restarts the clocks) take the new plan's due times as their due before any wait;
+/// the waits are applied to them afterwards. Settled deadlines stay as they ended.
+async fn apply_replans(
+    unit: &mut Unit,
+    rounds: &[((Uuid, i32), Told<'_>)],
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    for ((work_id, round), told) in rounds {
+        let Some((_, (start, planned))) = told.replan else {
+            continue;
+        };
+        let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, base_due_at, warned_at FROM deadlines
+             WHERE work_id = $1 AND round = $2 AND name = ANY($3)
+               AND state IN ('armed', 'paused')
+             ORDER BY name FOR UPDATE"
+        ))
+        .bind(work_id)
+        .bind(round)
+        .bind(&names)
+        .fetch_all(unit.db())
+        .await?;
+        for row in &rows {
+            let mut d = StoredDeadline::from_row(row);
+            let Some(p) = planned.iter().find(|p| p.name == d.name) else {
+                continue;
+            };
+            let base: DateTime<Utc> = row
+                .get::<Option<DateTime<Utc>>, _>("base_due_at")
+                .unwrap_or(d.due_at);
+            if base == p.due_at && d.limit_text == p.limit {
+                continue;
+            }
+            let warned = row.get::<Option<DateTime<Utc>>, _>("warned_at").is_some();
+            let warn_at =
+                told.round.warn_at_percent.filter(|_| !warned).map(|pct| {
+                    *start + (p.due_at - *start) * i32::try_from(pct).unwrap_or(0) / 100
+                });
+            if d.state == DeadlineState::Armed {
+                d.due_at = p.due_at;
+            }
+            d.limit_text = p.limit.clone();
+            sqlx::query(
+                "UPDATE deadlines SET base_due_at = $2, due_at = $3, limit_text = $4,
+                     started_at = $5, warn_at = COALESCE($6, warn_at)
+                 WHERE id = $1",
+            )
+            .bind(d.id)
+            .bind(p.due_at)
+            .bind(d.due_at)
+            .bind(&d.limit_text)
+            .bind(*start)
+            .bind(warn_at)
+            .execute(unit.db())
+            .await?;
+            unit.count("sla_replanned_total", 1);
+            let envelope = follow_up(
+                IDENT.name,
+                &told.event.envelope,
+                now,
+                Payload::DeadlinesArmed(DeadlinesArmed {
+                    deadlines: vec![d.to_proto()],
+                }),
+            );
             told.event.span.in_scope(|| unit.emit(envelope));
         }
     }

@@ -57,6 +57,20 @@ impl Batch {
         )
     }
 
+    /// Takes a department's correction (`work.reclassified`): the work item holds the
+    /// classification now.
+    pub(super) fn corrected(&mut self, id: Uuid, w: &redress_proto::v1::WorkItem) {
+        self.by_complaint.insert(
+            id,
+            (
+                w.nature.clone(),
+                w.category.clone(),
+                severity_name(w.severity),
+                urgency_name(w.urgency),
+            ),
+        );
+    }
+
     pub(super) async fn store(self, db: &mut PgConnection, now: DateTime<Utc>) -> sqlx::Result<()> {
         if self.by_complaint.is_empty() {
             return Ok(());

@@ -126,6 +126,11 @@ async fn apply_all(
             Payload::ComplaintClassified(c) => classified.add(id, c),
             Payload::WorkChanged(w) => {
                 requests.changed(id, w);
+                if w.change() == WorkChange::Reclassified
+                    && let Some(work) = &w.work
+                {
+                    classified.corrected(id, work);
+                }
                 works.changed(id, w, &replies)
             }
             Payload::WorkEscalated(e) => works.escalated(id, e),

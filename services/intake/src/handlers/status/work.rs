@@ -132,13 +132,15 @@ impl Batch {
         };
         if let Some(t) = &w.transfer {
             let back = if t.sent_back { " (sent back)" } else { "" };
+            let understood = opened(&t.understood);
+            let understood = if understood.is_empty() {
+                String::new()
+            } else {
+                format!("; understood: {understood}")
+            };
             return format!(
-                "from {} to {}{back} by {}: {}; understood: {}",
-                t.from_department,
-                t.to_department,
-                w.actor,
-                t.reason,
-                opened(&t.understood)
+                "from {} to {}{back} by {}: {}{understood}",
+                t.from_department, t.to_department, w.actor, t.reason
             );
         }
         match w.change() {
@@ -151,6 +153,7 @@ impl Batch {
             WorkChange::Merged => {
                 return format!("into {} by {}: {}", work.merged_into, w.actor, w.note);
             }
+            WorkChange::Reclassified => return format!("by {}: {}", w.actor, w.note),
             WorkChange::EvidenceRequested => {
                 let seq = work.evidence.last().map_or(0, |p| p.seq);
                 return format!("request {seq} by {}: {}", w.actor, opened(&w.note));
