@@ -2052,3 +2052,65 @@ async fn a_transfer_restarts_the_clocks_when_the_playbook_says_so() {
         .await;
     stack.stop().await;
 }
+
+/// Pest control (000): a complaint solved where it was made is registered, classified and
+/// routed for the record, on record as taken on, answered and resolved by whoever solved
+/// it, and goes straight to the survey.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complaint_solved_on_the_spot_goes_straight_to_the_survey() {
+    let stack = Stack::start().await;
+    let submission = |what: &str| SubmitComplaint {
+        channel: "onsite".into(),
+        external_id: format!("onsite-{}", what.len()),
+        complainant: Some(Complainant {
+            name: "王强".into(),
+            contact: Some(Contact {
+                kind: ContactKind::Phone as i32,
+                value: "+86 138 0000 1234".into(),
+            }),
+        }),
+        text: "快递包裹放在门口被雨淋湿".into(),
+        solved: Some(redress_proto::v1::SolvedOnTheSpot {
+            by: "zhou.qiang".into(),
+            what_was_done: what.into(),
+        }),
+        ..Default::default()
+    };
+    match stack.client.submit(&submission(" ")).await {
+        Err(redress_client::ClientError::Refused(e)) => {
+            assert_eq!(e.field, "solved.what_was_done")
+        }
+        other => panic!("accepted without what was done: {other:?}"),
+    }
+    let ticket = stack
+        .client
+        .submit(&submission("当场更换了包装并重新送达"))
+        .await
+        .unwrap()
+        .ticket;
+    let s = stack
+        .wait_for(&ticket, "resolved and surveyed", |s| {
+            s.survey == "sent"
+                && s.deadlines.len() == 2
+                && s.deadlines.iter().all(|d| d.state() == DeadlineState::Met)
+        })
+        .await;
+    assert_eq!(s.department, "logistics");
+    assert_eq!(s.round, 1);
+    let lines: Vec<(&str, &str)> = s
+        .history
+        .iter()
+        .map(|h| (h.event.as_str(), h.detail.as_str()))
+        .collect();
+    for (event, detail) in [
+        ("work.accepted", "zhou.qiang"),
+        ("work.replied", "当场更换了包装"),
+        ("work.resolved", "solved on the spot"),
+    ] {
+        assert!(
+            lines.iter().any(|(e, d)| *e == event && d.contains(detail)),
+            "{event} with {detail:?} missing: {lines:?}"
+        );
+    }
+    stack.stop().await;
+}

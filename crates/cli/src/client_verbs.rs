@@ -56,6 +56,13 @@ pub struct SubmitArgs {
     /// Outside body that referred the complaint (consumer association, regulator, media).
     #[arg(long, default_value = "")]
     referred_by: String,
+    /// Solved where it was made, by this member of staff (with --solution): registered for
+    /// the record and sent straight to the survey.
+    #[arg(long, requires = "solution")]
+    solved_by: Option<String>,
+    /// What was done on the spot.
+    #[arg(long, requires = "solved_by")]
+    solution: Option<String>,
     #[arg(long, default_value = "")]
     playbook: String,
     /// Attachment URI (repeatable).
@@ -137,6 +144,10 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         received_at: None,
         reference: args.reference,
         referred_by: args.referred_by,
+        solved: args.solved_by.map(|by| redress_proto::v1::SolvedOnTheSpot {
+            by,
+            what_was_done: args.solution.unwrap_or_default(),
+        }),
     };
     let client = args.connection.client().await?;
     match client.submit(&request).await {

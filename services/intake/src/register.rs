@@ -381,6 +381,12 @@ fn messages_for(
             complainant_ref: n.complainant_ref.clone(),
             repeat: !n.earlier.is_empty(),
             earlier_tickets: n.earlier.clone(),
+            solved_by: sub.solved.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            sealed_solution: sub
+                .solved
+                .as_ref()
+                .map(|s| key.text_key().seal(&s.1, &n.id))
+                .unwrap_or_default(),
         }),
     ));
     let subject = intake.ctx.subjects.notify_ack(&sub.channel);

@@ -158,6 +158,8 @@ fn decide(
         received_at: received.received_at,
         reference: received.reference.clone(),
         complainant_ref: received.complainant_ref.clone(),
+        solved_by: received.solved_by.clone(),
+        sealed_solution: received.sealed_solution.clone(),
     };
     Ok(Decided {
         complaint_id: r.complaint_id,

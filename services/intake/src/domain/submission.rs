@@ -75,6 +75,8 @@ pub struct ValidSubmission {
     pub received_at: DateTime<Utc>,
     pub reference: String,
     pub referred_by: String,
+    /// Solved where it was made: by whom, and what was done.
+    pub solved: Option<(String, String)>,
 }
 
 const MAX_SHORT: usize = 200;
@@ -96,6 +98,49 @@ fn short(field: &str, value: &str) -> Result<String, FieldError> {
         ));
     }
     Ok(v.to_string())
+}
+
+/// A complaint solved on the spot names who did it and what they did.
+fn check_solved(s: redress_proto::v1::SolvedOnTheSpot) -> Result<(String, String), FieldError> {
+    use SubmitErrorCode as C;
+    let by = s.by.trim();
+    if by.is_empty() {
+        return Err(FieldError::new(
+            C::Missing,
+            "solved.by",
+            "who solved it on the spot is required",
+        ));
+    }
+    if by.len() > 100 || by.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(FieldError::new(
+            C::Malformed,
+            "solved.by",
+            "a person's key: at most 100 bytes, no spaces",
+        ));
+    }
+    let what = s.what_was_done.trim();
+    if what.is_empty() {
+        return Err(FieldError::new(
+            C::Missing,
+            "solved.what_was_done",
+            "what was done on the spot is required",
+        ));
+    }
+    if what.len() > 16 * 1024 {
+        return Err(FieldError::new(
+            C::TooLong,
+            "solved.what_was_done",
+            "at most 16 KiB",
+        ));
+    }
+    if has_stray_control(what) {
+        return Err(FieldError::new(
+            C::Malformed,
+            "solved.what_was_done",
+            "control characters other than newline and tab are not allowed",
+        ));
+    }
+    Ok((by.to_string(), what.to_string()))
 }
 
 /// The channel's own id of what it sends: required, at most 200 bytes, one token.
@@ -342,6 +387,10 @@ impl ValidSubmission {
             received_at,
             reference: short("reference", &msg.reference)?,
             referred_by: short("referred_by", &msg.referred_by)?,
+            solved: match msg.solved {
+                None => None,
+                Some(s) => Some(check_solved(s)?),
+            },
         })
     }
 }

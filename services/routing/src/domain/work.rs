@@ -473,6 +473,20 @@ impl Work {
         Some(hop)
     }
 
+    /// A complaint solved where it was made, taken on by whoever solved it: the (sealed)
+    /// account of what was done is its answer; the caller resolves it.
+    pub fn answered_on_the_spot(
+        &mut self,
+        sealed_solution: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<Change, Refusal> {
+        self.expect_state(WorkState::Accepted, "record as solved on the spot")?;
+        self.sealed_reply = sealed_solution;
+        self.replied_at = Some(now);
+        self.changed(WorkState::Replied);
+        Ok(WorkChange::Replied)
+    }
+
     /// The department told the complainant how the matter stands: after accepting it and
     /// before resolving it.
     pub fn report_progress(&mut self, message: &str) -> Result<Change, Refusal> {

@@ -16,6 +16,8 @@ use crate::{Caused, IDENT, Routing, store};
 pub struct Assignment {
     work: Work,
     rule: String,
+    /// Solved on the spot: by whom, and the sealed account of what was done.
+    solved: Option<(String, Vec<u8>)>,
 }
 
 pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Result<Input, String> {
@@ -66,9 +68,12 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         evidence: Vec::new(),
         explained: false,
     };
+    let solved = (!c.solved_by.trim().is_empty())
+        .then(|| (c.solved_by.trim().to_string(), c.sealed_solution.clone()));
     Ok(Input::Classified(Box::new(Assignment {
         work,
         rule: rule.to_string(),
+        solved,
     })))
 }
 
@@ -102,7 +107,7 @@ pub async fn apply_all(
         .map(|&i| (&works[i], notes[i].as_str()))
         .collect();
     store::record_transitions(unit.db(), &transitions, "assigned", IDENT.name, now).await?;
-    for i in new {
+    for &i in &new {
         let (event, a) = batch[i];
         let envelope = routing.work_changed(
             &works[i],
@@ -116,6 +121,29 @@ pub async fn apply_all(
             unit.emit(envelope);
         });
         unit.count("routing_assigned_total", 1);
+    }
+    // Solved on the spot: on record as taken on, answered and resolved by whoever solved it,
+    // each step its own event, so the deadlines are met and the survey follows as usual.
+    for &i in &new {
+        let (event, a) = batch[i];
+        let Some((by, sealed)) = &a.solved else {
+            continue;
+        };
+        let refused = |r: crate::domain::work::Refusal| Failure::Reject(r.to_string());
+        let mut w = works[i].clone();
+        let accepted = w.accept(by, now).map_err(refused)?;
+        store::record_transition(unit.db(), &w, accepted.token(), by, "", now).await?;
+        unit.emit(routing.work_changed(&w, accepted, by, "", Caused::Event(&event.envelope)));
+        let replied = w
+            .answered_on_the_spot(sealed.clone(), now)
+            .map_err(refused)?;
+        store::record_transition(unit.db(), &w, replied.token(), by, "", now).await?;
+        unit.emit(routing.work_changed(&w, replied, by, "", Caused::Event(&event.envelope)));
+        let note = "solved on the spot";
+        let change = w.resolve(now).map_err(|r| Failure::Reject(r.to_string()))?;
+        store::save(unit.db(), &w, change.token(), by, note, now).await?;
+        unit.emit(routing.work_changed(&w, change, by, note, Caused::Event(&event.envelope)));
+        unit.count("routing_solved_on_the_spot_total", 1);
     }
     Ok(())
 }
