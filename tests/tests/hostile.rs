@@ -25,6 +25,8 @@ const SUBMISSIONS: usize = 500;
 const COMMANDS: usize = 300;
 /// Ordinary complaints that must get through afterwards.
 const NORMAL: usize = 50;
+/// Mutated answers to evidence requests, on the evidence stream.
+const EVIDENCE: usize = 100;
 
 /// xorshift64*: the same cases on every run, no dependency.
 struct Rng(u64);
@@ -305,6 +307,36 @@ async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
     .await
     .unwrap();
 
+    // Mutated evidence: none has a token of an open request, so none is stored; each is
+    // refused with a typed error or dead-lettered.
+    let mut acks = Vec::new();
+    for i in 0..EVIDENCE {
+        let base = redress_proto::v1::SupplyEvidence {
+            channel: "web".into(),
+            external_id: format!("ev-fz-{i}"),
+            ticket: target.clone(),
+            token: "ab".repeat(32),
+            text: "照片见附件".into(),
+            attachments: vec![redress_proto::v1::Attachment {
+                uri: "https://files.example.cn/p.jpg".into(),
+                media_type: "image/jpeg".into(),
+                size_bytes: 1024,
+                ..Default::default()
+            }],
+        };
+        let bytes = mutate(&mut rng, base.encode_to_vec());
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Msg-Id", format!("ev-fuzz-{i}").as_str());
+        acks.push(
+            js.publish_with_headers(subjects.evidence("web"), h, bytes.into())
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+
     // 2. Mutated commands to every command service, and oversized fields.
     let accept = WorkCommand {
         command_id: "c".into(),
@@ -462,7 +494,7 @@ async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
 
     // Nothing is retried for ever: every consumer settles every message.
     let deadline = Instant::now() + Duration::from_secs(90);
-    for stream in [Stream::Submissions, Stream::Events] {
+    for stream in [Stream::Submissions, Stream::Evidence, Stream::Events] {
         let name = subjects.stream_name(stream);
         loop {
             match settled(&js, &name).await {
@@ -517,6 +549,12 @@ async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
         "a long message id is no reason to refuse a complaint"
     );
 
+    let evidence: i64 = sqlx::query_scalar("SELECT count(*) FROM intake.evidence")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(evidence, 0, "evidence without a request's token was stored");
+
     // What happened to the mutated submissions, for the record.
     let registered: i64 =
         sqlx::query_scalar("SELECT count(*) FROM intake.complaints WHERE external_id LIKE 'fz-%'")
@@ -536,7 +574,8 @@ async fn hostile_input_is_refused_or_dead_lettered_and_delays_nothing() {
     println!(
         "hostile: {SUBMISSIONS} mutated submissions ({registered} registered as valid), \
          {rejected} refused on the stream path with a typed error, {letters} intake dead \
-         letters, {COMMANDS} mutated commands all answered; {NORMAL} ordinary complaints \
+         letters, {EVIDENCE} mutated evidence answers none stored, {COMMANDS} mutated \
+         commands all answered; {NORMAL} ordinary complaints \
          assigned {:.1} s after the first was submitted",
         assigned_after.as_secs_f64()
     );
