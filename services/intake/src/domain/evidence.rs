@@ -165,4 +165,50 @@ mod tests {
         m.attachments = vec![m.attachments[0].clone(); 3];
         assert_eq!(field(m), (C::TooLong, "attachments".into()));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Any fields, and byte-level damage to a valid message: the check never panics, and
+        /// what passes is an answer intake can store and publish.
+        #[test]
+        fn any_evidence_is_refused_or_sound(
+            external_id in ".{0,220}",
+            ticket in ".{0,80}",
+            token in proptest::prop_oneof![proptest::strategy::Just("ab".repeat(32)), ".{0,140}"],
+            text in proptest::prop_oneof![".{0,120}", "[\u{0}-\u{1f}a]{0,8}"],
+            uri in proptest::prop_oneof![
+                proptest::strategy::Just("https://files.example/p.jpg".to_string()),
+                ".{0,40}"
+            ],
+            files in 0usize..4,
+            edits in proptest::collection::vec((0usize..400, proptest::prelude::any::<u8>()), 0..6),
+        ) {
+            use prost::Message as _;
+            let mut m = valid();
+            m.external_id = external_id;
+            m.ticket = ticket;
+            m.token = token;
+            m.text = text;
+            m.attachments = vec![Attachment { uri, ..Default::default() }; files];
+            let mut bytes = m.encode_to_vec();
+            for (at, b) in edits {
+                if let Some(x) = bytes.get_mut(at) {
+                    *x ^= b;
+                }
+            }
+            let Ok(m) = SupplyEvidence::decode(bytes.as_slice()) else {
+                return Ok(());
+            };
+            if let Ok(e) = ValidEvidence::parse(m, "web", &limits()) {
+                proptest::prop_assert!(!e.external_id.is_empty() && e.external_id.len() <= 200);
+                proptest::prop_assert!(!e.external_id.chars().any(char::is_whitespace));
+                proptest::prop_assert!(!e.ticket.is_empty() && e.ticket.len() <= 64);
+                proptest::prop_assert!(!e.token.is_empty() && e.token.len() <= 128);
+                proptest::prop_assert!(e.text.len() <= 100 && !has_stray_control(&e.text));
+                proptest::prop_assert!(!e.text.is_empty() || !e.attachments.is_empty());
+                proptest::prop_assert!(e.attachments.len() <= 2);
+            }
+        }
+    }
 }
