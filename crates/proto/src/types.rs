@@ -125,6 +125,41 @@ impl fmt::Display for Money {
     }
 }
 
+impl crate::v1::Severity {
+    /// The grade as playbooks and tables spell it ("general", "major"); empty when
+    /// unspecified.
+    pub fn key(self) -> &'static str {
+        match self {
+            crate::v1::Severity::General => "general",
+            crate::v1::Severity::Major => "major",
+            crate::v1::Severity::Unspecified => "",
+        }
+    }
+
+    /// [`Self::key`] of a value as it travels (an unknown number is unspecified).
+    pub fn key_of(raw: i32) -> &'static str {
+        Self::try_from(raw).unwrap_or_default().key()
+    }
+}
+
+impl crate::v1::Urgency {
+    /// The urgency as playbooks and tables spell it ("normal", "urgent", "emergency"); empty
+    /// when unspecified.
+    pub fn key(self) -> &'static str {
+        match self {
+            crate::v1::Urgency::Normal => "normal",
+            crate::v1::Urgency::Urgent => "urgent",
+            crate::v1::Urgency::Emergency => "emergency",
+            crate::v1::Urgency::Unspecified => "",
+        }
+    }
+
+    /// [`Self::key`] of a value as it travels (an unknown number is unspecified).
+    pub fn key_of(raw: i32) -> &'static str {
+        Self::try_from(raw).unwrap_or_default().key()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,53 @@ impl Intake {
     }
 }
 
+/// Consumes one of the adapters' streams with intake's durable `consumer`, beside the
+/// service's other tasks. What an adapter sends holds a contact or the complainant's words
+/// in clear: dead letters are sealed like stored contacts.
+async fn adapter_stream<F, Fut>(
+    host: &mut Host,
+    intake: &Arc<Intake>,
+    stream: Stream,
+    consumer: &str,
+    handle: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(Arc<Intake>, Vec<redress_platform::nats::Delivery>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<redress_platform::nats::Outcome>> + Send + 'static,
+{
+    let ctx = &intake.ctx;
+    let subjects = &ctx.subjects;
+    let durable = durable_consumer(
+        &ctx.js,
+        subjects,
+        stream,
+        consumer,
+        subjects.stream_subjects(stream),
+        &ctx.config.settings.consumer,
+    )
+    .await?;
+    let sealer = intake.clone();
+    let handler = intake.clone();
+    host.beside(redress_platform::nats::consume_batches(
+        ctx.js.clone(),
+        durable,
+        ConsumeOptions {
+            service: IDENT.name.into(),
+            stream,
+            subjects: subjects.clone(),
+            settings: ctx.config.settings.consumer.clone(),
+            metrics: ctx.metrics.clone(),
+            shutdown: ctx.shutdown.clone(),
+            seal_dead_letters: Some(Arc::new(move |payload: &[u8]| {
+                sealer.cipher.seal_bytes(payload, DEAD_LETTER_AAD)
+            })),
+            max_payload: ctx.nats.server_info().max_payload,
+        },
+        move |batch| handle(handler.clone(), batch),
+    ));
+    Ok(())
+}
+
 /// Runs one instance of intake until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
@@ -90,74 +137,25 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("text-key bucket {bucket}: {e}"))?;
 
-    // Submissions come from the adapters' stream, not the events stream: their own consumer,
-    // batched by intake's registration.
-    let consumer = durable_consumer(
-        &ctx.js,
-        subjects,
+    // Submissions and evidence come from the adapters' streams, not the events stream: each
+    // its own consumer. Submissions are batched by registration; evidence is answered one at
+    // a time.
+    adapter_stream(
+        &mut host,
+        &intake,
         Stream::Submissions,
         subjects::intake::SUBMISSIONS_CONSUMER,
-        subjects.stream_subjects(Stream::Submissions),
-        &ctx.config.settings.consumer,
+        handlers::submission::handle_batch,
     )
     .await?;
-    {
-        let intake = intake.clone();
-        host.beside(redress_platform::nats::consume_batches(
-            ctx.js.clone(),
-            consumer,
-            ConsumeOptions {
-                service: IDENT.name.into(),
-                stream: Stream::Submissions,
-                subjects: subjects.clone(),
-                settings: ctx.config.settings.consumer.clone(),
-                metrics: ctx.metrics.clone(),
-                shutdown: ctx.shutdown.clone(),
-                // A submission holds a contact in the clear: sealed like stored contacts.
-                seal_dead_letters: Some({
-                    let intake = intake.clone();
-                    Arc::new(move |payload: &[u8]| {
-                        intake.cipher.seal_bytes(payload, DEAD_LETTER_AAD)
-                    })
-                }),
-                max_payload: ctx.nats.server_info().max_payload,
-            },
-            move |batch| handlers::submission::handle_batch(intake.clone(), batch),
-        ));
-    }
-    // Evidence from the adapters: a stream of its own, one answer at a time.
-    let consumer = durable_consumer(
-        &ctx.js,
-        subjects,
+    adapter_stream(
+        &mut host,
+        &intake,
         Stream::Evidence,
         subjects::intake::EVIDENCE_CONSUMER,
-        subjects.stream_subjects(Stream::Evidence),
-        &ctx.config.settings.consumer,
+        handlers::evidence::handle_batch,
     )
     .await?;
-    {
-        let intake = intake.clone();
-        host.beside(redress_platform::nats::consume_batches(
-            ctx.js.clone(),
-            consumer,
-            ConsumeOptions {
-                service: IDENT.name.into(),
-                stream: Stream::Evidence,
-                subjects: subjects.clone(),
-                settings: ctx.config.settings.consumer.clone(),
-                metrics: ctx.metrics.clone(),
-                shutdown: ctx.shutdown.clone(),
-                seal_dead_letters: Some({
-                    let intake = intake.clone();
-                    Arc::new(move |payload: &[u8]| {
-                        intake.cipher.seal_bytes(payload, DEAD_LETTER_AAD)
-                    })
-                }),
-                max_payload: ctx.nats.server_info().max_payload,
-            },
-            move |batch| handlers::evidence::handle_batch(intake.clone(), batch),
-        ));
-    }
     host.consume(Filter::All, intake.clone()).await?;
 
     let commands = host

@@ -5,26 +5,10 @@
 use redress_platform::Unit;
 use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::v1::{Reclassification, Severity, Urgency, WorkChanged, WorkItem};
+
 use uuid::Uuid;
 
 use crate::Classifier;
-
-fn severity_name(s: i32) -> &'static str {
-    match Severity::try_from(s).unwrap_or_default() {
-        Severity::General => "general",
-        Severity::Major => "major",
-        Severity::Unspecified => "",
-    }
-}
-
-fn urgency_name(u: i32) -> &'static str {
-    match Urgency::try_from(u).unwrap_or_default() {
-        Urgency::Normal => "normal",
-        Urgency::Urgent => "urgent",
-        Urgency::Emergency => "emergency",
-        Urgency::Unspecified => "",
-    }
-}
 
 /// A correction, checked before any transaction.
 pub struct Correction {
@@ -73,12 +57,12 @@ pub async fn record(
     .bind(&event.envelope.playbook)
     .bind(&c.was.nature)
     .bind(&c.was.category)
-    .bind(severity_name(c.was.severity))
-    .bind(urgency_name(c.was.urgency))
+    .bind(Severity::key_of(c.was.severity))
+    .bind(Urgency::key_of(c.was.urgency))
     .bind(&c.now.nature)
     .bind(&c.now.category)
-    .bind(severity_name(c.now.severity))
-    .bind(urgency_name(c.now.urgency))
+    .bind(Severity::key_of(c.now.severity))
+    .bind(Urgency::key_of(c.now.urgency))
     .bind(&c.was.reason)
     .bind(&c.actor)
     .bind(&c.now.department)

@@ -1,4 +1,4 @@
-//! What the complainant's own requests share (withdraw, respond): the proof that the sender is
+//! What the complainant's own requests share (withdraw, respond, evidence): the proof that the sender is
 //! the complainant (the ticket and the secret of the acknowledgement, the same the public
 //! status view asks for) and the checks on the free text they write.
 
@@ -41,6 +41,25 @@ pub(crate) async fn lock_proven(
         return Ok(Err(not_found()));
     }
     Ok(Ok((id, row)))
+}
+
+/// The history line of an act of the complainant's (a withdrawal, an answer to a reply,
+/// evidence), written with the act itself.
+pub(crate) async fn history_line(
+    unit: &mut redress_platform::Unit,
+    complaint_id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    kind: redress_proto::EventKind,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, $3, $4)")
+        .bind(complaint_id)
+        .bind(at)
+        .bind(kind.name())
+        .bind(detail)
+        .execute(unit.db())
+        .await?;
+    Ok(())
 }
 
 /// The secret must be given: only the complainant has it.

@@ -182,16 +182,18 @@ async fn supply(intake: &Intake, e: &ValidEvidence) -> anyhow::Result<Result<(),
     .bind(now)
     .execute(unit.db())
     .await?;
-    sqlx::query("INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(now)
-        .bind(redress_proto::EventKind::ComplaintEvidenceSupplied.name())
-        .bind(format!(
-            "by the complainant for request {seq}: {} file(s)",
-            files.len()
-        ))
-        .execute(unit.db())
-        .await?;
+    let detail = format!(
+        "by the complainant for request {seq}: {} file(s)",
+        files.len()
+    );
+    super::complainant::history_line(
+        &mut unit,
+        id,
+        now,
+        redress_proto::EventKind::ComplaintEvidenceSupplied,
+        &detail,
+    )
+    .await?;
     unit.emit(new_event(
         IDENT.name,
         &Cause {

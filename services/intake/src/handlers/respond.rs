@@ -157,13 +157,14 @@ async fn respond(
     } else {
         format!("the complainant {said}: {comment}")
     };
-    sqlx::query("INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(now)
-        .bind(redress_proto::EventKind::ComplaintResponded.name())
-        .bind(detail)
-        .execute(unit.db())
-        .await?;
+    complainant::history_line(
+        &mut unit,
+        id,
+        now,
+        redress_proto::EventKind::ComplaintResponded,
+        &detail,
+    )
+    .await?;
     // What the complainant wrote travels sealed, like the complaint.
     let sealed_comment = match sqlx::query_scalar::<_, Vec<u8>>(
         "SELECT wrapped FROM complaint_keys WHERE complaint_id = $1",

@@ -141,13 +141,14 @@ async fn withdraw(
     } else {
         format!("by the complainant: {reason}")
     };
-    sqlx::query("INSERT INTO history (complaint_id, at, event, detail) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(now)
-        .bind(redress_proto::EventKind::ComplaintWithdrawn.name())
-        .bind(detail)
-        .execute(unit.db())
-        .await?;
+    complainant::history_line(
+        &mut unit,
+        id,
+        now,
+        redress_proto::EventKind::ComplaintWithdrawn,
+        &detail,
+    )
+    .await?;
     unit.emit(new_event(
         IDENT.name,
         &Cause {

@@ -423,20 +423,8 @@ fn investigation_summary(i: &redress_proto::v1::Investigate) -> String {
 /// "nature communicative → valid; severity general → major: <reason>".
 fn correction_note(was: &redress_proto::v1::Reclassification, now: &work::Work) -> String {
     use redress_proto::v1::{Severity, Urgency};
-    let severity = |s: i32| {
-        Severity::try_from(s)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("SEVERITY_")
-            .to_ascii_lowercase()
-    };
-    let urgency = |u: i32| {
-        Urgency::try_from(u)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("URGENCY_")
-            .to_ascii_lowercase()
-    };
+    let severity = |s: i32| Severity::key_of(s).to_string();
+    let urgency = |u: i32| Urgency::key_of(u).to_string();
     let mut parts = Vec::new();
     for (what, from, to) in [
         ("nature", was.nature.clone(), now.nature.clone()),

@@ -8,20 +8,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 fn severity_name(s: i32) -> &'static str {
-    match Severity::try_from(s).unwrap_or_default() {
-        Severity::General => "general",
-        Severity::Major => "major",
-        Severity::Unspecified => "",
-    }
+    Severity::key_of(s)
 }
 
 fn urgency_name(u: i32) -> &'static str {
-    match Urgency::try_from(u).unwrap_or_default() {
-        Urgency::Normal => "normal",
-        Urgency::Urgent => "urgent",
-        Urgency::Emergency => "emergency",
-        Urgency::Unspecified => "",
-    }
+    Urgency::key_of(u)
 }
 
 /// The batch's classifications, the last one of each complaint.
