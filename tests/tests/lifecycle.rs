@@ -2078,3 +2078,129 @@ async fn a_complaint_solved_on_the_spot_goes_straight_to_the_survey() {
     }
     stack.stop().await;
 }
+
+/// After-sales (003): a progress report every 3 working days until the work is resolved.
+/// A report meets the current deadline and starts the next from then; a missed one is
+/// breached and the next starts from when it fell due; the resolution meets the last.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_reports_meet_a_repeating_deadline_until_resolved() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[[sla.deadlines]]\nname = \"resolution\"\nlimit = \"1 working day\"",
+            "[[sla.deadlines]]\nname = \"progress\"\nlimit = \"3 working days\"\n\
+             met_by = \"progress\"\nrepeat = true\n\n\
+             [[sla.deadlines]]\nname = \"resolution\"\nlimit = \"1 working day\"",
+        )
+        .replace(
+            "name = \"resolution\"\nlimit = \"3 working days\"",
+            "name = \"resolution\"\nlimit = \"20 working days\"",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-progress", "快递三天没有送到").await;
+    let due = |s: &ComplaintStatus, name: &str| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| (d.due_at.as_ref().map_or(0, |t| t.seconds), d.state()))
+    };
+    let at = |d: u32, h: u32| {
+        Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0)
+            .unwrap()
+            .timestamp()
+    };
+    // Monday 10:00: the first report is due Thursday 26 November, 18:00 (10:00 UTC).
+    stack
+        .wait_for(&ticket, "the progress deadline", |s| {
+            due(s, "progress") == Some((at(26, 10), DeadlineState::Armed))
+        })
+        .await;
+    let dept = "logistics";
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    // Tuesday 10:00 the complainant is told how it stands: met, and the next is due Friday.
+    stack.clock.advance(chrono::Duration::days(1));
+    stack
+        .work(
+            "progress",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Progress(redress_proto::v1::ReportProgress {
+                message: "已联系快递公司".into(),
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "met, and the next armed", |s| {
+            due(s, "progress").map(|(_, st)| st) == Some(DeadlineState::Met)
+                && due(s, "progress_2") == Some((at(27, 10), DeadlineState::Armed))
+        })
+        .await;
+    // Nobody reports by Friday 18:00: breached, and the next runs from then to Wednesday
+    // 2 December, 18:00.
+    stack
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 2, 0, 0).unwrap());
+    let wednesday = Utc
+        .with_ymd_and_hms(2026, 12, 2, 10, 0, 0)
+        .unwrap()
+        .timestamp();
+    stack
+        .wait_for(&ticket, "breached, and the next armed", |s| {
+            due(s, "progress_2").map(|(_, st)| st) == Some(DeadlineState::Breached)
+                && due(s, "progress_3") == Some((wednesday, DeadlineState::Armed))
+        })
+        .await;
+    // The resolution tells the complainant too: the last one is met, none follows.
+    stack
+        .work(
+            "propose",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::PartlyLiable as i32,
+                remedy: "重新派送".into(),
+                ..Default::default()
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "automatic approval", |s| s.status == "approved")
+        .await;
+    stack
+        .work(
+            "reply",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Reply(Reply {
+                message: "已重新派送".into(),
+            }),
+        )
+        .await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    let s = stack
+        .wait_for(&ticket, "the last one met", |s| {
+            due(s, "progress_3").map(|(_, st)| st) == Some(DeadlineState::Met)
+        })
+        .await;
+    assert!(due(&s, "progress_4").is_none(), "{s:?}");
+    stack.stop().await;
+}

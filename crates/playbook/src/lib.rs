@@ -244,6 +244,9 @@ pub enum MetBy {
     Accepted,
     Replied,
     Resolved,
+    /// A report to the complainant on how the matter stands (`work progress`, a committed
+    /// date), or the resolution.
+    Progress,
 }
 
 impl MetBy {
@@ -252,6 +255,7 @@ impl MetBy {
             MetBy::Accepted => "accepted",
             MetBy::Replied => "replied",
             MetBy::Resolved => "resolved",
+            MetBy::Progress => "progress",
         }
     }
 }
@@ -267,6 +271,11 @@ pub struct DeadlinePolicy {
     pub severity: Option<Severity>,
     /// None applies to every urgency.
     pub urgency: Option<Urgency>,
+    /// Starts again with the same limit each time it is met or breached, until the work is
+    /// resolved (after-sales, 003: a progress report every 3 working days). Only for
+    /// `met_by = "progress"`.
+    #[serde(default)]
+    pub repeat: bool,
 }
 
 impl DeadlinePolicy {
@@ -559,6 +568,12 @@ impl Playbook {
             d.limit
                 .parse::<DeadlineSpan>()
                 .map_err(|e| bad(&format!("sla.deadlines[{i}].limit"), e.to_string()))?;
+            if d.repeat && d.met_by != MetBy::Progress {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].repeat"),
+                    "only a deadline met by progress repeats".into(),
+                ));
+            }
             if !redress_proto::subjects::is_subject_token(&d.name) {
                 return Err(bad(
                     &format!("sla.deadlines[{i}].name"),

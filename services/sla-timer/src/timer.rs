@@ -92,6 +92,23 @@ pub async fn breach_due(sla: &SlaTimer) -> Result<usize, CommitError> {
             "deadline breached"
         );
     }
+    // A repeating deadline starts again from when it fell due.
+    for d in &breached {
+        if let Some(next) =
+            crate::handlers::arm_next(unit.db(), &sla.calendars, d, d.due_at, now).await?
+        {
+            unit.emit(new_event(
+                IDENT.name,
+                &next.cause(),
+                now,
+                redress_proto::v1::envelope::Payload::DeadlinesArmed(
+                    redress_proto::v1::DeadlinesArmed {
+                        deadlines: vec![next.to_proto()],
+                    },
+                ),
+            ));
+        }
+    }
     unit.count("sla_breached_total", breached.len() as u64);
     unit.commit().await?;
     Ok(breached.len())

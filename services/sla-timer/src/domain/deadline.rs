@@ -27,6 +27,8 @@ pub struct Planned {
     pub calendar: String,
     pub met_by: MetBy,
     pub due_at: DateTime<Utc>,
+    /// Starts again when it ends, until the work is resolved.
+    pub repeat: bool,
 }
 
 /// The deadlines that apply to work of `severity` and `urgency` whose clock started at
@@ -59,6 +61,7 @@ pub fn plan(
                 calendar: name.clone(),
                 met_by: policy.met_by,
                 due_at: from_jiff(due.timestamp())?,
+                repeat: policy.repeat,
             })
         })
         .collect()
@@ -188,14 +191,19 @@ pub fn threshold(met_by: MetBy) -> WorkState {
     match met_by {
         MetBy::Accepted => WorkState::Accepted,
         MetBy::Replied => WorkState::Replied,
-        MetBy::Resolved => WorkState::Resolved,
+        MetBy::Resolved | MetBy::Progress => WorkState::Resolved,
     }
 }
 
 pub fn parse_met_by(s: &str) -> Option<MetBy> {
-    [MetBy::Accepted, MetBy::Replied, MetBy::Resolved]
-        .into_iter()
-        .find(|m| m.as_str() == s)
+    [
+        MetBy::Accepted,
+        MetBy::Replied,
+        MetBy::Resolved,
+        MetBy::Progress,
+    ]
+    .into_iter()
+    .find(|m| m.as_str() == s)
 }
 
 /// Whether a work item in `state` has got at least as far as `met_by`. States only move
@@ -229,7 +237,8 @@ impl Progress {
         match met_by {
             MetBy::Accepted => self.accepted_at,
             MetBy::Replied => self.replied_at,
-            MetBy::Resolved => self.resolved_at,
+            // The resolution tells the complainant where the matter stands too.
+            MetBy::Resolved | MetBy::Progress => self.resolved_at,
         }
     }
 }

@@ -134,3 +134,77 @@ fn parse_state(s: &str) -> DeadlineState {
         _ => DeadlineState::Armed,
     }
 }
+
+/// The next instance of a repeating deadline that just ended (met by a report, breached by
+/// the timer): the same limit from `from`, named `<repeat_of>_<k+1>`. Stored unless the round
+/// has it already (a redelivered report); returned when stored, for its `sla.armed`. A
+/// calendar that cannot compute it is logged and the repetition stops there.
+pub(crate) async fn arm_next(
+    db: &mut sqlx::PgConnection,
+    calendars: &redress_calendar::CalendarSet,
+    ended: &StoredDeadline,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<StoredDeadline>> {
+    let row =
+        sqlx::query("SELECT repeat_of, instance, playbook_version FROM deadlines WHERE id = $1")
+            .bind(ended.id)
+            .fetch_one(&mut *db)
+            .await?;
+    let Some(base) = row.get::<Option<String>, _>("repeat_of") else {
+        return Ok(None);
+    };
+    let instance: i32 = row.get::<i32, _>("instance") + 1;
+    let due = calendars
+        .get(&ended.calendar)
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            crate::domain::deadline::due_after(c, &ended.limit_text, from)
+                .map_err(|e| e.to_string())
+        });
+    let due_at = match due {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::error!(deadline = %ended.name, error = %e, "cannot repeat the deadline");
+            return Ok(None);
+        }
+    };
+    let next = StoredDeadline {
+        id: Uuid::now_v7(),
+        name: format!("{base}_{instance}"),
+        due_at,
+        state: DeadlineState::Armed,
+        settled_at: None,
+        ..ended.clone()
+    };
+    let stored: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id,
+             playbook, playbook_version, ticket, department, limit_text, calendar, met_by,
+             started_at, due_at, state, armed_at, repeat_of, instance)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'armed',
+                 $16, $17, $18)
+         ON CONFLICT (work_id, round, name) DO NOTHING
+         RETURNING id",
+    )
+    .bind(next.id)
+    .bind(next.work_id.uuid())
+    .bind(next.round)
+    .bind(&next.name)
+    .bind(next.complaint_id)
+    .bind(&next.correlation_id)
+    .bind(&next.playbook)
+    .bind(row.get::<String, _>("playbook_version"))
+    .bind(&next.ticket)
+    .bind(&next.department)
+    .bind(&next.limit_text)
+    .bind(&next.calendar)
+    .bind(&next.met_by)
+    .bind(from)
+    .bind(next.due_at)
+    .bind(now)
+    .bind(&base)
+    .bind(instance)
+    .fetch_optional(db)
+    .await?;
+    Ok(stored.map(|_| next))
+}

@@ -52,6 +52,9 @@ pub struct Round {
     /// The round's open deadlines are planned again from `plan`: the classification was
     /// corrected, or a transfer restarts the clocks.
     replan: bool,
+    /// When the complainant was told how the matter stands (a progress report, a committed
+    /// date), which meets deadlines met by progress.
+    reported_at: Option<DateTime<Utc>>,
 }
 
 /// When a round's clock started, and its deadlines from then.
@@ -120,7 +123,13 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
             }
         }
     };
+    let reported_at = matches!(
+        change.change(),
+        WorkChange::ProgressReported | WorkChange::Committed
+    )
+    .then_some(occurred_at);
     Parsed::Handle(Round {
+        reported_at,
         work: work.clone(),
         work_id,
         round,
@@ -193,6 +202,8 @@ struct Told<'a> {
     waits: Vec<Wait>,
     /// The newest plan the batch asks the round's open deadlines to follow, by work version.
     replan: Option<(u64, &'a Plan)>,
+    /// When the batch's progress reports were made.
+    reports: Vec<DateTime<Utc>>,
 }
 
 /// Adds `more` to `waits`: a wait ended (or supplied) in any event is.
@@ -214,6 +225,8 @@ struct Born {
     deadline: StoredDeadline,
     started_at: DateTime<Utc>,
     warn_at: Option<DateTime<Utc>>,
+    /// The policy it repeats, for a repeating deadline.
+    repeat_of: Option<String>,
 }
 
 /// Applies a batch of work events with a statement per step whatever its size: the rounds'
@@ -242,6 +255,7 @@ pub async fn apply_all(
                     told.committed = Some((r.work.version, c));
                 }
                 merge_waits(&mut told.waits, &r.waits);
+                told.reports.extend(r.reported_at);
                 if r.replan
                     && let Some(plan) = &r.plan
                     && told.replan.is_none_or(|(v, _)| v < r.work.version)
@@ -264,6 +278,7 @@ pub async fn apply_all(
                     ended: r.ended,
                     committed: r.committed.as_ref().map(|c| (r.work.version, c)),
                     waits: r.waits.clone(),
+                    reports: r.reported_at.into_iter().collect(),
                     replan: if r.replan {
                         r.plan.as_ref().map(|p| (r.work.version, p))
                     } else {
@@ -357,6 +372,7 @@ pub async fn apply_all(
                         deadline: d,
                         started_at: *start,
                         warn_at,
+                        repeat_of: p.repeat.then(|| p.name.clone()),
                     });
                 }
             }
@@ -383,6 +399,7 @@ pub async fn apply_all(
     }
     apply_replans(unit, &rounds, now).await?;
     apply_waits(sla, unit, &rounds, now).await?;
+    apply_reports(sla, unit, &rounds, &progress_of, now).await?;
     let mut settled: Vec<(usize, StoredDeadline)> = Vec::new();
     if !settling.is_empty() {
         let ids: Vec<uuid::Uuid> = settling.iter().map(|&i| rounds[i].0.0).collect();
@@ -595,11 +612,11 @@ async fn insert_all(
     sqlx::query(
         "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id, playbook,
              playbook_version, ticket, department, limit_text, calendar, met_by, started_at,
-             due_at, state, settled_at, warn_at, armed_at)
-         SELECT d.*, $19 FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::uuid[],
+             due_at, state, settled_at, warn_at, repeat_of, armed_at)
+         SELECT d.*, $20 FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::uuid[],
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
              $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[],
-             $17::timestamptz[], $18::timestamptz[]) AS d
+             $17::timestamptz[], $18::timestamptz[], $19::text[]) AS d
          ON CONFLICT (work_id, round, name) DO NOTHING",
     )
     .bind(&ids)
@@ -620,6 +637,7 @@ async fn insert_all(
     .bind(&states)
     .bind(&settled)
     .bind(&warn)
+    .bind(born.iter().map(|b| b.repeat_of.clone()).collect::<Vec<_>>())
     .bind(now)
     .execute(unit.db())
     .await?;
@@ -842,6 +860,65 @@ async fn apply_waits(
         for payload in events {
             let envelope = follow_up(IDENT.name, &told.event.envelope, now, payload);
             told.event.span.in_scope(|| unit.emit(envelope));
+        }
+    }
+    Ok(())
+}
+
+/// Progress reports meet the round's open deadlines met by progress that had started by
+/// then; a repeating one starts again from the report, unless the work is resolved. Each
+/// report is applied in the order it was made.
+async fn apply_reports(
+    sla: &SlaTimer,
+    unit: &mut Unit,
+    rounds: &[((Uuid, i32), Told<'_>)],
+    progress_of: &std::collections::HashMap<(Uuid, i32), (Progress, bool)>,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    for (key, told) in rounds {
+        if told.reports.is_empty() {
+            continue;
+        }
+        let resolved = progress_of[key].0.resolved_at.is_some();
+        let mut reports = told.reports.clone();
+        reports.sort();
+        for at in reports {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM deadlines
+                 WHERE work_id = $1 AND round = $2 AND met_by = 'progress' AND state = 'armed'
+                   AND started_at <= $3
+                 ORDER BY name FOR UPDATE"
+            ))
+            .bind(key.0)
+            .bind(key.1)
+            .bind(at)
+            .fetch_all(unit.db())
+            .await?;
+            for row in &rows {
+                let d = StoredDeadline::from_row(row);
+                let d = d
+                    .clone()
+                    .settled(settle(d.due_at, Some(at)).expect("reported"));
+                sqlx::query("UPDATE deadlines SET state = $2, settled_at = $3 WHERE id = $1")
+                    .bind(d.id)
+                    .bind(state_name(d.state))
+                    .bind(d.settled_at)
+                    .execute(unit.db())
+                    .await?;
+                let mut payloads: Vec<Payload> = d.settled_event().into_iter().collect();
+                if !resolved
+                    && let Some(next) =
+                        crate::handlers::arm_next(unit.db(), &sla.calendars, &d, at, now).await?
+                {
+                    payloads.push(Payload::DeadlinesArmed(DeadlinesArmed {
+                        deadlines: vec![next.to_proto()],
+                    }));
+                }
+                for payload in payloads {
+                    let envelope = follow_up(IDENT.name, &told.event.envelope, now, payload);
+                    told.event.span.in_scope(|| unit.emit(envelope));
+                }
+            }
         }
     }
     Ok(())
