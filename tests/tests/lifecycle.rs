@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use prost::Message as _;
 use redress_client::Client;
-use redress_platform::{ManualClock, SharedClock};
+use redress_platform::{Clock as _, ManualClock, SharedClock};
 use redress_proto::subjects::Stream;
 use redress_proto::v1::{
     Accept, AnswerSurvey, ApprovalReply, Complainant, ComplaintStatus, Contact, ContactKind,
@@ -2202,5 +2202,170 @@ async fn progress_reports_meet_a_repeating_deadline_until_resolved() {
         })
         .await;
     assert!(due(&s, "progress_4").is_none(), "{s:?}");
+    stack.stop().await;
+}
+
+/// Correct under lag: an acceptance made in time but still unread when the SLA timer (a
+/// lagging instance) breached the first response. When the timer reads it, the breach is
+/// retracted (an event and a history line), and routing, which knows the acceptance was in
+/// time, escalates nobody.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_read_acceptance_retracts_a_breach_decided_too_early() {
+    let mut stack = Stack::start().await;
+    let ticket = stack.submit("web-lag", "快递三天没有送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    // The SLA timer stops reading; the department accepts at 10:00, in time.
+    let timer = stack.services.remove(3);
+    timer.stop().await.unwrap();
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    // 13:00: an instance that had not read the acceptance breaches the first response (due
+    // 12:00), in its table and on the stream.
+    stack
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0).unwrap());
+    let pool = stack.env.admin_pool().await.unwrap();
+    let (work_id, round, complaint_id, due_at): (uuid::Uuid, i32, uuid::Uuid, DateTime<Utc>) =
+        sqlx::query_as(
+            "UPDATE sla.deadlines SET state = 'breached', settled_at = $2
+             WHERE ticket = $1 AND name = 'first_response'
+             RETURNING work_id, round, complaint_id, due_at",
+        )
+        .bind(&ticket)
+        .bind(stack.clock.now())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let breach = redress_platform::envelope::new_event(
+        "sla-timer",
+        &redress_platform::envelope::Cause {
+            complaint_id,
+            ticket: ticket.clone(),
+            causation_id: "early-breach".into(),
+            correlation_id: complaint_id.to_string(),
+            playbook: "default".into(),
+        },
+        stack.clock.now(),
+        Payload::DeadlineBreached(redress_proto::v1::DeadlineSettled {
+            deadline: Some(redress_proto::v1::Deadline {
+                name: "first_response".into(),
+                due_at: redress_proto::time::ts(due_at),
+                state: DeadlineState::Breached as i32,
+                limit: "2 business hours".into(),
+                calendar: "cn-mainland".into(),
+                round: round as u32,
+                work_id: work_id.to_string(),
+                ticket: ticket.clone(),
+                department: "logistics".into(),
+                settled_at: redress_proto::time::ts(stack.clock.now()),
+                met_by: "accepted".into(),
+            }),
+            retracts_breach: false,
+        }),
+    );
+    stack
+        .env
+        .publish_event(
+            stack
+                .env
+                .subjects()
+                .event_of(redress_proto::EventKind::SlaBreached),
+            &breach,
+        )
+        .await
+        .unwrap();
+    stack
+        .wait_for(&ticket, "the early breach seen", |s| {
+            deadline_state(s, 1, "first_response") == Some(DeadlineState::Breached)
+        })
+        .await;
+    // The timer comes back, reads the acceptance and takes the breach back.
+    let shared: redress_platform::SharedClock = stack.clock.clone();
+    stack.services.push(
+        stack
+            .env
+            .start_service("sla-timer", shared, redress_sla_timer::run)
+            .await
+            .unwrap(),
+    );
+    let s = stack
+        .wait_for(&ticket, "the breach retracted", |s| {
+            deadline_state(s, 1, "first_response") == Some(DeadlineState::Met)
+                && s.history
+                    .iter()
+                    .any(|h| h.detail.contains("met in time after all"))
+        })
+        .await;
+    assert_eq!(s.escalation_level, 0, "nobody was paged: {s:?}");
+    let escalated = stack
+        .env
+        .events(stack.env.subjects().work_escalated("logistics"))
+        .await
+        .unwrap();
+    assert!(escalated.is_empty());
+    stack.stop().await;
+}
+
+/// After a restart with a backlog, the timer breaches nothing until its consumer has read
+/// what is pending: an acceptance made in time, read after its deadline's due time, meets it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_timer_reads_its_backlog_before_it_breaches() {
+    let mut stack = Stack::start().await;
+    let ticket = stack.submit("web-backlog", "快递三天没有送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    let timer = stack.services.remove(3);
+    timer.stop().await.unwrap();
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    // The first response fell due at 12:00; the timer is back at 15:00.
+    stack
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap());
+    let shared: redress_platform::SharedClock = stack.clock.clone();
+    stack.services.push(
+        stack
+            .env
+            .start_service("sla-timer", shared, redress_sla_timer::run)
+            .await
+            .unwrap(),
+    );
+    stack
+        .wait_for(&ticket, "met by the backlog", |s| {
+            deadline_state(s, 1, "first_response") == Some(DeadlineState::Met)
+        })
+        .await;
+    let breaches = stack
+        .env
+        .events(
+            stack
+                .env
+                .subjects()
+                .event_of(redress_proto::EventKind::SlaBreached),
+        )
+        .await
+        .unwrap();
+    assert!(breaches.is_empty(), "{} breach(es)", breaches.len());
     stack.stop().await;
 }

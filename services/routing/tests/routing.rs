@@ -577,6 +577,7 @@ async fn dissatisfaction_reopens_and_breaches_escalate_once_each() {
                     round,
                     ..Default::default()
                 }),
+                retracts_breach: false,
             }),
         )
     };

@@ -15,6 +15,9 @@ pub struct SlaSettings {
     /// A deadline is breached only this long after it fell due, so that work done in time
     /// but still on its way (a consumer catching up, a retry) is not escalated first.
     pub grace_secs: u64,
+    /// After a start, how long the timer waits for the consumer of work events to read its
+    /// backlog before it breaches anything.
+    pub catch_up_secs: u64,
     /// Calendar files (`*.toml`) that override or add to the built-in calendars by name, so
     /// next year's holidays need no rebuild.
     pub calendars_dir: Option<PathBuf>,
@@ -26,6 +29,7 @@ impl Default for SlaSettings {
             tick_ms: 1000,
             batch_size: 100,
             grace_secs: 60,
+            catch_up_secs: 60,
             calendars_dir: None,
         }
     }

@@ -13,8 +13,41 @@ use tokio::time::MissedTickBehavior;
 use crate::handlers::{COLUMNS, StoredDeadline, state_name};
 use crate::{IDENT, SlaTimer};
 
+/// Waits (at most `sla.catch_up_secs`) until the instance's consumer of work events has
+/// nothing pending: after a restart with a backlog, work done in time is still on its way,
+/// and breaching before it is read would page managers about work that was on time.
+async fn wait_caught_up(sla: &SlaTimer) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(sla.settings.catch_up_secs);
+    let stream = sla
+        .ctx
+        .subjects
+        .stream_name(redress_proto::subjects::Stream::Events);
+    let consumer = redress_proto::subjects::events_consumer(IDENT.name);
+    loop {
+        let pending = match sla.ctx.js.get_stream(&stream).await {
+            Ok(s) => match s.consumer_info(&consumer).await {
+                Ok(info) => info.num_pending + info.num_ack_pending as u64,
+                Err(_) => 0,
+            },
+            Err(_) => 0,
+        };
+        if pending == 0 || tokio::time::Instant::now() >= give_up {
+            if pending > 0 {
+                tracing::warn!(pending, "sla timer starts before its consumer caught up");
+            }
+            return;
+        }
+        tracing::info!(pending, "sla timer waits for its consumer to catch up");
+        tokio::select! {
+            _ = sla.ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(sla.settings.tick_ms.max(50))) => {}
+        }
+    }
+}
+
 /// Ticks every `sla.tick_ms` until shutdown.
 pub async fn run(sla: Arc<SlaTimer>) -> anyhow::Result<()> {
+    wait_caught_up(&sla).await;
     let mut ticks = tokio::time::interval(Duration::from_millis(sla.settings.tick_ms.max(1)));
     // After a slow tick (database away), one catch-up run is enough: it takes every due row.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -154,6 +187,7 @@ pub async fn warn_due(sla: &SlaTimer) -> Result<usize, CommitError> {
         let payload = redress_proto::v1::envelope::Payload::DeadlineWarned(
             redress_proto::v1::DeadlineSettled {
                 deadline: Some(deadline),
+                retracts_breach: false,
             },
         );
         unit.emit(new_event(IDENT.name, &d.cause(), now, payload));

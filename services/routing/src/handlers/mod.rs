@@ -23,7 +23,7 @@ use crate::domain::work::Work;
 pub enum Input {
     Classified(Box<complaint_classified::Assignment>),
     Decided(WorkId),
-    Breached(sla_breached::Breach),
+    Breached(Box<sla_breached::Breach>),
     Closed(WorkId),
     Reopened(WorkId),
     Withdrawn(uuid::Uuid),

@@ -27,10 +27,10 @@ pub fn parse(b: &DeadlineSettled) -> Result<Input, String> {
     let Some(deadline) = &b.deadline else {
         return Err("sla.breached without a deadline".into());
     };
-    Ok(Input::Breached(Breach {
+    Ok(Input::Breached(Box::new(Breach {
         work_id: super::work_id(&deadline.work_id)?,
         deadline: deadline.clone(),
-    }))
+    })))
 }
 
 pub async fn apply(
@@ -69,6 +69,23 @@ pub async fn apply(
                 unit.count("routing_evidence_reminded_total", 1);
             }
         }
+    }
+    // The step happened in time and the breach came from a timer that had not heard of it
+    // yet: nobody is paged about work that was on time (the timer retracts the breach).
+    let due = redress_proto::time::opt_to_chrono(&deadline.due_at);
+    let reached = match deadline.met_by.as_str() {
+        "accepted" => work.accepted_at,
+        "replied" => work.replied_at,
+        "resolved" | "progress" => work.resolved_at,
+        _ => None,
+    };
+    if deadline.round == work.round
+        && let (Some(at), Some(due)) = (reached, due)
+        && at <= due
+    {
+        tracing::info!(deadline = %deadline.name, "breached too early: the step was in time");
+        unit.count("routing_early_breaches_ignored_total", 1);
+        return Ok(());
     }
     let already: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM escalations WHERE work_id = $1 AND round = $2 AND deadline = $3)",

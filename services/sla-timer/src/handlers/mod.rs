@@ -81,6 +81,7 @@ impl StoredDeadline {
             ticket: self.ticket.clone(),
             department: self.department.clone(),
             settled_at: self.settled_at.and_then(ts),
+            met_by: self.met_by.clone(),
         }
     }
 
@@ -89,6 +90,7 @@ impl StoredDeadline {
     pub fn settled_event(&self) -> Option<Payload> {
         let settled = DeadlineSettled {
             deadline: Some(self.to_proto()),
+            retracts_breach: false,
         };
         match self.state {
             DeadlineState::Met => Some(Payload::DeadlineMet(settled)),

@@ -447,6 +447,64 @@ pub async fn apply_all(
         }
     }
 
+    // A breach decided while the step that met the deadline in time was still on its way
+    // (a lagging consumer) does not stand: the deadline is met after all, and said so.
+    if !settling.is_empty() {
+        let ids: Vec<uuid::Uuid> = settling.iter().map(|&i| rounds[i].0.0).collect();
+        let nos: Vec<i32> = settling.iter().map(|&i| rounds[i].0.1).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM deadlines
+             WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
+               AND state = 'breached' AND met_by IN ('accepted', 'replied', 'resolved')
+             ORDER BY work_id, round, name FOR UPDATE"
+        ))
+        .bind(&ids)
+        .bind(&nos)
+        .fetch_all(unit.db())
+        .await?;
+        for row in &rows {
+            let d = StoredDeadline::from_row(row);
+            let key = (d.work_id.uuid(), d.round);
+            let Some(met_by) = parse_met_by(&d.met_by) else {
+                continue;
+            };
+            let Some(at) = progress_of[&key].0.reached_at(met_by) else {
+                continue;
+            };
+            if at > d.due_at {
+                continue;
+            }
+            let mut d = d;
+            d.state = DeadlineState::Met;
+            d.settled_at = Some(at);
+            sqlx::query(
+                "UPDATE deadlines SET state = 'met', settled_at = $2, retracted_at = $3
+                 WHERE id = $1",
+            )
+            .bind(d.id)
+            .bind(at)
+            .bind(now)
+            .execute(unit.db())
+            .await?;
+            unit.count("sla_breaches_retracted_total", 1);
+            tracing::warn!(deadline = %d.name, "a breach decided too early is retracted");
+            let i = rounds
+                .binary_search_by_key(&key, |(k, _)| *k)
+                .expect("selected for one of the rounds");
+            let told = &rounds[i].1;
+            let envelope = follow_up(
+                IDENT.name,
+                &told.event.envelope,
+                now,
+                Payload::DeadlineMet(redress_proto::v1::DeadlineSettled {
+                    deadline: Some(d.to_proto()),
+                    retracts_breach: true,
+                }),
+            );
+            told.event.span.in_scope(|| unit.emit(envelope));
+        }
+    }
+
     // Ended rounds: what is still open will never be met or breached.
     let closing: Vec<usize> = (0..rounds.len()).filter(|&i| rounds[i].1.ended).collect();
     if !closing.is_empty() {

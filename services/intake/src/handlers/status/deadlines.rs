@@ -62,6 +62,8 @@ impl Row {
 #[derive(Default)]
 pub(super) struct Batch {
     rows: HashMap<(Uuid, i32, String), Row>,
+    /// Breaches the SLA timer retracted (the step was in time), with when it was met.
+    retracted: Vec<(Uuid, i32, String, Option<DateTime<Utc>>)>,
 }
 
 impl Batch {
@@ -103,6 +105,19 @@ impl Batch {
             _ => DeadlineState::Breached,
         };
         self.add(id, d, state);
+        if s.retracts_breach {
+            self.retracted.push((
+                id,
+                i32::try_from(d.round).unwrap_or(i32::MAX),
+                d.name.clone(),
+                opt_to_chrono(&d.settled_at),
+            ));
+            return format!(
+                "{} (round {}): met in time after all; the breach decided before the step was \
+                 known is withdrawn",
+                d.name, d.round
+            );
+        }
         format!("{} (round {})", d.name, d.round)
     }
 
@@ -110,6 +125,7 @@ impl Batch {
         if self.rows.is_empty() {
             return Ok(());
         }
+        let retracted = self.retracted;
         let mut ids = Vec::new();
         let (mut rounds, mut names, mut dues, mut states, mut limits, mut calendars, mut settled) = (
             Vec::new(),
@@ -167,8 +183,23 @@ impl Batch {
         .bind(DeadlineState::Warned as i16)
         .bind(DeadlineState::Armed as i16)
         .bind(DeadlineState::Cancelled as i16)
-        .execute(db)
+        .execute(&mut *db)
         .await?;
+        // A retraction is the one way out of a breach.
+        for (id, round, name, at) in retracted {
+            sqlx::query(
+                "UPDATE deadlines SET state = $4, settled_at = COALESCE($5, settled_at)
+                 WHERE complaint_id = $1 AND round = $2 AND name = $3 AND state = $6",
+            )
+            .bind(id)
+            .bind(round)
+            .bind(&name)
+            .bind(DeadlineState::Met as i16)
+            .bind(at)
+            .bind(DeadlineState::Breached as i16)
+            .execute(&mut *db)
+            .await?;
+        }
         Ok(())
     }
 }
