@@ -1487,6 +1487,13 @@ async fn evidence_stops_the_clock_and_the_complaint_goes_on_to_the_survey() {
         })
         .await;
     assert_eq!(s.status, "awaiting_evidence");
+    // Stopped Monday 10:00 with 29 working hours left (6.5 on Monday, 7.5 a day after).
+    let left = s
+        .deadlines
+        .iter()
+        .find(|d| d.name == "resolution")
+        .map(|d| d.remaining_secs);
+    assert_eq!(left, Some(29 * 3600), "{s:?}");
     assert!(
         s.history
             .iter()
@@ -2270,6 +2277,7 @@ async fn a_late_read_acceptance_retracts_a_breach_decided_too_early() {
                 department: "logistics".into(),
                 settled_at: redress_proto::time::ts(stack.clock.now()),
                 met_by: "accepted".into(),
+                remaining_secs: 0,
             }),
             retracts_breach: false,
         }),

@@ -156,6 +156,7 @@ pub fn deadline_json(d: &Deadline) -> Value {
         "calendar": d.calendar,
         "department": d.department,
         "settled_at": rfc3339(d.settled_at.as_ref()),
+        "remaining_secs": (d.remaining_secs > 0).then_some(d.remaining_secs),
     })
 }
 
@@ -270,7 +271,14 @@ pub fn deadline_table(items: &[Deadline]) -> String {
                     d.name.clone(),
                     text_or_dash(&d.limit),
                     or_dash(rfc3339(d.due_at.as_ref())),
-                    or_dash(deadline_state_word(d.state())),
+                    or_dash(deadline_state_word(d.state()).map(|w| {
+                        if d.remaining_secs > 0 {
+                            let m = d.remaining_secs / 60;
+                            format!("{w} ({}h{:02}m left)", m / 60, m % 60)
+                        } else {
+                            w
+                        }
+                    })),
                     or_dash(rfc3339(d.settled_at.as_ref())),
                 ]
             })

@@ -146,7 +146,8 @@ pub(crate) async fn load(
     })
     .collect();
     let deadlines = sqlx::query(
-        "SELECT round, name, due_at, state, limit_text, calendar, settled_at FROM deadlines
+        "SELECT round, name, due_at, state, limit_text, calendar, settled_at, remaining_secs
+         FROM deadlines
          WHERE complaint_id = $1 ORDER BY round DESC, due_at, name",
     )
     .bind(id)
@@ -165,6 +166,9 @@ pub(crate) async fn load(
         settled_at: d
             .get::<Option<chrono::DateTime<chrono::Utc>>, _>("settled_at")
             .and_then(ts),
+        remaining_secs: d
+            .get::<Option<i64>, _>("remaining_secs")
+            .unwrap_or_default(),
         ..Default::default()
     })
     .collect();

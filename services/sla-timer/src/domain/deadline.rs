@@ -82,8 +82,9 @@ fn from_jiff(t: jiff::Timestamp) -> Result<DateTime<Utc>, PlanError> {
 pub enum Clock {
     /// Running, due then.
     Running(DateTime<Utc>),
-    /// Stopped since then, with the complainant owing evidence.
-    Paused(DateTime<Utc>),
+    /// Stopped since then, with the complainant owing evidence, with this much time left
+    /// (working time for business limits).
+    Paused(DateTime<Utc>, chrono::Duration),
 }
 
 /// One wait for evidence: from the request until it ended (None: still waiting).
@@ -119,7 +120,15 @@ pub fn with_waits(
             break;
         }
         let Some(until) = until else {
-            return Ok(Clock::Paused(from));
+            let left = if business {
+                let left = calendar
+                    .business_time_between(to_jiff(from)?, to_jiff(due)?, &[])
+                    .map_err(calendar_error)?;
+                chrono::Duration::seconds(left.as_secs())
+            } else {
+                due - from
+            };
+            return Ok(Clock::Paused(from, left));
         };
         let until = until.max(from);
         due = if business {
@@ -384,7 +393,7 @@ mod tests {
         let asked = at("2026-12-02T02:00:00Z");
         assert_eq!(
             with_waits(cal, "3 working days", base, &[(asked, None)]).unwrap(),
-            Clock::Paused(asked)
+            Clock::Paused(asked, chrono::Duration::minutes(21 * 60 + 30))
         );
         // Answered on Thursday at the same hour: a day later, 16 business hours still left,
         // so due the following Monday 18:00 (the weekend costs nothing).

@@ -35,6 +35,8 @@ pub(crate) struct StoredDeadline {
     pub due_at: DateTime<Utc>,
     pub state: DeadlineState,
     pub settled_at: Option<DateTime<Utc>>,
+    /// While paused, the time it had left when its clock stopped (not stored: recomputed).
+    pub remaining_secs: Option<i64>,
 }
 
 impl StoredDeadline {
@@ -55,6 +57,7 @@ impl StoredDeadline {
             due_at: row.get("due_at"),
             state: parse_state(row.get("state")),
             settled_at: row.get("settled_at"),
+            remaining_secs: None,
         }
     }
 
@@ -82,6 +85,7 @@ impl StoredDeadline {
             department: self.department.clone(),
             settled_at: self.settled_at.and_then(ts),
             met_by: self.met_by.clone(),
+            remaining_secs: self.remaining_secs.unwrap_or_default(),
         }
     }
 

@@ -359,6 +359,7 @@ pub async fn apply_all(
                         due_at: p.due_at,
                         state: DeadlineState::Armed,
                         settled_at: None,
+                        remaining_secs: None,
                     };
                     let d = match settle(p.due_at, progress.reached_at(p.met_by)) {
                         Some(s) => d.settled(s),
@@ -549,6 +550,7 @@ pub async fn apply_all(
             due_at: *due_at,
             state: DeadlineState::Armed,
             settled_at: None,
+            remaining_secs: None,
         };
         if let Some(s) = settle(d.due_at, progress.resolved_at) {
             d = d.settled(s);
@@ -873,9 +875,11 @@ async fn apply_waits(
                 .unwrap_or(d.due_at);
             let paused_at: Option<DateTime<Utc>> = row.get("paused_at");
             let clock = deadline::with_waits(calendar, &d.limit_text, base, &spans).map_err(bad)?;
-            let (state, due, paused) = match clock {
-                Clock::Running(due) => (DeadlineState::Armed, due, None),
-                Clock::Paused(since) => (DeadlineState::Paused, d.due_at, Some(since)),
+            let (state, due, paused, left) = match clock {
+                Clock::Running(due) => (DeadlineState::Armed, due, None, None),
+                Clock::Paused(since, left) => {
+                    (DeadlineState::Paused, d.due_at, Some(since), Some(left))
+                }
             };
             if state == d.state && due == d.due_at && paused == paused_at {
                 continue;
@@ -910,6 +914,7 @@ async fn apply_waits(
             );
             d.state = state;
             d.due_at = due;
+            d.remaining_secs = left.map(|l| l.num_seconds());
             // Told again: the status shows the clock stopped, or the new due time.
             events.push(Payload::DeadlinesArmed(DeadlinesArmed {
                 deadlines: vec![d.to_proto()],
@@ -1078,6 +1083,7 @@ fn evidence_deadline(
         due_at,
         state: DeadlineState::Armed,
         settled_at: None,
+        remaining_secs: None,
     }
 }
 

@@ -18,6 +18,8 @@ struct Row {
     limit: String,
     calendar: String,
     settled_at: Option<DateTime<Utc>>,
+    /// While paused, the time it had left.
+    remaining_secs: Option<i64>,
 }
 
 impl Row {
@@ -28,6 +30,7 @@ impl Row {
             limit: d.limit.clone(),
             calendar: d.calendar.clone(),
             settled_at: opt_to_chrono(&d.settled_at),
+            remaining_secs: (d.remaining_secs > 0).then_some(d.remaining_secs),
         }
     }
 
@@ -54,6 +57,7 @@ impl Row {
                 newer.calendar
             },
             settled_at: self.settled_at.or(newer.settled_at),
+            remaining_secs: newer.remaining_secs,
         }
     }
 }
@@ -136,6 +140,7 @@ impl Batch {
             Vec::new(),
             Vec::new(),
         );
+        let mut remaining: Vec<Option<i64>> = Vec::new();
         for ((id, round, name), r) in self.rows {
             ids.push(id);
             rounds.push(round);
@@ -145,18 +150,20 @@ impl Batch {
             limits.push(r.limit);
             calendars.push(r.calendar);
             settled.push(r.settled_at);
+            remaining.push(r.remaining_secs);
         }
         sqlx::query(
             "INSERT INTO deadlines (complaint_id, round, name, due_at, state, limit_text, calendar,
-                 settled_at)
+                 settled_at, remaining_secs)
              SELECT d.complaint_id, d.round, d.name, d.due_at,
                     -- Told armed after the complaint ended (withdrawn, merged): cancelled.
                     CASE WHEN d.state IN ($11, $12) AND c.status IN ('withdrawn', 'merged')
                          THEN $13 ELSE d.state END,
-                    d.limit_text, d.calendar, d.settled_at
+                    d.limit_text, d.calendar, d.settled_at, d.remaining_secs
              FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[],
-                         $5::int2[], $6::text[], $7::text[], $8::timestamptz[])
-                  AS d(complaint_id, round, name, due_at, state, limit_text, calendar, settled_at)
+                         $5::int2[], $6::text[], $7::text[], $8::timestamptz[], $14::int8[])
+                  AS d(complaint_id, round, name, due_at, state, limit_text, calendar, settled_at,
+                       remaining_secs)
              JOIN complaints c ON c.id = d.complaint_id
              ON CONFLICT (complaint_id, round, name) DO UPDATE SET
                  due_at = COALESCE(EXCLUDED.due_at, deadlines.due_at),
@@ -168,7 +175,8 @@ impl Batch {
                               WHEN deadlines.state = $11 AND EXCLUDED.state = $12
                                    THEN deadlines.state
                               ELSE EXCLUDED.state END,
-                 settled_at = COALESCE(deadlines.settled_at, EXCLUDED.settled_at)",
+                 settled_at = COALESCE(deadlines.settled_at, EXCLUDED.settled_at),
+                 remaining_secs = EXCLUDED.remaining_secs",
         )
         .bind(&ids)
         .bind(&rounds)
@@ -183,6 +191,7 @@ impl Batch {
         .bind(DeadlineState::Warned as i16)
         .bind(DeadlineState::Armed as i16)
         .bind(DeadlineState::Cancelled as i16)
+        .bind(&remaining)
         .execute(&mut *db)
         .await?;
         // A retraction is the one way out of a breach.
