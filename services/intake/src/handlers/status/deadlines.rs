@@ -93,7 +93,19 @@ impl Batch {
         let names: Vec<String> = a
             .deadlines
             .iter()
-            .map(|d| format!("{} ({})", d.name, d.limit))
+            .map(|d| {
+                if d.state() == DeadlineState::Paused {
+                    let m = d.remaining_secs / 60;
+                    format!(
+                        "{} paused while evidence is owed, {}h{:02}m left",
+                        d.name,
+                        m / 60,
+                        m % 60
+                    )
+                } else {
+                    format!("{} ({})", d.name, d.limit)
+                }
+            })
             .collect();
         names.join(", ")
     }
