@@ -271,6 +271,15 @@ pub struct DeadlinePolicy {
     pub severity: Option<Severity>,
     /// None applies to every urgency.
     pub urgency: Option<Urgency>,
+    /// None applies to every nature.
+    #[serde(default)]
+    pub nature: Option<String>,
+    /// None applies to every category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// None applies to every channel (e.g. "referral": a regulator's deadline).
+    #[serde(default)]
+    pub channel: Option<String>,
     /// Starts again with the same limit each time it is met or breached, until the work is
     /// resolved (after-sales, 003: a progress report every 3 working days). Only for
     /// `met_by = "progress"`.
@@ -299,14 +308,41 @@ pub struct Sla {
     pub warn_at_percent: Option<u32>,
 }
 
+/// What a deadline policy is chosen by: the work's classification and its channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Grade<'a> {
+    pub severity: Severity,
+    pub urgency: Urgency,
+    pub nature: &'a str,
+    pub category: &'a str,
+    pub channel: &'a str,
+}
+
+impl<'a> Grade<'a> {
+    /// Severity and urgency only (nature, category and channel match no restricted policy).
+    pub fn of(severity: Severity, urgency: Urgency) -> Self {
+        Self {
+            severity,
+            urgency,
+            nature: "",
+            category: "",
+            channel: "",
+        }
+    }
+}
+
 impl Sla {
-    /// The deadlines that apply to work of this severity and urgency, one per name.
-    pub fn applicable(&self, severity: Severity, urgency: Urgency) -> Vec<&DeadlinePolicy> {
+    /// The deadlines that apply to work of this grade, one per name: for each name the first
+    /// policy whose every given criterion matches.
+    pub fn applicable(&self, g: Grade<'_>) -> Vec<&DeadlinePolicy> {
         let mut seen = BTreeSet::new();
         self.deadlines
             .iter()
-            .filter(|d| d.severity.is_none_or(|s| s == severity))
-            .filter(|d| d.urgency.is_none_or(|u| u == urgency))
+            .filter(|d| d.severity.is_none_or(|s| s == g.severity))
+            .filter(|d| d.urgency.is_none_or(|u| u == g.urgency))
+            .filter(|d| d.nature.as_deref().is_none_or(|n| n == g.nature))
+            .filter(|d| d.category.as_deref().is_none_or(|c| c == g.category))
+            .filter(|d| d.channel.as_deref().is_none_or(|c| c == g.channel))
             .filter(|d| seen.insert(d.name.clone()))
             .collect()
     }
@@ -568,6 +604,30 @@ impl Playbook {
             d.limit
                 .parse::<DeadlineSpan>()
                 .map_err(|e| bad(&format!("sla.deadlines[{i}].limit"), e.to_string()))?;
+            if let Some(n) = &d.nature
+                && !self.classification.natures.contains(n)
+            {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].nature"),
+                    format!("{n:?} is not one of the natures"),
+                ));
+            }
+            if let Some(c) = &d.category
+                && !self.classification.categories.contains(c)
+            {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].category"),
+                    format!("{c:?} is not one of the categories"),
+                ));
+            }
+            if let Some(c) = &d.channel
+                && !redress_proto::subjects::CHANNELS.contains(&c.as_str())
+            {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].channel"),
+                    format!("{c:?} is not a channel"),
+                ));
+            }
             if d.repeat && d.met_by != MetBy::Progress {
                 return Err(bad(
                     &format!("sla.deadlines[{i}].repeat"),
@@ -729,7 +789,7 @@ mod tests {
         assert!(pb.department(&pb.routing.fallback).is_some());
         assert!(
             !pb.sla
-                .applicable(Severity::General, Urgency::Normal)
+                .applicable(Grade::of(Severity::General, Urgency::Normal))
                 .is_empty()
         );
     }
@@ -766,8 +826,8 @@ mod tests {
     fn the_first_matching_policy_of_each_name_applies() {
         let all = Playbooks::load_dir(&shipped()).unwrap();
         let sla = &all.get("default").unwrap().sla;
-        let major = sla.applicable(Severity::Major, Urgency::Normal);
-        let general = sla.applicable(Severity::General, Urgency::Normal);
+        let major = sla.applicable(Grade::of(Severity::Major, Urgency::Normal));
+        let general = sla.applicable(Grade::of(Severity::General, Urgency::Normal));
         let first = |v: &[&DeadlinePolicy]| {
             v.iter()
                 .find(|d| d.name == "first_response")
@@ -777,5 +837,51 @@ mod tests {
         let mut names: Vec<_> = general.iter().map(|d| d.name.as_str()).collect();
         names.dedup();
         assert_eq!(names.len(), general.len());
+    }
+
+    #[test]
+    fn policies_may_be_chosen_by_nature_category_and_channel() {
+        let text = std::fs::read_to_string(shipped().join("default/playbook.toml")).unwrap();
+        let extra = "\n[[sla.deadlines]]\nname = \"regulator_reply\"\nlimit = \"5 working days\"\n\
+                     met_by = \"replied\"\nchannel = \"referral\"\n\n\
+                     [[sla.deadlines]]\nname = \"direct_answer\"\nlimit = \"1 working day\"\n\
+                     met_by = \"replied\"\nnature = \"communicative\"\ncategory = \"other\"\n";
+        let with = text.replacen("[approval]", &format!("{extra}\n[approval]"), 1);
+        let pb = Playbook::from_toml(&with, Path::new("x")).unwrap();
+        let names = |g: Grade<'_>| -> Vec<String> {
+            pb.sla
+                .applicable(g)
+                .iter()
+                .map(|d| d.name.clone())
+                .collect()
+        };
+        let base = Grade::of(Severity::General, Urgency::Normal);
+        assert_eq!(names(base), ["first_response", "resolution"]);
+        assert!(
+            names(Grade {
+                channel: "referral",
+                ..base
+            })
+            .contains(&"regulator_reply".into())
+        );
+        let inquiry = Grade {
+            nature: "communicative",
+            category: "other",
+            ..base
+        };
+        assert!(names(inquiry).contains(&"direct_answer".into()));
+        assert!(
+            !names(Grade {
+                category: "billing",
+                ..inquiry
+            })
+            .contains(&"direct_answer".into())
+        );
+        let bad = with.replacen("nature = \"communicative\"", "nature = \"gossip\"", 1);
+        let err = Playbook::from_toml(&bad, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains(".nature"), "{err}");
+        let bad = with.replacen("channel = \"referral\"", "channel = \"fax\"", 1);
+        let err = Playbook::from_toml(&bad, Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains(".channel"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use redress_calendar::{CalendarError, CalendarSet};
-use redress_playbook::{MetBy, Playbook, Severity, Urgency};
+use redress_playbook::{Grade, MetBy, Playbook};
 use redress_proto::v1::WorkState;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +31,12 @@ pub struct Planned {
     pub repeat: bool,
 }
 
-/// The deadlines that apply to work of `severity` and `urgency` whose clock started at
-/// `start`, one per policy name.
+/// The deadlines that apply to work of `grade` whose clock started at `start`, one per
+/// policy name.
 pub fn plan(
     playbook: &Playbook,
     calendars: &CalendarSet,
-    severity: Severity,
-    urgency: Urgency,
+    grade: Grade<'_>,
     start: DateTime<Utc>,
 ) -> Result<Vec<Planned>, PlanError> {
     let name = &playbook.sla.calendar;
@@ -49,7 +48,7 @@ pub fn plan(
     let from = to_jiff(start)?;
     playbook
         .sla
-        .applicable(severity, urgency)
+        .applicable(grade)
         .into_iter()
         .map(|policy| {
             let due = calendar
@@ -298,8 +297,10 @@ mod tests {
         let planned = plan(
             &default_playbook(),
             &calendars,
-            Severity::General,
-            Urgency::Normal,
+            redress_playbook::Grade::of(
+                redress_playbook::Severity::General,
+                redress_playbook::Urgency::Normal,
+            ),
             at("2026-11-23T10:00:00+08:00"),
         )
         .unwrap();
@@ -332,8 +333,10 @@ mod tests {
         let planned = plan(
             &default_playbook(),
             &calendars,
-            Severity::Major,
-            Urgency::Normal,
+            redress_playbook::Grade::of(
+                redress_playbook::Severity::Major,
+                redress_playbook::Urgency::Normal,
+            ),
             at("2026-11-23T11:30:00.250+08:00"),
         )
         .unwrap();
@@ -343,8 +346,10 @@ mod tests {
         let general = plan(
             &default_playbook(),
             &calendars,
-            Severity::General,
-            Urgency::Normal,
+            redress_playbook::Grade::of(
+                redress_playbook::Severity::General,
+                redress_playbook::Urgency::Normal,
+            ),
             at("2026-11-23T11:30:00+08:00"),
         )
         .unwrap();

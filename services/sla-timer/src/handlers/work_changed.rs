@@ -117,7 +117,14 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         None => None,
         Some(start) => {
             let (severity, urgency) = grade(sla, work);
-            match deadline::plan(playbook, &sla.calendars, severity, urgency, start) {
+            let grade = redress_playbook::Grade {
+                severity,
+                urgency,
+                nature: &work.nature,
+                category: &work.category,
+                channel: &work.channel,
+            };
+            match deadline::plan(playbook, &sla.calendars, grade, start) {
                 Ok(planned) => Some((start, planned)),
                 Err(e) => return Parsed::Reject(format!("computing deadlines: {e}")),
             }
