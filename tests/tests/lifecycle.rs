@@ -151,8 +151,19 @@ impl Stack {
         what: &str,
         check: impl Fn(&ComplaintStatus) -> bool,
     ) -> ComplaintStatus {
-        eventually(what, WAIT, || async { check(&self.status(ticket).await) }).await;
-        self.status(ticket).await
+        let give_up = std::time::Instant::now() + WAIT;
+        loop {
+            let s = self.status(ticket).await;
+            if check(&s) {
+                return s;
+            }
+            // What the status showed when it did not come, to tell why.
+            assert!(
+                std::time::Instant::now() < give_up,
+                "timed out after {WAIT:?} waiting for {what}; the status: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn request<M: prost::Message, R: prost::Message + Default>(
