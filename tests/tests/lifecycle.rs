@@ -1254,33 +1254,7 @@ async fn a_committed_completion_date_is_a_deadline_met_by_resolving() {
         })
         .await;
     // Resolved before the day: met.
-    stack
-        .work(
-            "propose",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Propose(Propose {
-                responsibility: Responsibility::PartlyLiable as i32,
-                remedy: "重新派送".into(),
-                ..Default::default()
-            }),
-        )
-        .await;
-    stack
-        .wait_for(&ticket, "automatic approval", |s| s.status == "approved")
-        .await;
-    stack
-        .work(
-            "reply",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Reply(Reply {
-                message: "已重新派送".into(),
-            }),
-        )
-        .await;
+    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
     stack
         .work(
             "resolve",
@@ -2178,33 +2152,7 @@ async fn progress_reports_meet_a_repeating_deadline_until_resolved() {
         })
         .await;
     // The resolution tells the complainant too: the last one is met, none follows.
-    stack
-        .work(
-            "propose",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Propose(Propose {
-                responsibility: Responsibility::PartlyLiable as i32,
-                remedy: "重新派送".into(),
-                ..Default::default()
-            }),
-        )
-        .await;
-    stack
-        .wait_for(&ticket, "automatic approval", |s| s.status == "approved")
-        .await;
-    stack
-        .work(
-            "reply",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Reply(Reply {
-                message: "已重新派送".into(),
-            }),
-        )
-        .await;
+    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
     stack
         .work(
             "resolve",

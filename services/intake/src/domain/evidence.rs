@@ -4,7 +4,7 @@
 use redress_proto::v1::{Attachment, SubmitErrorCode as C, SupplyEvidence};
 
 use super::submission::{
-    FieldError, Limits, check_attachment, check_external_id, has_stray_control,
+    FieldError, Limits, check_attachment, check_external_id, has_stray_control, required_key,
 };
 
 #[derive(Debug, Clone)]
@@ -28,21 +28,7 @@ impl ValidEvidence {
             ));
         }
         let external_id = check_external_id(&msg.external_id)?.to_string();
-        let ticket = msg.ticket.trim();
-        if ticket.is_empty() {
-            return Err(FieldError::new(
-                C::Missing,
-                "ticket",
-                "the ticket is required",
-            ));
-        }
-        if ticket.len() > 64 || ticket.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(FieldError::new(
-                C::Malformed,
-                "ticket",
-                "not a ticket number",
-            ));
-        }
+        let ticket = required_key("ticket", &msg.ticket, 64, "the ticket is required")?;
         let token = msg.token.trim();
         if token.is_empty() {
             return Err(FieldError::new(

@@ -100,24 +100,37 @@ fn short(field: &str, value: &str) -> Result<String, FieldError> {
     Ok(v.to_string())
 }
 
+/// A required key-like value (a ticket, a person): trimmed, at most `max` bytes, no spaces or
+/// control characters; `missing` says what is required.
+pub(crate) fn required_key<'a>(
+    field: &str,
+    raw: &'a str,
+    max: usize,
+    missing: &str,
+) -> Result<&'a str, FieldError> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Err(FieldError::new(SubmitErrorCode::Missing, field, missing));
+    }
+    if v.len() > max || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(FieldError::new(
+            SubmitErrorCode::Malformed,
+            field,
+            format!("at most {max} bytes, no spaces or control characters"),
+        ));
+    }
+    Ok(v)
+}
+
 /// A complaint solved on the spot names who did it and what they did.
 fn check_solved(s: redress_proto::v1::SolvedOnTheSpot) -> Result<(String, String), FieldError> {
     use SubmitErrorCode as C;
-    let by = s.by.trim();
-    if by.is_empty() {
-        return Err(FieldError::new(
-            C::Missing,
-            "solved.by",
-            "who solved it on the spot is required",
-        ));
-    }
-    if by.len() > 100 || by.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(FieldError::new(
-            C::Malformed,
-            "solved.by",
-            "a person's key: at most 100 bytes, no spaces",
-        ));
-    }
+    let by = required_key(
+        "solved.by",
+        &s.by,
+        100,
+        "who solved it on the spot is required",
+    )?;
     let what = s.what_was_done.trim();
     if what.is_empty() {
         return Err(FieldError::new(
