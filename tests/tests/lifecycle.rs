@@ -2237,6 +2237,7 @@ async fn a_late_read_acceptance_retracts_a_breach_decided_too_early() {
                 settled_at: redress_proto::time::ts(stack.clock.now()),
                 met_by: "accepted".into(),
                 remaining_secs: 0,
+                work_version: 0,
             }),
             retracts_breach: false,
         }),

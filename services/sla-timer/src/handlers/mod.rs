@@ -86,6 +86,7 @@ impl StoredDeadline {
             settled_at: self.settled_at.and_then(ts),
             met_by: self.met_by.clone(),
             remaining_secs: self.remaining_secs.unwrap_or_default(),
+            work_version: 0,
         }
     }
 

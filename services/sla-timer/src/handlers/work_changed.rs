@@ -211,6 +211,8 @@ struct Told<'a> {
     replan: Option<(u64, &'a Plan)>,
     /// When the batch's progress reports were made.
     reports: Vec<DateTime<Utc>>,
+    /// The newest work version the batch tells of the round.
+    newest: u64,
 }
 
 /// Adds `more` to `waits`: a wait ended (or supplied) in any event is.
@@ -262,6 +264,7 @@ pub async fn apply_all(
                     told.committed = Some((r.work.version, c));
                 }
                 merge_waits(&mut told.waits, &r.waits);
+                told.newest = told.newest.max(r.work.version);
                 told.reports.extend(r.reported_at);
                 if r.replan
                     && let Some(plan) = &r.plan
@@ -286,6 +289,7 @@ pub async fn apply_all(
                     committed: r.committed.as_ref().map(|c| (r.work.version, c)),
                     waits: r.waits.clone(),
                     reports: r.reported_at.into_iter().collect(),
+                    newest: r.work.version,
                     replan: if r.replan {
                         r.plan.as_ref().map(|p| (r.work.version, p))
                     } else {
@@ -922,9 +926,12 @@ async fn apply_waits(
             d.state = state;
             d.due_at = due;
             d.remaining_secs = left.map(|l| l.num_seconds());
-            // Told again: the status shows the clock stopped, or the new due time.
+            // Told again: the status shows the clock stopped, or the new due time, as of the
+            // newest work event seen (the state is computed from every wait stored).
+            let mut told_again = d.to_proto();
+            told_again.work_version = told.newest;
             events.push(Payload::DeadlinesArmed(DeadlinesArmed {
-                deadlines: vec![d.to_proto()],
+                deadlines: vec![told_again],
             }));
         }
         for payload in events {
@@ -1003,9 +1010,24 @@ async fn apply_replans(
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
     for ((work_id, round), told) in rounds {
-        let Some((_, (start, planned))) = told.replan else {
+        let Some((version, (start, planned))) = told.replan else {
             continue;
         };
+        // Plans land in work-version order: one older than a plan applied before (read out of
+        // order, or again) changes nothing.
+        let newer: Option<i32> = sqlx::query_scalar(
+            "UPDATE progress SET plan_version = $3
+             WHERE work_id = $1 AND round = $2 AND plan_version < $3
+             RETURNING 1",
+        )
+        .bind(work_id)
+        .bind(round)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .fetch_optional(unit.db())
+        .await?;
+        if newer.is_none() {
+            continue;
+        }
         let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS}, base_due_at, warned_at FROM deadlines
@@ -1052,12 +1074,14 @@ async fn apply_replans(
             .execute(unit.db())
             .await?;
             unit.count("sla_replanned_total", 1);
+            let mut told_again = d.to_proto();
+            told_again.work_version = version;
             let envelope = follow_up(
                 IDENT.name,
                 &told.event.envelope,
                 now,
                 Payload::DeadlinesArmed(DeadlinesArmed {
-                    deadlines: vec![d.to_proto()],
+                    deadlines: vec![told_again],
                 }),
             );
             told.event.span.in_scope(|| unit.emit(envelope));

@@ -20,6 +20,8 @@ struct Row {
     settled_at: Option<DateTime<Utc>>,
     /// While paused, the time it had left.
     remaining_secs: Option<i64>,
+    /// The work version of the last pause, resumption or new plan told (0: none).
+    work_version: i64,
 }
 
 impl Row {
@@ -31,20 +33,32 @@ impl Row {
             calendar: d.calendar.clone(),
             settled_at: opt_to_chrono(&d.settled_at),
             remaining_secs: (d.remaining_secs > 0).then_some(d.remaining_secs),
+            work_version: i64::try_from(d.work_version).unwrap_or(i64::MAX),
         }
     }
 
     /// `newer` told after `self`: the same rule the upsert applies to the stored row.
     fn then(self, newer: Row) -> Row {
+        let settled = |s| {
+            matches!(
+                s,
+                DeadlineState::Met | DeadlineState::Breached | DeadlineState::Cancelled
+            )
+        };
+        // A clock change from an older work version, read after a newer one, is stale.
+        let stale = !settled(newer.state) && newer.work_version < self.work_version;
         let state = match (self.state, newer.state) {
-            (DeadlineState::Met | DeadlineState::Breached | DeadlineState::Cancelled, _) => {
-                self.state
-            }
+            (s, _) if settled(s) => s,
+            _ if stale => self.state,
             (DeadlineState::Warned, DeadlineState::Armed) => self.state,
             _ => newer.state,
         };
         Row {
-            due_at: newer.due_at.or(self.due_at),
+            due_at: if stale {
+                self.due_at
+            } else {
+                newer.due_at.or(self.due_at)
+            },
             state,
             limit: if newer.limit.is_empty() {
                 self.limit
@@ -57,7 +71,12 @@ impl Row {
                 newer.calendar
             },
             settled_at: self.settled_at.or(newer.settled_at),
-            remaining_secs: newer.remaining_secs,
+            remaining_secs: if stale {
+                self.remaining_secs
+            } else {
+                newer.remaining_secs
+            },
+            work_version: self.work_version.max(newer.work_version),
         }
     }
 }
@@ -153,6 +172,7 @@ impl Batch {
             Vec::new(),
         );
         let mut remaining: Vec<Option<i64>> = Vec::new();
+        let mut versions: Vec<i64> = Vec::new();
         for ((id, round, name), r) in self.rows {
             ids.push(id);
             rounds.push(round);
@@ -163,32 +183,43 @@ impl Batch {
             calendars.push(r.calendar);
             settled.push(r.settled_at);
             remaining.push(r.remaining_secs);
+            versions.push(r.work_version);
         }
         sqlx::query(
             "INSERT INTO deadlines (complaint_id, round, name, due_at, state, limit_text, calendar,
-                 settled_at, remaining_secs)
+                 settled_at, remaining_secs, work_version)
              SELECT d.complaint_id, d.round, d.name, d.due_at,
                     -- Told armed after the complaint ended (withdrawn, merged): cancelled.
                     CASE WHEN d.state IN ($11, $12) AND c.status IN ('withdrawn', 'merged')
                          THEN $13 ELSE d.state END,
-                    d.limit_text, d.calendar, d.settled_at, d.remaining_secs
+                    d.limit_text, d.calendar, d.settled_at, d.remaining_secs, d.work_version
              FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[],
-                         $5::int2[], $6::text[], $7::text[], $8::timestamptz[], $14::int8[])
+                         $5::int2[], $6::text[], $7::text[], $8::timestamptz[], $14::int8[],
+                         $15::int8[])
                   AS d(complaint_id, round, name, due_at, state, limit_text, calendar, settled_at,
-                       remaining_secs)
+                       remaining_secs, work_version)
              JOIN complaints c ON c.id = d.complaint_id
              ON CONFLICT (complaint_id, round, name) DO UPDATE SET
-                 due_at = COALESCE(EXCLUDED.due_at, deadlines.due_at),
+                 -- A clock change of an older work version than the stored one is stale.
+                 due_at = CASE WHEN EXCLUDED.work_version < deadlines.work_version
+                               THEN deadlines.due_at
+                               ELSE COALESCE(EXCLUDED.due_at, deadlines.due_at) END,
                  limit_text = CASE WHEN EXCLUDED.limit_text = '' THEN deadlines.limit_text
                                    ELSE EXCLUDED.limit_text END,
                  calendar = CASE WHEN EXCLUDED.calendar = '' THEN deadlines.calendar
                                  ELSE EXCLUDED.calendar END,
                  state = CASE WHEN deadlines.state IN ($9, $10, $13) THEN deadlines.state
+                              WHEN EXCLUDED.state NOT IN ($9, $10, $13)
+                                   AND EXCLUDED.work_version < deadlines.work_version
+                                   THEN deadlines.state
                               WHEN deadlines.state = $11 AND EXCLUDED.state = $12
                                    THEN deadlines.state
                               ELSE EXCLUDED.state END,
                  settled_at = COALESCE(deadlines.settled_at, EXCLUDED.settled_at),
-                 remaining_secs = EXCLUDED.remaining_secs",
+                 remaining_secs = CASE WHEN EXCLUDED.work_version < deadlines.work_version
+                                       THEN deadlines.remaining_secs
+                                       ELSE EXCLUDED.remaining_secs END,
+                 work_version = GREATEST(deadlines.work_version, EXCLUDED.work_version)",
         )
         .bind(&ids)
         .bind(&rounds)
@@ -204,6 +235,7 @@ impl Batch {
         .bind(DeadlineState::Armed as i16)
         .bind(DeadlineState::Cancelled as i16)
         .bind(&remaining)
+        .bind(&versions)
         .execute(&mut *db)
         .await?;
         // A retraction is the one way out of a breach.
