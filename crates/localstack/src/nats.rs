@@ -311,9 +311,16 @@ impl NatsServer {
             cmd.arg("-js").arg("-c").arg(&conf);
         }
         let log = self.log_path();
+        // This launch's lines start after what earlier launches wrote.
+        let logged_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let mut child = spawn(cmd, None, &log)?;
-        // A restart right after a kill may find the port still held for a moment.
-        if !wait_for_port(&mut child, self.port, Duration::from_secs(15)).await {
+        // A restart right after a kill may find the port still held for a moment. An open
+        // port is not enough: another process (another test's broker that took the same free
+        // port) may hold it while ours fails to bind and exits; only ours logs that it is
+        // ready on it.
+        let ready = wait_for_port(&mut child, self.port, Duration::from_secs(15)).await
+            && wait_for_ready_line(&mut child, &log, logged_before, Duration::from_secs(15)).await;
+        if !ready {
             stop_child(&mut child, Signal::SIGKILL, Duration::ZERO);
             return Err(LocalStackError::NotReady {
                 what: "nats-server",
@@ -375,4 +382,29 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Waits until the broker started as `child` logs (after byte `from` of `log`) that it is
+/// ready; false if it exits first or the time runs out.
+async fn wait_for_ready_line(
+    child: &mut std::process::Child,
+    log: &std::path::Path,
+    from: u64,
+    timeout: Duration,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        let ready = std::fs::read(log).is_ok_and(|bytes| {
+            let new = bytes.get(from as usize..).unwrap_or_default();
+            String::from_utf8_lossy(new).contains("Server is ready")
+        });
+        if ready {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
 }

@@ -152,14 +152,27 @@ impl TestEnv {
                 // have in production, so every test also proves the permissions suffice.
                 let subjects = redress_proto::subjects::Subjects::new(root.clone());
                 let users = test_users(&subjects);
-                let port = redress_localstack::free_port()?;
-                let server = NatsServer::start_secured(
-                    &dir.path().join("nats"),
-                    Some(port),
-                    durability,
-                    users.clone(),
-                )
-                .await?;
+                // A free port may be taken by another test's broker before ours binds it;
+                // ours then does not come up, and another port is tried.
+                let mut attempt = 0;
+                let (server, port) = loop {
+                    attempt += 1;
+                    let port = redress_localstack::free_port()?;
+                    match NatsServer::start_secured(
+                        &dir.path().join(format!("nats-{attempt}")),
+                        Some(port),
+                        durability,
+                        users.clone(),
+                    )
+                    .await
+                    {
+                        Ok(server) => break (server, port),
+                        Err(e) if attempt < 3 => {
+                            tracing::warn!(error = %e, port, "test broker did not start; another port");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                };
                 for u in &users {
                     nats_users.insert(u.name.clone(), u.url(port));
                 }
