@@ -68,6 +68,39 @@ impl Routing {
         self.work_changed_with(w, change, actor, note, cause, Told::default())
     }
 
+    /// Stores `w` after `change` (with its line in routing's history) and announces it, both
+    /// in `unit`.
+    pub(crate) async fn record(
+        &self,
+        unit: &mut redress_platform::Unit,
+        w: &Work,
+        change: WorkChange,
+        actor: &str,
+        note: &str,
+        cause: Caused<'_>,
+    ) -> sqlx::Result<()> {
+        store::save(unit.db(), w, change.token(), actor, note, self.now()).await?;
+        unit.emit(self.work_changed(w, change, actor, note, cause));
+        Ok(())
+    }
+
+    /// A round answered with an explanation and resolved closes at once when the playbook
+    /// surveys no such rounds (`survey.after_explain = false`).
+    pub(crate) async fn close_unsurveyed(
+        &self,
+        unit: &mut redress_platform::Unit,
+        w: &mut Work,
+        playbook: &redress_playbook::Playbook,
+        actor: &str,
+        cause: Caused<'_>,
+    ) -> sqlx::Result<()> {
+        if let Some(change) = w.close_unsurveyed(playbook) {
+            let note = "closed without a survey (survey.after_explain = false)";
+            self.record(unit, w, change, actor, note, cause).await?;
+        }
+        Ok(())
+    }
+
     /// [`Routing::work_changed`] with what only some changes tell.
     fn work_changed_with(
         &self,

@@ -161,8 +161,10 @@ async fn close_unanswered(
         Err(crate::SealError::Erased) => Vec::new(),
         Err(e) => return Err(Failure::Retry(e.to_string())),
     };
-    store::save(unit.db(), &work, change.token(), actor, "", now).await?;
-    unit.emit(routing.work_changed(&work, change, actor, "", Caused::Event(&event.envelope)));
+    let cause = Caused::Event(&event.envelope);
+    routing
+        .record(unit, &work, change, actor, "", cause)
+        .await?;
     notify(
         unit,
         &work,
@@ -180,13 +182,12 @@ async fn close_unanswered(
         .resolve(now)
         .map_err(|r| Failure::Reject(r.to_string()))?;
     debug_assert_eq!(change, WorkChange::Resolved);
-    store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
-    unit.emit(routing.work_changed(&work, change, actor, &note, Caused::Event(&event.envelope)));
-    if let Some(change) = work.close_unsurveyed(playbook) {
-        let note = "closed without a survey (survey.after_explain = false)";
-        store::save(unit.db(), &work, change.token(), actor, note, now).await?;
-        unit.emit(routing.work_changed(&work, change, actor, note, Caused::Event(&event.envelope)));
-    }
+    routing
+        .record(unit, &work, change, actor, &note, cause)
+        .await?;
+    routing
+        .close_unsurveyed(unit, &mut work, playbook, actor, cause)
+        .await?;
     unit.count("routing_evidence_lapsed_total", 1);
     tracing::info!(seq, "closed for want of evidence");
     Ok(())

@@ -554,11 +554,15 @@ async fn explain(
     let change = work.resolve(now)?;
     store::save(unit.db(), &work, change.token(), actor, &note, now).await?;
     unit.emit(routing.work_changed(&work, change, actor, &note, Caused::Command(command_id)));
-    if let Some(change) = work.close_unsurveyed(playbook) {
-        let note = "closed without a survey (survey.after_explain = false)";
-        store::save(unit.db(), &work, change.token(), actor, note, now).await?;
-        unit.emit(routing.work_changed(&work, change, actor, note, Caused::Command(command_id)));
-    }
+    routing
+        .close_unsurveyed(
+            &mut unit,
+            &mut work,
+            playbook,
+            actor,
+            Caused::Command(command_id),
+        )
+        .await?;
     tracing::info!(actor, "work explained and resolved");
     unit.finish(WorkCommandReply {
         outcome: Some(Outcome::Work(work.to_proto())),
