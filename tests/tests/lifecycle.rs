@@ -2337,3 +2337,103 @@ async fn a_restarted_timer_reads_its_backlog_before_it_breaches() {
     assert!(breaches.is_empty(), "{} breach(es)", breaches.len());
     stack.stop().await;
 }
+
+/// Express (002) chains its time limits: each clock starts at the step before it. Receipt
+/// starts the record deadline (met by the assignment), the acceptance starts the
+/// investigation's, the first investigation entry starts the proposal's, the approval starts
+/// the reply's; each is due exactly its limit after the time its own step was taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_of_deadlines_each_starts_at_the_step_before() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[evidence]",
+            "[[sla.deadlines]]\nname = \"record\"\nlimit = \"1 hour\"\n\
+             starts = \"received\"\nmet_by = \"assigned\"\n\n\
+             [[sla.deadlines]]\nname = \"investigate\"\nlimit = \"24 hours\"\n\
+             starts = \"accepted\"\nmet_by = \"investigated\"\n\n\
+             [[sla.deadlines]]\nname = \"propose\"\nlimit = \"2 hours\"\n\
+             starts = \"investigated\"\nmet_by = \"proposed\"\n\n\
+             [[sla.deadlines]]\nname = \"answer\"\nlimit = \"1 hour\"\n\
+             starts = \"approved\"\nmet_by = \"replied\"\n\n[evidence]",
+        )
+    })
+    .await;
+    let dept = "logistics";
+    let who = "zhou.qiang";
+    let deadline = |s: &ComplaintStatus, name: &str| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| (d.state(), d.due_at.as_ref().map_or(0, |t| t.seconds)))
+    };
+    let t0 = monday_morning();
+    let secs = |minutes: i64| (t0 + chrono::Duration::minutes(minutes)).timestamp();
+    let ticket = stack.submit("web-chain", "快递三天没有送到").await;
+    // Received and assigned at 10:00: the record deadline is born met; nothing the later
+    // steps start is armed yet.
+    let s = stack
+        .wait_for(&ticket, "the record deadline met", |s| {
+            deadline(s, "record") == Some((DeadlineState::Met, secs(60)))
+                && deadline(s, "first_response").is_some()
+        })
+        .await;
+    assert!(deadline(&s, "investigate").is_none(), "{s:?}");
+    assert!(deadline(&s, "propose").is_none(), "{s:?}");
+
+    // Accepted at 10:30: the investigation is due at 10:30 the next day.
+    stack.clock.advance(chrono::Duration::minutes(30));
+    stack
+        .work("accept", &ticket, dept, who, Action::Accept(Accept {}))
+        .await;
+    stack
+        .wait_for(&ticket, "the investigation clock started", |s| {
+            deadline(s, "investigate") == Some((DeadlineState::Armed, secs(30 + 24 * 60)))
+                && deadline(s, "first_response").map(|d| d.0) == Some(DeadlineState::Met)
+        })
+        .await;
+    assert!(deadline(&stack.status(&ticket).await, "propose").is_none());
+
+    // The first investigation entry at 12:30 meets it and starts the proposal's two hours.
+    stack.clock.advance(chrono::Duration::hours(2));
+    stack
+        .work(
+            "investigate",
+            &ticket,
+            dept,
+            who,
+            Action::Investigate(redress_proto::v1::Investigate {
+                notes: "快递站点滞留".into(),
+                ..Default::default()
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "investigated, the proposal clock started", |s| {
+            deadline(s, "investigate").map(|d| d.0) == Some(DeadlineState::Met)
+                && deadline(s, "propose") == Some((DeadlineState::Armed, secs(150 + 120)))
+        })
+        .await;
+
+    // Nothing proposed by 14:30: breached by the timer at 15:30.
+    stack.clock.advance(chrono::Duration::hours(3));
+    stack
+        .wait_for(&ticket, "the proposal deadline breached", |s| {
+            deadline(s, "propose").map(|d| d.0) == Some(DeadlineState::Breached)
+        })
+        .await;
+
+    // Proposed and waved through at 15:30: the answer is due at 16:30, and the reply made at
+    // once meets it.
+    stack.offer(&ticket, dept, who, "重新派送").await;
+    let s = stack
+        .wait_for(&ticket, "the answer deadline met", |s| {
+            deadline(s, "answer") == Some((DeadlineState::Met, secs(330 + 60)))
+        })
+        .await;
+    assert_eq!(
+        deadline(&s, "propose").map(|d| d.0),
+        Some(DeadlineState::Breached),
+        "a proposal after the due time does not undo the breach: {s:?}"
+    );
+    stack.stop().await;
+}

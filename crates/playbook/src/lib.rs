@@ -237,27 +237,115 @@ fn continue_deadlines() -> TransferDeadlines {
     TransferDeadlines::Continue
 }
 
-/// The event of the work item that meets a deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetBy {
+/// A step of a handling round: what starts a deadline's clock and what meets it.
+///
+/// Declared in lifecycle order; [`Step::rank`] gives the order of the steps every round goes
+/// through in sequence, so that a policy met by a step that always comes before its start
+/// (it could never be met) is refused when the playbook loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The complaint reached intake (the channel's own time).
+    Received,
+    /// The work reached a department (the first assignment of the round).
+    Assigned,
+    /// The department took it on.
     Accepted,
+    /// It was moved to another department.
+    Transferred,
+    /// The department asked the complainant for evidence (the first request of the round).
+    EvidenceRequested,
+    /// The complainant supplied the evidence asked for.
+    EvidenceSupplied,
+    /// The first entry of the investigation record.
+    Investigated,
+    /// A proposal (remedy, compensation) was made.
+    Proposed,
+    /// A proposal was approved (or waved through by the approval policy).
+    Approved,
+    /// The complainant was answered.
     Replied,
     Resolved,
+    /// A completion date was committed.
+    Committed,
     /// A report to the complainant on how the matter stands (`work progress`, a committed
-    /// date), or the resolution.
+    /// date), or the resolution. Meets deadlines only.
     Progress,
+    /// The round ended (the survey closed it, or it was withdrawn or merged).
+    Closed,
 }
 
-impl MetBy {
+impl Step {
+    pub const ALL: [Step; 14] = [
+        Step::Received,
+        Step::Assigned,
+        Step::Accepted,
+        Step::Transferred,
+        Step::EvidenceRequested,
+        Step::EvidenceSupplied,
+        Step::Investigated,
+        Step::Proposed,
+        Step::Approved,
+        Step::Replied,
+        Step::Resolved,
+        Step::Committed,
+        Step::Progress,
+        Step::Closed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            MetBy::Accepted => "accepted",
-            MetBy::Replied => "replied",
-            MetBy::Resolved => "resolved",
-            MetBy::Progress => "progress",
+            Step::Received => "received",
+            Step::Assigned => "assigned",
+            Step::Accepted => "accepted",
+            Step::Transferred => "transferred",
+            Step::EvidenceRequested => "evidence_requested",
+            Step::EvidenceSupplied => "evidence_supplied",
+            Step::Investigated => "investigated",
+            Step::Proposed => "proposed",
+            Step::Approved => "approved",
+            Step::Replied => "replied",
+            Step::Resolved => "resolved",
+            Step::Committed => "committed",
+            Step::Progress => "progress",
+            Step::Closed => "closed",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The place of the steps every round takes, in this order: received, assigned,
+    /// accepted, replied, resolved, closed. The others are optional or repeatable and have
+    /// no fixed place.
+    pub fn rank(self) -> Option<u8> {
+        match self {
+            Step::Received => Some(0),
+            Step::Assigned => Some(1),
+            Step::Accepted => Some(2),
+            Step::Replied => Some(3),
+            Step::Resolved => Some(4),
+            Step::Closed => Some(5),
+            _ => None,
+        }
+    }
+
+    /// Whether a clock can start at this step: one that only meets (a progress report) or
+    /// ends everything (closed) starts nothing.
+    pub fn can_start(self) -> bool {
+        !matches!(self, Step::Progress | Step::Closed)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn assigned() -> Step {
+    Step::Assigned
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -266,7 +354,11 @@ pub struct DeadlinePolicy {
     pub name: String,
     /// e.g. "30 minutes", "2 business hours", "3 working days".
     pub limit: String,
-    pub met_by: MetBy,
+    /// The step whose time starts the clock; assignment unless the playbook says otherwise
+    /// (express, 002: "a proposal within 2 hours of the investigation").
+    #[serde(default = "assigned")]
+    pub starts: Step,
+    pub met_by: Step,
     /// None applies to every severity.
     pub severity: Option<Severity>,
     /// None applies to every urgency.
@@ -628,7 +720,39 @@ impl Playbook {
                     format!("{c:?} is not a channel"),
                 ));
             }
-            if d.repeat && d.met_by != MetBy::Progress {
+            if !d.starts.can_start() {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].starts"),
+                    format!("a clock cannot start at {}", d.starts),
+                ));
+            }
+            if d.met_by == Step::Received {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].met_by"),
+                    "reception comes before every clock starts; it can never meet one".into(),
+                ));
+            }
+            if d.met_by == d.starts {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].met_by"),
+                    format!(
+                        "the clock starts at {} and so would be met at once",
+                        d.starts
+                    ),
+                ));
+            }
+            if let (Some(start), Some(met)) = (d.starts.rank(), d.met_by.rank())
+                && met < start
+            {
+                return Err(bad(
+                    &format!("sla.deadlines[{i}].met_by"),
+                    format!(
+                        "{} always happens before {}, where the clock starts: it can never be met",
+                        d.met_by, d.starts
+                    ),
+                ));
+            }
+            if d.repeat && d.met_by != Step::Progress {
                 return Err(bad(
                     &format!("sla.deadlines[{i}].repeat"),
                     "only a deadline met by progress repeats".into(),
@@ -819,6 +943,66 @@ mod tests {
         assert!(
             err.to_string().contains("routing.explain_natures[1]"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_clock_that_can_never_start_or_never_be_met_is_refused() {
+        let text = std::fs::read_to_string(shipped().join("default/playbook.toml")).unwrap();
+        let with = |policy: &str| {
+            text.replacen(
+                "[evidence]",
+                &format!(
+                    "[[sla.deadlines]]\nname = \"x\"\nlimit = \"1 hour\"\n{policy}\n\n[evidence]"
+                ),
+                1,
+            )
+        };
+        for (policy, field, says) in [
+            (
+                "starts = \"closed\"\nmet_by = \"replied\"",
+                "starts",
+                "cannot start",
+            ),
+            (
+                "starts = \"progress\"\nmet_by = \"replied\"",
+                "starts",
+                "cannot start",
+            ),
+            ("met_by = \"received\"", "met_by", "can never meet"),
+            (
+                "starts = \"replied\"\nmet_by = \"accepted\"",
+                "met_by",
+                "never be met",
+            ),
+            (
+                "starts = \"proposed\"\nmet_by = \"proposed\"",
+                "met_by",
+                "met at once",
+            ),
+            (
+                "starts = \"signed\"\nmet_by = \"replied\"",
+                "unknown variant",
+                "",
+            ),
+        ] {
+            let err = Playbook::from_toml(&with(policy), Path::new("x"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains(says), "{policy}: {err}");
+        }
+        // A chain: each clock starting where the one before is met.
+        let chain = with("starts = \"investigated\"\nmet_by = \"proposed\"");
+        let pb = Playbook::from_toml(&chain, Path::new("x")).unwrap();
+        let x = pb.sla.deadlines.iter().find(|d| d.name == "x").unwrap();
+        assert_eq!((x.starts, x.met_by), (Step::Investigated, Step::Proposed));
+        // Left out, a clock starts at assignment.
+        assert!(
+            pb.sla
+                .deadlines
+                .iter()
+                .filter(|d| d.name != "x")
+                .all(|d| d.starts == Step::Assigned)
         );
     }
 

@@ -11,7 +11,7 @@ const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, 
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
     routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
     proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
-    previous_departments, contests, committed_on, attachments, merged_into, evidence, explained";
+    previous_departments, contests, committed_on, attachments, merged_into, evidence, explained, received_at";
 
 fn from_row(r: &PgRow) -> Work {
     let proposal = r
@@ -59,6 +59,7 @@ fn from_row(r: &PgRow) -> Work {
         committed_on: r.get("committed_on"),
         merged_into: r.get("merged_into"),
         explained: r.get("explained"),
+        received_at: r.get("received_at"),
         evidence: {
             use prost::Message as _;
             let bytes: Vec<u8> = r.get("evidence");
@@ -97,11 +98,12 @@ pub async fn insert_all(
     sqlx::query_scalar(
         "INSERT INTO work_items (work_id, complaint_id, ticket, playbook, correlation_id,
              department, state, round, version, nature, category, severity, urgency, channel,
-             external_id, body, routing_rule, assigned_at, sealed_body, attachments, updated_at)
+             external_id, body, routing_rule, assigned_at, sealed_body, attachments, received_at,
+             updated_at)
          SELECT w.*, $18 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
              $6::text[], $7::int2[], $8::int4[], $9::int8[], $10::text[], $11::text[],
              $12::int2[], $13::int2[], $14::text[], $15::text[], $16::text[], $17::text[],
-             $19::timestamptz[], $20::bytea[], $21::bytea[]) AS w
+             $19::timestamptz[], $20::bytea[], $21::bytea[], $22::timestamptz[]) AS w
          ON CONFLICT (complaint_id) DO NOTHING
          RETURNING work_id",
     )
@@ -142,6 +144,7 @@ pub async fn insert_all(
             })
             .collect::<Vec<_>>(),
     )
+    .bind(works.iter().map(|w| w.received_at).collect::<Vec<_>>())
     .fetch_all(conn)
     .await
 }

@@ -53,6 +53,8 @@ pub struct Work {
     pub sealed_text: Vec<u8>,
     pub routing_rule: String,
     pub assigned_at: DateTime<Utc>,
+    /// When the complaint reached intake; None for work older than the record.
+    pub received_at: Option<DateTime<Utc>>,
     pub accepted_by: Option<String>,
     pub proposal: Option<Proposal>,
     /// The reply in clear: only while the reply command is handled (for the notification),
@@ -928,6 +930,7 @@ impl Work {
             merged_into: self.merged_into.clone().unwrap_or_default(),
             evidence: self.evidence.clone(),
             explained: self.explained,
+            received_at: self.received_at.map(from_chrono),
         }
     }
 }
@@ -972,6 +975,7 @@ mod tests {
             merged_into: None,
             evidence: Vec::new(),
             explained: false,
+            received_at: None,
         }
     }
 

@@ -67,6 +67,7 @@ pub fn parse(routing: &Routing, event: &Event, c: &ComplaintClassified) -> Resul
         merged_into: None,
         evidence: Vec::new(),
         explained: false,
+        received_at: redress_proto::time::opt_to_chrono(&c.received_at),
     };
     let solved = (!c.solved_by.trim().is_empty())
         .then(|| (c.solved_by.trim().to_string(), c.sealed_solution.clone()));

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use redress_calendar::{CalendarError, CalendarSet};
-use redress_playbook::{Grade, MetBy, Playbook};
+use std::collections::BTreeMap;
+
+use redress_playbook::{Grade, Playbook, Step};
 use redress_proto::v1::WorkState;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,14 +27,14 @@ pub struct Planned {
     pub name: String,
     pub limit: String,
     pub calendar: String,
-    pub met_by: MetBy,
+    pub met_by: Step,
     pub due_at: DateTime<Utc>,
     /// Starts again when it ends, until the work is resolved.
     pub repeat: bool,
 }
 
-/// The deadlines that apply to work of `grade` whose clock started at `start`, one per
-/// policy name.
+/// The deadlines that apply to work of `grade` and start at assignment, made at `start`, one
+/// per policy name. (Those starting at other steps are armed when the round takes the step.)
 pub fn plan(
     playbook: &Playbook,
     calendars: &CalendarSet,
@@ -50,6 +52,7 @@ pub fn plan(
         .sla
         .applicable(grade)
         .into_iter()
+        .filter(|policy| policy.starts == Step::Assigned)
         .map(|policy| {
             let due = calendar
                 .deadline(from, policy.span())
@@ -194,59 +197,71 @@ pub fn committed_due(
     from_jiff(end)
 }
 
-/// The work state that meets a deadline met by `met_by`.
-pub fn threshold(met_by: MetBy) -> WorkState {
-    match met_by {
-        MetBy::Accepted => WorkState::Accepted,
-        MetBy::Replied => WorkState::Replied,
-        MetBy::Resolved | MetBy::Progress => WorkState::Resolved,
-    }
-}
-
-pub fn parse_met_by(s: &str) -> Option<MetBy> {
+/// The steps a work item in `state` has certainly taken in its round. States only move
+/// forward within a round (a rejected proposal goes back to ACCEPTED, which stays beyond
+/// every step it had passed), so reaching a later state means the earlier steps happened.
+/// Proposals and approvals are optional (work can be answered without either), so no state
+/// implies them.
+pub fn implied(state: WorkState) -> impl Iterator<Item = Step> {
     [
-        MetBy::Accepted,
-        MetBy::Replied,
-        MetBy::Resolved,
-        MetBy::Progress,
+        (WorkState::Assigned, Step::Assigned),
+        (WorkState::Accepted, Step::Accepted),
+        (WorkState::Replied, Step::Replied),
+        (WorkState::Resolved, Step::Resolved),
+        (WorkState::Closed, Step::Closed),
     ]
     .into_iter()
-    .find(|m| m.as_str() == s)
+    .filter(move |(s, _)| state != WorkState::Unspecified && state as i32 >= *s as i32)
+    .map(|(_, step)| step)
 }
 
-/// Whether a work item in `state` has got at least as far as `met_by`. States only move
-/// forward within a round (a rejected proposal goes back to ACCEPTED, which stays beyond
-/// every threshold it had passed), so reaching a later state means the earlier one happened.
-pub fn reached(state: WorkState, met_by: MetBy) -> bool {
-    state as i32 >= threshold(met_by) as i32
-}
-
-/// When one round first reached each state that meets deadlines, as far as the events seen
-/// so far tell.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// When one round first took each step, as far as the events seen so far tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub replied_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
+    steps: BTreeMap<Step, DateTime<Utc>>,
 }
 
 impl Progress {
     /// What one event of the round in `state` at `at` tells.
     pub fn from_event(state: WorkState, at: DateTime<Utc>) -> Self {
-        let when = |m| reached(state, m).then_some(at);
-        Self {
-            accepted_at: when(MetBy::Accepted),
-            replied_at: when(MetBy::Replied),
-            resolved_at: when(MetBy::Resolved),
+        let mut p = Self::default();
+        for step in implied(state) {
+            p.record(step, at);
+        }
+        p
+    }
+
+    /// The round took `step` at `at`: the earliest time told wins, so events read in any
+    /// order, or twice, leave the same record.
+    pub fn record(&mut self, step: Step, at: DateTime<Utc>) {
+        self.steps
+            .entry(step)
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
+
+    pub fn merge(&mut self, other: &Progress) {
+        for (step, at) in &other.steps {
+            self.record(*step, *at);
         }
     }
 
-    pub fn reached_at(&self, met_by: MetBy) -> Option<DateTime<Utc>> {
+    pub fn iter(&self) -> impl Iterator<Item = (Step, DateTime<Utc>)> + '_ {
+        self.steps.iter().map(|(s, t)| (*s, *t))
+    }
+
+    /// When the round took `step`.
+    pub fn at(&self, step: Step) -> Option<DateTime<Utc>> {
+        self.steps.get(&step).copied()
+    }
+
+    /// When a deadline met by `met_by` was met, leaving progress reports aside (they meet
+    /// only the deadlines started before them, see the reports' handler).
+    pub fn reached_at(&self, met_by: Step) -> Option<DateTime<Utc>> {
         match met_by {
-            MetBy::Accepted => self.accepted_at,
-            MetBy::Replied => self.replied_at,
             // The resolution tells the complainant where the matter stands too.
-            MetBy::Resolved | MetBy::Progress => self.resolved_at,
+            Step::Progress => self.at(Step::Resolved),
+            step => self.at(step),
         }
     }
 }
@@ -313,13 +328,13 @@ mod tests {
             [
                 (
                     "first_response",
-                    MetBy::Accepted,
+                    Step::Accepted,
                     at("2026-11-23T12:00:00+08:00")
                 ),
                 // Working days count from the day after receipt: Tue, Wed, Thu.
                 (
                     "resolution",
-                    MetBy::Resolved,
+                    Step::Resolved,
                     at("2026-11-26T18:00:00+08:00")
                 ),
             ]
@@ -358,17 +373,39 @@ mod tests {
     }
 
     #[test]
-    fn later_states_reach_earlier_thresholds() {
-        assert!(reached(WorkState::Accepted, MetBy::Accepted));
-        assert!(reached(WorkState::Proposed, MetBy::Accepted));
-        assert!(!reached(WorkState::Proposed, MetBy::Replied));
-        assert!(reached(WorkState::Closed, MetBy::Resolved));
-        assert!(!reached(WorkState::Assigned, MetBy::Accepted));
-        let p = Progress::from_event(WorkState::Replied, at("2026-11-23T10:00:00Z"));
-        assert_eq!(p.accepted_at, p.replied_at);
-        assert_eq!(p.resolved_at, None);
-        for m in [MetBy::Accepted, MetBy::Replied, MetBy::Resolved] {
-            assert_eq!(parse_met_by(m.as_str()), Some(m));
+    fn later_states_imply_the_steps_every_round_takes_before_them() {
+        let steps = |s| implied(s).collect::<Vec<_>>();
+        assert_eq!(steps(WorkState::Accepted), [Step::Assigned, Step::Accepted]);
+        // A proposal is optional: no state implies one, nor an approval.
+        assert_eq!(steps(WorkState::Approved), [Step::Assigned, Step::Accepted]);
+        assert_eq!(
+            steps(WorkState::Closed),
+            [
+                Step::Assigned,
+                Step::Accepted,
+                Step::Replied,
+                Step::Resolved,
+                Step::Closed
+            ]
+        );
+        assert!(steps(WorkState::Unspecified).is_empty());
+        let t = at("2026-11-23T10:00:00Z");
+        let p = Progress::from_event(WorkState::Replied, t);
+        assert_eq!(p.at(Step::Accepted), p.at(Step::Replied));
+        assert_eq!(p.at(Step::Resolved), None);
+        // The earliest time told wins, in any order.
+        let mut a = Progress::default();
+        a.record(Step::Proposed, t + chrono::Duration::hours(1));
+        a.record(Step::Proposed, t);
+        let mut b = Progress::default();
+        b.record(Step::Proposed, t);
+        b.merge(&a);
+        assert_eq!(a, b);
+        // Progress reports meet only what started before them; the resolution meets all.
+        b.record(Step::Progress, t);
+        assert_eq!(b.reached_at(Step::Progress), None);
+        for m in Step::ALL {
+            assert_eq!(Step::parse(m.as_str()), Some(m));
         }
     }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use redress_platform::Unit;
 use redress_platform::envelope::follow_up;
 use redress_platform::events::{Event, Failure, Parsed};
-use redress_playbook::{Severity, Urgency};
+use redress_playbook::{Severity, Step, Urgency};
 use redress_proto::time::opt_to_chrono;
 use redress_proto::types::WorkId;
 use redress_proto::v1::envelope::Payload;
@@ -22,7 +22,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{COLUMNS, StoredDeadline, state_name};
-use crate::domain::deadline::{self, Clock, Planned, Progress, parse_met_by, settle};
+use crate::domain::deadline::{self, Clock, Planned, Progress, settle};
 use crate::{IDENT, SlaTimer};
 
 /// What one work event tells of its round, read before any transaction.
@@ -36,8 +36,11 @@ pub struct Round {
     warn_at_percent: Option<u32>,
     /// What this event tells of the round.
     progress: Progress,
-    /// The round's deadlines, when the event says when its clock started.
+    /// The round's deadlines that start at assignment, when the event says when that was.
     plan: Option<(DateTime<Utc>, Vec<Planned>)>,
+    /// The round's policies whose clocks start at another step: each is armed once the
+    /// round is known to have taken that step.
+    chained: Vec<redress_playbook::DeadlinePolicy>,
     /// The complaint ended unresolved (withdrawn, or merged into another): what is still
     /// open is cancelled, not met.
     ended: bool,
@@ -130,6 +133,22 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
             }
         }
     };
+    let chained = {
+        let (severity, urgency) = grade(sla, work);
+        playbook
+            .sla
+            .applicable(redress_playbook::Grade {
+                severity,
+                urgency,
+                nature: &work.nature,
+                category: &work.category,
+                channel: &work.channel,
+            })
+            .into_iter()
+            .filter(|p| p.starts != Step::Assigned)
+            .cloned()
+            .collect()
+    };
     let reported_at = matches!(
         change.change(),
         WorkChange::ProgressReported | WorkChange::Committed
@@ -147,11 +166,30 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         // Ending closes the work without reaching anything: only the steps the work item
         // records as taken count.
         progress: if ended {
-            progress_of(work, WorkState::Unspecified, occurred_at)
+            progress_of(
+                work,
+                WorkState::Unspecified,
+                WorkChange::Unspecified,
+                occurred_at,
+            )
         } else {
-            progress_of(work, state, occurred_at)
+            let change = match change.change() {
+                WorkChange::Assigned if change.transfer.is_some() => None,
+                c => Some(c),
+            };
+            let mut p = progress_of(
+                work,
+                state,
+                change.unwrap_or(WorkChange::Unspecified),
+                occurred_at,
+            );
+            if change.is_none() {
+                p.record(Step::Transferred, occurred_at);
+            }
+            p
         },
         plan,
+        chained,
         ended,
         committed,
         calendar: playbook.sla.calendar.clone(),
@@ -185,14 +223,6 @@ fn grade(sla: &SlaTimer, work: &WorkItem) -> (Severity, Urgency) {
         severity.unwrap_or(Severity::General),
         urgency.unwrap_or(Urgency::Normal),
     )
-}
-
-/// The earlier of two instants, either possibly unknown.
-fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// What a batch tells of one round: its events' progress folded, the first plan, and the
@@ -252,11 +282,7 @@ pub async fn apply_all(
         let key = (r.work_id.uuid(), r.round);
         match rounds.iter_mut().find(|(k, _)| *k == key) {
             Some((_, told)) => {
-                told.progress = Progress {
-                    accepted_at: earliest(told.progress.accepted_at, r.progress.accepted_at),
-                    replied_at: earliest(told.progress.replied_at, r.progress.replied_at),
-                    resolved_at: earliest(told.progress.resolved_at, r.progress.resolved_at),
-                };
+                told.progress.merge(&r.progress);
                 told.ended |= r.ended;
                 if let Some(c) = &r.committed
                     && told.committed.is_none_or(|(v, _)| v < r.work.version)
@@ -283,7 +309,7 @@ pub async fn apply_all(
                 Told {
                     event,
                     round: r,
-                    progress: r.progress,
+                    progress: r.progress.clone(),
                     plan: r.plan.as_ref(),
                     ended: r.ended,
                     committed: r.committed.as_ref().map(|c| (r.work.version, c)),
@@ -303,27 +329,48 @@ pub async fn apply_all(
     rounds.sort_by_key(|(k, _)| *k);
     let work_ids: Vec<uuid::Uuid> = rounds.iter().map(|(k, _)| k.0).collect();
     let round_nos: Vec<i32> = rounds.iter().map(|(k, _)| k.1).collect();
-    let accepted: Vec<Option<DateTime<Utc>>> =
-        rounds.iter().map(|(_, t)| t.progress.accepted_at).collect();
-    let replied: Vec<Option<DateTime<Utc>>> =
-        rounds.iter().map(|(_, t)| t.progress.replied_at).collect();
-    let resolved: Vec<Option<DateTime<Utc>>> =
-        rounds.iter().map(|(_, t)| t.progress.resolved_at).collect();
     let stored = sqlx::query(
-        "INSERT INTO progress (work_id, round, accepted_at, replied_at, resolved_at)
-         SELECT * FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::timestamptz[],
-                              $5::timestamptz[])
-         ON CONFLICT (work_id, round) DO UPDATE SET
-             accepted_at = LEAST(progress.accepted_at, EXCLUDED.accepted_at),
-             replied_at = LEAST(progress.replied_at, EXCLUDED.replied_at),
-             resolved_at = LEAST(progress.resolved_at, EXCLUDED.resolved_at)
-         RETURNING work_id, round, accepted_at, replied_at, resolved_at, armed_at",
+        "INSERT INTO progress (work_id, round)
+         SELECT * FROM unnest($1::uuid[], $2::int4[])
+         ON CONFLICT (work_id, round) DO UPDATE SET round = EXCLUDED.round
+         RETURNING work_id, round, armed_at",
     )
     .bind(&work_ids)
     .bind(&round_nos)
-    .bind(&accepted)
-    .bind(&replied)
-    .bind(&resolved)
+    .fetch_all(unit.db())
+    .await?;
+    // Every step the batch tells, folded into what was known: the earliest time wins.
+    let mut step_ids: Vec<Uuid> = Vec::new();
+    let mut step_rounds: Vec<i32> = Vec::new();
+    let mut step_names: Vec<&str> = Vec::new();
+    let mut step_at: Vec<DateTime<Utc>> = Vec::new();
+    for (key, told) in &rounds {
+        for (step, at) in told.progress.iter() {
+            step_ids.push(key.0);
+            step_rounds.push(key.1);
+            step_names.push(step.as_str());
+            step_at.push(at);
+        }
+    }
+    if !step_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO steps (work_id, round, step, at)
+             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[])
+             ON CONFLICT (work_id, round, step) DO UPDATE SET at = LEAST(steps.at, EXCLUDED.at)",
+        )
+        .bind(&step_ids)
+        .bind(&step_rounds)
+        .bind(&step_names)
+        .bind(&step_at)
+        .execute(unit.db())
+        .await?;
+    }
+    let known = sqlx::query(
+        "SELECT work_id, round, step, at FROM steps
+         WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))",
+    )
+    .bind(&work_ids)
+    .bind(&round_nos)
     .fetch_all(unit.db())
     .await?;
     let mut progress_of: std::collections::HashMap<(uuid::Uuid, i32), (Progress, bool)> =
@@ -332,14 +379,18 @@ pub async fn apply_all(
         progress_of.insert(
             (row.get("work_id"), row.get("round")),
             (
-                Progress {
-                    accepted_at: row.get("accepted_at"),
-                    replied_at: row.get("replied_at"),
-                    resolved_at: row.get("resolved_at"),
-                },
+                Progress::default(),
                 row.get::<Option<DateTime<Utc>>, _>("armed_at").is_some(),
             ),
         );
+    }
+    for row in &known {
+        let Some(step) = Step::parse(row.get("step")) else {
+            continue;
+        };
+        if let Some((p, _)) = progress_of.get_mut(&(row.get("work_id"), row.get("round"))) {
+            p.record(step, row.get("at"));
+        }
     }
 
     // Rounds armed now: their deadlines are born, some already settled.
@@ -388,12 +439,14 @@ pub async fn apply_all(
                     });
                 }
             }
-            (false, None) => {}
-            (true, _) => settling.push(i),
+            (false, None) | (true, _) => settling.push(i),
         }
+        born.extend(chained(sla, i, told, progress)?);
     }
     if !born.is_empty() {
-        insert_all(unit, &born, &rounds, now).await?;
+        let inserted = insert_all(unit, &born, &rounds, now).await?;
+        // Known before (an event read again, a step told twice): armed once, already told.
+        born.retain(|b| inserted.contains(&b.deadline.id));
     }
     if !arming.is_empty() {
         let ids: Vec<uuid::Uuid> = arming.iter().map(|&i| rounds[i].0.0).collect();
@@ -430,7 +483,7 @@ pub async fn apply_all(
             let d = StoredDeadline::from_row(row);
             let key = (d.work_id.uuid(), d.round);
             let (progress, _) = &progress_of[&key];
-            let Some(met_by) = parse_met_by(&d.met_by) else {
+            let Some(met_by) = Step::parse(&d.met_by) else {
                 continue;
             };
             let Some(s) = settle(d.due_at, progress.reached_at(met_by)) else {
@@ -467,7 +520,7 @@ pub async fn apply_all(
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM deadlines
              WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
-               AND state = 'breached' AND met_by IN ('accepted', 'replied', 'resolved')
+               AND state = 'breached' AND met_by NOT IN ('evidence', 'progress')
              ORDER BY work_id, round, name FOR UPDATE"
         ))
         .bind(&ids)
@@ -477,7 +530,7 @@ pub async fn apply_all(
         for row in &rows {
             let d = StoredDeadline::from_row(row);
             let key = (d.work_id.uuid(), d.round);
-            let Some(met_by) = parse_met_by(&d.met_by) else {
+            let Some(met_by) = Step::parse(&d.met_by) else {
                 continue;
             };
             let Some(at) = progress_of[&key].0.reached_at(met_by) else {
@@ -557,13 +610,13 @@ pub async fn apply_all(
             department: r.work.department.clone(),
             limit_text: format!("by {day} (committed)"),
             calendar: r.calendar.clone(),
-            met_by: redress_playbook::MetBy::Resolved.as_str().to_string(),
+            met_by: Step::Resolved.as_str().to_string(),
             due_at: *due_at,
             state: DeadlineState::Armed,
             settled_at: None,
             remaining_secs: None,
         };
-        if let Some(s) = settle(d.due_at, progress.resolved_at) {
+        if let Some(s) = settle(d.due_at, progress.at(Step::Resolved)) {
             d = d.settled(s);
         }
         let stored: Option<Uuid> = sqlx::query_scalar(
@@ -611,8 +664,7 @@ pub async fn apply_all(
     }
 
     // The events, each round's in the span of the event that told it.
-    for &i in &arming {
-        let told = &rounds[i].1;
+    for (i, (_, told)) in rounds.iter().enumerate() {
         let deadlines: Vec<&StoredDeadline> = born
             .iter()
             .filter(|b| b.round == i)
@@ -656,14 +708,77 @@ pub async fn apply_all(
     Ok(())
 }
 
-/// The deadlines born in this batch, in one statement. The rounds' progress rows are locked,
-/// so no other unit arms them at the same time; the key still guards the rule.
+/// The deadlines of one round whose clocks start at a step other than assignment, for each
+/// step the round is known to have taken: due from that step's time, born met or breached
+/// when the step that meets it is known too. Nothing new is armed in a round that has ended.
+fn chained(
+    sla: &SlaTimer,
+    i: usize,
+    told: &Told<'_>,
+    progress: &Progress,
+) -> Result<Vec<Born>, Failure> {
+    let r = told.round;
+    if r.chained.is_empty() {
+        return Ok(Vec::new());
+    }
+    let calendar = sla
+        .calendars
+        .get(&r.calendar)
+        .map_err(|e| Failure::Reject(format!("calendar {:?}: {e}", r.calendar)))?;
+    let ended = told.ended || progress.at(Step::Closed).is_some();
+    let mut born = Vec::new();
+    for policy in &r.chained {
+        let Some(start) = progress.at(policy.starts) else {
+            continue;
+        };
+        let due = deadline::due_after(calendar, &policy.limit, start)
+            .map_err(|e| Failure::Reject(format!("deadline {}: {e}", policy.name)))?;
+        let d = StoredDeadline {
+            id: Uuid::now_v7(),
+            work_id: r.work_id,
+            round: r.round,
+            name: policy.name.clone(),
+            complaint_id: r.complaint_id,
+            correlation_id: told.event.envelope.correlation_id.clone(),
+            playbook: r.playbook.clone(),
+            ticket: r.work.ticket.clone(),
+            department: r.work.department.clone(),
+            limit_text: policy.limit.clone(),
+            calendar: r.calendar.clone(),
+            met_by: policy.met_by.as_str().to_string(),
+            due_at: due,
+            state: DeadlineState::Armed,
+            settled_at: None,
+            remaining_secs: None,
+        };
+        let d = match settle(due, progress.reached_at(policy.met_by)) {
+            Some(s) => d.settled(s),
+            None if ended => continue,
+            None => d,
+        };
+        let warn_at = r
+            .warn_at_percent
+            .map(|pct| start + (due - start) * i32::try_from(pct).unwrap_or(0) / 100);
+        born.push(Born {
+            round: i,
+            deadline: d,
+            started_at: start,
+            warn_at,
+            repeat_of: policy.repeat.then(|| policy.name.clone()),
+        });
+    }
+    Ok(born)
+}
+
+/// The deadlines born in this batch, in one statement; returns the ids of those stored (one
+/// the round has already keeps its first). The rounds' progress rows are locked, so no other
+/// unit arms them at the same time; the key still guards the rule.
 async fn insert_all(
     unit: &mut Unit,
     born: &[Born],
     rounds: &[((uuid::Uuid, i32), Told<'_>)],
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<std::collections::HashSet<Uuid>> {
     let col = |f: &dyn Fn(&StoredDeadline) -> String| -> Vec<String> {
         born.iter().map(|b| f(&b.deadline)).collect()
     };
@@ -688,7 +803,8 @@ async fn insert_all(
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
              $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[],
              $17::timestamptz[], $18::timestamptz[], $19::text[]) AS d
-         ON CONFLICT (work_id, round, name) DO NOTHING",
+         ON CONFLICT (work_id, round, name) DO NOTHING
+         RETURNING id",
     )
     .bind(&ids)
     .bind(&work_ids)
@@ -710,26 +826,80 @@ async fn insert_all(
     .bind(&warn)
     .bind(born.iter().map(|b| b.repeat_of.clone()).collect::<Vec<_>>())
     .bind(now)
-    .execute(unit.db())
-    .await?;
-    Ok(())
+    .fetch_all(unit.db())
+    .await
+    .map(|rows| rows.iter().map(|r| r.get("id")).collect())
 }
 
 /// What the event tells of the round's progress: the exact times routing recorded for each
 /// step; only for a producer that does not record them, the event's own time for every step
 /// its state implies. Exact times keep the outcome independent of the order events arrive in
-/// (a late "proposed" must not make an in-time acceptance look late).
+/// (a late "proposed" must not make an in-time acceptance look late). Steps no state implies
+/// (an investigation entry, a proposal, an approval, a report) are told by the event of that
+/// change, at its time.
 fn progress_of(
     work: &WorkItem,
     state: WorkState,
-    occurred_at: chrono::DateTime<chrono::Utc>,
+    change: WorkChange,
+    occurred_at: DateTime<Utc>,
 ) -> Progress {
     let inferred = Progress::from_event(state, occurred_at);
-    Progress {
-        accepted_at: opt_to_chrono(&work.accepted_at).or(inferred.accepted_at),
-        replied_at: opt_to_chrono(&work.replied_at).or(inferred.replied_at),
-        resolved_at: opt_to_chrono(&work.resolved_at).or(inferred.resolved_at),
+    let mut p = Progress::default();
+    let assigned =
+        opt_to_chrono(&work.assigned_at).or((state == WorkState::Assigned).then_some(occurred_at));
+    // A reopened round is received again when the complainant's dissatisfaction reopens it,
+    // and assigned at once.
+    let received = if work.round <= 1 {
+        opt_to_chrono(&work.received_at)
+    } else {
+        assigned
+    };
+    let exact = [
+        (Step::Received, received),
+        (Step::Assigned, assigned),
+        (Step::Accepted, opt_to_chrono(&work.accepted_at)),
+        (Step::Replied, opt_to_chrono(&work.replied_at)),
+        (Step::Resolved, opt_to_chrono(&work.resolved_at)),
+        (
+            Step::EvidenceRequested,
+            work.evidence
+                .iter()
+                .filter_map(|w| opt_to_chrono(&w.requested_at))
+                .min(),
+        ),
+        (
+            Step::EvidenceSupplied,
+            work.evidence
+                .iter()
+                .filter(|w| w.supplied)
+                .filter_map(|w| opt_to_chrono(&w.ended_at))
+                .min(),
+        ),
+    ];
+    for (step, at) in exact {
+        if let Some(at) = at.or(if step == Step::Assigned {
+            None
+        } else {
+            inferred.at(step)
+        }) {
+            p.record(step, at);
+        }
     }
+    if let Some(at) = inferred.at(Step::Closed) {
+        p.record(Step::Closed, at);
+    }
+    let told = match change {
+        WorkChange::Investigated => Some(Step::Investigated),
+        WorkChange::Proposed => Some(Step::Proposed),
+        WorkChange::Approved => Some(Step::Approved),
+        WorkChange::Committed => Some(Step::Committed),
+        WorkChange::ProgressReported => Some(Step::Progress),
+        _ => None,
+    };
+    if let Some(step) = told {
+        p.record(step, occurred_at);
+    }
+    p
 }
 
 /// The evidence waits of the batch's rounds: stored (each as far as any event told it), the
@@ -956,7 +1126,7 @@ async fn apply_reports(
         if told.reports.is_empty() {
             continue;
         }
-        let resolved = progress_of[key].0.resolved_at.is_some();
+        let resolved = progress_of[key].0.at(Step::Resolved).is_some();
         let mut reports = told.reports.clone();
         reports.sort();
         for at in reports {
