@@ -38,7 +38,7 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, serde_json::json!({})).await
     }
 
     /// The stack with the default playbook's TOML passed through `change`.
@@ -48,12 +48,22 @@ impl Stack {
         let text = std::fs::read_to_string(shipped.join("playbook.toml")).unwrap();
         std::fs::create_dir(dir.path().join("default")).unwrap();
         std::fs::write(dir.path().join("default/playbook.toml"), change(text)).unwrap();
-        Self::start_with(Some(dir)).await
+        Self::start_with(Some(dir), serde_json::json!({})).await
     }
 
-    async fn start_with(playbooks: Option<tempfile::TempDir>) -> Self {
+    /// The stack with these settings added to the `[sla]` section.
+    async fn with_sla(sla: serde_json::Value) -> Self {
+        Self::start_with(None, sla).await
+    }
+
+    async fn start_with(playbooks: Option<tempfile::TempDir>, sla: serde_json::Value) -> Self {
         let mut env = TestEnv::start().await.unwrap();
         env.extra_config = serde_json::json!({ "sla": { "tick_ms": 50 } });
+        if let serde_json::Value::Object(more) = sla {
+            for (k, v) in more {
+                env.extra_config["sla"][k] = v;
+            }
+        }
         if let Some(dir) = &playbooks {
             env.extra_config["playbooks"] = serde_json::json!({ "dir": dir.path() });
         }
@@ -2238,6 +2248,7 @@ async fn a_late_read_acceptance_retracts_a_breach_decided_too_early() {
                 met_by: "accepted".into(),
                 remaining_secs: 0,
                 work_version: 0,
+                ..Default::default()
             }),
             retracts_breach: false,
         }),
@@ -2434,6 +2445,87 @@ async fn a_chain_of_deadlines_each_starts_at_the_step_before() {
         deadline(&s, "propose").map(|d| d.0),
         Some(DeadlineState::Breached),
         "a proposal after the due time does not undo the breach: {s:?}"
+    );
+    stack.stop().await;
+}
+
+/// Calendars are data: when the State Council's notice adds a day off, the file dropped into
+/// the calendar directory moves every open deadline that counts working days across it, the
+/// history keeps the old due time with the reason, and a deadline it does not touch stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_calendar_change_moves_an_armed_deadline_and_says_so() {
+    let calendars = tempfile::tempdir().unwrap();
+    let stack = Stack::with_sla(serde_json::json!({
+        "calendars_dir": calendars.path(),
+        "calendar_poll_ms": 50,
+    }))
+    .await;
+    let ticket = stack.submit("web-calendar", "快递三天没有送到").await;
+    let due = |s: &ComplaintStatus, name: &str| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.due_at.as_ref().map(|t| t.seconds))
+    };
+    let thursday_close = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
+    let friday_close = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+    // Assigned Monday 10:00: three working days end on Thursday at 18:00.
+    let before = stack
+        .wait_for(&ticket, "the resolution deadline armed", |s| {
+            due(s, "resolution") == Some(thursday_close.timestamp())
+                && due(s, "first_response").is_some()
+        })
+        .await;
+    // Wednesday 25 November becomes a day off.
+    let (_, shipped) = redress_calendar::BUILTIN_FILES
+        .iter()
+        .find(|(f, _)| *f == "cn-mainland.toml")
+        .unwrap();
+    let changed = shipped.replacen(
+        "{ name = \"National Day (国庆节)\", from = \"2026-10-01\", to = \"2026-10-07\" },",
+        "{ name = \"National Day (国庆节)\", from = \"2026-10-01\", to = \"2026-10-07\" },\n  \
+         { name = \"Test closure\", from = \"2026-11-25\", to = \"2026-11-25\" },",
+        1,
+    );
+    assert_ne!(&changed, shipped);
+    std::fs::write(calendars.path().join("cn-mainland.toml"), changed).unwrap();
+    let s = stack
+        .wait_for(&ticket, "the resolution deadline moved to Friday", |s| {
+            due(s, "resolution") == Some(friday_close.timestamp())
+                && s.history.iter().any(|h| h.detail.contains("moved from"))
+        })
+        .await;
+    // Two business hours from Monday 10:00 do not cross Wednesday: unchanged.
+    assert_eq!(due(&s, "first_response"), due(&before, "first_response"));
+    let moved: Vec<&str> = s
+        .history
+        .iter()
+        .filter(|h| h.event == "sla.armed" && h.detail.contains("moved from"))
+        .map(|h| h.detail.as_str())
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert!(
+        moved[0].contains("resolution")
+            && moved[0].contains("2026-11-26 10:00 UTC")
+            && moved[0].contains("2026-11-27 10:00 UTC")
+            && moved[0].contains("calendar cn-mainland changed"),
+        "{moved:?}"
+    );
+    // The timer keeps to the new time: Thursday evening passes without a breach.
+    stack
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
+    stack
+        .wait_for(
+            &ticket,
+            "first response breached (it was never accepted)",
+            |s| deadline_state(s, 1, "first_response") == Some(DeadlineState::Breached),
+        )
+        .await;
+    assert_eq!(
+        deadline_state(&stack.status(&ticket).await, 1, "resolution"),
+        Some(DeadlineState::Armed),
+        "not breached: due on Friday now, and its warning moved with it (80% is Thursday 21:12)"
     );
     stack.stop().await;
 }

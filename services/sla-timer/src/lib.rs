@@ -7,7 +7,10 @@
 //!   state each one waits for.
 //! - The clock: [`timer`], which every `sla.tick_ms` warns of deadlines most of whose time
 //!   has gone (`sla.warning`) and breaches the armed deadlines that are due (`sla.breached`).
+//! - The calendar directory: [`calendars`], which moves open deadlines when a business
+//!   calendar changes (`sla.armed` with the due time each had).
 
+pub mod calendars;
 pub mod domain;
 pub mod handlers;
 mod settings;
@@ -37,7 +40,25 @@ pub struct SlaTimer {
     pub store: Store,
     pub settings: SlaSettings,
     pub playbooks: Playbooks,
-    pub calendars: CalendarSet,
+    /// Swapped whole when the calendar directory changes (see [`calendars`]).
+    calendars: std::sync::RwLock<Arc<CalendarSet>>,
+}
+
+impl SlaTimer {
+    /// The business calendars in use now.
+    pub fn calendars(&self) -> Arc<CalendarSet> {
+        self.calendars
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_calendars(&self, set: CalendarSet) {
+        *self
+            .calendars
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+    }
 }
 
 impl Handler for SlaTimer {
@@ -88,11 +109,12 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         store: host.store(),
         settings,
         playbooks,
-        calendars,
+        calendars: std::sync::RwLock::new(Arc::new(calendars)),
     });
     host.consume(Filter::Subject(ctx.subjects.event("work.>")), sla.clone())
         .await?;
     host.beside(timer::run(sla.clone()));
+    host.beside(calendars::watch(sla.clone()));
     tracing::info!(tick_ms = sla.settings.tick_ms, "sla timer ticking");
     host.serve().await
 }

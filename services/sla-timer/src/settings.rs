@@ -21,6 +21,9 @@ pub struct SlaSettings {
     /// Calendar files (`*.toml`) that override or add to the built-in calendars by name, so
     /// next year's holidays need no rebuild.
     pub calendars_dir: Option<PathBuf>,
+    /// How often each instance looks at `calendars_dir` for changed calendars; a change
+    /// moves every open deadline that depends on it.
+    pub calendar_poll_ms: u64,
 }
 
 impl Default for SlaSettings {
@@ -31,6 +34,7 @@ impl Default for SlaSettings {
             grace_secs: 60,
             catch_up_secs: 60,
             calendars_dir: None,
+            calendar_poll_ms: 30_000,
         }
     }
 }

@@ -128,7 +128,7 @@ pub async fn breach_due(sla: &SlaTimer) -> Result<usize, CommitError> {
     // A repeating deadline starts again from when it fell due.
     for d in &breached {
         if let Some(next) =
-            crate::handlers::arm_next(unit.db(), &sla.calendars, d, d.due_at, now).await?
+            crate::handlers::arm_next(unit.db(), &sla.calendars(), d, d.due_at, now).await?
         {
             unit.emit(new_event(
                 IDENT.name,

@@ -182,6 +182,14 @@ pub fn committed_due(
         calendar: name.clone(),
         source,
     })?;
+    committed_due_in(calendar, day)
+}
+
+/// [`committed_due`] in a given calendar.
+pub fn committed_due_in(
+    calendar: &redress_calendar::Calendar,
+    day: &str,
+) -> Result<DateTime<Utc>, PlanError> {
     let date: jiff::civil::Date = day
         .trim()
         .parse()

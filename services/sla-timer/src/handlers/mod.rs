@@ -87,6 +87,8 @@ impl StoredDeadline {
             met_by: self.met_by.clone(),
             remaining_secs: self.remaining_secs.unwrap_or_default(),
             work_version: 0,
+            previous_due_at: None,
+            moved_because: String::new(),
         }
     }
 

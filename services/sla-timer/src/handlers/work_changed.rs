@@ -105,7 +105,7 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         || (change.transfer.is_some()
             && playbook.routing.transfer_deadlines == redress_playbook::TransferDeadlines::Restart);
     let committed = if change.change() == WorkChange::Committed {
-        match deadline::committed_due(playbook, &sla.calendars, &work.committed_on) {
+        match deadline::committed_due(playbook, &sla.calendars(), &work.committed_on) {
             Ok(due) => Some((due, work.committed_on.trim().to_string())),
             Err(e) => return Parsed::Reject(format!("committed date: {e}")),
         }
@@ -127,7 +127,7 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
                 category: &work.category,
                 channel: &work.channel,
             };
-            match deadline::plan(playbook, &sla.calendars, grade, start) {
+            match deadline::plan(playbook, &sla.calendars(), grade, start) {
                 Ok(planned) => Some((start, planned)),
                 Err(e) => return Parsed::Reject(format!("computing deadlines: {e}")),
             }
@@ -721,8 +721,8 @@ fn chained(
     if r.chained.is_empty() {
         return Ok(Vec::new());
     }
-    let calendar = sla
-        .calendars
+    let calendars = sla.calendars();
+    let calendar = calendars
         .get(&r.calendar)
         .map_err(|e| Failure::Reject(format!("calendar {:?}: {e}", r.calendar)))?;
     let ended = told.ended || progress.at(Step::Closed).is_some();
@@ -952,8 +952,8 @@ async fn apply_waits(
             supplied: row.get("supplied"),
         })
         .collect();
-        let calendar = sla
-            .calendars
+        let calendars = sla.calendars();
+        let calendar = calendars
             .get(&r.calendar)
             .map_err(|e| Failure::Reject(format!("calendar {:?}: {e}", r.calendar)))?;
         let bad = |e: deadline::PlanError| Failure::Reject(format!("evidence deadlines: {e}"));
@@ -1074,7 +1074,7 @@ async fn apply_waits(
             };
             sqlx::query(
                 "UPDATE deadlines SET state = $2, due_at = $3, base_due_at = $4, paused_at = $5,
-                     warn_at = $6
+                     warn_at = $6, told_version = GREATEST(told_version, $7)
                  WHERE id = $1",
             )
             .bind(d.id)
@@ -1083,6 +1083,7 @@ async fn apply_waits(
             .bind(base)
             .bind(paused)
             .bind(warn_at)
+            .bind(i64::try_from(told.newest).unwrap_or(i64::MAX))
             .execute(unit.db())
             .await?;
             unit.count(
@@ -1155,7 +1156,7 @@ async fn apply_reports(
                 let mut payloads: Vec<Payload> = d.settled_event().into_iter().collect();
                 if !resolved
                     && let Some(next) =
-                        crate::handlers::arm_next(unit.db(), &sla.calendars, &d, at, now).await?
+                        crate::handlers::arm_next(unit.db(), &sla.calendars(), &d, at, now).await?
                 {
                     payloads.push(Payload::DeadlinesArmed(DeadlinesArmed {
                         deadlines: vec![next.to_proto()],
@@ -1232,7 +1233,8 @@ async fn apply_replans(
             d.limit_text = p.limit.clone();
             sqlx::query(
                 "UPDATE deadlines SET base_due_at = $2, due_at = $3, limit_text = $4,
-                     started_at = $5, warn_at = COALESCE($6, warn_at)
+                     started_at = $5, warn_at = COALESCE($6, warn_at),
+                     told_version = GREATEST(told_version, $7)
                  WHERE id = $1",
             )
             .bind(d.id)
@@ -1241,6 +1243,7 @@ async fn apply_replans(
             .bind(&d.limit_text)
             .bind(*start)
             .bind(warn_at)
+            .bind(i64::try_from(version).unwrap_or(i64::MAX))
             .execute(unit.db())
             .await?;
             unit.count("sla_replanned_total", 1);

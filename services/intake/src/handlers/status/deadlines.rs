@@ -113,7 +113,22 @@ impl Batch {
             .deadlines
             .iter()
             .map(|d| {
-                if d.state() == DeadlineState::Paused {
+                if !d.moved_because.is_empty() {
+                    let at = |t: &Option<redress_proto::time::Timestamp>| {
+                        opt_to_chrono(t).map_or_else(
+                            || "?".to_string(),
+                            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+                        )
+                    };
+                    format!(
+                        "{} (round {}) moved from {} to {}: {}",
+                        d.name,
+                        d.round,
+                        at(&d.previous_due_at),
+                        at(&d.due_at),
+                        d.moved_because
+                    )
+                } else if d.state() == DeadlineState::Paused {
                     let m = d.remaining_secs / 60;
                     format!(
                         "{} paused while evidence is owed, {}h{:02}m left",
