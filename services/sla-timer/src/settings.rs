@@ -29,7 +29,7 @@ pub struct SlaSettings {
 impl Default for SlaSettings {
     fn default() -> Self {
         Self {
-            tick_ms: 1000,
+            tick_ms: 250,
             batch_size: 100,
             grace_secs: 60,
             catch_up_secs: 60,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use redress_platform::envelope::new_event;
 use redress_platform::unit::CommitError;
 use redress_proto::v1::DeadlineState;
+use sqlx::Row as _;
 use tokio::time::MissedTickBehavior;
 
 use crate::handlers::{COLUMNS, StoredDeadline, state_name};
@@ -80,7 +81,7 @@ pub async fn breach_due(sla: &SlaTimer) -> Result<usize, CommitError> {
     // time (as `domain::deadline::settle` has it), so the due instant itself is not late yet.
     let mut unit = sla.store.begin().await?;
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM deadlines
+        "SELECT {COLUMNS}, repeat_of IS NOT NULL AS repeats FROM deadlines
          WHERE state = 'armed' AND due_at < $1
          ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
     ))
@@ -126,7 +127,12 @@ pub async fn breach_due(sla: &SlaTimer) -> Result<usize, CommitError> {
         );
     }
     // A repeating deadline starts again from when it fell due.
-    for d in &breached {
+    let repeating = rows
+        .iter()
+        .zip(&breached)
+        .filter(|(row, _)| row.get::<bool, _>("repeats"))
+        .map(|(_, d)| d);
+    for d in repeating {
         if let Some(next) =
             crate::handlers::arm_next(unit.db(), &sla.calendars(), d, d.due_at, now).await?
         {
