@@ -2529,3 +2529,259 @@ async fn a_calendar_change_moves_an_armed_deadline_and_says_so() {
     );
     stack.stop().await;
 }
+
+/// The escalation ladder: half the resolution time remind the handler, at the breach notify
+/// the service manager, two hours after it escalate to the general manager; each rung once.
+/// Half the time falls at 02:00 on Wednesday: the reminder waits for 09:00.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_escalation_ladder_reminds_in_working_hours_and_climbs_after_the_breach() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[evidence]",
+            "[[sla.ladder]]\nat = \"50%\"\ndo = \"remind\"\nto = \"handler\"\n\
+             deadlines = [\"resolution\"]\n\n\
+             [[sla.ladder]]\nat = \"breach\"\ndo = \"notify\"\nto = \"service manager\"\n\
+             deadlines = [\"resolution\"]\n\n\
+             [[sla.ladder]]\nat = \"breach + 2 hours\"\ndo = \"escalate\"\n\
+             to = \"general manager\"\ndeadlines = [\"resolution\"]\n\n[evidence]",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-ladder", "快递三天没有送到").await;
+    let dept = "logistics";
+    stack
+        .wait_for(&ticket, "assignment", |s| s.deadlines.len() == 2)
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    let lines = |s: &ComplaintStatus| -> Vec<(i64, String)> {
+        s.history
+            .iter()
+            .filter(|h| h.event == "sla.escalation")
+            .map(|h| (h.at.as_ref().map_or(0, |t| t.seconds), h.detail.clone()))
+            .collect()
+    };
+    // Monday 10:00 to Thursday 18:00 is 80 hours: half is Wednesday 02:00. At 03:00 the timer
+    // looks, and puts the reminder off to the opening at 09:00.
+    let shanghai = |d: u32, h: u32, m: u32| {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap() - chrono::Duration::hours(8)
+    };
+    stack.clock.set(shanghai(25, 3, 0));
+    let pool = stack.env.admin_pool().await.unwrap();
+    let opening = shanghai(25, 9, 0);
+    eventually("the reminder put off to 09:00", WAIT, || {
+        let pool = pool.clone();
+        let ticket = ticket.clone();
+        async move {
+            let at: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT ladder_at FROM sla.deadlines WHERE ticket = $1 AND name = 'resolution'",
+            )
+            .bind(&ticket)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            at == Some(opening)
+        }
+    })
+    .await;
+    assert!(lines(&stack.status(&ticket).await).is_empty());
+    stack.clock.set(opening);
+    let s = stack
+        .wait_for(&ticket, "the reminder at 09:00", |s| !lines(s).is_empty())
+        .await;
+    assert_eq!(
+        lines(&s),
+        [(
+            opening.timestamp(),
+            "resolution (round 1) at 50%: remind zhou.qiang (due 2026-11-24 18:00 UTC)".into()
+        )]
+    );
+    // Thursday 18:02: breached, and the service manager is told; routing leaves the
+    // escalating to the ladder.
+    stack.clock.set(shanghai(26, 18, 2));
+    let s = stack
+        .wait_for(&ticket, "the breach notice", |s| lines(s).len() == 2)
+        .await;
+    assert!(
+        lines(&s)[1].1.contains("at breach: notify service manager"),
+        "{s:?}"
+    );
+    assert_eq!(s.escalation_level, 0, "{s:?}");
+    // Two hours later the general manager: the work is escalated, once.
+    stack.clock.set(shanghai(26, 20, 5));
+    let s = stack
+        .wait_for(&ticket, "escalated to the general manager", |s| {
+            s.escalation_level == 1 && lines(s).len() == 3
+        })
+        .await;
+    assert!(lines(&s)[2].1.contains("escalate general manager"), "{s:?}");
+    stack.clock.set(shanghai(27, 12, 0));
+    let s = stack.status(&ticket).await;
+    assert_eq!(lines(&s).len(), 3, "each rung once: {s:?}");
+    let escalated: Vec<&str> = s
+        .history
+        .iter()
+        .filter(|h| h.event == "work.escalated")
+        .map(|h| h.detail.as_str())
+        .collect();
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    assert!(escalated[0].contains("general manager"), "{escalated:?}");
+    stack.stop().await;
+}
+
+/// After-sales (003): an urgent complaint arriving outside working hours pages whoever is on
+/// call at once, and its deadlines start at the next opening.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_urgent_complaint_off_hours_pages_on_call_and_its_clocks_start_at_the_opening() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[evidence]",
+            "[sla.on_call]\nrota = [\"sun.hao\", \"he.jing\"]\n\n[evidence]",
+        )
+    })
+    .await;
+    // Saturday 28 November, 03:00 in Shanghai.
+    let saturday = Utc.with_ymd_and_hms(2026, 11, 27, 19, 0, 0).unwrap();
+    stack.clock.set(saturday);
+    let ticket = stack
+        .submit("web-oncall", "紧急！快递包裹漏液，很危险")
+        .await;
+    let s = stack
+        .wait_for(&ticket, "the page and the deadlines", |s| {
+            s.history.iter().any(|h| h.event == "sla.escalation")
+                && s.deadlines.iter().any(|d| d.name == "first_response")
+        })
+        .await;
+    assert_eq!(s.urgency, "emergency", "{s:?}");
+    let page = s
+        .history
+        .iter()
+        .find(|h| h.event == "sla.escalation")
+        .unwrap();
+    assert_eq!(
+        page.at.as_ref().map(|t| t.seconds),
+        Some(saturday.timestamp())
+    );
+    assert!(
+        page.detail == "page sun.hao (off hours)" || page.detail == "page he.jing (off hours)",
+        "{page:?}"
+    );
+    // Thirty minutes from Monday 09:00, not from Saturday 03:00.
+    let monday_0930 = Utc.with_ymd_and_hms(2026, 11, 30, 1, 30, 0).unwrap();
+    let first = s
+        .deadlines
+        .iter()
+        .find(|d| d.name == "first_response")
+        .unwrap();
+    assert_eq!(
+        first.due_at.as_ref().map(|t| t.seconds),
+        Some(monday_0930.timestamp()),
+        "{s:?}"
+    );
+    stack.stop().await;
+}
+
+/// A pause across a weekend that holds a make-up working day (调休): Saturday 10 October 2026
+/// is worked after the National Day holiday. Assigned Thursday 8 October 10:00, three working
+/// days end on Monday 12 October 18:00 (Friday, the make-up Saturday, Monday). Evidence asked
+/// for on Friday 10:00 stops the clock with 21 h 30 min of working time left (6.5 h on Friday,
+/// 7.5 h on the Saturday, 7.5 h on Monday); supplied on Sunday 15:00, outside working time,
+/// the clock resumes at Monday's opening and ends on Wednesday 14 October, 17:00.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_across_a_make_up_weekend_resumes_with_the_exact_time_left() {
+    let stack = Stack::start().await;
+    let shanghai = |m: u32, d: u32, h: u32| {
+        Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
+    };
+    stack.clock.set(shanghai(10, 8, 10));
+    let ticket = stack.submit("web-tiaoxiu", "快递三天没有送到").await;
+    let dept = "logistics";
+    let resolution = |s: &ComplaintStatus| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == "resolution")
+            .map(|d| {
+                (
+                    d.due_at.as_ref().map_or(0, |t| t.seconds),
+                    d.state(),
+                    d.remaining_secs,
+                )
+            })
+    };
+    stack
+        .wait_for(&ticket, "due Monday 18:00", |s| {
+            resolution(s) == Some((shanghai(10, 12, 18).timestamp(), DeadlineState::Armed, 0))
+        })
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack.clock.set(shanghai(10, 9, 10));
+    stack
+        .work(
+            "request_evidence",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::RequestEvidence(redress_proto::v1::RequestEvidence {
+                what: "请提供快递单号".into(),
+            }),
+        )
+        .await;
+    let s = stack
+        .wait_for(&ticket, "paused", |s| {
+            resolution(s).is_some_and(|(_, st, _)| st == DeadlineState::Paused)
+        })
+        .await;
+    assert_eq!(
+        resolution(&s).map(|r| r.2),
+        Some(21 * 3600 + 30 * 60),
+        "21 h 30 min of working time left: {s:?}"
+    );
+    let notices = stack
+        .env
+        .stream_messages(
+            Stream::Notify,
+            stack.env.subjects().notify_evidence_requested("web"),
+        )
+        .await
+        .unwrap();
+    let token = redress_proto::v1::ReplyToComplainant::decode(notices[0].payload.clone())
+        .unwrap()
+        .token;
+    stack.clock.set(shanghai(10, 11, 15));
+    stack
+        .client
+        .publish_evidence(&redress_proto::v1::SupplyEvidence {
+            channel: "web".into(),
+            external_id: "ev-tiaoxiu".into(),
+            ticket: ticket.clone(),
+            token,
+            text: "单号 SF1234567890".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let wednesday_1700 = shanghai(10, 14, 17).timestamp();
+    stack
+        .wait_for(&ticket, "resumed, due Wednesday 17:00", |s| {
+            resolution(s) == Some((wednesday_1700, DeadlineState::Armed, 0))
+        })
+        .await;
+    stack.stop().await;
+}

@@ -398,6 +398,128 @@ pub struct Sla {
     /// not met yet; none means no warnings.
     #[serde(default)]
     pub warn_at_percent: Option<u32>,
+    /// The escalation ladder: who is told what as a deadline's time runs out, and after.
+    #[serde(default)]
+    pub ladder: Vec<Rung>,
+    /// Who is paged when urgent work arrives outside working hours.
+    #[serde(default)]
+    pub on_call: Option<OnCall>,
+}
+
+/// One rung of the escalation ladder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rung {
+    /// "50%" of the deadline's time, "breach", or "breach + <limit>" (e.g. "breach + 4
+    /// hours", "breach + 1 working day").
+    pub at: String,
+    #[serde(rename = "do")]
+    pub action: RungAction,
+    /// "handler" (who took the work on, else the department's manager),
+    /// "department_manager", a person of the playbook, or a role (an approver role or an
+    /// entry of `routing.escalation`).
+    pub to: String,
+    /// The deadlines this rung is for; empty: every deadline.
+    #[serde(default)]
+    pub deadlines: Vec<String>,
+}
+
+/// When a rung is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RungAt {
+    /// This share (in %) of the deadline's time has gone.
+    Share(u32),
+    /// The deadline was breached, this long ago (none: at the breach).
+    Breach(Option<DeadlineSpan>),
+}
+
+impl Rung {
+    pub fn when(&self) -> Result<RungAt, String> {
+        let at = self.at.trim();
+        if let Some(p) = at.strip_suffix('%') {
+            return match p.trim().parse::<u32>() {
+                Ok(p) if (1..=99).contains(&p) => Ok(RungAt::Share(p)),
+                _ => Err(format!("{at:?}: a share must be 1% to 99%")),
+            };
+        }
+        let Some(rest) = at.strip_prefix("breach") else {
+            return Err(format!(
+                "{at:?}: \"<n>%\", \"breach\" or \"breach + <limit>\""
+            ));
+        };
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return Ok(RungAt::Breach(None));
+        }
+        let Some(limit) = rest.strip_prefix('+') else {
+            return Err(format!("{at:?}: \"breach + <limit>\""));
+        };
+        limit
+            .trim()
+            .parse::<DeadlineSpan>()
+            .map(|s| RungAt::Breach(Some(s)))
+            .map_err(|e| format!("{at:?}: {e}"))
+    }
+
+    /// Whether the rung is for deadline `name`.
+    pub fn covers(&self, name: &str) -> bool {
+        self.deadlines.is_empty() || self.deadlines.iter().any(|d| d == name)
+    }
+}
+
+/// What a rung does. Reminders and warnings wait for working hours (for work that is not an
+/// emergency); notices and escalations after a breach go out at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RungAction {
+    Remind,
+    Warn,
+    Notify,
+    /// Also raises the work's escalation to `to` (routing records it).
+    Escalate,
+}
+
+impl RungAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RungAction::Remind => "remind",
+            RungAction::Warn => "warn",
+            RungAction::Notify => "notify",
+            RungAction::Escalate => "escalate",
+        }
+    }
+
+    /// Sent only inside working hours.
+    pub fn waits_for_working_hours(self) -> bool {
+        matches!(self, RungAction::Remind | RungAction::Warn)
+    }
+}
+
+/// The on-call rota (after-sales, 003: urgent complaints outside working hours page the
+/// on-call leader at once, and their deadlines start at the next working time).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnCall {
+    /// One person per ISO week, in turn (week number modulo the rota's length).
+    pub rota: Vec<String>,
+    /// The urgencies that page.
+    #[serde(default = "urgent_and_emergency")]
+    pub urgencies: Vec<Urgency>,
+}
+
+fn urgent_and_emergency() -> Vec<Urgency> {
+    vec![Urgency::Urgent, Urgency::Emergency]
+}
+
+impl OnCall {
+    /// Who is on call in ISO week `week` of `year`.
+    pub fn on_duty(&self, year: i32, week: u32) -> Option<&str> {
+        if self.rota.is_empty() {
+            return None;
+        }
+        let n = (i64::from(year) * 53 + i64::from(week)).rem_euclid(self.rota.len() as i64);
+        self.rota.get(n as usize).map(String::as_str)
+    }
 }
 
 /// What a deadline policy is chosen by: the work's classification and its channel.
@@ -770,6 +892,51 @@ impl Playbook {
         {
             return Err(bad("sla.warn_at_percent", "must be 1 to 99".into()));
         }
+        let people = self.people();
+        let roles: BTreeSet<&str> = self
+            .approval
+            .approvers
+            .iter()
+            .map(|a| a.role.as_str())
+            .chain(self.routing.escalation.iter().map(String::as_str))
+            .collect();
+        for (i, r) in self.sla.ladder.iter().enumerate() {
+            r.when()
+                .map_err(|e| bad(&format!("sla.ladder[{i}].at"), e))?;
+            let to = r.to.as_str();
+            if !matches!(to, "handler" | "department_manager")
+                && !people.contains(to)
+                && !roles.contains(to)
+            {
+                return Err(bad(
+                    &format!("sla.ladder[{i}].to"),
+                    format!(
+                        "{to:?} is not handler, department_manager, a person or a role of the playbook"
+                    ),
+                ));
+            }
+            for (j, name) in r.deadlines.iter().enumerate() {
+                if !self.sla.deadlines.iter().any(|d| &d.name == name) {
+                    return Err(bad(
+                        &format!("sla.ladder[{i}].deadlines[{j}]"),
+                        format!("{name:?} is not one of the sla.deadlines"),
+                    ));
+                }
+            }
+        }
+        if let Some(on_call) = &self.sla.on_call {
+            if on_call.rota.is_empty() {
+                return Err(bad("sla.on_call.rota", "names nobody".into()));
+            }
+            for (i, p) in on_call.rota.iter().enumerate() {
+                if !people.contains(p) {
+                    return Err(bad(
+                        &format!("sla.on_call.rota[{i}]"),
+                        format!("{p:?} is not a person of the playbook"),
+                    ));
+                }
+            }
+        }
         let e = &self.evidence;
         for (field, limit) in [
             ("evidence.request_within", &e.request_within),
@@ -1004,6 +1171,61 @@ mod tests {
                 .filter(|d| d.name != "x")
                 .all(|d| d.starts == Step::Assigned)
         );
+    }
+
+    #[test]
+    fn a_ladder_rung_must_say_when_and_name_someone_the_playbook_knows() {
+        let text = std::fs::read_to_string(shipped().join("default/playbook.toml")).unwrap();
+        let with = |rung: &str| {
+            text.replacen(
+                "[evidence]",
+                &format!("[[sla.ladder]]\n{rung}\n\n[evidence]"),
+                1,
+            )
+        };
+        for (rung, field) in [
+            (
+                "at = \"120%\"\ndo = \"remind\"\nto = \"handler\"",
+                "sla.ladder[0].at",
+            ),
+            (
+                "at = \"later\"\ndo = \"remind\"\nto = \"handler\"",
+                "sla.ladder[0].at",
+            ),
+            (
+                "at = \"breach + soon\"\ndo = \"notify\"\nto = \"handler\"",
+                "sla.ladder[0].at",
+            ),
+            (
+                "at = \"breach\"\ndo = \"notify\"\nto = \"nobody\"",
+                "sla.ladder[0].to",
+            ),
+            (
+                "at = \"50%\"\ndo = \"remind\"\nto = \"handler\"\ndeadlines = [\"x\"]",
+                "sla.ladder[0].deadlines[0]",
+            ),
+        ] {
+            let err = Playbook::from_toml(&with(rung), Path::new("x"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{rung}: {err}");
+        }
+        let pb = Playbook::from_toml(
+            &with("at = \"breach + 1 working day\"\ndo = \"escalate\"\nto = \"general manager\""),
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            pb.sla.ladder[0].when(),
+            Ok(RungAt::Breach(Some("1 working day".parse().unwrap())))
+        );
+        let on_call = OnCall {
+            rota: vec!["a".into(), "b".into()],
+            urgencies: vec![Urgency::Urgent],
+        };
+        // One person a week, in turn.
+        assert_ne!(on_call.on_duty(2026, 48), on_call.on_duty(2026, 49));
+        assert_eq!(on_call.on_duty(2026, 48), on_call.on_duty(2026, 50));
     }
 
     #[test]

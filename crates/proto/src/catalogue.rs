@@ -20,6 +20,8 @@ pub enum EventKind {
     SlaWarning,
     SlaMet,
     SlaBreached,
+    /// `sla.escalation`: a rung of a deadline's escalation ladder, or an on-call page.
+    SlaEscalation,
     ApprovalRequested,
     ApprovalDecided,
     SurveySent,
@@ -95,7 +97,7 @@ impl WorkChange {
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 34] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -120,6 +122,7 @@ impl EventKind {
         EventKind::SlaWarning,
         EventKind::SlaMet,
         EventKind::SlaBreached,
+        EventKind::SlaEscalation,
         EventKind::ApprovalRequested,
         EventKind::ApprovalDecided,
         EventKind::SurveySent,
@@ -162,6 +165,7 @@ impl EventKind {
             EventKind::SlaWarning => "sla.warning",
             EventKind::SlaMet => "sla.met",
             EventKind::SlaBreached => "sla.breached",
+            EventKind::SlaEscalation => "sla.escalation",
             EventKind::ApprovalRequested => "approval.requested",
             EventKind::ApprovalDecided => "approval.decided",
             EventKind::SurveySent => "survey.sent",
@@ -187,7 +191,8 @@ impl EventKind {
             EventKind::SlaArmed
             | EventKind::SlaWarning
             | EventKind::SlaMet
-            | EventKind::SlaBreached => "sla-timer",
+            | EventKind::SlaBreached
+            | EventKind::SlaEscalation => "sla-timer",
             EventKind::ApprovalRequested | EventKind::ApprovalDecided => "approval",
             EventKind::SurveySent
             | EventKind::SurveyAnswered
@@ -247,6 +252,7 @@ impl Payload {
             Payload::DeadlineWarned(_) => EventKind::SlaWarning,
             Payload::DeadlineMet(_) => EventKind::SlaMet,
             Payload::DeadlineBreached(_) => EventKind::SlaBreached,
+            Payload::DeadlineEscalation(_) => EventKind::SlaEscalation,
             Payload::ApprovalRequested(_) => EventKind::ApprovalRequested,
             Payload::ApprovalDecided(_) => EventKind::ApprovalDecided,
             Payload::SurveySent(_) => EventKind::SurveySent,
@@ -295,7 +301,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventKind::ALL.len());
-        assert_eq!(WorkChange::ALL.len() + 16, EventKind::ALL.len());
+        assert_eq!(WorkChange::ALL.len() + 17, EventKind::ALL.len());
     }
 
     #[test]

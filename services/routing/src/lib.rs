@@ -219,6 +219,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             EventKind::ComplaintClassified,
             EventKind::ApprovalDecided,
             EventKind::SlaBreached,
+            EventKind::SlaEscalation,
             EventKind::ComplaintClosed,
             EventKind::ComplaintReopened,
             EventKind::ComplaintWithdrawn,

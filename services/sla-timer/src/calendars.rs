@@ -245,7 +245,8 @@ pub async fn replay(sla: &SlaTimer, fingerprint: &str) -> Result<u64, CommitErro
             let warned_at = warned_at.filter(|_| warn_at.is_none_or(|w| w <= now));
             sqlx::query(
                 "UPDATE deadlines SET due_at = $2, base_due_at = CASE WHEN base_due_at IS NULL
-                     THEN NULL ELSE $3 END, warn_at = $4, warned_at = $5
+                     THEN NULL ELSE $3 END, warn_at = $4, warned_at = $5,
+                     ladder_at = CASE WHEN ladder_at IS NULL THEN NULL ELSE started_at END
                  WHERE id = $1",
             )
             .bind(d.id)

@@ -70,7 +70,205 @@ pub async fn run(sla: Arc<SlaTimer>) -> anyhow::Result<()> {
                 }
             }
         }
+        // After the breaches, so that a rung at the breach finds the deadline breached.
+        loop {
+            match climb_due(&sla).await {
+                Ok(n) if n as i64 >= sla.settings.batch_size => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sla timer: escalation ladder failed, will retry");
+                    break;
+                }
+            }
+        }
     }
+}
+
+/// Takes the deadlines whose next rung of the escalation ladder may have come, one batch in
+/// one transaction: each rung reached is told once (`sla.escalation`) and the deadline moves
+/// on to its next rung. A reminder or warning that falls outside working hours waits for the
+/// next opening (not for emergency work); a rung after the breach waits for the breach; a
+/// reminder or warning the breach overtook is skipped. Returns how many rows it looked at.
+pub async fn climb_due(sla: &SlaTimer) -> Result<usize, CommitError> {
+    use crate::domain::ladder;
+    use redress_playbook::RungAt;
+
+    let now = sla.ctx.clock.now();
+    let mut unit = sla.store.begin().await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS}, started_at, ladder_next, at_once FROM deadlines
+         WHERE ladder_at <= $1 AND ladder_at IS NOT NULL AND state IN ('armed', 'breached')
+         ORDER BY ladder_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(sla.settings.batch_size.max(1))
+    .fetch_all(unit.db())
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let calendars = sla.calendars();
+    let grace = chrono::Duration::seconds(sla.settings.grace_secs.min(86_400) as i64);
+    for row in &rows {
+        let d = StoredDeadline::from_row(row);
+        let started: chrono::DateTime<chrono::Utc> = row.get("started_at");
+        let next: i32 = row.get("ladder_next");
+        let at_once: bool = row.get("at_once");
+        let steps = match sla.playbooks.get(&d.playbook) {
+            Ok(pb) => ladder::of(pb, &d.name),
+            Err(_) => Vec::new(),
+        };
+        let (Some(step), Ok(calendar)) = (
+            usize::try_from(next).ok().and_then(|n| steps.get(n)),
+            calendars.get(&d.calendar),
+        ) else {
+            // No rung left (or the playbook no longer has them).
+            set_ladder(&mut unit, &d, next, None).await?;
+            continue;
+        };
+        let Ok(planned) = ladder::due(calendar, &step.when, started, d.due_at) else {
+            set_ladder(&mut unit, &d, next, None).await?;
+            continue;
+        };
+        let breached = d.state == DeadlineState::Breached;
+        let after_breach = matches!(step.when, RungAt::Breach(_));
+        if !after_breach && breached {
+            // The breach overtook it: a reminder now would say less than the breach did.
+            let then = following(calendar, &steps, next + 1, started, d.due_at);
+            set_ladder(&mut unit, &d, next + 1, then).await?;
+            continue;
+        }
+        if after_breach && met_late(&mut unit, &d).await? {
+            // Done after all, late: the breach stands, but nobody is chased any further.
+            set_ladder(&mut unit, &d, next, None).await?;
+            continue;
+        }
+        let ready = if after_breach {
+            planned.max(d.due_at + grace)
+        } else {
+            planned
+        };
+        if ready > now || (after_breach && !breached) {
+            // Moved later (a pause, a new plan, a calendar), or the breach is still to come.
+            set_ladder(&mut unit, &d, next, Some(ready.max(now))).await?;
+            continue;
+        }
+        if step.rung.action.waits_for_working_hours() && !at_once {
+            let opening = ladder::next_opening(calendar, now).unwrap_or(now);
+            if opening > now {
+                set_ladder(&mut unit, &d, next, Some(opening)).await?;
+                continue;
+            }
+        }
+        let to = recipient(sla, &mut unit, &d, &step.rung.to).await?;
+        let span = tracing::info_span!(
+            "deadline",
+            otel.name = "sla-timer.deadline.escalation",
+            redress.service = IDENT.name,
+            ticket = %d.ticket,
+            complaint_id = %d.complaint_id,
+            deadline = %d.name,
+        );
+        let payload = redress_proto::v1::envelope::Payload::DeadlineEscalation(
+            redress_proto::v1::LadderStep {
+                deadline: Some(d.to_proto()),
+                rung: u32::try_from(step.index).unwrap_or(u32::MAX),
+                action: step.rung.action.as_str().to_string(),
+                to: to.clone(),
+                at: step.rung.at.clone(),
+                planned_at: redress_proto::time::ts(planned),
+                department: d.department.clone(),
+            },
+        );
+        // Entered only around the emit: no guard may be held across an await.
+        span.in_scope(|| unit.emit(new_event(IDENT.name, &d.cause(), now, payload)));
+        tracing::info!(
+            deadline = %d.name, rung = %step.rung.at, action = step.rung.action.as_str(), %to,
+            "escalation ladder"
+        );
+        unit.count("sla_ladder_total", 1);
+        let then = following(calendar, &steps, next + 1, started, d.due_at);
+        set_ladder(&mut unit, &d, next + 1, then).await?;
+    }
+    unit.commit().await?;
+    Ok(rows.len())
+}
+
+/// Whether the round took the step that meets `d` (after it fell due).
+async fn met_late(unit: &mut redress_platform::Unit, d: &StoredDeadline) -> sqlx::Result<bool> {
+    let step = match redress_playbook::Step::parse(&d.met_by) {
+        Some(redress_playbook::Step::Progress) => redress_playbook::Step::Resolved,
+        Some(step) => step,
+        None => return Ok(false),
+    };
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM steps WHERE work_id = $1 AND round = $2 AND step = $3)",
+    )
+    .bind(d.work_id.uuid())
+    .bind(d.round)
+    .bind(step.as_str())
+    .fetch_one(unit.db())
+    .await
+}
+
+/// When rung `n` of `steps` falls due; none past the last.
+fn following(
+    calendar: &redress_calendar::Calendar,
+    steps: &[crate::domain::ladder::Step<'_>],
+    n: i32,
+    started: chrono::DateTime<chrono::Utc>,
+    due: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let step = steps.get(usize::try_from(n).ok()?)?;
+    crate::domain::ladder::due(calendar, &step.when, started, due).ok()
+}
+
+async fn set_ladder(
+    unit: &mut redress_platform::Unit,
+    d: &StoredDeadline,
+    next: i32,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE deadlines SET ladder_next = $2, ladder_at = $3 WHERE id = $1")
+        .bind(d.id)
+        .bind(next)
+        .bind(at)
+        .execute(unit.db())
+        .await
+        .map(|_| ())
+}
+
+/// The person a rung's `to` names for this deadline: who took the work on (else the
+/// department's manager), the department's manager, or the person or role as written.
+async fn recipient(
+    sla: &SlaTimer,
+    unit: &mut redress_platform::Unit,
+    d: &StoredDeadline,
+    to: &str,
+) -> sqlx::Result<String> {
+    let manager = || {
+        sla.playbooks
+            .get(&d.playbook)
+            .ok()
+            .and_then(|pb| pb.department(&d.department))
+            .map(|dept| dept.manager.clone())
+            .unwrap_or_else(|| format!("the manager of {}", d.department))
+    };
+    Ok(match to {
+        "department_manager" => manager(),
+        "handler" => {
+            let handler: Option<String> = sqlx::query_scalar(
+                "SELECT handler FROM progress WHERE work_id = $1 AND round = $2",
+            )
+            .bind(d.work_id.uuid())
+            .bind(d.round)
+            .fetch_optional(unit.db())
+            .await?
+            .flatten();
+            handler.unwrap_or_else(manager)
+        }
+        other => other.to_string(),
+    })
 }
 
 /// Breaches one batch of due deadlines and publishes `sla.breached` for each, in one

@@ -9,6 +9,7 @@ pub mod complaint_responded;
 pub mod complaint_withdrawn;
 pub mod list_work;
 pub mod sla_breached;
+pub mod sla_escalation;
 pub mod work_command;
 
 use redress_platform::Unit;
@@ -24,6 +25,7 @@ pub enum Input {
     Classified(Box<complaint_classified::Assignment>),
     Decided(WorkId),
     Breached(Box<sla_breached::Breach>),
+    Climbed(Box<sla_escalation::Climb>),
     Closed(WorkId),
     Reopened(WorkId),
     Withdrawn(uuid::Uuid),
@@ -39,6 +41,10 @@ impl Handler for Routing {
             Payload::ComplaintClassified(c) => complaint_classified::parse(self, event, c),
             Payload::ApprovalDecided(d) => work_id(&d.work_id).map(Input::Decided),
             Payload::DeadlineBreached(b) => sla_breached::parse(b),
+            Payload::DeadlineEscalation(step) => match sla_escalation::parse(step) {
+                Some(parsed) => parsed,
+                None => return Parsed::Skip,
+            },
             Payload::ComplaintClosed(c) => work_id(&c.work_id).map(Input::Closed),
             Payload::ComplaintReopened(r) => work_id(&r.work_id).map(Input::Reopened),
             // An acceptance changes nothing in the work: the department resolves.
@@ -72,6 +78,7 @@ impl Handler for Routing {
                 approval_decided::apply(self, unit, event, *id, d).await
             }
             (Input::Breached(b), _) => sla_breached::apply(self, unit, event, b).await,
+            (Input::Climbed(c), _) => sla_escalation::apply(self, unit, event, c).await,
             (Input::Closed(id), Payload::ComplaintClosed(c)) => {
                 complaint_closed::apply(self, unit, event, *id, c).await
             }

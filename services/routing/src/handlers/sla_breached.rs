@@ -40,15 +40,13 @@ pub async fn apply(
     b: &Breach,
 ) -> Result<(), Failure> {
     let deadline = &b.deadline;
-    let id = b.work_id.uuid();
-    let mut work = super::lock(unit, b.work_id).await?;
+    let work = super::lock(unit, b.work_id).await?;
     let Ok(playbook) = routing.playbooks.get(&work.playbook) else {
         return Err(Failure::Reject(format!(
             "unknown playbook {:?}",
             work.playbook
         )));
     };
-    let now = routing.now();
     if let Some(seq) = evidence_answer_seq(&deadline.name)
         && work.waiting_for_evidence().is_some_and(|p| p.seq == seq)
         && deadline.round == work.round
@@ -87,12 +85,35 @@ pub async fn apply(
         unit.count("routing_early_breaches_ignored_total", 1);
         return Ok(());
     }
+    // The playbook's ladder says who hears of a breach, and when: its rungs escalate.
+    if playbook.sla.ladder.iter().any(|r| {
+        r.covers(&deadline.name) && matches!(r.when(), Ok(redress_playbook::RungAt::Breach(_)))
+    }) {
+        return Ok(());
+    }
+    escalate(routing, unit, event, work, deadline, &deadline.name, None).await
+}
+
+/// Raises the work's escalation level for `deadline` once per `key` (the deadline's name for
+/// a breach, with the rung for a rung of the ladder): to `to`, else to the next level of the
+/// playbook's chain.
+pub(super) async fn escalate(
+    routing: &Routing,
+    unit: &mut Unit,
+    event: &Event,
+    mut work: crate::domain::work::Work,
+    deadline: &Deadline,
+    key: &str,
+    to: Option<&str>,
+) -> Result<(), Failure> {
+    let now = routing.now();
+    let id = work.work_id;
     let already: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM escalations WHERE work_id = $1 AND round = $2 AND deadline = $3)",
     )
     .bind(id)
     .bind(deadline.round as i32)
-    .bind(&deadline.name)
+    .bind(key)
     .fetch_one(unit.db())
     .await?;
     if already {
@@ -101,14 +122,25 @@ pub async fn apply(
     let Some(level) = work.escalate(deadline.round) else {
         return Ok(());
     };
-    let to = escalated_to(&playbook.routing, &work.department, level);
+    let to = match to {
+        Some(to) => to.to_string(),
+        None => {
+            let Ok(playbook) = routing.playbooks.get(&work.playbook) else {
+                return Err(Failure::Reject(format!(
+                    "unknown playbook {:?}",
+                    work.playbook
+                )));
+            };
+            escalated_to(&playbook.routing, &work.department, level)
+        }
+    };
     sqlx::query(
         "INSERT INTO escalations (work_id, round, deadline, level, escalated_to, at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(deadline.round as i32)
-    .bind(&deadline.name)
+    .bind(key)
     .bind(level as i32)
     .bind(&to)
     .bind(now)

@@ -70,11 +70,11 @@ pub fn plan(
 }
 
 // Both sides count microseconds since the epoch, so nothing is rounded on the way.
-fn to_jiff(t: DateTime<Utc>) -> Result<jiff::Timestamp, PlanError> {
+pub(crate) fn to_jiff(t: DateTime<Utc>) -> Result<jiff::Timestamp, PlanError> {
     jiff::Timestamp::from_microsecond(t.timestamp_micros()).map_err(|_| PlanError::OutOfRange(t))
 }
 
-fn from_jiff(t: jiff::Timestamp) -> Result<DateTime<Utc>, PlanError> {
+pub(crate) fn from_jiff(t: jiff::Timestamp) -> Result<DateTime<Utc>, PlanError> {
     DateTime::from_timestamp_micros(t.as_microsecond())
         .ok_or(PlanError::OutOfRange(DateTime::<Utc>::MAX_UTC))
 }

@@ -2,3 +2,4 @@
 //! and how each one settles.
 
 pub mod deadline;
+pub mod ladder;

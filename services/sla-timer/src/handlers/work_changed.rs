@@ -38,6 +38,8 @@ pub struct Round {
     progress: Progress,
     /// The round's deadlines that start at assignment, when the event says when that was.
     plan: Option<(DateTime<Utc>, Vec<Planned>)>,
+    /// Urgent work that arrived outside working hours: who is paged, and when it arrived.
+    page: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
     /// The round's policies whose clocks start at another step: each is armed once the
     /// round is known to have taken that step.
     chained: Vec<redress_playbook::DeadlinePolicy>,
@@ -116,6 +118,13 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
     // ASSIGNED event's time. Any other event without it cannot start the clock.
     let start =
         opt_to_chrono(&work.assigned_at).or((state == WorkState::Assigned).then_some(occurred_at));
+    // Urgent work outside working hours pages whoever is on call, and its clocks start at
+    // the next opening (after-sales, 003).
+    let page = start.and_then(|s| off_hours(sla, playbook, work, s));
+    let start = match page {
+        Some((_, _, opening)) => Some(opening),
+        None => start,
+    };
     let plan = match start {
         None => None,
         Some(start) => {
@@ -189,6 +198,7 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
             p
         },
         plan,
+        page,
         chained,
         ended,
         committed,
@@ -208,6 +218,34 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
         evidence: playbook.evidence.clone(),
         replan,
     })
+}
+
+/// Whom to page, when the work arrived and when the office opens, for urgent work the
+/// playbook's on-call rota covers that arrived at `at` outside working hours.
+fn off_hours(
+    sla: &SlaTimer,
+    playbook: &redress_playbook::Playbook,
+    work: &WorkItem,
+    at: DateTime<Utc>,
+) -> Option<(String, DateTime<Utc>, DateTime<Utc>)> {
+    let on_call = playbook.sla.on_call.as_ref()?;
+    let (_, urgency) = grade(sla, work);
+    if !on_call.urgencies.contains(&urgency) {
+        return None;
+    }
+    let calendars = sla.calendars();
+    let calendar = calendars.get(&playbook.sla.calendar).ok()?;
+    let opening = crate::domain::ladder::next_opening(calendar, at).ok()?;
+    if opening <= at {
+        return None;
+    }
+    let local = deadline::to_jiff(at)
+        .ok()?
+        .to_zoned(calendar.zone().clone())
+        .date()
+        .iso_week_date();
+    let who = on_call.on_duty(i32::from(local.year()), u32::try_from(local.week()).ok()?)?;
+    Some((who.to_string(), at, opening))
 }
 
 /// Severity and urgency pick the policies; work that lacks them (a contract breach upstream)
@@ -266,6 +304,25 @@ struct Born {
     warn_at: Option<DateTime<Utc>>,
     /// The policy it repeats, for a repeating deadline.
     repeat_of: Option<String>,
+    /// When its first rung of the escalation ladder falls due (none: no ladder).
+    ladder_at: Option<DateTime<Utc>>,
+}
+
+/// When the first rung of deadline `name`'s escalation ladder falls due.
+fn first_rung(
+    sla: &SlaTimer,
+    r: &Round,
+    name: &str,
+    started: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let playbook = sla.playbooks.get(&r.playbook).ok()?;
+    let first = crate::domain::ladder::of(playbook, name)
+        .into_iter()
+        .next()?;
+    let calendars = sla.calendars();
+    let calendar = calendars.get(&r.calendar).ok()?;
+    crate::domain::ladder::due(calendar, &first.when, started, due).ok()
 }
 
 /// Applies a batch of work events with a statement per step whatever its size: the rounds'
@@ -329,14 +386,24 @@ pub async fn apply_all(
     rounds.sort_by_key(|(k, _)| *k);
     let work_ids: Vec<uuid::Uuid> = rounds.iter().map(|(k, _)| k.0).collect();
     let round_nos: Vec<i32> = rounds.iter().map(|(k, _)| k.1).collect();
+    // Who took the work on, as the newest event of the round that names someone tells.
+    let handlers: Vec<Option<String>> = rounds
+        .iter()
+        .map(|(_, t)| {
+            let w = &t.round.work;
+            (!w.accepted_by.is_empty()).then(|| w.accepted_by.clone())
+        })
+        .collect();
     let stored = sqlx::query(
-        "INSERT INTO progress (work_id, round)
-         SELECT * FROM unnest($1::uuid[], $2::int4[])
-         ON CONFLICT (work_id, round) DO UPDATE SET round = EXCLUDED.round
+        "INSERT INTO progress (work_id, round, handler)
+         SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[])
+         ON CONFLICT (work_id, round) DO UPDATE SET
+             handler = COALESCE(EXCLUDED.handler, progress.handler)
          RETURNING work_id, round, armed_at",
     )
     .bind(&work_ids)
     .bind(&round_nos)
+    .bind(&handlers)
     .fetch_all(unit.db())
     .await?;
     // Every step the batch tells, folded into what was known: the earliest time wins.
@@ -404,6 +471,24 @@ pub async fn apply_all(
             (false, Some((start, planned))) => {
                 arming.push(i);
                 let r = told.round;
+                if let Some((who, arrived, _)) = &r.page {
+                    let envelope = follow_up(
+                        IDENT.name,
+                        &told.event.envelope,
+                        now,
+                        Payload::DeadlineEscalation(redress_proto::v1::LadderStep {
+                            deadline: None,
+                            rung: 0,
+                            action: "page".into(),
+                            to: who.clone(),
+                            at: "off hours".into(),
+                            planned_at: redress_proto::time::ts(*arrived),
+                            department: r.work.department.clone(),
+                        }),
+                    );
+                    told.event.span.in_scope(|| unit.emit(envelope));
+                    unit.count("sla_paged_total", 1);
+                }
                 for p in planned {
                     let d = StoredDeadline {
                         id: Uuid::now_v7(),
@@ -432,6 +517,7 @@ pub async fn apply_all(
                     });
                     born.push(Born {
                         round: i,
+                        ladder_at: first_rung(sla, r, &p.name, *start, p.due_at),
                         deadline: d,
                         started_at: *start,
                         warn_at,
@@ -761,6 +847,7 @@ fn chained(
             .map(|pct| start + (due - start) * i32::try_from(pct).unwrap_or(0) / 100);
         born.push(Born {
             round: i,
+            ladder_at: first_rung(sla, r, &policy.name, start, due),
             deadline: d,
             started_at: start,
             warn_at,
@@ -798,11 +885,12 @@ async fn insert_all(
     sqlx::query(
         "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id, playbook,
              playbook_version, ticket, department, limit_text, calendar, met_by, started_at,
-             due_at, state, settled_at, warn_at, repeat_of, armed_at)
+             due_at, state, settled_at, warn_at, repeat_of, ladder_at, at_once, armed_at)
          SELECT d.*, $20 FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::uuid[],
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
              $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[],
-             $17::timestamptz[], $18::timestamptz[], $19::text[]) AS d
+             $17::timestamptz[], $18::timestamptz[], $19::text[], $21::timestamptz[],
+             $22::bool[]) AS d
          ON CONFLICT (work_id, round, name) DO NOTHING
          RETURNING id",
     )
@@ -826,6 +914,14 @@ async fn insert_all(
     .bind(&warn)
     .bind(born.iter().map(|b| b.repeat_of.clone()).collect::<Vec<_>>())
     .bind(now)
+    .bind(born.iter().map(|b| b.ladder_at).collect::<Vec<_>>())
+    .bind(
+        born.iter()
+            .map(|b| {
+                rounds[b.round].1.round.work.urgency() == redress_proto::v1::Urgency::Emergency
+            })
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(unit.db())
     .await
     .map(|rows| rows.iter().map(|r| r.get("id")).collect())
@@ -1074,7 +1170,8 @@ async fn apply_waits(
             };
             sqlx::query(
                 "UPDATE deadlines SET state = $2, due_at = $3, base_due_at = $4, paused_at = $5,
-                     warn_at = $6, told_version = GREATEST(told_version, $7)
+                     warn_at = $6, told_version = GREATEST(told_version, $7),
+                     ladder_at = CASE WHEN ladder_at IS NULL THEN NULL ELSE started_at END
                  WHERE id = $1",
             )
             .bind(d.id)
@@ -1234,7 +1331,8 @@ async fn apply_replans(
             sqlx::query(
                 "UPDATE deadlines SET base_due_at = $2, due_at = $3, limit_text = $4,
                      started_at = $5, warn_at = COALESCE($6, warn_at),
-                     told_version = GREATEST(told_version, $7)
+                     told_version = GREATEST(told_version, $7),
+                     ladder_at = CASE WHEN ladder_at IS NULL THEN NULL ELSE $5 END
                  WHERE id = $1",
             )
             .bind(d.id)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use redress_proto::EventKind;
 use redress_proto::time::opt_to_chrono;
-use redress_proto::v1::{Deadline, DeadlineSettled, DeadlineState, DeadlinesArmed};
+use redress_proto::v1::{Deadline, DeadlineSettled, DeadlineState, DeadlinesArmed, LadderStep};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -78,6 +78,24 @@ impl Row {
             },
             work_version: self.work_version.max(newer.work_version),
         }
+    }
+}
+
+/// The history line of a rung of an escalation ladder or an on-call page: who was told what.
+pub(super) fn escalation_line(step: &LadderStep) -> String {
+    let late = opt_to_chrono(&step.planned_at);
+    match &step.deadline {
+        Some(d) => format!(
+            "{} (round {}) at {}: {} {}{}",
+            d.name,
+            d.round,
+            step.at,
+            step.action,
+            step.to,
+            late.map(|t| format!(" (due {})", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default()
+        ),
+        None => format!("{} {} ({})", step.action, step.to, step.at),
     }
 }
 

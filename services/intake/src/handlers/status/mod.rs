@@ -138,6 +138,7 @@ async fn apply_all(
             Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) | Payload::DeadlineWarned(s) => {
                 deadlines.settled(id, event.kind, s)
             }
+            Payload::DeadlineEscalation(step) => deadlines::escalation_line(step),
             Payload::ApprovalRequested(r) => approvals.requested(id, r),
             Payload::ApprovalDecided(d) => approvals.decided(id, d),
             Payload::SurveySent(s) => surveys.sent(id, s),
