@@ -19,6 +19,7 @@ mod discovery;
 mod notifications;
 mod ops;
 mod people;
+mod playbook;
 mod services;
 mod survey;
 mod up;
@@ -103,6 +104,10 @@ enum Command {
     /// Business calendars: working days and deadlines.
     #[command(subcommand)]
     Calendar(redress_calendar::CalendarCommand),
+    /// Playbooks: `playbook check [KEY…] [--playbooks DIR]` lists every problem as
+    /// `file:line: message` (exit 2), or says they are sound.
+    #[command(subcommand)]
+    Playbook(playbook::PlaybookCommand),
     /// Broker users for the systems around a `redress up` stack: `creds issue --dept KEY`,
     /// `--adapter CHANNEL`, `--service NAME`, `--ops`, `--approvals`, `--surveys`; `creds
     /// revoke USER`.
@@ -144,6 +149,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Command::Playbook(command) = &cli.command {
+        // Pure computation too.
+        return match playbook::run(command) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
                 ExitCode::from(2)
             }
         };
@@ -205,7 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Withdraw(args) => client_verbs::withdraw(args).await,
         Command::Respond(args) => client_verbs::respond(args).await,
         Command::Evidence(args) => client_verbs::evidence(args).await,
-        Command::Calendar(_) => unreachable!("handled above"),
+        Command::Calendar(_) | Command::Playbook(_) => unreachable!("handled above"),
     }
 }
 
@@ -225,6 +240,7 @@ impl Command {
             Command::Survey(_) => "survey",
             Command::Bench(_) => "bench",
             Command::Calendar(_) => "calendar",
+            Command::Playbook(_) => "playbook",
             Command::Ops(_) => "ops",
             Command::Creds(_) => "creds",
             Command::People(_) => "people",

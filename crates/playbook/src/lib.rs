@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod check;
+
 use redress_calendar::DeadlineSpan;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,6 +33,12 @@ pub enum PlaybookError {
     #[error("no playbook {0:?} is loaded")]
     Unknown(String),
 }
+
+/// The playbooks built into the binary, by key, as their files read.
+pub const BUILTIN: [(&str, &str); 1] = [(
+    "default",
+    include_str!("../../../playbooks/default/playbook.toml"),
+)];
 
 /// Severity as playbooks spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -701,34 +709,36 @@ impl Playbook {
         v.get(name).cloned().unwrap_or(serde_json::Value::Null)
     }
 
-    fn validate(&self) -> Result<(), PlaybookError> {
+    /// Every problem of the playbook, one per field (empty: it is sound).
+    pub fn problems(&self) -> Vec<PlaybookError> {
+        let mut out = Vec::new();
         let bad = |field: &str, message: String| PlaybookError::Invalid {
             key: self.key.clone(),
             field: field.to_string(),
             message,
         };
         if !redress_proto::subjects::is_subject_token(&self.key) {
-            return Err(bad(
+            out.push(bad(
                 "key",
                 "must be lowercase letters, digits, - or _".into(),
             ));
         }
         let c = &self.classification;
         if !c.categories.contains(&c.default_category) {
-            return Err(bad(
+            out.push(bad(
                 "classification.default_category",
                 format!("{:?} is not one of the categories", c.default_category),
             ));
         }
         if !c.natures.contains(&c.default_nature) {
-            return Err(bad(
+            out.push(bad(
                 "classification.default_nature",
                 format!("{:?} is not one of the natures", c.default_nature),
             ));
         }
         for (i, r) in c.category_rules.iter().enumerate() {
             if !c.categories.contains(&r.category) {
-                return Err(bad(
+                out.push(bad(
                     &format!("classification.category_rules[{i}].category"),
                     format!("{:?} is not one of the categories", r.category),
                 ));
@@ -736,7 +746,7 @@ impl Playbook {
         }
         for (i, r) in c.nature_rules.iter().enumerate() {
             if !c.natures.contains(&r.nature) {
-                return Err(bad(
+                out.push(bad(
                     &format!("classification.nature_rules[{i}].nature"),
                     format!("{:?} is not one of the natures", r.nature),
                 ));
@@ -751,7 +761,7 @@ impl Playbook {
             .chain(c.urgency_rules.iter().map(|r| (&r.id, &r.phrases)));
         for (id, phrases) in phrase_lists {
             if phrases.is_empty() || phrases.iter().any(|p| p.trim().is_empty()) {
-                return Err(bad(
+                out.push(bad(
                     "classification",
                     format!("rule {id:?} needs non-empty phrases"),
                 ));
@@ -761,7 +771,7 @@ impl Playbook {
         let mut keys = BTreeSet::new();
         for (i, d) in r.departments.iter().enumerate() {
             if !redress_proto::subjects::is_subject_token(&d.key) {
-                return Err(bad(
+                out.push(bad(
                     &format!("routing.departments[{i}].key"),
                     format!(
                         "{:?} must be lowercase letters, digits, - or _ (it is a subject token)",
@@ -770,21 +780,21 @@ impl Playbook {
                 ));
             }
             if !keys.insert(d.key.as_str()) {
-                return Err(bad(
+                out.push(bad(
                     &format!("routing.departments[{i}].key"),
                     format!("{:?} appears twice", d.key),
                 ));
             }
         }
         if !keys.contains(r.fallback.as_str()) {
-            return Err(bad(
+            out.push(bad(
                 "routing.fallback",
                 format!("{:?} is not a department", r.fallback),
             ));
         }
         for (i, nature) in r.explain_natures.iter().enumerate() {
             if !self.classification.natures.contains(nature) {
-                return Err(bad(
+                out.push(bad(
                     &format!("routing.explain_natures[{i}]"),
                     format!("{nature:?} is not one of the natures"),
                 ));
@@ -792,7 +802,7 @@ impl Playbook {
         }
         for (i, rule) in r.rules.iter().enumerate() {
             if !keys.contains(rule.department.as_str()) {
-                return Err(bad(
+                out.push(bad(
                     &format!("routing.rules[{i}].department"),
                     format!("{:?} is not a department", rule.department),
                 ));
@@ -800,28 +810,27 @@ impl Playbook {
             if let Some(cat) = &rule.category
                 && !c.categories.contains(cat)
             {
-                return Err(bad(
+                out.push(bad(
                     &format!("routing.rules[{i}].category"),
                     format!("{cat:?} is not one of the categories"),
                 ));
             }
         }
-        let calendars = redress_calendar::CalendarSet::builtin()
-            .map_err(|e| bad("sla.calendar", e.to_string()))?;
+        let calendars = redress_calendar::CalendarSet::builtin().unwrap_or_default();
         if calendars.get(&self.sla.calendar).is_err() {
-            return Err(bad(
+            out.push(bad(
                 "sla.calendar",
                 format!("{:?} is not a known calendar", self.sla.calendar),
             ));
         }
         for (i, d) in self.sla.deadlines.iter().enumerate() {
-            d.limit
-                .parse::<DeadlineSpan>()
-                .map_err(|e| bad(&format!("sla.deadlines[{i}].limit"), e.to_string()))?;
+            if let Err(e) = d.limit.parse::<DeadlineSpan>() {
+                out.push(bad(&format!("sla.deadlines[{i}].limit"), e.to_string()));
+            }
             if let Some(n) = &d.nature
                 && !self.classification.natures.contains(n)
             {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].nature"),
                     format!("{n:?} is not one of the natures"),
                 ));
@@ -829,7 +838,7 @@ impl Playbook {
             if let Some(c) = &d.category
                 && !self.classification.categories.contains(c)
             {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].category"),
                     format!("{c:?} is not one of the categories"),
                 ));
@@ -837,25 +846,25 @@ impl Playbook {
             if let Some(c) = &d.channel
                 && !redress_proto::subjects::CHANNELS.contains(&c.as_str())
             {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].channel"),
                     format!("{c:?} is not a channel"),
                 ));
             }
             if !d.starts.can_start() {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].starts"),
                     format!("a clock cannot start at {}", d.starts),
                 ));
             }
             if d.met_by == Step::Received {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].met_by"),
                     "reception comes before every clock starts; it can never meet one".into(),
                 ));
             }
             if d.met_by == d.starts {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].met_by"),
                     format!(
                         "the clock starts at {} and so would be met at once",
@@ -865,8 +874,9 @@ impl Playbook {
             }
             if let (Some(start), Some(met)) = (d.starts.rank(), d.met_by.rank())
                 && met < start
+                && d.met_by != Step::Received
             {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].met_by"),
                     format!(
                         "{} always happens before {}, where the clock starts: it can never be met",
@@ -875,13 +885,13 @@ impl Playbook {
                 ));
             }
             if d.repeat && d.met_by != Step::Progress {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].repeat"),
                     "only a deadline met by progress repeats".into(),
                 ));
             }
             if !redress_proto::subjects::is_subject_token(&d.name) {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.deadlines[{i}].name"),
                     "must be lowercase letters, digits, - or _".into(),
                 ));
@@ -890,7 +900,7 @@ impl Playbook {
         if let Some(p) = self.sla.warn_at_percent
             && !(1..=99).contains(&p)
         {
-            return Err(bad("sla.warn_at_percent", "must be 1 to 99".into()));
+            out.push(bad("sla.warn_at_percent", "must be 1 to 99".into()));
         }
         let people = self.people();
         let roles: BTreeSet<&str> = self
@@ -901,14 +911,15 @@ impl Playbook {
             .chain(self.routing.escalation.iter().map(String::as_str))
             .collect();
         for (i, r) in self.sla.ladder.iter().enumerate() {
-            r.when()
-                .map_err(|e| bad(&format!("sla.ladder[{i}].at"), e))?;
+            if let Err(e) = r.when() {
+                out.push(bad(&format!("sla.ladder[{i}].at"), e));
+            }
             let to = r.to.as_str();
             if !matches!(to, "handler" | "department_manager")
                 && !people.contains(to)
                 && !roles.contains(to)
             {
-                return Err(bad(
+                out.push(bad(
                     &format!("sla.ladder[{i}].to"),
                     format!(
                         "{to:?} is not handler, department_manager, a person or a role of the playbook"
@@ -917,7 +928,7 @@ impl Playbook {
             }
             for (j, name) in r.deadlines.iter().enumerate() {
                 if !self.sla.deadlines.iter().any(|d| &d.name == name) {
-                    return Err(bad(
+                    out.push(bad(
                         &format!("sla.ladder[{i}].deadlines[{j}]"),
                         format!("{name:?} is not one of the sla.deadlines"),
                     ));
@@ -926,11 +937,11 @@ impl Playbook {
         }
         if let Some(on_call) = &self.sla.on_call {
             if on_call.rota.is_empty() {
-                return Err(bad("sla.on_call.rota", "names nobody".into()));
+                out.push(bad("sla.on_call.rota", "names nobody".into()));
             }
             for (i, p) in on_call.rota.iter().enumerate() {
                 if !people.contains(p) {
-                    return Err(bad(
+                    out.push(bad(
                         &format!("sla.on_call.rota[{i}]"),
                         format!("{p:?} is not a person of the playbook"),
                     ));
@@ -942,40 +953,47 @@ impl Playbook {
             ("evidence.request_within", &e.request_within),
             ("evidence.answer_within", &e.answer_within),
         ] {
-            if let Some(limit) = limit {
-                limit
-                    .parse::<DeadlineSpan>()
-                    .map_err(|err| bad(field, err.to_string()))?;
+            if let Some(limit) = limit
+                && let Err(err) = limit.parse::<DeadlineSpan>()
+            {
+                out.push(bad(field, err.to_string()));
             }
         }
         for (i, name) in e.pauses.iter().enumerate() {
             if !self.sla.deadlines.iter().any(|d| &d.name == name) {
-                return Err(bad(
+                out.push(bad(
                     &format!("evidence.pauses[{i}]"),
                     format!("{name:?} is not one of the sla.deadlines"),
                 ));
             }
         }
         if e.close_message.trim().is_empty() {
-            return Err(bad("evidence.close_message", "must not be empty".into()));
+            out.push(bad("evidence.close_message", "must not be empty".into()));
         }
         let a = &self.approval;
         if a.threshold_minor < 0 {
-            return Err(bad(
+            out.push(bad(
                 "approval.threshold_minor",
                 "must not be negative".into(),
             ));
         }
         if !a.approvers.iter().any(|p| p.role == a.approver_role) {
-            return Err(bad(
+            out.push(bad(
                 "approval.approvers",
                 format!("nobody has the role {:?}", a.approver_role),
             ));
         }
         if !(1..=5).contains(&self.survey.satisfied_min) {
-            return Err(bad("survey.satisfied_min", "must be 1 to 5".into()));
+            out.push(bad("survey.satisfied_min", "must be 1 to 5".into()));
         }
-        Ok(())
+        out
+    }
+
+    fn validate(&self) -> Result<(), PlaybookError> {
+        match self.problems().into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1028,10 +1046,6 @@ impl Playbooks {
     /// The playbooks built into the binary, so that a stack runs from any directory; an
     /// organisation's own directory replaces them (`playbooks.dir`, `--playbooks`).
     pub fn builtin() -> Result<Self, PlaybookError> {
-        const BUILTIN: [(&str, &str); 1] = [(
-            "default",
-            include_str!("../../../playbooks/default/playbook.toml"),
-        )];
         let mut by_key = BTreeMap::new();
         for (key, text) in BUILTIN {
             let path = PathBuf::from(format!("<built in>/{key}/playbook.toml"));

@@ -96,10 +96,16 @@ mod tests {
             due(cal, &RungAt::Breach(None), started, due_at).unwrap(),
             due_at
         );
+        // Working days count whole days after the breach: the end of Tuesday.
         let later = RungAt::Breach(Some("1 working day".parse().unwrap()));
         assert_eq!(
             due(cal, &later, started, due_at).unwrap(),
-            at("2026-11-24T12:00:00+08:00")
+            at("2026-11-24T18:00:00+08:00")
+        );
+        let hours = RungAt::Breach(Some("4 hours".parse().unwrap()));
+        assert_eq!(
+            due(cal, &hours, started, due_at).unwrap(),
+            at("2026-11-23T16:00:00+08:00")
         );
         // 03:00 on a Saturday: the next opening is Monday 09:00.
         assert_eq!(
