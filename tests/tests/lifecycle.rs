@@ -58,7 +58,8 @@ impl Stack {
 
     async fn start_with(playbooks: Option<tempfile::TempDir>, sla: serde_json::Value) -> Self {
         let mut env = TestEnv::start().await.unwrap();
-        env.extra_config = serde_json::json!({ "sla": { "tick_ms": 50 } });
+        env.extra_config =
+            serde_json::json!({ "sla": { "tick_ms": 50 }, "survey": { "tick_ms": 50 } });
         if let serde_json::Value::Object(more) = sla {
             for (k, v) in more {
                 env.extra_config["sla"][k] = v;
@@ -2783,5 +2784,127 @@ async fn a_pause_across_a_make_up_weekend_resumes_with_the_exact_time_left() {
             resolution(s) == Some((wednesday_1700, DeadlineState::Armed, 0))
         })
         .await;
+    stack.stop().await;
+}
+
+/// Follow-up in a window (after-sales, 003): the survey goes out on day 5 after the reply,
+/// inside working hours (day 5 is a Saturday: Monday 09:00), is reminded once after 8
+/// business hours, and at the end of its 2-day window closes the complaint as "no response".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_survey_waits_for_its_window_is_reminded_once_and_expires_to_no_response() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "satisfied_min = 4",
+            "satisfied_min = 4\nsend_after = \"5 days\"\nworking_hours = true\n\
+             remind_after = \"8 business hours\"\nexpire_after = \"2 days\"",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-window", "快递三天没有送到").await;
+    let dept = "logistics";
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    let shanghai = |m: u32, d: u32, h: u32, min: u32| {
+        Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap() - chrono::Duration::hours(8)
+    };
+    let monday_0900 = shanghai(11, 30, 9, 0);
+    let pool = stack.env.admin_pool().await.unwrap();
+    let row = || {
+        let pool = pool.clone();
+        let ticket = ticket.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(
+                "SELECT state, send_at FROM survey.surveys WHERE ticket = $1",
+            )
+            .bind(&ticket)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // Replied Monday 23 November 10:00: day 5 is Saturday the 28th, so Monday 09:00.
+    eventually("the survey scheduled", WAIT, || async {
+        row().await == Some(("scheduled".to_string(), Some(monday_0900)))
+    })
+    .await;
+    let invitations = || async {
+        stack
+            .env
+            .stream_messages(Stream::Notify, stack.env.subjects().notify_survey("web"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| SurveyInvitation::decode(m.payload.clone()).unwrap())
+            .filter(|i| i.ticket == ticket)
+            .collect::<Vec<_>>()
+    };
+    // Saturday 10:30, the fifth day, is not a working day: nothing yet.
+    stack.clock.set(shanghai(11, 28, 10, 30));
+    let s = stack.status(&ticket).await;
+    assert_eq!(s.survey, "none", "{s:?}");
+    stack.clock.set(monday_0900);
+    stack
+        .wait_for(&ticket, "the survey sent on Monday", |s| s.survey == "sent")
+        .await;
+    let sent = invitations().await;
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].reminder);
+    let sent_at = stack
+        .status(&ticket)
+        .await
+        .history
+        .iter()
+        .find(|h| h.event == "survey.sent")
+        .and_then(|h| h.at.as_ref().map(|t| t.seconds));
+    assert_eq!(sent_at, Some(monday_0900.timestamp()));
+    // Eight business hours later (7.5 on Monday, 0.5 on Tuesday): Tuesday 09:30.
+    stack.clock.set(shanghai(12, 1, 9, 30));
+    eventually("one reminder", WAIT, || async {
+        invitations().await.len() == 2
+    })
+    .await;
+    let both = invitations().await;
+    assert!(both[1].reminder && both[1].token != both[0].token);
+    // The window ends Wednesday 09:00: closed as no response, reminded only once.
+    stack.clock.set(shanghai(12, 2, 9, 1));
+    let s = stack
+        .wait_for(&ticket, "closed as no response", |s| {
+            s.survey == "no_response" && s.status == "closed"
+        })
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "complaint.closed" && h.detail.contains("no response")),
+        "{s:?}"
+    );
+    assert_eq!(invitations().await.len(), 2);
+    // Too late to answer, with either token.
+    match stack.answer(&ticket, 5, "").await {
+        survey_reply::Outcome::Error(e) => {
+            assert_eq!(e.code(), redress_proto::v1::CommandErrorCode::WrongState)
+        }
+        other => panic!("answered after expiry: {other:?}"),
+    }
     stack.stop().await;
 }

@@ -674,6 +674,35 @@ pub struct Survey {
     /// it closes when resolved.
     #[serde(default = "yes")]
     pub after_explain: bool,
+    /// How long after the reply the survey goes out (after-sales, 003: "5 days", with
+    /// `expire_after = "2 days"`, the window of day 5 to day 7); none: at once.
+    #[serde(default)]
+    pub send_after: Option<String>,
+    /// Invitations and reminders go out only inside the working hours of `sla.calendar`
+    /// (never at night).
+    #[serde(default)]
+    pub working_hours: bool,
+    /// Unanswered this long after the invitation: one reminder (with its own token; either
+    /// answers).
+    #[serde(default)]
+    pub remind_after: Option<String>,
+    /// Unanswered this long after the invitation: `on_expiry`. None: it waits for ever.
+    #[serde(default)]
+    pub expire_after: Option<String>,
+    #[serde(default = "no_response")]
+    pub on_expiry: OnExpiry,
+}
+
+/// What an unanswered survey comes to at the end of its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpiry {
+    /// The complaint closes as "no response", counted apart from satisfied answers.
+    NoResponse,
+}
+
+fn no_response() -> OnExpiry {
+    OnExpiry::NoResponse
 }
 
 impl Playbook {
@@ -982,6 +1011,18 @@ impl Playbook {
                 "approval.approvers",
                 format!("nobody has the role {:?}", a.approver_role),
             ));
+        }
+        let s = &self.survey;
+        for (field, limit) in [
+            ("survey.send_after", &s.send_after),
+            ("survey.remind_after", &s.remind_after),
+            ("survey.expire_after", &s.expire_after),
+        ] {
+            if let Some(limit) = limit
+                && let Err(e) = limit.parse::<DeadlineSpan>()
+            {
+                out.push(bad(field, e.to_string()));
+            }
         }
         if !(1..=5).contains(&self.survey.satisfied_min) {
             out.push(bad("survey.satisfied_min", "must be 1 to 5".into()));

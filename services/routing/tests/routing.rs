@@ -517,6 +517,7 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
                 work_id: resolved.work_id.clone(),
                 round: 1,
                 survey_id: id(),
+                no_response: false,
             }),
         ),
     )

@@ -2,11 +2,14 @@
 //!
 //! Messages and where they are handled:
 //! - `work.resolved.<department>` (the consumer filters on it): [`handlers::work_changed`],
-//!   which sends one survey per work item and round.
+//!   which sends (or schedules, see [`followup`]) one survey per work item and round.
+//! - The clock: [`followup`], which sends scheduled invitations, reminds once and closes
+//!   unanswered surveys as "no response" at the end of their window.
 //! - `AnswerSurvey` as a request on `<root>.cmd.survey.answer`: [`handlers::answer`], which
 //!   publishes `survey.answered` and `complaint.closed` or `complaint.reopened`.
 
 pub mod domain;
+pub mod followup;
 pub mod handlers;
 
 use std::sync::Arc;
@@ -31,6 +34,9 @@ pub struct Surveys {
     pub ctx: ServiceContext,
     pub store: Store,
     pub playbooks: Playbooks,
+    /// For follow-up windows and working hours (the playbooks' `sla.calendar`).
+    pub calendars: redress_calendar::CalendarSet,
+    pub settings: followup::SurveySettings,
 }
 
 impl Handler for Surveys {
@@ -55,12 +61,18 @@ impl Handler for Surveys {
 
 /// Runs one instance until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
+    let settings: followup::SurveySettings = ctx.config.section("survey")?;
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
+    let calendars = redress_calendar::CalendarSet::builtin()?;
+    calendars.prepare();
     let surveys = Arc::new(Surveys {
         ctx: ctx.clone(),
         store: host.store(),
         playbooks: host.playbooks("survey").await?,
+        calendars,
+        settings,
     });
+    host.beside(followup::run(surveys.clone()));
     host.consume(
         Filter::Kinds(vec![EventKind::Work(WorkChange::Resolved)]),
         surveys.clone(),

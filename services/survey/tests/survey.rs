@@ -326,6 +326,7 @@ async fn a_resolved_work_item_gets_one_survey_and_one_invitation_however_often_i
             external_id: format!("ext-{}", work.ticket),
             questions,
             token: invitation.token.clone(),
+            reminder: false,
         }
     );
     // Only its hash is stored.

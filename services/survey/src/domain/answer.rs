@@ -103,22 +103,30 @@ impl ValidAnswer {
 /// The state of a stored survey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SurveyState {
+    /// Waiting for its window (or working hours) to be sent.
+    Scheduled,
     Sent,
     Answered,
+    /// Never answered within its window: closed as no response.
+    Expired,
 }
 
 impl SurveyState {
     pub fn as_str(self) -> &'static str {
         match self {
+            SurveyState::Scheduled => "scheduled",
             SurveyState::Sent => "sent",
             SurveyState::Answered => "answered",
+            SurveyState::Expired => "expired",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "scheduled" => Some(SurveyState::Scheduled),
             "sent" => Some(SurveyState::Sent),
             "answered" => Some(SurveyState::Answered),
+            "expired" => Some(SurveyState::Expired),
             _ => None,
         }
     }
@@ -131,6 +139,16 @@ impl SurveyState {
                 CommandErrorCode::WrongState,
                 "ticket",
                 format!("the survey of {ticket} is answered already"),
+            )),
+            SurveyState::Scheduled => Err(FieldError::new(
+                CommandErrorCode::WrongState,
+                "ticket",
+                format!("the survey of {ticket} is not sent yet"),
+            )),
+            SurveyState::Expired => Err(FieldError::new(
+                CommandErrorCode::WrongState,
+                "ticket",
+                format!("the survey of {ticket} closed unanswered at the end of its window"),
             )),
         }
     }

@@ -49,7 +49,8 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
     // The row lock makes a concurrent answer to the same survey wait and then see it
     // answered, so exactly one answer wins.
     let Some(row) = sqlx::query(
-        "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state, token_hash
+        "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state, token_hash,
+             reminder_token_hash
          FROM surveys WHERE ticket = $1
          ORDER BY round DESC, sent_at DESC, survey_id DESC
          LIMIT 1
@@ -83,7 +84,10 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
     }
     // Before the state: whoever lacks the token learns nothing about the survey.
     let token_hash: Option<Vec<u8>> = row.get("token_hash");
-    if !token_matches(&answer.token, token_hash.as_deref()) {
+    let reminder_hash: Option<Vec<u8>> = row.get("reminder_token_hash");
+    if !token_matches(&answer.token, token_hash.as_deref())
+        && !token_matches(&answer.token, reminder_hash.as_deref())
+    {
         return Err(Refusal::forbidden(
             "token",
             format!("not the token of the survey sent for {ticket}"),
@@ -148,6 +152,7 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
             work_id,
             round,
             survey_id: survey_id.to_string(),
+            no_response: false,
         })
     } else {
         Payload::ComplaintReopened(ComplaintReopened {

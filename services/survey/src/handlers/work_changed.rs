@@ -2,16 +2,15 @@
 //! `survey.sent` event and the invitation for the complainant's channel.
 
 use redress_platform::Unit;
-use redress_platform::envelope;
 use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::subjects::is_subject_token;
+use redress_proto::time::opt_to_chrono;
 use redress_proto::types::WorkId;
-use redress_proto::v1::envelope::Payload;
-use redress_proto::v1::{SurveyInvitation, SurveySent, WorkChanged, WorkItem, WorkState};
+use redress_proto::v1::{WorkChanged, WorkItem, WorkState};
 use uuid::Uuid;
 
 use crate::domain::answer::SurveyState;
-use crate::{IDENT, Surveys};
+use crate::{Surveys, followup};
 
 /// `Nats-Msg-Id` of an invitation: one per survey, whatever republishes it.
 pub fn invitation_msg_id(survey_id: Uuid) -> String {
@@ -92,28 +91,55 @@ pub async fn apply(
 ) -> Result<(), Failure> {
     let work = &s.work;
     let now = surveys.ctx.clock.now();
-    let survey_id = Uuid::now_v7();
-    let (token, token_hash) = crate::domain::answer::new_token();
+    let playbook = surveys
+        .playbooks
+        .get(&s.playbook)
+        .map_err(|e| Failure::Reject(e.to_string()))?;
+    let calendar = surveys
+        .calendars
+        .get(&playbook.sla.calendar)
+        .map_err(|e| Failure::Reject(format!("calendar {:?}: {e}", playbook.sla.calendar)))?;
+    // The window counts from the reply (the resolution, for work answered without one).
+    let replied = opt_to_chrono(&work.replied_at)
+        .or_else(|| opt_to_chrono(&work.resolved_at))
+        .or_else(|| event.occurred_at())
+        .unwrap_or(now);
+    let send_at = followup::send_time(&playbook.survey, calendar, replied, now);
+    let stored = followup::Stored {
+        survey_id: Uuid::now_v7(),
+        complaint_id: s.complaint_id,
+        ticket: work.ticket.clone(),
+        work_id: s.work_id.uuid(),
+        round: work.round,
+        channel: work.channel.clone(),
+        external_id: work.external_id.clone(),
+        playbook: s.playbook.clone(),
+        caused_by: event.envelope.event_id.clone(),
+    };
+    let state = if send_at <= now {
+        SurveyState::Sent
+    } else {
+        SurveyState::Scheduled
+    };
     // Another event of the same round (a copy under another id, or routing republishing)
-    // finds the survey sent: nothing more happens.
+    // finds the survey stored: nothing more happens.
     let inserted = sqlx::query(
         "INSERT INTO surveys (survey_id, complaint_id, ticket, work_id, round, channel,
-             external_id, playbook, state, sent_at, caused_by, token_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             external_id, playbook, state, sent_at, caused_by, send_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
          ON CONFLICT (work_id, round) DO NOTHING",
     )
-    .bind(survey_id)
-    .bind(s.complaint_id)
-    .bind(&work.ticket)
-    .bind(s.work_id.uuid())
+    .bind(stored.survey_id)
+    .bind(stored.complaint_id)
+    .bind(&stored.ticket)
+    .bind(stored.work_id)
     .bind(work.round as i32)
-    .bind(&work.channel)
-    .bind(&work.external_id)
-    .bind(&s.playbook)
-    .bind(SurveyState::Sent.as_str())
-    .bind(now)
-    .bind(&event.envelope.event_id)
-    .bind(&token_hash)
+    .bind(&stored.channel)
+    .bind(&stored.external_id)
+    .bind(&stored.playbook)
+    .bind(state.as_str())
+    .bind(send_at)
+    .bind(&stored.caused_by)
     .execute(unit.db())
     .await?
     .rows_affected()
@@ -121,33 +147,24 @@ pub async fn apply(
     if !inserted {
         return Ok(());
     }
-    unit.emit(envelope::follow_up(
-        IDENT.name,
-        &event.envelope,
-        now,
-        Payload::SurveySent(SurveySent {
-            survey_id: survey_id.to_string(),
-            ticket: work.ticket.clone(),
-            work_id: s.work_id.to_string(),
-            round: work.round,
-            channel: work.channel.clone(),
-        }),
-    ));
-    let subject = unit.subjects().notify_survey(&work.channel);
-    unit.send(
-        subject,
-        invitation_msg_id(survey_id),
-        &SurveyInvitation {
-            survey_id: survey_id.to_string(),
-            ticket: work.ticket.clone(),
-            complaint_id: s.complaint_id.to_string(),
-            channel: work.channel.clone(),
-            external_id: work.external_id.clone(),
-            questions: s.questions.clone(),
-            token,
-        },
-    );
+    if state == SurveyState::Scheduled {
+        unit.count("survey_scheduled_total", 1);
+        tracing::info!(round = work.round, survey_id = %stored.survey_id, %send_at, "survey scheduled");
+        return Ok(());
+    }
+    // In the resolution's trace: the invitation follows from it.
+    let hash = followup::invite(unit, &stored, &s.questions, now, false);
+    let (remind_at, expire_at) = followup::reminders(&playbook.survey, calendar, now);
+    sqlx::query(
+        "UPDATE surveys SET token_hash = $2, remind_at = $3, expire_at = $4 WHERE survey_id = $1",
+    )
+    .bind(stored.survey_id)
+    .bind(&hash)
+    .bind(remind_at)
+    .bind(expire_at)
+    .execute(unit.db())
+    .await?;
     unit.count("survey_sent_total", 1);
-    tracing::info!(round = work.round, %survey_id, "survey sent");
+    tracing::info!(round = work.round, survey_id = %stored.survey_id, "survey sent");
     Ok(())
 }

@@ -143,6 +143,7 @@ async fn apply_all(
             Payload::ApprovalDecided(d) => approvals.decided(id, d),
             Payload::SurveySent(s) => surveys.sent(id, s),
             Payload::SurveyAnswered(s) => surveys.answered(id, s),
+            Payload::ComplaintClosed(c) if c.no_response => surveys.unanswered(id, c),
             Payload::ComplaintClosed(_) | Payload::ComplaintReopened(_) => String::new(),
             Payload::ComplaintReceived(_)
             | Payload::ComplaintWithdrawn(_)
@@ -151,7 +152,7 @@ async fn apply_all(
                 unreachable!("skipped in parse")
             }
         });
-        if has_history_line(event.kind) {
+        if has_history_line(event.kind) || !detail.is_empty() {
             history.ids.push(id);
             history.at.push(event.occurred_at().unwrap_or(now));
             history.event.push(event.kind.name());

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use redress_proto::v1::{SurveyAnswered, SurveySent};
+use redress_proto::v1::{ComplaintClosed, SurveyAnswered, SurveySent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -28,6 +28,15 @@ impl Batch {
     pub(super) fn sent(&mut self, id: Uuid, s: &SurveySent) -> String {
         self.set(id, s.round, "sent");
         format!("round {} by {}", s.round, s.channel)
+    }
+
+    /// Takes a survey closed unanswered at the end of its window; returns its history line.
+    pub(super) fn unanswered(&mut self, id: Uuid, c: &ComplaintClosed) -> String {
+        self.set(id, c.round, "no_response");
+        format!(
+            "round {}: no answer to the survey in its window; closed as no response",
+            c.round
+        )
     }
 
     /// Takes an answer; returns its history line, which also tells what it led to.
