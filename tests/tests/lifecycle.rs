@@ -2908,3 +2908,89 @@ async fn a_survey_waits_for_its_window_is_reminded_once_and_expires_to_no_respon
     }
     stack.stop().await;
 }
+
+/// Express (002) follows up by web form or phone: a member of the department that handled
+/// the complaint records the phone follow-up with the same scores, and it counts as the
+/// complainant's answer. Someone outside the department cannot record one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_follow_up_recorded_by_the_department_answers_the_survey() {
+    let stack = Stack::start().await;
+    let ticket = stack.submit("web-phone", "快递三天没有送到").await;
+    let dept = "logistics";
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "the survey sent", |s| s.survey == "sent")
+        .await;
+    let record = |who: &str, department: &str| redress_proto::v1::RecordFollowUp {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        ticket: ticket.clone(),
+        department: department.into(),
+        recorded_by: who.into(),
+        scores: Some(SurveyScores {
+            overall: 5,
+            speed: 4,
+            ..Default::default()
+        }),
+        comment: "电话回访：已收到包裹".into(),
+        via: "phone".into(),
+    };
+    let send = |who: &'static str, department: &'static str| {
+        let m = record(who, department);
+        let stack = &stack;
+        async move {
+            let reply: SurveyReply = stack
+                .request("survey", &format!("follow_up.{department}"), &m, who)
+                .await;
+            reply.outcome.unwrap()
+        }
+    };
+    // Quality did not handle it.
+    match send("xu.lin", "quality").await {
+        survey_reply::Outcome::Error(e) => assert_eq!(e.field, "department", "{e:?}"),
+        other => panic!("recorded by another department: {other:?}"),
+    }
+    match send("zhou.qiang", "logistics").await {
+        survey_reply::Outcome::Survey(v) => assert!(v.satisfied, "{v:?}"),
+        other => panic!("the follow-up was refused: {other:?}"),
+    }
+    let s = stack
+        .wait_for(&ticket, "closed by the follow-up", |s| {
+            s.status == "closed" && s.survey == "satisfied"
+        })
+        .await;
+    assert!(
+        s.history.iter().any(|h| h.event == "survey.answered"
+            && h.detail
+                .contains("follow-up by phone, recorded by zhou.qiang")),
+        "{s:?}"
+    );
+    // Once: the survey is answered now.
+    match send("zhou.qiang", "logistics").await {
+        survey_reply::Outcome::Error(e) => {
+            assert_eq!(e.code(), redress_proto::v1::CommandErrorCode::WrongState)
+        }
+        other => panic!("a second follow-up was recorded: {other:?}"),
+    }
+    stack.stop().await;
+}

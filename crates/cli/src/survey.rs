@@ -15,6 +15,46 @@ pub enum SurveyCommand {
     /// Record the complainant's answer: satisfied closes the complaint, dissatisfied reopens
     /// it for another round.
     Answer(AnswerArgs),
+    /// Record a follow-up you made with the complainant yourself (by phone, or a web form
+    /// filled in for them), as a member of the department that handled the complaint; it
+    /// counts as their answer.
+    FollowUp(FollowUpArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FollowUpArgs {
+    /// Ticket of the complaint followed up.
+    #[arg(value_parser = not_blank)]
+    pub ticket: String,
+    /// The department that handled it (yours).
+    #[arg(long, value_parser = not_blank)]
+    pub dept: String,
+    /// Your name (your key signs the record); you must be a member of the department.
+    #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
+    pub recorded_by: String,
+    /// phone or web.
+    #[arg(long, default_value = "phone")]
+    pub via: String,
+    /// Overall satisfaction, 1 (very dissatisfied) to 5 (very satisfied).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub score: u32,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub speed: Option<u32>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub effectiveness: Option<u32>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub attitude: Option<u32>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub transparency: Option<u32>,
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    /// Id of an earlier attempt of this same record, to retry it without recording it twice.
+    #[arg(long, value_parser = not_blank)]
+    pub command_id: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 #[derive(clap::Args)]
@@ -93,6 +133,41 @@ pub fn answer_line(s: &SurveyView) -> String {
 pub async fn run(command: SurveyCommand) -> anyhow::Result<ExitCode> {
     match command {
         SurveyCommand::Answer(args) => answer(args).await,
+        SurveyCommand::FollowUp(args) => follow_up(args).await,
+    }
+}
+
+async fn follow_up(args: FollowUpArgs) -> anyhow::Result<ExitCode> {
+    let request = redress_proto::v1::RecordFollowUp {
+        command_id: args
+            .command_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        ticket: args.ticket.clone(),
+        department: args.dept.clone(),
+        recorded_by: args.recorded_by.clone(),
+        scores: Some(SurveyScores {
+            overall: args.score,
+            speed: args.speed.unwrap_or(0),
+            effectiveness: args.effectiveness.unwrap_or(0),
+            attitude: args.attitude.unwrap_or(0),
+            transparency: args.transparency.unwrap_or(0),
+        }),
+        comment: args.comment.clone(),
+        via: args.via.clone(),
+    };
+    let command_id = request.command_id.clone();
+    let client = args.connection.client().await?;
+    match client.record_follow_up(request).await {
+        Ok(s) => {
+            if args.json {
+                println!("{}", view::survey_json(&s));
+            } else {
+                println!("{}", answer_line(&s));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(view::failed_command(&e, args.json, &command_id)),
     }
 }
 

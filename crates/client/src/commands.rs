@@ -4,8 +4,8 @@
 use redress_proto::subjects;
 use redress_proto::v1::{
     AnswerSurvey, ApprovalReply, ApprovalView, DecideApproval, ListApprovalsReply, ListWorkReply,
-    Propose, SurveyReply, SurveyScores, SurveyView, WorkCommand, WorkCommandReply, WorkItem,
-    WorkState, approval_reply, list_approvals_reply, list_work_reply, survey_reply,
+    Propose, RecordFollowUp, SurveyReply, SurveyScores, SurveyView, WorkCommand, WorkCommandReply,
+    WorkItem, WorkState, approval_reply, list_approvals_reply, list_work_reply, survey_reply,
     work_command_reply,
 };
 
@@ -302,6 +302,33 @@ impl Client {
     ) -> Result<SurveyView, ClientError> {
         self.send_survey_answer(requests::answer(ticket, token, scores, comment))
             .await
+    }
+
+    /// Records a follow-up the department made with the complainant (by phone), signed by
+    /// `follow_up.recorded_by`; a blank `command_id` gets a fresh one.
+    pub async fn record_follow_up(
+        &self,
+        mut follow_up: RecordFollowUp,
+    ) -> Result<SurveyView, ClientError> {
+        ensure_command_id(&mut follow_up.command_id);
+        let verb = format!(
+            "{}.{}",
+            subjects::survey::FOLLOW_UP,
+            follow_up.department.trim()
+        );
+        let reply: SurveyReply = self
+            .call_as(
+                subjects::survey::SERVICE,
+                &verb,
+                &follow_up,
+                &follow_up.recorded_by.clone(),
+            )
+            .await?;
+        match reply.outcome {
+            Some(survey_reply::Outcome::Survey(s)) => Ok(s),
+            Some(survey_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
     }
 
     /// Sends an answer as given; a blank `command_id` gets a fresh one.

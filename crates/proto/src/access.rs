@@ -83,7 +83,7 @@ fn bucket_read(bucket: &str) -> Vec<String> {
 pub const READ_TEXT: [&str; 2] = ["classification", "routing"];
 
 /// Services whose commands are signed by the person acting.
-pub const VERIFY_PEOPLE: [&str; 2] = ["routing", "approval"];
+pub const VERIFY_PEOPLE: [&str; 3] = ["routing", "approval", "survey"];
 
 /// The permissions of one service.
 pub fn service(subjects: &Subjects, name: &str) -> Permissions {
@@ -161,6 +161,10 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
     );
     publish.push(subjects.department_command("*", department));
     publish.push(subjects.command("intake", "status"));
+    publish.push(subjects.command(
+        crate::subjects::survey::SERVICE,
+        &format!("{}.{department}", crate::subjects::survey::FOLLOW_UP),
+    ));
     // The text of the work assigned to it arrives sealed; the watch opens it.
     publish.extend(bucket_read(&subjects.text_keys_bucket()));
     Permissions {

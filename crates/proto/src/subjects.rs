@@ -329,6 +329,8 @@ pub mod approval {
 pub mod survey {
     pub const SERVICE: &str = "survey";
     pub const ANSWER: &str = "answer";
+    /// `follow_up.<department>`: a follow-up made by the department, recorded by a member.
+    pub const FOLLOW_UP: &str = "follow_up";
 }
 
 pub mod intake {

@@ -9,6 +9,11 @@ ALTER TABLE surveys ADD COLUMN remind_at timestamptz;
 ALTER TABLE surveys ADD COLUMN reminded_at timestamptz;
 ALTER TABLE surveys ADD COLUMN expire_at timestamptz;
 ALTER TABLE surveys ADD COLUMN expired_at timestamptz;
+-- The department that handled the round (whose members may record a follow-up they made),
+-- and how the answer came: by the complainant's token, or recorded by that member.
+ALTER TABLE surveys ADD COLUMN department text NOT NULL DEFAULT '';
+ALTER TABLE surveys ADD COLUMN answered_via text;
+ALTER TABLE surveys ADD COLUMN recorded_by text;
 -- The SHA-256 of the reminder's token: either token answers.
 ALTER TABLE surveys ADD COLUMN reminder_token_hash bytea;
 

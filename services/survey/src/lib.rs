@@ -7,6 +7,9 @@
 //!   unanswered surveys as "no response" at the end of their window.
 //! - `AnswerSurvey` as a request on `<root>.cmd.survey.answer`: [`handlers::answer`], which
 //!   publishes `survey.answered` and `complaint.closed` or `complaint.reopened`.
+//! - `RecordFollowUp` on `<root>.cmd.survey.follow_up.<department>`:
+//!   [`handlers::follow_up`], a follow-up a department member made (by phone), answered the
+//!   same way.
 
 pub mod domain;
 pub mod followup;
@@ -78,13 +81,26 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         surveys.clone(),
     )
     .await?;
-    host.commands("Satisfaction surveys: answers close or reopen complaints")
-        .await?
+    let commands = host
+        .commands("Satisfaction surveys: answers close or reopen complaints")
+        .await?;
+    commands
         .command(
             subjects::survey::ANSWER,
             subjects::survey::ANSWER,
             "answer",
-            move |cmd, _| handlers::answer::handle(surveys.clone(), cmd),
+            {
+                let surveys = surveys.clone();
+                move |cmd, _| handlers::answer::handle(surveys.clone(), cmd)
+            },
+        )
+        .await?;
+    commands
+        .command(
+            subjects::survey::FOLLOW_UP,
+            &format!("{}.*", subjects::survey::FOLLOW_UP),
+            "follow_up",
+            move |cmd, m| handlers::follow_up::handle(surveys.clone(), cmd, m),
         )
         .await?;
     host.serve().await

@@ -1,7 +1,7 @@
 //! Validating a complainant's answer and deciding what it means.
 
 pub use redress_platform::commands::Refusal as FieldError;
-use redress_proto::v1::{AnswerSurvey, CommandErrorCode, SurveyScores};
+use redress_proto::v1::{AnswerSurvey, CommandErrorCode, RecordFollowUp, SurveyScores};
 
 /// A comment longer than this is refused rather than cut, so nothing the complainant wrote is
 /// silently lost.
@@ -27,8 +27,42 @@ pub use redress_platform::tokens::{MAX_TOKEN_BYTES, new_token, token_matches};
 
 impl ValidAnswer {
     pub fn parse(cmd: AnswerSurvey) -> Result<Self, FieldError> {
+        let mut answer = Self::common(&cmd.command_id, &cmd.ticket, cmd.scores, &cmd.comment)?;
+        FieldError::token("survey_id", &cmd.survey_id, 64)?;
+        FieldError::require("token", &cmd.token)?;
+        FieldError::token("token", &cmd.token, MAX_TOKEN_BYTES)?;
+        answer.survey_id = cmd.survey_id.trim().to_string();
+        answer.token = cmd.token.trim().to_string();
+        Ok(answer)
+    }
+
+    /// A follow-up the department recorded: the same scores and comment, no token (the
+    /// signer's membership stands for it).
+    pub fn parse_follow_up(cmd: &RecordFollowUp) -> Result<(Self, &'static str), FieldError> {
+        let answer = Self::common(&cmd.command_id, &cmd.ticket, cmd.scores, &cmd.comment)?;
+        FieldError::require("department", &cmd.department)?;
+        let via = match cmd.via.trim() {
+            "" | "phone" => "phone",
+            "web" => "web",
+            other => {
+                return Err(FieldError::new(
+                    CommandErrorCode::Malformed,
+                    "via",
+                    format!("{other:?}: phone or web"),
+                ));
+            }
+        };
+        Ok((answer, via))
+    }
+
+    fn common(
+        command_id: &str,
+        ticket: &str,
+        scores: Option<SurveyScores>,
+        comment: &str,
+    ) -> Result<Self, FieldError> {
         use CommandErrorCode::{Malformed, Missing};
-        let command_id = cmd.command_id.trim().to_string();
+        let command_id = command_id.trim().to_string();
         if command_id.is_empty() {
             return Err(FieldError::new(
                 Missing,
@@ -43,7 +77,7 @@ impl ValidAnswer {
                 format!("longer than {MAX_COMMAND_ID_BYTES} bytes"),
             ));
         }
-        let ticket = cmd.ticket.trim().to_string();
+        let ticket = ticket.trim().to_string();
         if ticket.is_empty() {
             return Err(FieldError::new(
                 Missing,
@@ -51,7 +85,7 @@ impl ValidAnswer {
                 "name the ticket surveyed",
             ));
         }
-        let scores = cmd.scores.unwrap_or_default();
+        let scores = scores.unwrap_or_default();
         if !(1..=5).contains(&scores.overall) {
             return Err(FieldError::new(
                 Malformed,
@@ -73,7 +107,7 @@ impl ValidAnswer {
                 ));
             }
         }
-        let comment = cmd.comment.trim().to_string();
+        let comment = comment.trim().to_string();
         if comment.len() > MAX_COMMENT_BYTES {
             return Err(FieldError::new(
                 Malformed,
@@ -86,16 +120,13 @@ impl ValidAnswer {
         }
         FieldError::text("comment", &comment, MAX_COMMENT_BYTES)?;
         FieldError::token("ticket", &ticket, 64)?;
-        FieldError::token("survey_id", &cmd.survey_id, 64)?;
-        FieldError::require("token", &cmd.token)?;
-        FieldError::token("token", &cmd.token, MAX_TOKEN_BYTES)?;
         Ok(Self {
             command_id,
             ticket,
             scores,
             comment,
-            survey_id: cmd.survey_id.trim().to_string(),
-            token: cmd.token.trim().to_string(),
+            survey_id: String::new(),
+            token: String::new(),
         })
     }
 }

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use prost::Message as _;
-use redress_platform::commands::{Claimed, Refusal};
+use redress_platform::Unit;
+use redress_platform::commands::{Claimed, CommandUnit, Refusal};
 use redress_platform::envelope::{Cause, new_event};
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::survey_reply::Outcome;
@@ -46,56 +47,104 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
         Claimed::Done(reply) => return Ok(reply),
         Claimed::New(unit) => unit,
     };
-    // The row lock makes a concurrent answer to the same survey wait and then see it
-    // answered, so exactly one answer wins.
-    let Some(row) = sqlx::query(
-        "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state, token_hash,
-             reminder_token_hash
-         FROM surveys WHERE ticket = $1
-         ORDER BY round DESC, sent_at DESC, survey_id DESC
-         LIMIT 1
-         FOR UPDATE",
-    )
-    .bind(&answer.ticket)
-    .fetch_optional(unit.db())
-    .await?
-    else {
-        return Err(Refusal::not_found(
-            "ticket",
-            format!("no survey was sent for {}", answer.ticket),
-        ));
-    };
-    let survey_id: Uuid = row.get("survey_id");
-    let complaint_id: Uuid = row.get("complaint_id");
-    let ticket: String = row.get("ticket");
-    let work_id: Uuid = row.get("work_id");
-    let work_id = work_id.to_string();
-    let round = row.get::<i32, _>("round") as u32;
-    let playbook_key: String = row.get("playbook");
-    let state: String = row.get("state");
-    if !answer.survey_id.is_empty() && answer.survey_id != survey_id.to_string() {
+    let survey = Current::load(&mut unit, &answer.ticket).await?;
+    if !answer.survey_id.is_empty() && answer.survey_id != survey.survey_id.to_string() {
         return Err(Refusal::wrong_state(
             "survey_id",
             format!(
-                "{} is not the current survey of {ticket} (round {round})",
-                answer.survey_id
+                "{} is not the current survey of {} (round {})",
+                answer.survey_id, survey.ticket, survey.round
             ),
         ));
     }
     // Before the state: whoever lacks the token learns nothing about the survey.
-    let token_hash: Option<Vec<u8>> = row.get("token_hash");
-    let reminder_hash: Option<Vec<u8>> = row.get("reminder_token_hash");
-    if !token_matches(&answer.token, token_hash.as_deref())
-        && !token_matches(&answer.token, reminder_hash.as_deref())
+    if !token_matches(&answer.token, survey.token_hash.as_deref())
+        && !token_matches(&answer.token, survey.reminder_hash.as_deref())
     {
         return Err(Refusal::forbidden(
             "token",
-            format!("not the token of the survey sent for {ticket}"),
+            format!("not the token of the survey sent for {}", survey.ticket),
         ));
     }
-    SurveyState::parse(&state)
-        .ok_or_else(|| Refusal::internal(format!("survey {survey_id} is in state {state:?}")))?
-        .check_answerable(&ticket)?;
+    SurveyState::parse(&survey.state)
+        .ok_or_else(|| {
+            Refusal::internal(format!(
+                "survey {} is in state {:?}",
+                survey.survey_id, survey.state
+            ))
+        })?
+        .check_answerable(&survey.ticket)?;
+    record(surveys, unit, survey, answer, "token", "").await
+}
+
+/// The latest survey of a ticket, locked: a concurrent answer to the same survey waits and
+/// then sees it answered, so exactly one answer wins.
+pub(crate) struct Current {
+    pub survey_id: Uuid,
+    pub complaint_id: Uuid,
+    pub ticket: String,
+    pub work_id: String,
+    pub round: u32,
+    pub playbook: String,
+    pub state: String,
+    pub department: String,
+    token_hash: Option<Vec<u8>>,
+    reminder_hash: Option<Vec<u8>>,
+}
+
+impl Current {
+    pub(crate) async fn load(unit: &mut Unit, ticket: &str) -> Result<Self, Refusal> {
+        let Some(row) = sqlx::query(
+            "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state, department,
+                 token_hash, reminder_token_hash
+             FROM surveys WHERE ticket = $1
+             ORDER BY round DESC, sent_at DESC, survey_id DESC
+             LIMIT 1
+             FOR UPDATE",
+        )
+        .bind(ticket)
+        .fetch_optional(unit.db())
+        .await?
+        else {
+            return Err(Refusal::not_found(
+                "ticket",
+                format!("no survey was sent for {ticket}"),
+            ));
+        };
+        Ok(Self {
+            survey_id: row.get("survey_id"),
+            complaint_id: row.get("complaint_id"),
+            ticket: row.get("ticket"),
+            work_id: row.get::<Uuid, _>("work_id").to_string(),
+            round: row.get::<i32, _>("round") as u32,
+            playbook: row.get("playbook"),
+            state: row.get("state"),
+            department: row.get("department"),
+            token_hash: row.get("token_hash"),
+            reminder_hash: row.get("reminder_token_hash"),
+        })
+    }
+}
+
+/// Records an answer to `survey` (by the complainant's token, or a follow-up the department
+/// recorded), publishes `survey.answered` and what it leads to, and finishes the command.
+pub(crate) async fn record(
+    surveys: &Surveys,
+    mut unit: CommandUnit,
+    survey: Current,
+    answer: &ValidAnswer,
+    via: &str,
+    recorded_by: &str,
+) -> Result<SurveyReply, Refusal> {
+    let Current {
+        survey_id,
+        complaint_id,
+        ticket,
+        work_id,
+        round,
+        playbook: playbook_key,
+        ..
+    } = survey;
     let playbook = surveys
         .playbooks
         .get(&playbook_key)
@@ -108,7 +157,7 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
     sqlx::query(
         "UPDATE surveys SET state = $2, answered_at = $3, answer_command_id = $4, overall = $5,
              speed = $6, effectiveness = $7, attitude = $8, transparency = $9, comment = $10,
-             satisfied = $11
+             satisfied = $11, answered_via = $12, recorded_by = NULLIF($13, '')
          WHERE survey_id = $1",
     )
     .bind(survey_id)
@@ -122,6 +171,8 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
     .bind(scores.transparency as i16)
     .bind(&answer.comment)
     .bind(is_satisfied)
+    .bind(via)
+    .bind(recorded_by)
     .execute(unit.db())
     .await?;
 
@@ -144,6 +195,8 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
             scores: Some(scores),
             comment: answer.comment.clone(),
             satisfied: is_satisfied,
+            via: via.to_string(),
+            recorded_by: recorded_by.to_string(),
         }),
     );
     let outcome = if is_satisfied {
@@ -167,13 +220,14 @@ async fn apply(surveys: &Surveys, answer: &ValidAnswer) -> Result<SurveyReply, R
     unit.emit(answered);
     unit.emit(outcome);
     unit.count(
-        format!("survey_answers_total{{satisfied=\"{is_satisfied}\"}}"),
+        format!("survey_answers_total{{satisfied=\"{is_satisfied}\",via=\"{via}\"}}"),
         1,
     );
     tracing::info!(
         round,
         overall = scores.overall,
         satisfied = is_satisfied,
+        via,
         "survey answered"
     );
     unit.finish(SurveyReply {

@@ -1,4 +1,5 @@
 //! One module per message the survey handles.
 
 pub mod answer;
+pub mod follow_up;
 pub mod work_changed;

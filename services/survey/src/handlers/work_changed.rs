@@ -125,8 +125,8 @@ pub async fn apply(
     // finds the survey stored: nothing more happens.
     let inserted = sqlx::query(
         "INSERT INTO surveys (survey_id, complaint_id, ticket, work_id, round, channel,
-             external_id, playbook, state, sent_at, caused_by, send_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
+             external_id, playbook, state, sent_at, caused_by, send_at, department)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12)
          ON CONFLICT (work_id, round) DO NOTHING",
     )
     .bind(stored.survey_id)
@@ -140,6 +140,7 @@ pub async fn apply(
     .bind(state.as_str())
     .bind(send_at)
     .bind(&stored.caused_by)
+    .bind(&work.department)
     .execute(unit.db())
     .await?
     .rows_affected()

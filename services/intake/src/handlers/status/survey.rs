@@ -49,10 +49,15 @@ impl Batch {
         self.set(id, s.round, outcome);
         let score = s.scores.as_ref().map(|x| x.overall).unwrap_or_default();
         let comment = s.comment.trim();
-        if comment.is_empty() {
-            format!("{outcome}, overall {score}/5; {then}")
+        let by = if s.recorded_by.is_empty() {
+            String::new()
         } else {
-            format!("{outcome}, overall {score}/5 {comment}; {then}")
+            format!(" (follow-up by {}, recorded by {})", s.via, s.recorded_by)
+        };
+        if comment.is_empty() {
+            format!("{outcome}, overall {score}/5{by}; {then}")
+        } else {
+            format!("{outcome}, overall {score}/5 {comment}{by}; {then}")
         }
     }
 
