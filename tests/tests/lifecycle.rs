@@ -2994,3 +2994,68 @@ async fn a_phone_follow_up_recorded_by_the_department_answers_the_survey() {
     }
     stack.stop().await;
 }
+
+/// After-sales (003): a complainant dissatisfied a second time is not simply reopened again;
+/// the third round climbs to the manager the playbook names.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_dissatisfied_round_climbs_to_the_named_manager() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "satisfied_min = 4",
+            "satisfied_min = 4\nsecond_dissatisfied_to = \"service manager\"",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-twice", "快递三天没有送到").await;
+    let dept = "logistics";
+    for round in 1..=2u32 {
+        stack
+            .wait_for(&ticket, "assigned", |s| {
+                s.round == round && (s.status == "assigned" || s.status == "reopened")
+            })
+            .await;
+        stack
+            .work(
+                "accept",
+                &ticket,
+                dept,
+                "zhou.qiang",
+                Action::Accept(Accept {}),
+            )
+            .await;
+        stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
+        stack
+            .work(
+                "resolve",
+                &ticket,
+                dept,
+                "zhou.qiang",
+                Action::Resolve(Resolve::default()),
+            )
+            .await;
+        stack
+            .wait_for(&ticket, "the survey of the round", |s| {
+                s.survey == "sent" && s.round == round
+            })
+            .await;
+        stack.answer(&ticket, 1, "还是没收到").await;
+        let s = stack
+            .wait_for(&ticket, "reopened", |s| s.round == round + 1)
+            .await;
+        if round == 1 {
+            assert_eq!(s.escalation_level, 0, "the first is only reopened: {s:?}");
+        }
+    }
+    let s = stack
+        .wait_for(&ticket, "escalated in round 3", |s| s.escalation_level == 1)
+        .await;
+    let escalated: Vec<&str> = s
+        .history
+        .iter()
+        .filter(|h| h.event == "work.escalated")
+        .map(|h| h.detail.as_str())
+        .collect();
+    assert_eq!(escalated.len(), 1, "{s:?}");
+    assert!(escalated[0].contains("service manager"), "{escalated:?}");
+    stack.stop().await;
+}

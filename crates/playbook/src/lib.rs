@@ -691,6 +691,10 @@ pub struct Survey {
     pub expire_after: Option<String>,
     #[serde(default = "no_response")]
     pub on_expiry: OnExpiry,
+    /// Whom a second dissatisfied round climbs to (a person or a role, e.g. "service
+    /// manager"); none: it is reopened like the first.
+    #[serde(default)]
+    pub second_dissatisfied_to: Option<String>,
 }
 
 /// What an unanswered survey comes to at the end of its window.
@@ -963,6 +967,15 @@ impl Playbook {
                     ));
                 }
             }
+        }
+        if let Some(to) = &self.survey.second_dissatisfied_to
+            && !people.contains(to)
+            && !roles.contains(to.as_str())
+        {
+            out.push(bad(
+                "survey.second_dissatisfied_to",
+                format!("{to:?} is not a person or a role of the playbook"),
+            ));
         }
         if let Some(on_call) = &self.sla.on_call {
             if on_call.rota.is_empty() {

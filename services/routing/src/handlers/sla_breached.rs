@@ -91,12 +91,24 @@ pub async fn apply(
     }) {
         return Ok(());
     }
-    escalate(routing, unit, event, work, deadline, &deadline.name, None).await
+    let why = format!("{} breached", deadline.name);
+    escalate(
+        routing,
+        unit,
+        event,
+        work,
+        deadline,
+        &deadline.name,
+        None,
+        &why,
+    )
+    .await
 }
 
 /// Raises the work's escalation level for `deadline` once per `key` (the deadline's name for
 /// a breach, with the rung for a rung of the ladder): to `to`, else to the next level of the
-/// playbook's chain.
+/// playbook's chain; `why` goes into the history.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn escalate(
     routing: &Routing,
     unit: &mut Unit,
@@ -105,6 +117,7 @@ pub(super) async fn escalate(
     deadline: &Deadline,
     key: &str,
     to: Option<&str>,
+    why: &str,
 ) -> Result<(), Failure> {
     let now = routing.now();
     let id = work.work_id;
@@ -146,7 +159,7 @@ pub(super) async fn escalate(
     .bind(now)
     .execute(unit.db())
     .await?;
-    let note = format!("{} breached; escalated to {to}", deadline.name);
+    let note = format!("{why}; escalated to {to}");
     store::save(unit.db(), &work, "escalated", IDENT.name, &note, now).await?;
     let mut item = work.to_proto();
     item.text.clear();

@@ -44,5 +44,16 @@ pub async fn apply(
 ) -> Result<(), Failure> {
     let work = super::lock(unit, c.work_id).await?;
     let key = format!("{}@{}", c.deadline.name, c.at);
-    escalate(routing, unit, event, work, &c.deadline, &key, Some(&c.to)).await
+    let why = format!("{} at {}", c.deadline.name, c.at);
+    escalate(
+        routing,
+        unit,
+        event,
+        work,
+        &c.deadline,
+        &key,
+        Some(&c.to),
+        &why,
+    )
+    .await
 }
