@@ -3059,3 +3059,77 @@ async fn a_second_dissatisfied_round_climbs_to_the_named_manager() {
     assert!(escalated[0].contains("service manager"), "{escalated:?}");
     stack.stop().await;
 }
+
+/// Express (002) surveys a sample of closed complaints again later: chosen by the playbook's
+/// share, sent after its delay inside working hours, answered like any survey, and the
+/// complaint stays closed whatever the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sampled_closed_complaint_is_surveyed_again_and_stays_closed() {
+    let stack = Stack::with_playbook(|toml| {
+        // [survey] is the playbook's last table.
+        toml.replace(
+            "satisfied_min = 4",
+            "satisfied_min = 4\nworking_hours = true",
+        ) + "\n[survey.resample]\npercent = 100\nafter = \"30 days\"\n"
+    })
+    .await;
+    let ticket = stack.submit("web-sample", "快递三天没有送到").await;
+    let dept = "logistics";
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "the survey", |s| s.survey == "sent")
+        .await;
+    stack.answer(&ticket, 5, "满意").await;
+    stack
+        .wait_for(&ticket, "closed", |s| s.status == "closed")
+        .await;
+    // Closed Monday 23 November 10:00; thirty days on is Wednesday 23 December, 10:00.
+    stack
+        .clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 23, 2, 30, 0).unwrap());
+    let s = stack
+        .wait_for(&ticket, "the sample re-survey sent", |s| {
+            s.history
+                .iter()
+                .any(|h| h.event == "survey.sent" && h.detail.starts_with("sample re-survey"))
+        })
+        .await;
+    assert_eq!(
+        s.survey, "satisfied",
+        "the complaint's own survey stays: {s:?}"
+    );
+    match stack.answer(&ticket, 2, "后来又坏了").await {
+        survey_reply::Outcome::Survey(v) => assert!(!v.satisfied),
+        other => panic!("the sample answer was refused: {other:?}"),
+    }
+    let s = stack
+        .wait_for(&ticket, "the sample answered", |s| {
+            s.history.iter().any(|h| {
+                h.event == "survey.answered" && h.detail.contains("sample re-survey, stays closed")
+            })
+        })
+        .await;
+    assert_eq!((s.status.as_str(), s.round), ("closed", 1), "{s:?}");
+    stack.stop().await;
+}

@@ -695,6 +695,21 @@ pub struct Survey {
     /// manager"); none: it is reopened like the first.
     #[serde(default)]
     pub second_dissatisfied_to: Option<String>,
+    /// Survey a sample of closed complaints again later (express, 002: periodic
+    /// satisfaction surveys reported to leadership).
+    #[serde(default)]
+    pub resample: Option<Resample>,
+}
+
+/// Which closed complaints are surveyed again, and when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resample {
+    /// The share of closed complaints chosen (1–100 %), by their ticket (the same ticket is
+    /// always chosen or never, whichever instance decides).
+    pub percent: u32,
+    /// How long after the close the second survey goes out.
+    pub after: String,
 }
 
 /// What an unanswered survey comes to at the end of its window.
@@ -966,6 +981,14 @@ impl Playbook {
                         format!("{name:?} is not one of the sla.deadlines"),
                     ));
                 }
+            }
+        }
+        if let Some(r) = &self.survey.resample {
+            if !(1..=100).contains(&r.percent) {
+                out.push(bad("survey.resample.percent", "must be 1 to 100".into()));
+            }
+            if let Err(e) = r.after.parse::<DeadlineSpan>() {
+                out.push(bad("survey.resample.after", e.to_string()));
             }
         }
         if let Some(to) = &self.survey.second_dissatisfied_to

@@ -99,6 +99,8 @@ pub(crate) struct Stored {
     pub external_id: String,
     pub playbook: String,
     pub caused_by: String,
+    /// A sample re-survey of a closed complaint.
+    pub sample: bool,
 }
 
 impl Stored {
@@ -113,6 +115,7 @@ impl Stored {
             external_id: row.get("external_id"),
             playbook: row.get("playbook"),
             caused_by: row.get("caused_by"),
+            sample: row.get("sample"),
         }
     }
 
@@ -127,8 +130,8 @@ impl Stored {
     }
 }
 
-const COLUMNS: &str =
-    "survey_id, complaint_id, ticket, work_id, round, channel, external_id, playbook, caused_by";
+const COLUMNS: &str = "survey_id, complaint_id, ticket, work_id, round, channel, external_id, \
+     playbook, caused_by, sample";
 
 /// Sends the invitation (or its reminder) of `s`, with a new token whose hash is returned;
 /// the first invitation is announced as `survey.sent` too.
@@ -151,12 +154,15 @@ pub(crate) fn invite(
                 work_id: s.work_id.to_string(),
                 round: s.round,
                 channel: s.channel.clone(),
+                sample: s.sample,
             }),
         ));
     }
     let subject = unit.subjects().notify_survey(&s.channel);
     let msg_id = if reminder {
         format!("survey-reminder:{}", s.survey_id)
+    } else if s.sample {
+        format!("survey-sample:{}", s.survey_id)
     } else {
         crate::handlers::work_changed::invitation_msg_id(s.survey_id)
     };
@@ -175,6 +181,60 @@ pub(crate) fn invite(
         },
     );
     token_hash
+}
+
+/// Whether the ticket is in the playbook's sample of closed complaints: the same answer on
+/// every instance and every time.
+pub fn sampled(ticket: &str, percent: u32) -> bool {
+    use sha2::{Digest as _, Sha256};
+    let h = Sha256::digest(ticket.as_bytes());
+    let n = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+    (n % 100) < u64::from(percent)
+}
+
+/// Schedules the sample re-survey of a round closed now, when the playbook samples it.
+pub(crate) async fn schedule_sample(
+    unit: &mut Unit,
+    survey: &redress_playbook::Survey,
+    calendar: &Calendar,
+    closed: &Stored,
+    department: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let Some(r) = &survey.resample else {
+        return Ok(());
+    };
+    if !sampled(&closed.ticket, r.percent) {
+        return Ok(());
+    }
+    let Some(at) = after(calendar, &r.after, now) else {
+        return Ok(());
+    };
+    let send_at = in_hours(survey, calendar, at);
+    let stored = sqlx::query(
+        "INSERT INTO surveys (survey_id, complaint_id, ticket, work_id, round, channel,
+             external_id, playbook, state, sent_at, caused_by, send_at, department, sample)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12, true)
+         ON CONFLICT (work_id, round, sample) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(closed.complaint_id)
+    .bind(&closed.ticket)
+    .bind(closed.work_id)
+    .bind(i32::try_from(closed.round).unwrap_or(i32::MAX))
+    .bind(&closed.channel)
+    .bind(&closed.external_id)
+    .bind(&closed.playbook)
+    .bind(SurveyState::Scheduled.as_str())
+    .bind(send_at)
+    .bind(&closed.caused_by)
+    .bind(department)
+    .execute(unit.db())
+    .await?;
+    if stored.rows_affected() == 1 {
+        unit.count("survey_samples_scheduled_total", 1);
+    }
+    Ok(())
 }
 
 /// When a survey sent at `sent` is reminded of and expires.
@@ -299,6 +359,11 @@ async fn due(surveys: &Surveys, step: Step) -> Result<usize, CommitError> {
                     .bind(now)
                     .execute(unit.db())
                     .await?;
+                if s.sample {
+                    // The complaint is closed already: an unanswered sample is only counted.
+                    unit.count("survey_sample_unanswered_total", 1);
+                    continue;
+                }
                 unit.emit(new_event(
                     IDENT.name,
                     &s.cause(),

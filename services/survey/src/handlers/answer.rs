@@ -88,6 +88,9 @@ pub(crate) struct Current {
     pub playbook: String,
     pub state: String,
     pub department: String,
+    pub sample: bool,
+    channel: String,
+    external_id: String,
     token_hash: Option<Vec<u8>>,
     reminder_hash: Option<Vec<u8>>,
 }
@@ -96,7 +99,7 @@ impl Current {
     pub(crate) async fn load(unit: &mut Unit, ticket: &str) -> Result<Self, Refusal> {
         let Some(row) = sqlx::query(
             "SELECT survey_id, complaint_id, ticket, work_id, round, playbook, state, department,
-                 token_hash, reminder_token_hash
+                 sample, channel, external_id, token_hash, reminder_token_hash
              FROM surveys WHERE ticket = $1
              ORDER BY round DESC, sent_at DESC, survey_id DESC
              LIMIT 1
@@ -120,6 +123,9 @@ impl Current {
             playbook: row.get("playbook"),
             state: row.get("state"),
             department: row.get("department"),
+            sample: row.get("sample"),
+            channel: row.get("channel"),
+            external_id: row.get("external_id"),
             token_hash: row.get("token_hash"),
             reminder_hash: row.get("reminder_token_hash"),
         })
@@ -143,6 +149,10 @@ pub(crate) async fn record(
         work_id,
         round,
         playbook: playbook_key,
+        department,
+        sample,
+        channel,
+        external_id,
         ..
     } = survey;
     let playbook = surveys
@@ -197,12 +207,23 @@ pub(crate) async fn record(
             satisfied: is_satisfied,
             via: via.to_string(),
             recorded_by: recorded_by.to_string(),
+            sample,
         }),
     );
+    unit.emit(answered);
+    if sample {
+        // The complaint was closed long ago: the answer is counted, nothing reopens.
+        unit.count(
+            format!("survey_sample_answers_total{{satisfied=\"{is_satisfied}\"}}"),
+            1,
+        );
+        return finish(unit, survey_id, ticket, round, is_satisfied, answer).await;
+    }
+    let work_uuid: Uuid = work_id.parse().unwrap_or_default();
     let outcome = if is_satisfied {
         Payload::ComplaintClosed(ComplaintClosed {
             ticket: ticket.clone(),
-            work_id,
+            work_id: work_id.clone(),
             round,
             survey_id: survey_id.to_string(),
             no_response: false,
@@ -217,8 +238,30 @@ pub(crate) async fn record(
         })
     };
     let outcome = new_event(IDENT.name, &cause, now, outcome);
-    unit.emit(answered);
     unit.emit(outcome);
+    if is_satisfied && let Ok(calendar) = surveys.calendars.get(&playbook.sla.calendar) {
+        let closed = crate::followup::Stored {
+            survey_id,
+            complaint_id,
+            ticket: ticket.clone(),
+            work_id: work_uuid,
+            round,
+            channel,
+            external_id,
+            playbook: playbook.key.clone(),
+            caused_by: answer.command_id.clone(),
+            sample: false,
+        };
+        crate::followup::schedule_sample(
+            &mut unit,
+            &playbook.survey,
+            calendar,
+            &closed,
+            &department,
+            now,
+        )
+        .await?;
+    }
     unit.count(
         format!("survey_answers_total{{satisfied=\"{is_satisfied}\",via=\"{via}\"}}"),
         1,
@@ -230,14 +273,25 @@ pub(crate) async fn record(
         via,
         "survey answered"
     );
+    finish(unit, survey_id, ticket, round, is_satisfied, answer).await
+}
+
+async fn finish(
+    unit: CommandUnit,
+    survey_id: Uuid,
+    ticket: String,
+    round: u32,
+    is_satisfied: bool,
+    answer: &ValidAnswer,
+) -> Result<SurveyReply, Refusal> {
     unit.finish(SurveyReply {
         outcome: Some(Outcome::Survey(SurveyView {
             survey_id: survey_id.to_string(),
-            ticket: ticket.clone(),
+            ticket,
             round,
             state: SurveyState::Answered.as_str().into(),
             satisfied: is_satisfied,
-            scores: Some(scores),
+            scores: Some(answer.scores),
             comment: answer.comment.clone(),
         })),
     })

@@ -115,6 +115,7 @@ pub async fn apply(
         external_id: work.external_id.clone(),
         playbook: s.playbook.clone(),
         caused_by: event.envelope.event_id.clone(),
+        sample: false,
     };
     let state = if send_at <= now {
         SurveyState::Sent
@@ -127,7 +128,7 @@ pub async fn apply(
         "INSERT INTO surveys (survey_id, complaint_id, ticket, work_id, round, channel,
              external_id, playbook, state, sent_at, caused_by, send_at, department)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12)
-         ON CONFLICT (work_id, round) DO NOTHING",
+         ON CONFLICT (work_id, round, sample) DO NOTHING",
     )
     .bind(stored.survey_id)
     .bind(stored.complaint_id)

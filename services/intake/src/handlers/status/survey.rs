@@ -26,6 +26,10 @@ impl Batch {
 
     /// Takes an invitation; returns its history line.
     pub(super) fn sent(&mut self, id: Uuid, s: &SurveySent) -> String {
+        if s.sample {
+            // A closed complaint surveyed again: its own survey stays as it ended.
+            return format!("sample re-survey of round {} by {}", s.round, s.channel);
+        }
         self.set(id, s.round, "sent");
         format!("round {} by {}", s.round, s.channel)
     }
@@ -41,12 +45,15 @@ impl Batch {
 
     /// Takes an answer; returns its history line, which also tells what it led to.
     pub(super) fn answered(&mut self, id: Uuid, s: &SurveyAnswered) -> String {
-        let (outcome, then) = if s.satisfied {
-            ("satisfied", "closed")
-        } else {
-            ("dissatisfied", "reopened")
+        let (outcome, then) = match (s.satisfied, s.sample) {
+            (true, false) => ("satisfied", "closed"),
+            (false, false) => ("dissatisfied", "reopened"),
+            (true, true) => ("satisfied", "sample re-survey, stays closed"),
+            (false, true) => ("dissatisfied", "sample re-survey, stays closed"),
         };
-        self.set(id, s.round, outcome);
+        if !s.sample {
+            self.set(id, s.round, outcome);
+        }
         let score = s.scores.as_ref().map(|x| x.overall).unwrap_or_default();
         let comment = s.comment.trim();
         let by = if s.recorded_by.is_empty() {
