@@ -3133,3 +3133,112 @@ async fn a_sampled_closed_complaint_is_surveyed_again_and_stays_closed() {
     assert_eq!((s.status.as_str(), s.round), ("closed", 1), "{s:?}");
     stack.stop().await;
 }
+
+/// After-sales (003): a major complaint's proposal goes to the service manager first, then
+/// to the general managers, all of whom must sign; a rejection at the second step sends it
+/// back to the department, which proposes again in the same round.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[survey]",
+            "[[approval.approvers]]\nname = \"he.jing\"\nrole = \"service_manager\"\n\n\
+             [[approval.chains]]\nname = \"major\"\nseverity = \"major\"\n\n\
+             [[approval.chains.steps]]\nrole = \"service_manager\"\n\n\
+             [[approval.chains.steps]]\nrole = \"general_manager\"\nneed = \"all\"\n\n[survey]",
+        )
+    })
+    .await;
+    let ticket = stack
+        .submit("web-chain-approval", "快递丢件，我要去消协投诉")
+        .await;
+    let s = stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    assert_eq!(s.severity, "major", "{s:?}");
+    let dept = s.department.clone();
+    let member = "wang.fang";
+    stack
+        .work("accept", &ticket, &dept, member, Action::Accept(Accept {}))
+        .await;
+    let propose = |remedy: &'static str| {
+        Action::Propose(Propose {
+            responsibility: Responsibility::CompanyLiable as i32,
+            remedy: remedy.into(),
+            compensation_minor: 20_000,
+            currency: String::new(),
+        })
+    };
+    stack
+        .work("propose", &ticket, &dept, member, propose("赔偿200元"))
+        .await;
+    stack
+        .wait_for(&ticket, "pending at step 1", |s| s.approval == "pending")
+        .await;
+    let refused = |o: approval_reply::Outcome| match o {
+        approval_reply::Outcome::Error(e) => e,
+        other => panic!("not refused: {other:?}"),
+    };
+    let pending = |o: approval_reply::Outcome| match o {
+        approval_reply::Outcome::Approval(v) => v,
+        other => panic!("refused: {other:?}"),
+    };
+    // The general manager may not go first.
+    let e = refused(stack.decide(&ticket, "zhao.min", true, "").await);
+    assert_eq!(e.field, "approver", "{e:?}");
+    let v = pending(stack.decide(&ticket, "he.jing", true, "同意").await);
+    assert_eq!(
+        (v.state.as_str(), v.approver_role.as_str()),
+        ("pending", "general_manager")
+    );
+    // All of the general managers: one is not enough.
+    let v = pending(stack.decide(&ticket, "zhao.min", true, "").await);
+    assert_eq!(v.state, "pending");
+    let e = refused(stack.decide(&ticket, "zhao.min", true, "").await);
+    assert_eq!(e.field, "approver", "once per step: {e:?}");
+    let v = pending(
+        stack
+            .decide(&ticket, "chen.jie", false, "赔偿金额需要核实，请附上凭证")
+            .await,
+    );
+    assert_eq!(v.state, "rejected");
+    let s = stack
+        .wait_for(&ticket, "back with the department", |s| {
+            s.approval == "rejected" && s.history.iter().any(|h| h.event == "work.rejected")
+        })
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "approval.requested" && h.detail.contains("step 2 of 2")),
+        "{s:?}"
+    );
+    assert!(
+        s.history.iter().any(|h| h.event == "approval.decided"
+            && h.detail.contains("rejected by chen.jie: 赔偿金额需要核实")),
+        "{s:?}"
+    );
+    // Proposed again in the same round: the whole chain signs.
+    stack
+        .work(
+            "propose",
+            &ticket,
+            &dept,
+            member,
+            propose("赔偿200元（附凭证）"),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "pending again", |s| s.approval == "pending")
+        .await;
+    for approver in ["he.jing", "zhao.min", "chen.jie"] {
+        pending(stack.decide(&ticket, approver, true, "").await);
+    }
+    let s = stack
+        .wait_for(&ticket, "approved", |s| {
+            s.approval == "approved" && s.status == "approved"
+        })
+        .await;
+    assert_eq!(s.round, 1);
+    stack.stop().await;
+}

@@ -653,6 +653,66 @@ pub struct Approval {
     /// Role whose members decide.
     pub approver_role: String,
     pub approvers: Vec<Approver>,
+    /// Chains of sign-off chosen by rules; the first whose every given criterion matches a
+    /// proposal decides it. None matching (or none given): the threshold policy above, with
+    /// one approver of `approver_role`.
+    #[serde(default)]
+    pub chains: Vec<Chain>,
+}
+
+/// An ordered sign-off: each step's role decides in turn.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    pub name: String,
+    /// None: any severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Compensation at or above this (minor units); none: any.
+    #[serde(default)]
+    pub min_minor: Option<i64>,
+    /// Compensation at or below this; none: any.
+    #[serde(default)]
+    pub max_minor: Option<i64>,
+    /// The handling department; none: any.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Empty: the policy approves (a band that needs nobody).
+    pub steps: Vec<ChainStep>,
+}
+
+/// One step of a chain: who, and how many of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainStep {
+    pub role: String,
+    /// "one" (the default), "all" of the role's approvers, or a number of them.
+    #[serde(default = "one")]
+    pub need: String,
+}
+
+fn one() -> String {
+    "one".into()
+}
+
+impl ChainStep {
+    /// How many approvals the step needs when `holders` people hold its role.
+    pub fn needed(&self, holders: usize) -> Option<usize> {
+        match self.need.trim() {
+            "one" => Some(1),
+            "all" => Some(holders),
+            n => n.parse().ok().filter(|&n| n >= 1 && n <= holders),
+        }
+    }
+}
+
+impl Chain {
+    pub fn matches(&self, severity: Severity, compensation_minor: i64, department: &str) -> bool {
+        self.severity.is_none_or(|s| s == severity)
+            && self.min_minor.is_none_or(|m| compensation_minor >= m)
+            && self.max_minor.is_none_or(|m| compensation_minor <= m)
+            && self.department.as_deref().is_none_or(|d| d == department)
+    }
 }
 
 impl Approval {
@@ -1058,6 +1118,38 @@ impl Playbook {
                 && let Err(e) = limit.parse::<DeadlineSpan>()
             {
                 out.push(bad(field, e.to_string()));
+            }
+        }
+        for (i, chain) in self.approval.chains.iter().enumerate() {
+            if let Some(d) = &chain.department
+                && self.department(d).is_none()
+            {
+                out.push(bad(
+                    &format!("approval.chains[{i}].department"),
+                    format!("{d:?} is not a department"),
+                ));
+            }
+            for (j, step) in chain.steps.iter().enumerate() {
+                let holders = self
+                    .approval
+                    .approvers
+                    .iter()
+                    .filter(|a| a.role == step.role)
+                    .count();
+                if holders == 0 {
+                    out.push(bad(
+                        &format!("approval.chains[{i}].steps[{j}].role"),
+                        format!("nobody has the role {:?}", step.role),
+                    ));
+                } else if step.needed(holders).is_none() {
+                    out.push(bad(
+                        &format!("approval.chains[{i}].steps[{j}].need"),
+                        format!(
+                            "{:?}: one, all, or 1 to {holders} (the approvers with the role)",
+                            step.need
+                        ),
+                    ));
+                }
             }
         }
         if !(1..=5).contains(&self.survey.satisfied_min) {

@@ -87,6 +87,7 @@ mod tests {
                 name: "zhao.min".into(),
                 role: "general_manager".into(),
             }],
+            chains: Vec::new(),
         }
     }
 

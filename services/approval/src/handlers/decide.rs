@@ -9,7 +9,7 @@ use redress_platform::commands::{Claimed, Refusal};
 use redress_platform::envelope::{Cause, new_event};
 use redress_proto::v1::approval_reply::Outcome;
 use redress_proto::v1::envelope::Payload;
-use redress_proto::v1::{ApprovalReply, DecideApproval};
+use redress_proto::v1::{ApprovalReply, ApprovalRequested, DecideApproval};
 
 use super::{APPROVED, COLUMNS, PENDING, REJECTED, StoredApproval};
 use crate::{Approvals, IDENT};
@@ -85,20 +85,26 @@ pub async fn handle(
             approval.playbook
         )));
     };
-    // The role recorded when the approval opened, so a later change of the playbook's
-    // approver role does not move a pending approval to other people.
+    // The steps recorded when the approval opened, so a later change of the playbook does
+    // not move a pending approval to other people.
+    let step = usize::try_from(approval.step).unwrap_or(0);
+    let Some((role, need)) = approval.steps.get(step).cloned() else {
+        return Err(Refusal::internal(format!(
+            "approval {} is at step {} of {}",
+            approval.approval_id,
+            step + 1,
+            approval.steps.len()
+        )));
+    };
     let may_decide = playbook
         .approval
         .approvers
         .iter()
-        .any(|a| a.name == cmd.approver && a.role == approval.approver_role);
+        .any(|a| a.name == cmd.approver && a.role == role);
     if !may_decide {
         return Err(Refusal::forbidden(
             "approver",
-            format!(
-                "{} is not an approver with the role {}",
-                cmd.approver, approval.approver_role
-            ),
+            format!("{} is not an approver with the role {role}", cmd.approver),
         ));
     }
     if cmd.approver == approval.proposal.proposed_by {
@@ -109,33 +115,102 @@ pub async fn handle(
     }
 
     let now = approvals.ctx.clock.now();
-    approval.state = if cmd.approve { APPROVED } else { REJECTED }.to_string();
-    approval.decided_by = cmd.approver.clone();
-    approval.note = cmd.note.trim().to_string();
-    approval.automatic = false;
-    sqlx::query(
-        "UPDATE approvals SET state = $2, decided_by = $3, note = $4, decided_at = $5
-         WHERE approval_id = $1",
+    let note = cmd.note.trim().to_string();
+    let recorded = sqlx::query(
+        "INSERT INTO approval_decisions (approval_id, step, approver, approve, note, at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (approval_id, step, approver) DO NOTHING",
     )
     .bind(approval.approval_id)
-    .bind(&approval.state)
-    .bind(&approval.decided_by)
-    .bind(&approval.note)
+    .bind(approval.step)
+    .bind(&cmd.approver)
+    .bind(cmd.approve)
+    .bind(&note)
     .bind(now)
     .execute(unit.db())
+    .await?
+    .rows_affected();
+    if recorded == 0 {
+        return Err(Refusal::wrong_state(
+            "approver",
+            format!("{} decided this step already", cmd.approver),
+        ));
+    }
+    let approvals_here: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM approval_decisions WHERE approval_id = $1 AND step = $2 AND approve",
+    )
+    .bind(approval.approval_id)
+    .bind(approval.step)
+    .fetch_one(unit.db())
     .await?;
-    unit.emit(new_event(
-        IDENT.name,
-        &Cause {
-            complaint_id: approval.complaint_id,
-            ticket: approval.ticket.clone(),
-            causation_id: cmd.command_id.clone(),
-            correlation_id: approval.complaint_id.to_string(),
-            playbook: approval.playbook.clone(),
-        },
-        now,
-        Payload::ApprovalDecided(approval.decided()),
-    ));
+    let cause = Cause {
+        complaint_id: approval.complaint_id,
+        ticket: approval.ticket.clone(),
+        causation_id: cmd.command_id.clone(),
+        correlation_id: approval.complaint_id.to_string(),
+        playbook: approval.playbook.clone(),
+    };
+    let step_done = cmd.approve && approvals_here >= i64::from(need);
+    let last = step + 1 >= approval.steps.len();
+    if cmd.approve && !step_done {
+        // More of this step's role must approve: still pending.
+        tracing::info!(approver = %cmd.approver, step = step + 1, "approved; the step needs more");
+    } else if step_done && !last {
+        // On to the next step's role, told as a new request.
+        approval.step += 1;
+        let (next_role, _) = approval.steps[step + 1].clone();
+        approval.approver_role = next_role.clone();
+        sqlx::query("UPDATE approvals SET step = $2, approver_role = $3 WHERE approval_id = $1")
+            .bind(approval.approval_id)
+            .bind(approval.step)
+            .bind(&next_role)
+            .execute(unit.db())
+            .await?;
+        unit.emit(new_event(
+            IDENT.name,
+            &cause,
+            now,
+            Payload::ApprovalRequested(ApprovalRequested {
+                approval_id: approval.approval_id.to_string(),
+                work_id: approval.work_id.to_string(),
+                ticket: approval.ticket.clone(),
+                department: approval.department.clone(),
+                proposal: Some(approval.proposal.clone()),
+                reason: format!(
+                    "{}; step {} approved by {}",
+                    approval.reason,
+                    step + 1,
+                    cmd.approver
+                ),
+                approver_role: next_role,
+                step: u32::try_from(step + 2).unwrap_or(u32::MAX),
+                steps: u32::try_from(approval.steps.len()).unwrap_or(u32::MAX),
+            }),
+        ));
+    } else {
+        // A rejection at any step, or the last step's approval, decides the proposal.
+        approval.state = if cmd.approve { APPROVED } else { REJECTED }.to_string();
+        approval.decided_by = cmd.approver.clone();
+        approval.note = note;
+        approval.automatic = false;
+        sqlx::query(
+            "UPDATE approvals SET state = $2, decided_by = $3, note = $4, decided_at = $5
+             WHERE approval_id = $1",
+        )
+        .bind(approval.approval_id)
+        .bind(&approval.state)
+        .bind(&approval.decided_by)
+        .bind(&approval.note)
+        .bind(now)
+        .execute(unit.db())
+        .await?;
+        unit.emit(new_event(
+            IDENT.name,
+            &cause,
+            now,
+            Payload::ApprovalDecided(approval.decided()),
+        ));
+    }
     unit.count(
         format!("approval_decided_total{{approved=\"{}\"}}", cmd.approve),
         1,

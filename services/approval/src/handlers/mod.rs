@@ -13,7 +13,8 @@ use uuid::Uuid;
 /// Columns of an approval row as the handlers read it.
 pub(crate) const COLUMNS: &str = "approval_id, proposal_id, complaint_id, ticket, work_id, \
      department, playbook, responsibility, remedy, compensation_minor, currency, proposed_by, \
-     reason, approver_role, state, automatic, decided_by, note";
+     reason, approver_role, state, automatic, decided_by, note, chain, step_roles, step_needs, \
+     step";
 
 /// A stored approval.
 #[derive(Debug, Clone)]
@@ -31,6 +32,12 @@ pub(crate) struct StoredApproval {
     pub automatic: bool,
     pub decided_by: String,
     pub note: String,
+    /// The chain that decides it (empty: the threshold policy's one step).
+    pub chain: String,
+    /// Each step's role and how many of its approvers must approve.
+    pub steps: Vec<(String, i32)>,
+    /// The step deciding now (0-based).
+    pub step: i32,
 }
 
 impl StoredApproval {
@@ -56,6 +63,13 @@ impl StoredApproval {
             automatic: row.get("automatic"),
             decided_by: row.get("decided_by"),
             note: row.get("note"),
+            chain: row.get("chain"),
+            steps: row
+                .get::<Vec<String>, _>("step_roles")
+                .into_iter()
+                .zip(row.get::<Vec<i32>, _>("step_needs"))
+                .collect(),
+            step: row.get("step"),
         }
     }
 

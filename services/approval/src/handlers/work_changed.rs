@@ -52,7 +52,45 @@ pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Pars
         Err(e) => return Parsed::Reject(e.to_string()),
     };
     let policy = &playbook.approval;
-    let assessment = assess(policy, &playbook.currency, work.severity(), &proposal);
+    let severity = redress_playbook::Severity::from_proto(work.severity())
+        .unwrap_or(redress_playbook::Severity::General);
+    let chain = policy.chains.iter().find(|c| {
+        c.matches(
+            severity,
+            proposal.compensation_minor.max(0),
+            &work.department,
+        )
+    });
+    let assessment = match chain {
+        // A chain decides whoever the threshold would have asked.
+        Some(c) if c.steps.is_empty() => Assessment::Automatic {
+            note: format!("chain {} needs no approver", c.name),
+        },
+        Some(c) => Assessment::NeedsDecision {
+            reason: format!(
+                "chain {}: {}",
+                c.name,
+                c.steps
+                    .iter()
+                    .map(|s| format!("{} ({})", s.role, s.need))
+                    .collect::<Vec<_>>()
+                    .join(" then ")
+            ),
+        },
+        None => assess(policy, &playbook.currency, work.severity(), &proposal),
+    };
+    let steps: Vec<(String, i32)> = match chain {
+        Some(c) => c
+            .steps
+            .iter()
+            .map(|s| {
+                let holders = policy.approvers.iter().filter(|a| a.role == s.role).count();
+                let need = s.needed(holders).unwrap_or(1);
+                (s.role.clone(), i32::try_from(need).unwrap_or(1))
+            })
+            .collect(),
+        None => vec![(policy.approver_role.clone(), 1)],
+    };
     proposal.currency = effective_currency(&proposal, &playbook.currency);
     let (state, reason, decided_by, note, automatic) = match assessment {
         Assessment::NeedsDecision { reason } => (PENDING, reason, "", String::new(), false),
@@ -68,11 +106,17 @@ pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Pars
             playbook: playbook.key.clone(),
             proposal,
             reason,
-            approver_role: policy.approver_role.clone(),
+            approver_role: steps
+                .first()
+                .map(|(role, _)| role.clone())
+                .unwrap_or_else(|| policy.approver_role.clone()),
             state: state.to_string(),
             automatic,
             decided_by: decided_by.to_string(),
             note,
+            chain: chain.map(|c| c.name.clone()).unwrap_or_default(),
+            steps,
+            step: 0,
         },
         round: i32::try_from(work.round.max(1)).unwrap_or(i32::MAX),
         work_version: i64::try_from(work.version).unwrap_or(i64::MAX),
@@ -94,9 +138,10 @@ pub async fn apply(
         "INSERT INTO approvals (approval_id, proposal_id, complaint_id, ticket, work_id,
              department, round, work_version, severity, playbook, playbook_version,
              responsibility, remedy, compensation_minor, currency, proposed_by, reason,
-             approver_role, state, automatic, decided_by, note, requested_at, decided_at)
+             approver_role, state, automatic, decided_by, note, requested_at, decided_at, chain,
+             step_roles, step_needs)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, $22, $23, $24)
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
          ON CONFLICT (proposal_id) DO NOTHING",
     )
     .bind(approval.approval_id)
@@ -123,6 +168,15 @@ pub async fn apply(
     .bind(&approval.note)
     .bind(now)
     .bind(approval.automatic.then_some(now))
+    .bind(&approval.chain)
+    .bind(
+        approval
+            .steps
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(approval.steps.iter().map(|(_, n)| *n).collect::<Vec<_>>())
     .execute(unit.db())
     .await?;
     if inserted.rows_affected() == 0 {
@@ -140,6 +194,8 @@ pub async fn apply(
             proposal: Some(approval.proposal.clone()),
             reason: approval.reason.clone(),
             approver_role: approval.approver_role.clone(),
+            step: 1,
+            steps: u32::try_from(approval.steps.len()).unwrap_or(1),
         })
     };
     unit.emit(follow_up(IDENT.name, &event.envelope, now, payload));

@@ -32,7 +32,14 @@ impl Batch {
             .map(|p| p.proposal_id.clone())
             .unwrap_or_default();
         self.set(id, proposal, "pending");
-        format!("{} ({})", r.reason, r.approver_role)
+        if r.steps > 1 {
+            format!(
+                "{} (step {} of {}: {})",
+                r.reason, r.step, r.steps, r.approver_role
+            )
+        } else {
+            format!("{} ({})", r.reason, r.approver_role)
+        }
     }
 
     /// Takes a decision; returns its history line.

@@ -152,7 +152,9 @@ async fn apply_all(
                 unreachable!("skipped in parse")
             }
         });
-        if has_history_line(event.kind) || !detail.is_empty() {
+        // A close for want of an answer is an act of its own: no answer told it.
+        let unanswered = matches!(&event.payload, Payload::ComplaintClosed(c) if c.no_response);
+        if has_history_line(event.kind) || unanswered {
             history.ids.push(id);
             history.at.push(event.occurred_at().unwrap_or(now));
             history.event.push(event.kind.name());

@@ -1,0 +1,21 @@
+-- Chains of sign-off (the playbook's approval.chains): the steps as they stood when the
+-- approval opened (each step's role and how many of its approvers must approve), the step
+-- now deciding, and every decision made at each step.
+ALTER TABLE approvals ADD COLUMN chain text NOT NULL DEFAULT '';
+ALTER TABLE approvals ADD COLUMN step_roles text[] NOT NULL DEFAULT '{}';
+ALTER TABLE approvals ADD COLUMN step_needs int4[] NOT NULL DEFAULT '{}';
+ALTER TABLE approvals ADD COLUMN step integer NOT NULL DEFAULT 0;
+
+-- An approval opened before chains is one step of its approver role.
+UPDATE approvals SET step_roles = ARRAY[approver_role], step_needs = ARRAY[1]
+WHERE cardinality(step_roles) = 0;
+
+CREATE TABLE approval_decisions (
+    approval_id uuid NOT NULL REFERENCES approvals (approval_id),
+    step        integer NOT NULL,
+    approver    text NOT NULL,
+    approve     boolean NOT NULL,
+    note        text NOT NULL,
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (approval_id, step, approver)
+);
