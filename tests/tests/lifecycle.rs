@@ -3242,3 +3242,91 @@ async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
     assert_eq!(s.round, 1);
     stack.stop().await;
 }
+
+/// Holiday cover: a general manager hands their approvals to a colleague for some days. The
+/// colleague cannot decide before those days, decides on them in the manager's name, and a
+/// delegation to the proposer does not let anyone approve their own proposal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delegation_counts_only_in_its_days_and_never_for_ones_own_proposal() {
+    let stack = Stack::start().await;
+    let ticket = stack
+        .submit("web-delegation", "快递丢件，我要去消协投诉")
+        .await;
+    let s = stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    let dept = s.department.clone();
+    let member = "wang.fang";
+    stack
+        .work("accept", &ticket, &dept, member, Action::Accept(Accept {}))
+        .await;
+    stack
+        .work(
+            "propose",
+            &ticket,
+            &dept,
+            member,
+            Action::Propose(Propose {
+                responsibility: Responsibility::CompanyLiable as i32,
+                remedy: "赔偿800元".into(),
+                compensation_minor: 80_000,
+                currency: String::new(),
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "pending", |s| s.approval == "pending")
+        .await;
+    let delegate = |from: &'static str, to: &'static str, first: &str, last: &str| {
+        let m = redress_proto::v1::DelegateApproval {
+            command_id: uuid::Uuid::now_v7().to_string(),
+            delegator: from.into(),
+            delegate: to.into(),
+            from_day: first.into(),
+            until_day: last.into(),
+            playbook: String::new(),
+        };
+        let stack = &stack;
+        async move {
+            let reply: redress_proto::v1::DelegateReply =
+                stack.request("approval", "delegate", &m, from).await;
+            match reply.outcome.unwrap() {
+                redress_proto::v1::delegate_reply::Outcome::Delegation(d) => d,
+                other => panic!("delegation refused: {other:?}"),
+            }
+        }
+    };
+    // Monday 23 November: zhao.min is away Tuesday to Monday; chen.jie hands over to the
+    // proposer herself.
+    delegate("zhao.min", "liu.yang", "2026-11-24", "2026-11-30").await;
+    delegate("chen.jie", member, "2026-11-23", "2026-11-30").await;
+    let refused = |o: approval_reply::Outcome| match o {
+        approval_reply::Outcome::Error(e) => e,
+        other => panic!("not refused: {other:?}"),
+    };
+    let e = refused(stack.decide(&ticket, "liu.yang", true, "").await);
+    assert!(e.message.contains("nor covering"), "before the days: {e:?}");
+    let e = refused(stack.decide(&ticket, member, true, "").await);
+    assert!(e.message.contains("own proposal"), "{e:?}");
+    // Tuesday: liu.yang decides in zhao.min's name.
+    stack.clock.advance(chrono::Duration::days(1));
+    match stack.decide(&ticket, "liu.yang", true, "代批").await {
+        approval_reply::Outcome::Approval(v) => {
+            assert_eq!(
+                (v.state.as_str(), v.decided_by.as_str()),
+                ("approved", "liu.yang for zhao.min")
+            )
+        }
+        other => panic!("the delegate was refused: {other:?}"),
+    }
+    let s = stack
+        .wait_for(&ticket, "approved", |s| s.approval == "approved")
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "approval.decided" && h.detail.contains("liu.yang for zhao.min")),
+        "{s:?}"
+    );
+    stack.stop().await;
+}

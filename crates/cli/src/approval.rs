@@ -1,5 +1,6 @@
-//! `redress approve`, `redress reject` and `redress approvals`: decisions on proposals that
-//! need one (compensation above the playbook's threshold, major complaints).
+//! `redress approve`, `redress reject`, `redress approvals` and `redress delegate`: decisions
+//! on proposals that need one (compensation above the playbook's threshold, major complaints,
+//! the playbook's chains), and holiday cover for the approvers.
 
 use std::process::ExitCode;
 
@@ -173,5 +174,63 @@ pub async fn list(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Ok(view::failed(&e, args.json)),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct DelegateArgs {
+    /// Who decides in your place.
+    #[arg(long = "to", value_name = "NAME", value_parser = not_blank)]
+    pub delegate: String,
+    /// First day covered (YYYY-MM-DD, in the playbook calendar's zone).
+    #[arg(long = "from", value_name = "DAY", value_parser = not_blank)]
+    pub from_day: String,
+    /// Last day covered, inclusive.
+    #[arg(long = "until", value_name = "DAY", value_parser = not_blank)]
+    pub until_day: String,
+    /// Your name (your key signs it); you must be an approver of the playbook.
+    #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
+    pub delegator: String,
+    #[arg(long, default_value = "default")]
+    pub playbook: String,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+pub async fn delegate(args: DelegateArgs) -> anyhow::Result<ExitCode> {
+    let request = redress_proto::v1::DelegateApproval {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        delegator: args.delegator.clone(),
+        delegate: args.delegate.clone(),
+        from_day: args.from_day.clone(),
+        until_day: args.until_day.clone(),
+        playbook: args.playbook.clone(),
+    };
+    let command_id = request.command_id.clone();
+    let client = args.connection.client().await?;
+    match client.delegate_approvals(request).await {
+        Ok(d) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "delegator": d.delegator,
+                        "delegate": d.delegate,
+                        "from_day": d.from_day,
+                        "until_day": d.until_day,
+                        "playbook": d.playbook,
+                    })
+                );
+            } else {
+                println!(
+                    "{} decides for {} from {} to {} (playbook {})",
+                    d.delegate, d.delegator, d.from_day, d.until_day, d.playbook
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(crate::view::failed_command(&e, args.json, &command_id)),
     }
 }

@@ -95,6 +95,9 @@ enum Command {
     Reject(approval::RejectArgs),
     /// List the proposals waiting for a decision.
     Approvals(approval::ApprovalsArgs),
+    /// Hand your approvals to another person for a range of days (holiday cover); their
+    /// decisions on those days name both of you.
+    Delegate(approval::DelegateArgs),
     /// Satisfaction surveys.
     #[command(subcommand)]
     Survey(survey::SurveyCommand),
@@ -210,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(args) => approval::approve(args).await,
         Command::Reject(args) => approval::reject(args).await,
         Command::Approvals(args) => approval::list(args).await,
+        Command::Delegate(args) => approval::delegate(args).await,
         Command::Survey(command) => survey::run(command).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Ops(command) => ops::run(cli.config.as_deref(), command).await,
@@ -237,6 +241,7 @@ impl Command {
             Command::Approve(_) => "approve",
             Command::Reject(_) => "reject",
             Command::Approvals(_) => "approvals",
+            Command::Delegate(_) => "delegate",
             Command::Survey(_) => "survey",
             Command::Bench(_) => "bench",
             Command::Calendar(_) => "calendar",

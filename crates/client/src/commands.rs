@@ -254,6 +254,29 @@ impl Client {
             .await
     }
 
+    /// Hands `delegation.delegator`'s approvals to `delegation.delegate` for a range of days,
+    /// signed by the delegator; a blank `command_id` gets a fresh one.
+    pub async fn delegate_approvals(
+        &self,
+        mut delegation: redress_proto::v1::DelegateApproval,
+    ) -> Result<redress_proto::v1::DelegationView, ClientError> {
+        use redress_proto::v1::{DelegateReply, delegate_reply};
+        ensure_command_id(&mut delegation.command_id);
+        let reply: DelegateReply = self
+            .call_as(
+                subjects::approval::SERVICE,
+                subjects::approval::DELEGATE,
+                &delegation,
+                &delegation.delegator.clone(),
+            )
+            .await?;
+        match reply.outcome {
+            Some(delegate_reply::Outcome::Delegation(d)) => Ok(d),
+            Some(delegate_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
     /// Sends a decision as given; a blank `command_id` gets a fresh one.
     pub async fn send_decision(
         &self,

@@ -2,8 +2,9 @@
 //! kit and the client SDK treat them alike.
 
 use crate::v1::{
-    ApprovalReply, CommandError, ListApprovalsReply, ListWorkReply, SurveyReply, WorkCommandReply,
-    approval_reply, list_approvals_reply, list_work_reply, survey_reply, work_command_reply,
+    ApprovalReply, CommandError, DelegateReply, ListApprovalsReply, ListWorkReply, SurveyReply,
+    WorkCommandReply, approval_reply, delegate_reply, list_approvals_reply, list_work_reply,
+    survey_reply, work_command_reply,
 };
 
 pub trait CommandReply: prost::Message + Default + Clone + 'static {
@@ -36,3 +37,4 @@ reply!(ListWorkReply, list_work_reply);
 reply!(ApprovalReply, approval_reply);
 reply!(ListApprovalsReply, list_approvals_reply);
 reply!(SurveyReply, survey_reply);
+reply!(DelegateReply, delegate_reply);

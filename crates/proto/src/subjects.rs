@@ -324,6 +324,8 @@ pub mod approval {
     pub const SERVICE: &str = "approval";
     pub const DECIDE: &str = "decide";
     pub const LIST: &str = "list";
+    /// An approver hands their approvals to another person for a range of days.
+    pub const DELEGATE: &str = "delegate";
 }
 
 pub mod survey {

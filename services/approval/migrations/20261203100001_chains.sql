@@ -19,3 +19,21 @@ CREATE TABLE approval_decisions (
     at          timestamptz NOT NULL,
     PRIMARY KEY (approval_id, step, approver)
 );
+
+-- Holiday cover: an approver's approvals decided by another person for a range of days (in
+-- the playbook calendar's zone), recorded once per command.
+CREATE TABLE delegations (
+    command_id  text PRIMARY KEY,
+    playbook    text NOT NULL,
+    delegator   text NOT NULL,
+    delegate    text NOT NULL,
+    from_day    date NOT NULL,
+    until_day   date NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    CHECK (from_day <= until_day),
+    CHECK (delegator <> delegate)
+);
+CREATE INDEX delegations_by_delegate ON delegations (delegate, from_day);
+
+-- Who decided for the approver, when a delegate did.
+ALTER TABLE approval_decisions ADD COLUMN delegate text;

@@ -33,6 +33,29 @@ pub struct Approvals {
     pub ctx: ServiceContext,
     pub store: Store,
     pub playbooks: Playbooks,
+    /// For the day a delegation covers, in the playbook calendar's zone.
+    pub calendars: redress_calendar::CalendarSet,
+}
+
+impl Approvals {
+    /// Today in the zone of `playbook`'s calendar (UTC when it has none).
+    pub fn today(&self, playbook: &redress_playbook::Playbook) -> chrono::NaiveDate {
+        let now = self.ctx.clock.now();
+        let zoned = self
+            .calendars
+            .get(&playbook.sla.calendar)
+            .ok()
+            .and_then(|c| {
+                let t = jiff::Timestamp::from_microsecond(now.timestamp_micros()).ok()?;
+                let d = t.to_zoned(c.zone().clone()).date();
+                chrono::NaiveDate::from_ymd_opt(
+                    i32::from(d.year()),
+                    u32::try_from(d.month()).ok()?,
+                    u32::try_from(d.day()).ok()?,
+                )
+            });
+        zoned.unwrap_or_else(|| now.date_naive())
+    }
 }
 
 impl Handler for Approvals {
@@ -62,6 +85,7 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         ctx: ctx.clone(),
         store: host.store(),
         playbooks: host.playbooks("approval").await?,
+        calendars: redress_calendar::CalendarSet::builtin()?,
     });
     host.consume(
         Filter::Kinds(vec![EventKind::Work(WorkChange::Proposed)]),
@@ -90,6 +114,17 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
                 subjects::approval::LIST,
                 "list",
                 move |query, _| handlers::list::handle(approvals.clone(), query),
+            )
+            .await?;
+    }
+    {
+        let approvals = approvals.clone();
+        commands
+            .command(
+                subjects::approval::DELEGATE,
+                subjects::approval::DELEGATE,
+                "delegate",
+                move |cmd, message| handlers::delegate::handle(approvals.clone(), cmd, message),
             )
             .await?;
     }

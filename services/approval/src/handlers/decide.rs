@@ -96,44 +96,77 @@ pub async fn handle(
             approval.steps.len()
         )));
     };
-    let may_decide = playbook
-        .approval
-        .approvers
-        .iter()
-        .any(|a| a.name == cmd.approver && a.role == role);
-    if !may_decide {
+    let holds = |name: &str| {
+        playbook
+            .approval
+            .approvers
+            .iter()
+            .any(|a| a.name == name && a.role == role)
+    };
+    // Whose approval this is: the signer's own, or, on the days it covers, that of an
+    // approver of the role who delegated to the signer.
+    let on_behalf: String = if holds(&cmd.approver) {
+        cmd.approver.clone()
+    } else {
+        let today = approvals.today(playbook);
+        let delegators: Vec<String> = sqlx::query_scalar(
+            "SELECT delegator FROM delegations
+             WHERE delegate = $1 AND playbook = $2 AND from_day <= $3 AND until_day >= $3
+             ORDER BY recorded_at",
+        )
+        .bind(&cmd.approver)
+        .bind(&approval.playbook)
+        .bind(today)
+        .fetch_all(unit.db())
+        .await?;
+        match delegators.into_iter().find(|d| holds(d)) {
+            Some(d) => d,
+            None => {
+                return Err(Refusal::forbidden(
+                    "approver",
+                    format!(
+                        "{} is not an approver with the role {role}, nor covering for one today",
+                        cmd.approver
+                    ),
+                ));
+            }
+        }
+    };
+    let proposer = &approval.proposal.proposed_by;
+    if &cmd.approver == proposer || &on_behalf == proposer {
         return Err(Refusal::forbidden(
             "approver",
-            format!("{} is not an approver with the role {role}", cmd.approver),
+            "nobody approves their own proposal, directly or through a delegation",
         ));
     }
-    if cmd.approver == approval.proposal.proposed_by {
-        return Err(Refusal::forbidden(
-            "approver",
-            "nobody approves their own proposal",
-        ));
-    }
+    // "zhou.qiang for zhao.min" when a delegate decides.
+    let signed_as = if on_behalf == cmd.approver {
+        cmd.approver.clone()
+    } else {
+        format!("{} for {on_behalf}", cmd.approver)
+    };
 
     let now = approvals.ctx.clock.now();
     let note = cmd.note.trim().to_string();
     let recorded = sqlx::query(
-        "INSERT INTO approval_decisions (approval_id, step, approver, approve, note, at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO approval_decisions (approval_id, step, approver, approve, note, at, delegate)
+         VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, $3))
          ON CONFLICT (approval_id, step, approver) DO NOTHING",
     )
     .bind(approval.approval_id)
     .bind(approval.step)
-    .bind(&cmd.approver)
+    .bind(&on_behalf)
     .bind(cmd.approve)
     .bind(&note)
     .bind(now)
+    .bind(&cmd.approver)
     .execute(unit.db())
     .await?
     .rows_affected();
     if recorded == 0 {
         return Err(Refusal::wrong_state(
             "approver",
-            format!("{} decided this step already", cmd.approver),
+            format!("{on_behalf} decided this step already"),
         ));
     }
     let approvals_here: i64 = sqlx::query_scalar(
@@ -177,10 +210,9 @@ pub async fn handle(
                 department: approval.department.clone(),
                 proposal: Some(approval.proposal.clone()),
                 reason: format!(
-                    "{}; step {} approved by {}",
+                    "{}; step {} approved by {signed_as}",
                     approval.reason,
                     step + 1,
-                    cmd.approver
                 ),
                 approver_role: next_role,
                 step: u32::try_from(step + 2).unwrap_or(u32::MAX),
@@ -190,7 +222,7 @@ pub async fn handle(
     } else {
         // A rejection at any step, or the last step's approval, decides the proposal.
         approval.state = if cmd.approve { APPROVED } else { REJECTED }.to_string();
-        approval.decided_by = cmd.approver.clone();
+        approval.decided_by = signed_as.clone();
         approval.note = note;
         approval.automatic = false;
         sqlx::query(

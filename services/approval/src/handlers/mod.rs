@@ -1,6 +1,7 @@
 //! One module per message approval handles, and the approval rows they share.
 
 pub mod decide;
+pub mod delegate;
 pub mod list;
 pub mod work_changed;
 
