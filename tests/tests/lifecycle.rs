@@ -3330,3 +3330,87 @@ async fn a_delegation_counts_only_in_its_days_and_never_for_ones_own_proposal() 
     );
     stack.stop().await;
 }
+
+/// An approval has a time limit like any step: a clock started by the proposal and met by
+/// the approval. Not decided in time, it breaches and climbs the ladder to the general
+/// manager's superior named by the playbook.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_not_decided_in_time_breaches_and_climbs() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[evidence]",
+            "[[sla.deadlines]]\nname = \"approval\"\nlimit = \"4 business hours\"\n\
+             starts = \"proposed\"\nmet_by = \"approved\"\n\n\
+             [[sla.ladder]]\nat = \"breach\"\ndo = \"escalate\"\nto = \"general manager\"\n\
+             deadlines = [\"approval\"]\n\n[evidence]",
+        )
+    })
+    .await;
+    let ticket = stack
+        .submit("web-approval-late", "快递丢件，我要去消协投诉")
+        .await;
+    let s = stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    let dept = s.department.clone();
+    stack
+        .work(
+            "accept",
+            &ticket,
+            &dept,
+            "wang.fang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack
+        .work(
+            "propose",
+            &ticket,
+            &dept,
+            "wang.fang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::CompanyLiable as i32,
+                remedy: "赔偿800元".into(),
+                compensation_minor: 80_000,
+                currency: String::new(),
+            }),
+        )
+        .await;
+    // Proposed Monday 10:00: four business hours end at 15:30 (lunch 12:00–13:30).
+    let due = Utc.with_ymd_and_hms(2026, 11, 23, 7, 30, 0).unwrap();
+    stack
+        .wait_for(&ticket, "the approval clock", |s| {
+            s.deadlines.iter().any(|d| {
+                d.name == "approval"
+                    && d.state() == DeadlineState::Armed
+                    && d.due_at.as_ref().map(|t| t.seconds) == Some(due.timestamp())
+            })
+        })
+        .await;
+    stack.clock.set(due + chrono::Duration::minutes(5));
+    let s = stack
+        .wait_for(&ticket, "breached and escalated", |s| {
+            deadline_state(s, 1, "approval") == Some(DeadlineState::Breached)
+                && s.escalation_level == 1
+        })
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.escalated" && h.detail.contains("general manager")),
+        "{s:?}"
+    );
+    // Decided late, the breach stands; the work goes on.
+    match stack.decide(&ticket, "zhao.min", true, "同意").await {
+        approval_reply::Outcome::Approval(v) => assert_eq!(v.state, "approved"),
+        other => panic!("{other:?}"),
+    }
+    stack
+        .wait_for(&ticket, "approved", |s| s.status == "approved")
+        .await;
+    assert_eq!(
+        deadline_state(&stack.status(&ticket).await, 1, "approval"),
+        Some(DeadlineState::Breached)
+    );
+    stack.stop().await;
+}
