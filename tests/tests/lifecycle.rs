@@ -3194,6 +3194,14 @@ async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
     // All of the general managers: one is not enough.
     let v = pending(stack.decide(&ticket, "zhao.min", true, "").await);
     assert_eq!(v.state, "pending");
+    // Every decision so far, in the view `redress approvals --json` shows.
+    assert_eq!((v.chain.as_str(), v.step, v.steps), ("major", 2, 2));
+    let decided: Vec<(u32, &str, bool)> = v
+        .decisions
+        .iter()
+        .map(|d| (d.step, d.approver.as_str(), d.approve))
+        .collect();
+    assert_eq!(decided, [(1, "he.jing", true), (2, "zhao.min", true)]);
     let e = refused(stack.decide(&ticket, "zhao.min", true, "").await);
     assert_eq!(e.field, "approver", "once per step: {e:?}");
     let v = pending(
@@ -3202,10 +3210,9 @@ async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
             .await,
     );
     assert_eq!(v.state, "rejected");
+
     let s = stack
-        .wait_for(&ticket, "back with the department", |s| {
-            s.approval == "rejected" && s.history.iter().any(|h| h.event == "work.rejected")
-        })
+        .wait_for(&ticket, "the rejection told", |s| s.approval == "rejected")
         .await;
     assert!(
         s.history
@@ -3218,16 +3225,26 @@ async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
             && h.detail.contains("rejected by chen.jie: 赔偿金额需要核实")),
         "{s:?}"
     );
-    // Proposed again in the same round: the whole chain signs.
-    stack
-        .work(
-            "propose",
-            &ticket,
-            &dept,
-            member,
-            propose("赔偿200元（附凭证）"),
-        )
-        .await;
+    // Back with the department (once routing has read the rejection), proposed again in
+    // the same round: the whole chain signs.
+    eventually("proposed again", WAIT, || async {
+        let reply: WorkCommandReply = stack
+            .request(
+                "routing",
+                &format!("propose.{dept}"),
+                &WorkCommand {
+                    command_id: uuid::Uuid::now_v7().to_string(),
+                    ticket: ticket.clone(),
+                    department: dept.clone(),
+                    actor: member.into(),
+                    action: Some(propose("赔偿200元（附凭证）")),
+                },
+                member,
+            )
+            .await;
+        matches!(reply.outcome, Some(work_command_reply::Outcome::Work(_)))
+    })
+    .await;
     stack
         .wait_for(&ticket, "pending again", |s| s.approval == "pending")
         .await;
@@ -3315,7 +3332,14 @@ async fn a_delegation_counts_only_in_its_days_and_never_for_ones_own_proposal() 
             assert_eq!(
                 (v.state.as_str(), v.decided_by.as_str()),
                 ("approved", "liu.yang for zhao.min")
-            )
+            );
+            assert_eq!(
+                (
+                    v.decisions[0].approver.as_str(),
+                    v.decisions[0].delegate.as_str()
+                ),
+                ("zhao.min", "liu.yang")
+            );
         }
         other => panic!("the delegate was refused: {other:?}"),
     }

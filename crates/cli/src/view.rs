@@ -116,6 +116,17 @@ pub fn approval_json(a: &ApprovalView) -> Value {
         "approver_role": a.approver_role,
         "decided_by": a.decided_by,
         "note": a.note,
+        "chain": a.chain,
+        "step": a.step,
+        "steps": a.steps,
+        "decisions": a.decisions.iter().map(|d| json!({
+            "step": d.step,
+            "approver": d.approver,
+            "delegate": d.delegate,
+            "approve": d.approve,
+            "note": d.note,
+            "at": d.at.as_ref().map(|t| t.to_string()),
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -248,8 +248,9 @@ pub async fn handle(
         1,
     );
     tracing::info!(approver = %cmd.approver, approved = cmd.approve, "approval decided");
+    let view = approval.view_with_decisions(unit.db()).await?;
     unit.finish(ApprovalReply {
-        outcome: Some(Outcome::Approval(approval.view())),
+        outcome: Some(Outcome::Approval(view)),
     })
     .await
 }

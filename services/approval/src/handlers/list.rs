@@ -27,10 +27,15 @@ pub async fn handle(
     .bind(i64::from(limit))
     .fetch_all(&approvals.store.pool)
     .await?;
-    let items = rows
-        .iter()
-        .map(|r| StoredApproval::from_row(r).view())
-        .collect();
+    let mut conn = approvals.store.pool.acquire().await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        items.push(
+            StoredApproval::from_row(r)
+                .view_with_decisions(&mut conn)
+                .await?,
+        );
+    }
     Ok(ListApprovalsReply {
         outcome: Some(Outcome::List(ApprovalList { items })),
     })

@@ -6,7 +6,7 @@ pub mod list;
 pub mod work_changed;
 
 use redress_proto::types::WorkId;
-use redress_proto::v1::{ApprovalDecided, ApprovalView, Proposal};
+use redress_proto::v1::{ApprovalDecided, ApprovalDecisionView, ApprovalView, Proposal};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -86,7 +86,37 @@ impl StoredApproval {
             approver_role: self.approver_role.clone(),
             decided_by: self.decided_by.clone(),
             note: self.note.clone(),
+            chain: self.chain.clone(),
+            step: u32::try_from(self.step + 1).unwrap_or(1),
+            steps: u32::try_from(self.steps.len()).unwrap_or(1),
+            decisions: Vec::new(),
         }
+    }
+
+    /// The view with every decision made so far.
+    pub async fn view_with_decisions(
+        &self,
+        db: &mut sqlx::PgConnection,
+    ) -> sqlx::Result<ApprovalView> {
+        let mut view = self.view();
+        view.decisions = sqlx::query(
+            "SELECT step, approver, delegate, approve, note, at FROM approval_decisions
+             WHERE approval_id = $1 ORDER BY at, step, approver",
+        )
+        .bind(self.approval_id)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| ApprovalDecisionView {
+            step: u32::try_from(r.get::<i32, _>("step") + 1).unwrap_or(1),
+            approver: r.get("approver"),
+            delegate: r.get::<Option<String>, _>("delegate").unwrap_or_default(),
+            approve: r.get("approve"),
+            note: r.get("note"),
+            at: redress_proto::time::ts(r.get("at")),
+        })
+        .collect();
+        Ok(view)
     }
 
     /// The decision as an event payload; only meaningful once decided.
