@@ -3438,3 +3438,82 @@ async fn an_approval_not_decided_in_time_breaches_and_climbs() {
     );
     stack.stop().await;
 }
+
+/// A survey unanswered at the end of its window can become a phone follow-up task for the
+/// department (survey.on_expiry = "phone") instead of closing as no response; the
+/// department's record of the call answers it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswered_survey_becomes_a_phone_task_for_the_department() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "satisfied_min = 4",
+            "satisfied_min = 4\nexpire_after = \"1 day\"\non_expiry = \"phone\"",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-phone-task", "快递三天没有送到").await;
+    let dept = "logistics";
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
+    stack
+        .work(
+            "resolve",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "the survey", |s| s.survey == "sent")
+        .await;
+    stack
+        .clock
+        .advance(chrono::Duration::days(1) + chrono::Duration::minutes(1));
+    let s = stack
+        .wait_for(&ticket, "the phone task", |s| {
+            s.history.iter().any(|h| {
+                h.event == "survey.sent" && h.detail.contains("logistics to follow up by phone")
+            })
+        })
+        .await;
+    assert_ne!(s.status, "closed", "{s:?}");
+    let reply: SurveyReply = stack
+        .request(
+            "survey",
+            "follow_up.logistics",
+            &redress_proto::v1::RecordFollowUp {
+                command_id: uuid::Uuid::now_v7().to_string(),
+                ticket: ticket.clone(),
+                department: dept.into(),
+                recorded_by: "zhou.qiang".into(),
+                scores: Some(SurveyScores {
+                    overall: 4,
+                    ..Default::default()
+                }),
+                comment: "电话回访".into(),
+                via: String::new(),
+            },
+            "zhou.qiang",
+        )
+        .await;
+    assert!(
+        matches!(reply.outcome, Some(survey_reply::Outcome::Survey(ref v)) if v.satisfied),
+        "{reply:?}"
+    );
+    stack
+        .wait_for(&ticket, "closed by the call", |s| s.status == "closed")
+        .await;
+    stack.stop().await;
+}

@@ -778,6 +778,10 @@ pub struct Resample {
 pub enum OnExpiry {
     /// The complaint closes as "no response", counted apart from satisfied answers.
     NoResponse,
+    /// The department is to follow up by phone: the survey is issued again on the `phone`
+    /// channel for the department that handled the round, and waits for its record
+    /// (`redress survey follow-up`).
+    Phone,
 }
 
 fn no_response() -> OnExpiry {

@@ -101,6 +101,7 @@ pub(crate) struct Stored {
     pub caused_by: String,
     /// A sample re-survey of a closed complaint.
     pub sample: bool,
+    pub department: String,
 }
 
 impl Stored {
@@ -116,6 +117,7 @@ impl Stored {
             playbook: row.get("playbook"),
             caused_by: row.get("caused_by"),
             sample: row.get("sample"),
+            department: row.get("department"),
         }
     }
 
@@ -131,7 +133,7 @@ impl Stored {
 }
 
 const COLUMNS: &str = "survey_id, complaint_id, ticket, work_id, round, channel, external_id, \
-     playbook, caused_by, sample";
+     playbook, caused_by, sample, department";
 
 /// Sends the invitation (or its reminder) of `s`, with a new token whose hash is returned;
 /// the first invitation is announced as `survey.sent` too.
@@ -155,6 +157,7 @@ pub(crate) fn invite(
                 round: s.round,
                 channel: s.channel.clone(),
                 sample: s.sample,
+                department: s.department.clone(),
             }),
         ));
     }
@@ -362,6 +365,32 @@ async fn due(surveys: &Surveys, step: Step) -> Result<usize, CommitError> {
                 if s.sample {
                     // The complaint is closed already: an unanswered sample is only counted.
                     unit.count("survey_sample_unanswered_total", 1);
+                    continue;
+                }
+                if survey.on_expiry == redress_playbook::OnExpiry::Phone {
+                    // The department calls: the survey is open again, on the phone.
+                    sqlx::query(
+                        "UPDATE surveys SET state = $2, expire_at = NULL WHERE survey_id = $1",
+                    )
+                    .bind(s.survey_id)
+                    .bind(SurveyState::Sent.as_str())
+                    .execute(unit.db())
+                    .await?;
+                    unit.emit(new_event(
+                        IDENT.name,
+                        &s.cause(),
+                        now,
+                        Payload::SurveySent(SurveySent {
+                            survey_id: s.survey_id.to_string(),
+                            ticket: s.ticket.clone(),
+                            work_id: s.work_id.to_string(),
+                            round: s.round,
+                            channel: "phone".into(),
+                            sample: false,
+                            department: s.department.clone(),
+                        }),
+                    ));
+                    unit.count("survey_phone_tasks_total", 1);
                     continue;
                 }
                 unit.emit(new_event(

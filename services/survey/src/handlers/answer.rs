@@ -251,6 +251,7 @@ pub(crate) async fn record(
             playbook: playbook.key.clone(),
             caused_by: answer.command_id.clone(),
             sample: false,
+            department: department.clone(),
         };
         crate::followup::schedule_sample(
             &mut unit,

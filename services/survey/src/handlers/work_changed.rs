@@ -116,6 +116,7 @@ pub async fn apply(
         playbook: s.playbook.clone(),
         caused_by: event.envelope.event_id.clone(),
         sample: false,
+        department: work.department.clone(),
     };
     let state = if send_at <= now {
         SurveyState::Sent

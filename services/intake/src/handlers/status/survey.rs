@@ -31,6 +31,12 @@ impl Batch {
             return format!("sample re-survey of round {} by {}", s.round, s.channel);
         }
         self.set(id, s.round, "sent");
+        if s.channel == "phone" {
+            return format!(
+                "round {}: no answer in the survey's window; {} to follow up by phone",
+                s.round, s.department
+            );
+        }
         format!("round {} by {}", s.round, s.channel)
     }
 
