@@ -224,6 +224,25 @@ impl Stack {
         }
     }
 
+    /// Takes a delivery complaint through its first round in logistics, as zhou.qiang: waits
+    /// for the assignment, accepts, proposes a remedy the policy approves, replies, resolves.
+    async fn resolve_in_logistics(&self, ticket: &str) {
+        let (dept, who) = ("logistics", "zhou.qiang");
+        self.wait_for(ticket, "assignment", |s| s.status == "assigned")
+            .await;
+        self.work("accept", ticket, dept, who, Action::Accept(Accept {}))
+            .await;
+        self.offer(ticket, dept, who, "重新派送").await;
+        self.work(
+            "resolve",
+            ticket,
+            dept,
+            who,
+            Action::Resolve(Resolve::default()),
+        )
+        .await;
+    }
+
     /// Proposes `remedy` without compensation (approved by the policy), waits for the
     /// approval and replies with it, as `actor` of `dept`.
     async fn offer(&self, ticket: &str, dept: &str, actor: &str, remedy: &str) {
@@ -2801,29 +2820,7 @@ async fn a_survey_waits_for_its_window_is_reminded_once_and_expires_to_no_respon
     })
     .await;
     let ticket = stack.submit("web-window", "快递三天没有送到").await;
-    let dept = "logistics";
-    stack
-        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
-        .await;
-    stack
-        .work(
-            "accept",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Accept(Accept {}),
-        )
-        .await;
-    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
-    stack
-        .work(
-            "resolve",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Resolve(Resolve::default()),
-        )
-        .await;
+    stack.resolve_in_logistics(&ticket).await;
     let shanghai = |m: u32, d: u32, h: u32, min: u32| {
         Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap() - chrono::Duration::hours(8)
     };
@@ -2916,29 +2913,7 @@ async fn a_survey_waits_for_its_window_is_reminded_once_and_expires_to_no_respon
 async fn a_phone_follow_up_recorded_by_the_department_answers_the_survey() {
     let stack = Stack::start().await;
     let ticket = stack.submit("web-phone", "快递三天没有送到").await;
-    let dept = "logistics";
-    stack
-        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
-        .await;
-    stack
-        .work(
-            "accept",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Accept(Accept {}),
-        )
-        .await;
-    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
-    stack
-        .work(
-            "resolve",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Resolve(Resolve::default()),
-        )
-        .await;
+    stack.resolve_in_logistics(&ticket).await;
     stack
         .wait_for(&ticket, "the survey sent", |s| s.survey == "sent")
         .await;
@@ -3074,29 +3049,7 @@ async fn a_sampled_closed_complaint_is_surveyed_again_and_stays_closed() {
     })
     .await;
     let ticket = stack.submit("web-sample", "快递三天没有送到").await;
-    let dept = "logistics";
-    stack
-        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
-        .await;
-    stack
-        .work(
-            "accept",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Accept(Accept {}),
-        )
-        .await;
-    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
-    stack
-        .work(
-            "resolve",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Resolve(Resolve::default()),
-        )
-        .await;
+    stack.resolve_in_logistics(&ticket).await;
     stack
         .wait_for(&ticket, "the survey", |s| s.survey == "sent")
         .await;
@@ -3452,29 +3405,7 @@ async fn an_unanswered_survey_becomes_a_phone_task_for_the_department() {
     })
     .await;
     let ticket = stack.submit("web-phone-task", "快递三天没有送到").await;
-    let dept = "logistics";
-    stack
-        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
-        .await;
-    stack
-        .work(
-            "accept",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Accept(Accept {}),
-        )
-        .await;
-    stack.offer(&ticket, dept, "zhou.qiang", "重新派送").await;
-    stack
-        .work(
-            "resolve",
-            &ticket,
-            dept,
-            "zhou.qiang",
-            Action::Resolve(Resolve::default()),
-        )
-        .await;
+    stack.resolve_in_logistics(&ticket).await;
     stack
         .wait_for(&ticket, "the survey", |s| s.survey == "sent")
         .await;
@@ -3496,7 +3427,7 @@ async fn an_unanswered_survey_becomes_a_phone_task_for_the_department() {
             &redress_proto::v1::RecordFollowUp {
                 command_id: uuid::Uuid::now_v7().to_string(),
                 ticket: ticket.clone(),
-                department: dept.into(),
+                department: "logistics".into(),
                 recorded_by: "zhou.qiang".into(),
                 scores: Some(SurveyScores {
                     overall: 4,
