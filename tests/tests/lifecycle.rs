@@ -331,6 +331,15 @@ fn deadline_state(s: &ComplaintStatus, round: u32, name: &str) -> Option<Deadlin
         .map(|d| d.state())
 }
 
+/// The details of the history lines of `event`, oldest first.
+fn details<'a>(s: &'a ComplaintStatus, event: &str) -> Vec<&'a str> {
+    s.history
+        .iter()
+        .filter(|h| h.event == event)
+        .map(|h| h.detail.as_str())
+        .collect()
+}
+
 fn history(s: &ComplaintStatus) -> Vec<&str> {
     s.history.iter().map(|h| h.event.as_str()).collect()
 }
@@ -2645,12 +2654,7 @@ async fn an_escalation_ladder_reminds_in_working_hours_and_climbs_after_the_brea
     stack.clock.set(shanghai(27, 12, 0));
     let s = stack.status(&ticket).await;
     assert_eq!(lines(&s).len(), 3, "each rung once: {s:?}");
-    let escalated: Vec<&str> = s
-        .history
-        .iter()
-        .filter(|h| h.event == "work.escalated")
-        .map(|h| h.detail.as_str())
-        .collect();
+    let escalated = details(&s, "work.escalated");
     assert_eq!(escalated.len(), 1, "{escalated:?}");
     assert!(escalated[0].contains("general manager"), "{escalated:?}");
     stack.stop().await;
@@ -3024,12 +3028,7 @@ async fn a_second_dissatisfied_round_climbs_to_the_named_manager() {
     let s = stack
         .wait_for(&ticket, "escalated in round 3", |s| s.escalation_level == 1)
         .await;
-    let escalated: Vec<&str> = s
-        .history
-        .iter()
-        .filter(|h| h.event == "work.escalated")
-        .map(|h| h.detail.as_str())
-        .collect();
+    let escalated = details(&s, "work.escalated");
     assert_eq!(escalated.len(), 1, "{s:?}");
     assert!(escalated[0].contains("service manager"), "{escalated:?}");
     stack.stop().await;

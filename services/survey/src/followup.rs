@@ -121,6 +121,19 @@ impl Stored {
         }
     }
 
+    /// `survey.sent` for this survey, on `channel`.
+    fn sent(&self, channel: &str) -> Payload {
+        Payload::SurveySent(SurveySent {
+            survey_id: self.survey_id.to_string(),
+            ticket: self.ticket.clone(),
+            work_id: self.work_id.to_string(),
+            round: self.round,
+            channel: channel.to_string(),
+            sample: self.sample,
+            department: self.department.clone(),
+        })
+    }
+
     fn cause(&self) -> Cause {
         Cause {
             complaint_id: self.complaint_id,
@@ -146,20 +159,7 @@ pub(crate) fn invite(
 ) -> Vec<u8> {
     let (token, token_hash) = crate::domain::answer::new_token();
     if !reminder {
-        unit.emit(new_event(
-            IDENT.name,
-            &s.cause(),
-            now,
-            Payload::SurveySent(SurveySent {
-                survey_id: s.survey_id.to_string(),
-                ticket: s.ticket.clone(),
-                work_id: s.work_id.to_string(),
-                round: s.round,
-                channel: s.channel.clone(),
-                sample: s.sample,
-                department: s.department.clone(),
-            }),
-        ));
+        unit.emit(new_event(IDENT.name, &s.cause(), now, s.sent(&s.channel)));
     }
     let subject = unit.subjects().notify_survey(&s.channel);
     let msg_id = if reminder {
@@ -376,20 +376,7 @@ async fn due(surveys: &Surveys, step: Step) -> Result<usize, CommitError> {
                     .bind(SurveyState::Sent.as_str())
                     .execute(unit.db())
                     .await?;
-                    unit.emit(new_event(
-                        IDENT.name,
-                        &s.cause(),
-                        now,
-                        Payload::SurveySent(SurveySent {
-                            survey_id: s.survey_id.to_string(),
-                            ticket: s.ticket.clone(),
-                            work_id: s.work_id.to_string(),
-                            round: s.round,
-                            channel: "phone".into(),
-                            sample: false,
-                            department: s.department.clone(),
-                        }),
-                    ));
+                    unit.emit(new_event(IDENT.name, &s.cause(), now, s.sent("phone")));
                     unit.count("survey_phone_tasks_total", 1);
                     continue;
                 }
