@@ -56,7 +56,11 @@ pub struct Intake {
 }
 
 impl Intake {
-    fn new(ctx: ServiceContext, store: Store) -> anyhow::Result<Self> {
+    fn new(
+        ctx: ServiceContext,
+        store: Store,
+        playbooks: &redress_playbook::Playbooks,
+    ) -> anyhow::Result<Self> {
         let settings: IntakeSettings = ctx.config.section("intake")?;
         let cipher = settings.cipher()?;
         let zone = jiff::tz::TimeZone::get(&settings.timezone)
@@ -65,6 +69,7 @@ impl Intake {
             max_text_bytes: settings.max_text_bytes,
             max_attachments: settings.max_attachments,
             default_playbook: settings.default_playbook.clone(),
+            playbooks: playbooks.iter().map(|pb| pb.key.clone()).collect(),
             max_received_age: chrono::Duration::days(i64::from(settings.max_received_age_days)),
         };
         Ok(Self {
@@ -128,7 +133,8 @@ where
 /// Runs one instance of intake until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
-    let intake = Arc::new(Intake::new(ctx.clone(), host.store())?);
+    let playbooks = host.playbooks("intake").await?;
+    let intake = Arc::new(Intake::new(ctx.clone(), host.store(), &playbooks)?);
     let subjects = &ctx.subjects;
     // Intake writes every complaint's text key, so it makes their bucket.
     let bucket = subjects.text_keys_bucket();

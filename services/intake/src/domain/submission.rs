@@ -51,6 +51,9 @@ pub struct Limits {
     pub max_text_bytes: usize,
     pub max_attachments: usize,
     pub default_playbook: String,
+    /// The playbooks the stack serves (their keys): a submission naming another is refused
+    /// before it gets a ticket. Empty: not checked (a test's own limits).
+    pub playbooks: std::collections::BTreeSet<String>,
     /// How long ago a complaint may say it was received (older is a mistake or an attack:
     /// deadlines and repeat windows are computed from it).
     pub max_received_age: Duration,
@@ -363,6 +366,21 @@ impl ValidSubmission {
                 ));
             }
         };
+        if !limits.playbooks.is_empty() && !limits.playbooks.contains(&playbook) {
+            return Err(FieldError::new(
+                C::NotFound,
+                "playbook",
+                format!(
+                    "{playbook:?} is not a playbook of this stack ({})",
+                    limits
+                        .playbooks
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
 
         let received_at = match msg.received_at {
             None => now,
@@ -418,6 +436,7 @@ mod tests {
             max_text_bytes: 65_536,
             max_attachments: 20,
             default_playbook: "default".into(),
+            playbooks: ["default".to_string(), "express".to_string()].into(),
             max_received_age: Duration::days(366),
         }
     }
@@ -509,6 +528,13 @@ mod tests {
         let mut m = good();
         m.playbook = "Bad Key".into();
         assert_eq!(err(m, None), (C::Malformed, "playbook".into()));
+        // A well-formed key the stack does not serve: refused before any ticket.
+        let mut m = good();
+        m.playbook = "laboratory".into();
+        assert_eq!(err(m, None), (C::NotFound, "playbook".into()));
+        let mut m = good();
+        m.playbook = "express".into();
+        assert!(ValidSubmission::parse(m, None, &limits(), Utc::now()).is_ok());
         // What a database would refuse or a date that would overflow arithmetic.
         let mut m = good();
         m.text = "bad\u{0}byte".into();
