@@ -399,6 +399,7 @@ async fn a_major_complaint_goes_through_approval_to_a_satisfied_close() {
                 remedy: "赔偿并补发礼物".into(),
                 compensation_minor: 80000,
                 currency: "CNY".into(),
+                kind: 0,
             }),
         )
         .await;
@@ -617,6 +618,7 @@ async fn a_dissatisfied_complainant_reopens_the_complaint() {
                 remedy: "催促派送并致歉".into(),
                 compensation_minor: 0,
                 currency: String::new(),
+                kind: 0,
             }),
         )
         .await;
@@ -896,6 +898,7 @@ async fn only_the_person_whose_registered_key_signs_a_command_acts() {
                 remedy: "赔偿".into(),
                 compensation_minor: 80000,
                 currency: "CNY".into(),
+                kind: 0,
             }),
         )
         .await;
@@ -3119,6 +3122,7 @@ async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
             remedy: remedy.into(),
             compensation_minor: 20_000,
             currency: String::new(),
+            kind: 0,
         })
     };
     stack
@@ -3240,6 +3244,7 @@ async fn a_delegation_counts_only_in_its_days_and_never_for_ones_own_proposal() 
                 remedy: "赔偿800元".into(),
                 compensation_minor: 80_000,
                 currency: String::new(),
+                kind: 0,
             }),
         )
         .await;
@@ -3349,6 +3354,7 @@ async fn an_approval_not_decided_in_time_breaches_and_climbs() {
                 remedy: "赔偿800元".into(),
                 compensation_minor: 80_000,
                 currency: String::new(),
+                kind: 0,
             }),
         )
         .await;
@@ -3444,6 +3450,72 @@ async fn an_unanswered_survey_becomes_a_phone_task_for_the_department() {
     );
     stack
         .wait_for(&ticket, "closed by the call", |s| s.status == "closed")
+        .await;
+    stack.stop().await;
+}
+
+/// After-sales (003 §3): preventive measures are approved by the general manager, whatever
+/// they cost; an apology on the same complaint is approved by the policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_chosen_by_the_kind_of_proposal() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[survey]",
+            "[[approval.chains]]\nname = \"prevention\"\nkinds = [\"preventive\"]\n\
+             category = \"delivery\"\n\n\
+             [[approval.chains.steps]]\nrole = \"general_manager\"\n\n[survey]",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-kind", "快递三天没有送到").await;
+    let dept = "logistics";
+    stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    let w = stack
+        .work(
+            "propose",
+            &ticket,
+            dept,
+            "zhou.qiang",
+            Action::Propose(Propose {
+                responsibility: Responsibility::CompanyLiable as i32,
+                remedy: "增加中转站交接扫描".into(),
+                kind: redress_proto::v1::ProposalKind::Preventive as i32,
+                ..Default::default()
+            }),
+        )
+        .await;
+    assert_eq!(
+        w.proposal.as_ref().map(|p| p.kind()),
+        Some(redress_proto::v1::ProposalKind::Preventive)
+    );
+    let s = stack
+        .wait_for(&ticket, "waiting for the general manager", |s| {
+            s.approval == "pending"
+        })
+        .await;
+    assert!(
+        details(&s, "approval.requested")
+            .iter()
+            .any(|d| d.contains("chain prevention")),
+        "{s:?}"
+    );
+    match stack.decide(&ticket, "zhao.min", true, "同意").await {
+        approval_reply::Outcome::Approval(v) => assert_eq!(v.state, "approved"),
+        other => panic!("{other:?}"),
+    }
+    stack
+        .wait_for(&ticket, "approved", |s| s.status == "approved")
         .await;
     stack.stop().await;
 }

@@ -216,6 +216,16 @@ pub struct ProposeArgs {
     /// Currency of the compensation (default: the playbook's).
     #[arg(long, value_parser = currency, requires = "compensation")]
     pub currency: Option<String>,
+    /// What the proposal is: compensation, refund, rectification, preventive or apology
+    /// (default: compensation with an amount, else apology). Approval chains may be chosen
+    /// by it.
+    #[arg(long, value_parser = proposal_kind)]
+    pub kind: Option<redress_proto::v1::ProposalKind>,
+}
+
+fn proposal_kind(s: &str) -> Result<redress_proto::v1::ProposalKind, String> {
+    redress_proto::v1::ProposalKind::key_of(s.trim())
+        .ok_or_else(|| format!("{s:?}: compensation, refund, rectification, preventive or apology"))
 }
 
 #[derive(clap::Args)]
@@ -478,6 +488,7 @@ impl ProposeArgs {
             remedy: self.remedy.clone(),
             compensation_minor: self.compensation.unwrap_or(0),
             currency: self.currency.clone().unwrap_or_default(),
+            kind: self.kind.map_or(0, |k| k as i32),
         }
     }
 }

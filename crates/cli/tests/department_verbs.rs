@@ -102,6 +102,7 @@ fn routing(body: Bytes) -> Vec<u8> {
                     p.currency.clone()
                 },
                 proposed_by: cmd.actor.clone(),
+                kind: p.kind,
             }),
         ),
         Some(Action::Reply(_)) => (WorkState::Replied, None),

@@ -313,6 +313,7 @@ mod tests {
             remedy: "refund".into(),
             compensation_minor: 80_000,
             currency: "CNY".into(),
+            kind: 0,
         };
         let cases = [
             (accept("T", "d", "a"), "accept"),

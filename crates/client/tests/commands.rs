@@ -128,6 +128,7 @@ async fn work_commands_go_to_their_verbs_and_return_the_work() {
         remedy: "refund".into(),
         compensation_minor: 80_000,
         currency: "CNY".into(),
+        kind: 0,
     };
     let p = client
         .propose("RD-261123-000001", "logistics", "wang.fang", proposal)

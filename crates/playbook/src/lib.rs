@@ -677,6 +677,13 @@ pub struct Chain {
     /// The handling department; none: any.
     #[serde(default)]
     pub department: Option<String>,
+    /// The complaint's category; none: any.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Kinds of proposal (compensation, refund, rectification, preventive, apology); empty:
+    /// any.
+    #[serde(default)]
+    pub kinds: Vec<String>,
     /// Empty: the policy approves (a band that needs nobody).
     pub steps: Vec<ChainStep>,
 }
@@ -706,12 +713,34 @@ impl ChainStep {
     }
 }
 
+/// What a chain is chosen by: the proposal and the work it is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainInput<'a> {
+    pub severity: Severity,
+    pub compensation_minor: i64,
+    pub department: &'a str,
+    pub category: &'a str,
+    /// The proposal's kind as playbooks spell it ("compensation", "refund" …).
+    pub kind: &'a str,
+}
+
+/// The kinds of proposal playbooks may name.
+pub const PROPOSAL_KINDS: [&str; 5] = [
+    "compensation",
+    "refund",
+    "rectification",
+    "preventive",
+    "apology",
+];
+
 impl Chain {
-    pub fn matches(&self, severity: Severity, compensation_minor: i64, department: &str) -> bool {
-        self.severity.is_none_or(|s| s == severity)
-            && self.min_minor.is_none_or(|m| compensation_minor >= m)
-            && self.max_minor.is_none_or(|m| compensation_minor <= m)
-            && self.department.as_deref().is_none_or(|d| d == department)
+    pub fn matches(&self, p: &ChainInput<'_>) -> bool {
+        self.severity.is_none_or(|s| s == p.severity)
+            && self.min_minor.is_none_or(|m| p.compensation_minor >= m)
+            && self.max_minor.is_none_or(|m| p.compensation_minor <= m)
+            && self.department.as_deref().is_none_or(|d| d == p.department)
+            && self.category.as_deref().is_none_or(|c| c == p.category)
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == p.kind))
     }
 }
 
@@ -1132,6 +1161,22 @@ impl Playbook {
                     &format!("approval.chains[{i}].department"),
                     format!("{d:?} is not a department"),
                 ));
+            }
+            if let Some(c) = &chain.category
+                && !self.classification.categories.contains(c)
+            {
+                out.push(bad(
+                    &format!("approval.chains[{i}].category"),
+                    format!("{c:?} is not one of the categories"),
+                ));
+            }
+            for (j, k) in chain.kinds.iter().enumerate() {
+                if !PROPOSAL_KINDS.contains(&k.as_str()) {
+                    out.push(bad(
+                        &format!("approval.chains[{i}].kinds[{j}]"),
+                        format!("{k:?}: one of {}", PROPOSAL_KINDS.join(", ")),
+                    ));
+                }
             }
             for (j, step) in chain.steps.iter().enumerate() {
                 let holders = self

@@ -160,6 +160,35 @@ impl crate::v1::Urgency {
     }
 }
 
+impl crate::v1::ProposalKind {
+    /// The kind as playbooks and the command line spell it; "" when unspecified.
+    pub fn key(self) -> &'static str {
+        use crate::v1::ProposalKind as K;
+        match self {
+            K::Unspecified => "",
+            K::Compensation => "compensation",
+            K::Refund => "refund",
+            K::Rectification => "rectification",
+            K::Preventive => "preventive",
+            K::Apology => "apology",
+        }
+    }
+
+    /// The kind a key names.
+    pub fn key_of(key: &str) -> Option<Self> {
+        use crate::v1::ProposalKind as K;
+        [
+            K::Compensation,
+            K::Refund,
+            K::Rectification,
+            K::Preventive,
+            K::Apology,
+        ]
+        .into_iter()
+        .find(|k| k.key() == key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,3 +37,8 @@ CREATE INDEX delegations_by_delegate ON delegations (delegate, from_day);
 
 -- Who decided for the approver, when a delegate did.
 ALTER TABLE approval_decisions ADD COLUMN delegate text;
+
+-- What the proposal is (redress.v1.ProposalKind), which chains may be chosen by; and the
+-- work's category, for the same.
+ALTER TABLE approvals ADD COLUMN kind smallint NOT NULL DEFAULT 0;
+ALTER TABLE approvals ADD COLUMN category text NOT NULL DEFAULT '';

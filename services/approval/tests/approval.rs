@@ -123,6 +123,7 @@ fn proposal(compensation_minor: i64, proposed_by: &str) -> Proposal {
         compensation_minor,
         currency: "CNY".into(),
         proposed_by: proposed_by.into(),
+        kind: 0,
     }
 }
 

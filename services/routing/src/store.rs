@@ -9,7 +9,7 @@ use crate::domain::work::Work;
 
 const COLUMNS: &str = "work_id, complaint_id, ticket, playbook, correlation_id, department, state,
     round, version, nature, category, severity, urgency, channel, external_id, body, sealed_body,
-    routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency,
+    routing_rule, assigned_at, accepted_by, proposal_id, responsibility, remedy, compensation_minor, currency, proposal_kind,
     proposed_by, reply, sealed_reply, escalation_level, accepted_at, replied_at, resolved_at,
     previous_departments, contests, committed_on, attachments, merged_into, evidence, explained, received_at";
 
@@ -25,6 +25,7 @@ fn from_row(r: &PgRow) -> Work {
             proposed_by: r
                 .get::<Option<String>, _>("proposed_by")
                 .unwrap_or_default(),
+            kind: i32::from(r.get::<Option<i16>, _>("proposal_kind").unwrap_or(0)),
         });
     Work {
         work_id: r.get("work_id"),
@@ -247,7 +248,7 @@ pub async fn save(
              resolved_at = $18, sealed_reply = $19, department = $20,
              previous_departments = $21, contests = $22, committed_on = $23, merged_into = $24,
              evidence = $25, attachments = $26, explained = $27, nature = $28, category = $29,
-             severity = $30, urgency = $31, routing_rule = $32
+             severity = $30, urgency = $31, routing_rule = $32, proposal_kind = $33
          WHERE work_id = $1",
     )
     .bind(w.work_id)
@@ -299,6 +300,7 @@ pub async fn save(
     .bind(w.severity as i16)
     .bind(w.urgency as i16)
     .bind(&w.routing_rule)
+    .bind(p.map(|p| p.kind as i16))
     .execute(&mut *conn)
     .await?;
     record_transition(conn, w, change, actor, note, now).await

@@ -352,6 +352,7 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
         remedy: "重新发货并致歉".into(),
         compensation_minor: 80000,
         currency: String::new(),
+        kind: 0,
     };
     let proposed = ok(command(
         &env,
@@ -425,6 +426,7 @@ async fn a_department_carries_work_through_approval_reply_resolve_and_close() {
         remedy: "重新发货".into(),
         compensation_minor: 20000,
         currency: "CNY".into(),
+        kind: 0,
     };
     let second = ok(command(
         &env,

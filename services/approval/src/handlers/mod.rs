@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub(crate) const COLUMNS: &str = "approval_id, proposal_id, complaint_id, ticket, work_id, \
      department, playbook, responsibility, remedy, compensation_minor, currency, proposed_by, \
      reason, approver_role, state, automatic, decided_by, note, chain, step_roles, step_needs, \
-     step";
+     step, kind";
 
 /// A stored approval.
 #[derive(Debug, Clone)]
@@ -57,6 +57,7 @@ impl StoredApproval {
                 compensation_minor: row.get("compensation_minor"),
                 currency: row.get("currency"),
                 proposed_by: row.get("proposed_by"),
+                kind: i32::from(row.get::<i16, _>("kind")),
             },
             reason: row.get("reason"),
             approver_role: row.get("approver_role"),

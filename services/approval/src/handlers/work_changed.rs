@@ -22,6 +22,7 @@ pub struct Opening {
     work_version: i64,
     severity: i16,
     playbook_version: String,
+    category: String,
 }
 
 pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Parsed<Opening> {
@@ -55,11 +56,13 @@ pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Pars
     let severity = redress_playbook::Severity::from_proto(work.severity())
         .unwrap_or(redress_playbook::Severity::General);
     let chain = policy.chains.iter().find(|c| {
-        c.matches(
+        c.matches(&redress_playbook::ChainInput {
             severity,
-            proposal.compensation_minor.max(0),
-            &work.department,
-        )
+            compensation_minor: proposal.compensation_minor.max(0),
+            department: &work.department,
+            category: &work.category,
+            kind: proposal.kind().key(),
+        })
     });
     let assessment = match chain {
         // A chain decides whoever the threshold would have asked.
@@ -122,6 +125,7 @@ pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Pars
         work_version: i64::try_from(work.version).unwrap_or(i64::MAX),
         severity: work.severity as i16,
         playbook_version: playbook.version.clone(),
+        category: work.category.clone(),
     })
 }
 
@@ -139,9 +143,9 @@ pub async fn apply(
              department, round, work_version, severity, playbook, playbook_version,
              responsibility, remedy, compensation_minor, currency, proposed_by, reason,
              approver_role, state, automatic, decided_by, note, requested_at, decided_at, chain,
-             step_roles, step_needs)
+             step_roles, step_needs, kind, category)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
          ON CONFLICT (proposal_id) DO NOTHING",
     )
     .bind(approval.approval_id)
@@ -177,6 +181,8 @@ pub async fn apply(
             .collect::<Vec<_>>(),
     )
     .bind(approval.steps.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+    .bind(p.kind as i16)
+    .bind(&opening.category)
     .execute(unit.db())
     .await?;
     if inserted.rows_affected() == 0 {

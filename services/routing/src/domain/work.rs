@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use redress_playbook::Playbook;
 use redress_proto::time::{from_chrono, ts};
 use redress_proto::v1::{
-    ActionKind, CommitDate, EvidencePause, Explain, Investigate, Proposal, Propose,
+    ActionKind, CommitDate, EvidencePause, Explain, Investigate, Proposal, ProposalKind, Propose,
     Reclassification, Reclassify, Responsibility, Severity, Transfer, Urgency, WorkChange,
     WorkItem, WorkState, WorkTransfer,
 };
@@ -211,7 +211,19 @@ impl Work {
             });
         };
         self.expect_state(WorkState::Accepted, "propose a resolution for")?;
+        let kind = match ProposalKind::try_from(p.kind) {
+            Ok(ProposalKind::Unspecified) if p.compensation_minor > 0 => ProposalKind::Compensation,
+            Ok(ProposalKind::Unspecified) => ProposalKind::Apology,
+            Ok(kind) => kind,
+            Err(_) => {
+                return Err(Refusal::Malformed {
+                    field: "propose.kind",
+                    message: format!("{} is not a kind of proposal", p.kind),
+                });
+            }
+        };
         self.proposal = Some(Proposal {
+            kind: kind as i32,
             proposal_id: Uuid::now_v7().to_string(),
             responsibility: p.responsibility,
             remedy: p.remedy.trim().to_string(),
@@ -985,6 +997,7 @@ mod tests {
             remedy: "re-ship".into(),
             compensation_minor: comp,
             currency: String::new(),
+            kind: 0,
         }
     }
 
