@@ -186,8 +186,29 @@ pub async fn handle(
     let step_done = cmd.approve && approvals_here >= i64::from(need);
     let last = step + 1 >= approval.steps.len();
     if cmd.approve && !step_done {
-        // More of this step's role must approve: still pending.
+        // More of this step's role must approve: still pending, and told so (the history
+        // keeps every decision).
         tracing::info!(approver = %cmd.approver, step = step + 1, "approved; the step needs more");
+        unit.emit(new_event(
+            IDENT.name,
+            &cause,
+            now,
+            Payload::ApprovalRequested(ApprovalRequested {
+                approval_id: approval.approval_id.to_string(),
+                work_id: approval.work_id.to_string(),
+                ticket: approval.ticket.clone(),
+                department: approval.department.clone(),
+                proposal: Some(approval.proposal.clone()),
+                reason: format!(
+                    "{}; approved by {signed_as}, {} more of {role} to approve",
+                    approval.reason,
+                    i64::from(need) - approvals_here
+                ),
+                approver_role: role.clone(),
+                step: u32::try_from(step + 1).unwrap_or(u32::MAX),
+                steps: u32::try_from(approval.steps.len()).unwrap_or(u32::MAX),
+            }),
+        ));
     } else if step_done && !last {
         // On to the next step's role, told as a new request.
         approval.step += 1;
