@@ -65,10 +65,24 @@ impl Intake {
         let cipher = settings.cipher()?;
         let zone = jiff::tz::TimeZone::get(&settings.timezone)
             .with_context(|| format!("intake.timezone {:?}", settings.timezone))?;
+        // A binding to a playbook this stack does not serve would refuse every submission of
+        // the channel: better not to start.
+        for (channel, key) in settings
+            .channel_playbooks
+            .iter()
+            .chain([(&"(default)".to_string(), &settings.default_playbook)])
+        {
+            if playbooks.get(key).is_err() {
+                anyhow::bail!(
+                    "intake.channel_playbooks / default_playbook: {channel} names playbook {key:?}, which this stack does not serve"
+                );
+            }
+        }
         let limits = Limits {
             max_text_bytes: settings.max_text_bytes,
             max_attachments: settings.max_attachments,
             default_playbook: settings.default_playbook.clone(),
+            channel_playbooks: settings.channel_playbooks.clone(),
             playbooks: playbooks.iter().map(|pb| pb.key.clone()).collect(),
             max_received_age: chrono::Duration::days(i64::from(settings.max_received_age_days)),
         };

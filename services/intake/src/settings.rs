@@ -19,6 +19,9 @@ pub struct IntakeSettings {
     /// A complaint from the same complainant within this many days is flagged as a repeat.
     pub repeat_window_days: u32,
     pub default_playbook: String,
+    /// The playbook of a channel's submissions that name none (e.g. `phone = "express"`);
+    /// a channel not listed gets `default_playbook`.
+    pub channel_playbooks: std::collections::BTreeMap<String, String>,
     pub ticket_prefix: String,
     /// Zone whose calendar date appears in ticket numbers.
     pub timezone: String,
@@ -78,6 +81,7 @@ impl Default for IntakeSettings {
             ref_key_id: 0,
             repeat_window_days: 90,
             default_playbook: "default".into(),
+            channel_playbooks: Default::default(),
             ticket_prefix: "RD".into(),
             timezone: "Asia/Shanghai".into(),
             max_text_bytes: 64 * 1024,
@@ -104,6 +108,7 @@ impl std::fmt::Debug for IntakeSettings {
             .field("ref_key_id", &self.ref_key_id)
             .field("repeat_window_days", &self.repeat_window_days)
             .field("default_playbook", &self.default_playbook)
+            .field("channel_playbooks", &self.channel_playbooks)
             .field("ticket_prefix", &self.ticket_prefix)
             .field("timezone", &self.timezone)
             .finish()

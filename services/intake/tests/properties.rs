@@ -17,6 +17,7 @@ fn limits() -> Limits {
         max_text_bytes: 8 * 1024,
         max_attachments: 10,
         default_playbook: "default".into(),
+        channel_playbooks: Default::default(),
         playbooks: ["default".to_string()].into(),
         max_received_age: Duration::days(366),
     }

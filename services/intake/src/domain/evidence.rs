@@ -91,6 +91,7 @@ mod tests {
             max_text_bytes: 100,
             max_attachments: 2,
             default_playbook: "default".into(),
+            channel_playbooks: Default::default(),
             playbooks: Default::default(),
             max_received_age: chrono::Duration::days(30),
         }

@@ -51,6 +51,8 @@ pub struct Limits {
     pub max_text_bytes: usize,
     pub max_attachments: usize,
     pub default_playbook: String,
+    /// The playbook of a channel's submissions that name none.
+    pub channel_playbooks: std::collections::BTreeMap<String, String>,
     /// The playbooks the stack serves (their keys): a submission naming another is refused
     /// before it gets a ticket. Empty: not checked (a test's own limits).
     pub playbooks: std::collections::BTreeSet<String>,
@@ -350,7 +352,11 @@ impl ValidSubmission {
         }
 
         let playbook = match msg.playbook.trim() {
-            "" => limits.default_playbook.clone(),
+            "" => limits
+                .channel_playbooks
+                .get(msg.channel.trim())
+                .unwrap_or(&limits.default_playbook)
+                .clone(),
             p if p.len() <= 64
                 && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && p.bytes()
@@ -436,6 +442,7 @@ mod tests {
             max_text_bytes: 65_536,
             max_attachments: 20,
             default_playbook: "default".into(),
+            channel_playbooks: [("phone".to_string(), "express".to_string())].into(),
             playbooks: ["default".to_string(), "express".to_string()].into(),
             max_received_age: Duration::days(366),
         }
@@ -535,6 +542,13 @@ mod tests {
         let mut m = good();
         m.playbook = "express".into();
         assert!(ValidSubmission::parse(m, None, &limits(), Utc::now()).is_ok());
+        // None named: the channel's binding, else the default.
+        let mut m = good();
+        m.channel = "phone".into();
+        let v = ValidSubmission::parse(m, None, &limits(), Utc::now()).unwrap();
+        assert_eq!(v.playbook, "express");
+        let v = ValidSubmission::parse(good(), None, &limits(), Utc::now()).unwrap();
+        assert_eq!(v.playbook, "default");
         // What a database would refuse or a date that would overflow arithmetic.
         let mut m = good();
         m.text = "bad\u{0}byte".into();
