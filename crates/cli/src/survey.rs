@@ -21,47 +21,9 @@ pub enum SurveyCommand {
     FollowUp(FollowUpArgs),
 }
 
+/// The scores and comment of an answer, by the complainant or recorded by the department.
 #[derive(clap::Args)]
-pub struct FollowUpArgs {
-    /// Ticket of the complaint followed up.
-    #[arg(value_parser = not_blank)]
-    pub ticket: String,
-    /// The department that handled it (yours).
-    #[arg(long, value_parser = not_blank)]
-    pub dept: String,
-    /// Your name (your key signs the record); you must be a member of the department.
-    #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
-    pub recorded_by: String,
-    /// phone or web.
-    #[arg(long, default_value = "phone")]
-    pub via: String,
-    /// Overall satisfaction, 1 (very dissatisfied) to 5 (very satisfied).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
-    pub score: u32,
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
-    pub speed: Option<u32>,
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
-    pub effectiveness: Option<u32>,
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
-    pub attitude: Option<u32>,
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
-    pub transparency: Option<u32>,
-    #[arg(long, default_value = "")]
-    pub comment: String,
-    /// Id of an earlier attempt of this same record, to retry it without recording it twice.
-    #[arg(long, value_parser = not_blank)]
-    pub command_id: Option<String>,
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub connection: Connection,
-}
-
-#[derive(clap::Args)]
-pub struct AnswerArgs {
-    /// Ticket of the surveyed complaint.
-    #[arg(value_parser = not_blank)]
-    pub ticket: String,
+pub struct ScoreArgs {
     /// Overall satisfaction, 1 (very dissatisfied) to 5 (very satisfied).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5))]
     pub score: u32,
@@ -79,6 +41,53 @@ pub struct AnswerArgs {
     pub transparency: Option<u32>,
     #[arg(long, default_value = "")]
     pub comment: String,
+}
+
+impl ScoreArgs {
+    pub fn scores(&self) -> SurveyScores {
+        SurveyScores {
+            overall: self.score,
+            // 0 is "not given" on the wire.
+            speed: self.speed.unwrap_or(0),
+            effectiveness: self.effectiveness.unwrap_or(0),
+            attitude: self.attitude.unwrap_or(0),
+            transparency: self.transparency.unwrap_or(0),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct FollowUpArgs {
+    /// Ticket of the complaint followed up.
+    #[arg(value_parser = not_blank)]
+    pub ticket: String,
+    /// The department that handled it (yours).
+    #[arg(long, value_parser = not_blank)]
+    pub dept: String,
+    /// Your name (your key signs the record); you must be a member of the department.
+    #[arg(long = "as", value_name = "NAME", value_parser = not_blank)]
+    pub recorded_by: String,
+    /// phone or web.
+    #[arg(long, default_value = "phone")]
+    pub via: String,
+    #[command(flatten)]
+    pub answer: ScoreArgs,
+    /// Id of an earlier attempt of this same record, to retry it without recording it twice.
+    #[arg(long, value_parser = not_blank)]
+    pub command_id: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+#[derive(clap::Args)]
+pub struct AnswerArgs {
+    /// Ticket of the surveyed complaint.
+    #[arg(value_parser = not_blank)]
+    pub ticket: String,
+    #[command(flatten)]
+    pub answer: ScoreArgs,
     /// Id of an earlier attempt of this same answer, to retry it without recording it twice.
     #[arg(long, value_parser = not_blank)]
     pub command_id: Option<String>,
@@ -97,15 +106,12 @@ pub struct AnswerArgs {
 
 impl AnswerArgs {
     pub fn request(&self) -> AnswerSurvey {
-        let scores = SurveyScores {
-            overall: self.score,
-            // 0 is "not given" on the wire.
-            speed: self.speed.unwrap_or(0),
-            effectiveness: self.effectiveness.unwrap_or(0),
-            attitude: self.attitude.unwrap_or(0),
-            transparency: self.transparency.unwrap_or(0),
-        };
-        let mut a = requests::answer(&self.ticket, &self.token, scores, &self.comment);
+        let mut a = requests::answer(
+            &self.ticket,
+            &self.token,
+            self.answer.scores(),
+            &self.answer.comment,
+        );
         if let Some(id) = &self.command_id {
             a.command_id = id.clone();
         }
@@ -146,14 +152,8 @@ async fn follow_up(args: FollowUpArgs) -> anyhow::Result<ExitCode> {
         ticket: args.ticket.clone(),
         department: args.dept.clone(),
         recorded_by: args.recorded_by.clone(),
-        scores: Some(SurveyScores {
-            overall: args.score,
-            speed: args.speed.unwrap_or(0),
-            effectiveness: args.effectiveness.unwrap_or(0),
-            attitude: args.attitude.unwrap_or(0),
-            transparency: args.transparency.unwrap_or(0),
-        }),
-        comment: args.comment.clone(),
+        scores: Some(args.answer.scores()),
+        comment: args.answer.comment.clone(),
         via: args.via.clone(),
     };
     let command_id = request.command_id.clone();

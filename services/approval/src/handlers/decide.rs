@@ -9,7 +9,7 @@ use redress_platform::commands::{Claimed, Refusal};
 use redress_platform::envelope::{Cause, new_event};
 use redress_proto::v1::approval_reply::Outcome;
 use redress_proto::v1::envelope::Payload;
-use redress_proto::v1::{ApprovalReply, ApprovalRequested, DecideApproval};
+use redress_proto::v1::{ApprovalReply, DecideApproval};
 
 use super::{APPROVED, COLUMNS, PENDING, REJECTED, StoredApproval};
 use crate::{Approvals, IDENT};
@@ -193,21 +193,15 @@ pub async fn handle(
             IDENT.name,
             &cause,
             now,
-            Payload::ApprovalRequested(ApprovalRequested {
-                approval_id: approval.approval_id.to_string(),
-                work_id: approval.work_id.to_string(),
-                ticket: approval.ticket.clone(),
-                department: approval.department.clone(),
-                proposal: Some(approval.proposal.clone()),
-                reason: format!(
+            Payload::ApprovalRequested(approval.requested(
+                format!(
                     "{}; approved by {signed_as}, {} more of {role} to approve",
                     approval.reason,
                     i64::from(need) - approvals_here
                 ),
-                approver_role: role.clone(),
-                step: u32::try_from(step + 1).unwrap_or(u32::MAX),
-                steps: u32::try_from(approval.steps.len()).unwrap_or(u32::MAX),
-            }),
+                &role,
+                step + 1,
+            )),
         ));
     } else if step_done && !last {
         // On to the next step's role, told as a new request.
@@ -224,21 +218,15 @@ pub async fn handle(
             IDENT.name,
             &cause,
             now,
-            Payload::ApprovalRequested(ApprovalRequested {
-                approval_id: approval.approval_id.to_string(),
-                work_id: approval.work_id.to_string(),
-                ticket: approval.ticket.clone(),
-                department: approval.department.clone(),
-                proposal: Some(approval.proposal.clone()),
-                reason: format!(
+            Payload::ApprovalRequested(approval.requested(
+                format!(
                     "{}; step {} approved by {signed_as}",
                     approval.reason,
                     step + 1,
                 ),
-                approver_role: next_role,
-                step: u32::try_from(step + 2).unwrap_or(u32::MAX),
-                steps: u32::try_from(approval.steps.len()).unwrap_or(u32::MAX),
-            }),
+                &next_role,
+                step + 2,
+            )),
         ));
     } else {
         // A rejection at any step, or the last step's approval, decides the proposal.

@@ -6,7 +6,9 @@ pub mod list;
 pub mod work_changed;
 
 use redress_proto::types::WorkId;
-use redress_proto::v1::{ApprovalDecided, ApprovalDecisionView, ApprovalView, Proposal};
+use redress_proto::v1::{
+    ApprovalDecided, ApprovalDecisionView, ApprovalRequested, ApprovalView, Proposal,
+};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -118,6 +120,21 @@ impl StoredApproval {
         })
         .collect();
         Ok(view)
+    }
+
+    /// `approval.requested` for `step` (from 1), asking `role`, saying `reason`.
+    pub fn requested(&self, reason: String, role: &str, step: usize) -> ApprovalRequested {
+        ApprovalRequested {
+            approval_id: self.approval_id.to_string(),
+            work_id: self.work_id.to_string(),
+            ticket: self.ticket.clone(),
+            department: self.department.clone(),
+            proposal: Some(self.proposal.clone()),
+            reason,
+            approver_role: role.to_string(),
+            step: u32::try_from(step).unwrap_or(u32::MAX),
+            steps: u32::try_from(self.steps.len()).unwrap_or(u32::MAX),
+        }
     }
 
     /// The decision as an event payload; only meaningful once decided.

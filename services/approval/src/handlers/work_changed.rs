@@ -8,7 +8,7 @@ use redress_platform::envelope::follow_up;
 use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::types::WorkId;
 use redress_proto::v1::envelope::Payload;
-use redress_proto::v1::{ApprovalRequested, WorkChanged, WorkState};
+use redress_proto::v1::{WorkChanged, WorkState};
 use uuid::Uuid;
 
 use super::{APPROVED, PENDING, StoredApproval};
@@ -192,17 +192,11 @@ pub async fn apply(
     let payload = if approval.automatic {
         Payload::ApprovalDecided(approval.decided())
     } else {
-        Payload::ApprovalRequested(ApprovalRequested {
-            approval_id: approval.approval_id.to_string(),
-            work_id: approval.work_id.to_string(),
-            ticket: approval.ticket.clone(),
-            department: approval.department.clone(),
-            proposal: Some(approval.proposal.clone()),
-            reason: approval.reason.clone(),
-            approver_role: approval.approver_role.clone(),
-            step: 1,
-            steps: u32::try_from(approval.steps.len()).unwrap_or(1),
-        })
+        Payload::ApprovalRequested(approval.requested(
+            approval.reason.clone(),
+            &approval.approver_role,
+            1,
+        ))
     };
     unit.emit(follow_up(IDENT.name, &event.envelope, now, payload));
     unit.count(
