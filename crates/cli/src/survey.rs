@@ -158,16 +158,29 @@ async fn follow_up(args: FollowUpArgs) -> anyhow::Result<ExitCode> {
     };
     let command_id = request.command_id.clone();
     let client = args.connection.client().await?;
-    match client.record_follow_up(request).await {
+    Ok(answered(
+        client.record_follow_up(request).await,
+        args.json,
+        &command_id,
+    ))
+}
+
+/// What an answer or a recorded follow-up came to, as the verb prints it.
+fn answered(
+    outcome: Result<SurveyView, redress_client::ClientError>,
+    json: bool,
+    command_id: &str,
+) -> ExitCode {
+    match outcome {
         Ok(s) => {
-            if args.json {
+            if json {
                 println!("{}", view::survey_json(&s));
             } else {
                 println!("{}", answer_line(&s));
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
-        Err(e) => Ok(view::failed_command(&e, args.json, &command_id)),
+        Err(e) => view::failed_command(&e, json, command_id),
     }
 }
 
@@ -175,15 +188,9 @@ async fn answer(args: AnswerArgs) -> anyhow::Result<ExitCode> {
     let request = args.request();
     let command_id = request.command_id.clone();
     let client = args.connection.client().await?;
-    match client.send_survey_answer(request).await {
-        Ok(s) => {
-            if args.json {
-                println!("{}", view::survey_json(&s));
-            } else {
-                println!("{}", answer_line(&s));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => Ok(view::failed_command(&e, args.json, &command_id)),
-    }
+    Ok(answered(
+        client.send_survey_answer(request).await,
+        args.json,
+        &command_id,
+    ))
 }

@@ -240,6 +240,34 @@ pub(crate) async fn schedule_sample(
     Ok(())
 }
 
+/// Sends the invitation of stored survey `s` now: the invitation and `survey.sent`, the
+/// token's hash, and when it is reminded of and expires.
+pub(crate) async fn send_now(
+    unit: &mut Unit,
+    s: &Stored,
+    survey: &redress_playbook::Survey,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let hash = invite(unit, s, &survey.questions, now, false);
+    let (remind_at, expire_at) = reminders(survey, calendar, now);
+    sqlx::query(
+        "UPDATE surveys SET state = $2, sent_at = $3, token_hash = $4, remind_at = $5,
+             expire_at = $6
+         WHERE survey_id = $1",
+    )
+    .bind(s.survey_id)
+    .bind(SurveyState::Sent.as_str())
+    .bind(now)
+    .bind(&hash)
+    .bind(remind_at)
+    .bind(expire_at)
+    .execute(unit.db())
+    .await?;
+    unit.count("survey_sent_total", 1);
+    Ok(())
+}
+
 /// When a survey sent at `sent` is reminded of and expires.
 pub fn reminders(
     survey: &redress_playbook::Survey,
@@ -315,22 +343,7 @@ async fn due(surveys: &Surveys, step: Step) -> Result<usize, CommitError> {
         };
         match step {
             Step::Send => {
-                let hash = invite(&mut unit, &s, &survey.questions, now, false);
-                let (remind_at, expire_at) = reminders(survey, calendar, now);
-                sqlx::query(
-                    "UPDATE surveys SET state = $2, sent_at = $3, token_hash = $4,
-                         remind_at = $5, expire_at = $6
-                     WHERE survey_id = $1",
-                )
-                .bind(s.survey_id)
-                .bind(SurveyState::Sent.as_str())
-                .bind(now)
-                .bind(&hash)
-                .bind(remind_at)
-                .bind(expire_at)
-                .execute(unit.db())
-                .await?;
-                unit.count("survey_sent_total", 1);
+                send_now(&mut unit, &s, survey, calendar, now).await?;
             }
             Step::Remind => {
                 // Never at night: a reminder that falls outside working hours waits.

@@ -118,46 +118,35 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
     // ASSIGNED event's time. Any other event without it cannot start the clock.
     let start =
         opt_to_chrono(&work.assigned_at).or((state == WorkState::Assigned).then_some(occurred_at));
+    let (severity, urgency) = grade(sla, work);
+    let grade = redress_playbook::Grade {
+        severity,
+        urgency,
+        nature: &work.nature,
+        category: &work.category,
+        channel: &work.channel,
+    };
     // Urgent work outside working hours pages whoever is on call, and its clocks start at
     // the next opening (after-sales, 003).
-    let page = start.and_then(|s| off_hours(sla, playbook, work, s));
+    let page = start.and_then(|s| off_hours(sla, playbook, urgency, s));
     let start = match page {
         Some((_, _, opening)) => Some(opening),
         None => start,
     };
     let plan = match start {
         None => None,
-        Some(start) => {
-            let (severity, urgency) = grade(sla, work);
-            let grade = redress_playbook::Grade {
-                severity,
-                urgency,
-                nature: &work.nature,
-                category: &work.category,
-                channel: &work.channel,
-            };
-            match deadline::plan(playbook, &sla.calendars(), grade, start) {
-                Ok(planned) => Some((start, planned)),
-                Err(e) => return Parsed::Reject(format!("computing deadlines: {e}")),
-            }
-        }
+        Some(start) => match deadline::plan(playbook, &sla.calendars(), grade, start) {
+            Ok(planned) => Some((start, planned)),
+            Err(e) => return Parsed::Reject(format!("computing deadlines: {e}")),
+        },
     };
-    let chained = {
-        let (severity, urgency) = grade(sla, work);
-        playbook
-            .sla
-            .applicable(redress_playbook::Grade {
-                severity,
-                urgency,
-                nature: &work.nature,
-                category: &work.category,
-                channel: &work.channel,
-            })
-            .into_iter()
-            .filter(|p| p.starts != Step::Assigned)
-            .cloned()
-            .collect()
-    };
+    let chained = playbook
+        .sla
+        .applicable(grade)
+        .into_iter()
+        .filter(|p| p.starts != Step::Assigned)
+        .cloned()
+        .collect();
     let reported_at = matches!(
         change.change(),
         WorkChange::ProgressReported | WorkChange::Committed
@@ -225,11 +214,10 @@ pub fn parse(sla: &SlaTimer, event: &Event, change: &WorkChanged) -> Parsed<Roun
 fn off_hours(
     sla: &SlaTimer,
     playbook: &redress_playbook::Playbook,
-    work: &WorkItem,
+    urgency: Urgency,
     at: DateTime<Utc>,
 ) -> Option<(String, DateTime<Utc>, DateTime<Utc>)> {
     let on_call = playbook.sla.on_call.as_ref()?;
-    let (_, urgency) = grade(sla, work);
     if !on_call.urgencies.contains(&urgency) {
         return None;
     }

@@ -23,7 +23,6 @@ pub struct Sending {
     work_id: WorkId,
     complaint_id: Uuid,
     playbook: String,
-    questions: Vec<String>,
 }
 
 pub fn parse(surveys: &Surveys, event: &Event, change: &WorkChanged) -> Parsed<Sending> {
@@ -79,7 +78,6 @@ pub fn parse(surveys: &Surveys, event: &Event, change: &WorkChanged) -> Parsed<S
         work_id,
         complaint_id,
         playbook: playbook.key.clone(),
-        questions: playbook.survey.questions.clone(),
     })
 }
 
@@ -156,18 +154,7 @@ pub async fn apply(
         return Ok(());
     }
     // In the resolution's trace: the invitation follows from it.
-    let hash = followup::invite(unit, &stored, &s.questions, now, false);
-    let (remind_at, expire_at) = followup::reminders(&playbook.survey, calendar, now);
-    sqlx::query(
-        "UPDATE surveys SET token_hash = $2, remind_at = $3, expire_at = $4 WHERE survey_id = $1",
-    )
-    .bind(stored.survey_id)
-    .bind(&hash)
-    .bind(remind_at)
-    .bind(expire_at)
-    .execute(unit.db())
-    .await?;
-    unit.count("survey_sent_total", 1);
+    followup::send_now(unit, &stored, &playbook.survey, calendar, now).await?;
     tracing::info!(round = work.round, survey_id = %stored.survey_id, "survey sent");
     Ok(())
 }
