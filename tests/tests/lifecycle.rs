@@ -3426,6 +3426,21 @@ async fn an_unanswered_survey_becomes_a_phone_task_for_the_department() {
         })
         .await;
     assert_ne!(s.status, "closed", "{s:?}");
+    // The department's list of calls to make has it (and another department's has not).
+    let tasks = stack.client.list_follow_ups("logistics", 0).await.unwrap();
+    let listed: Vec<(&str, u32, bool)> = tasks
+        .iter()
+        .map(|t| (t.ticket.as_str(), t.round, t.due_since.is_some()))
+        .collect();
+    assert_eq!(listed, [(ticket.as_str(), 1, true)]);
+    assert!(
+        stack
+            .client
+            .list_follow_ups("finance", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let reply: SurveyReply = stack
         .request(
             "survey",
@@ -3452,6 +3467,15 @@ async fn an_unanswered_survey_becomes_a_phone_task_for_the_department() {
     stack
         .wait_for(&ticket, "closed by the call", |s| s.status == "closed")
         .await;
+    assert!(
+        stack
+            .client
+            .list_follow_ups("logistics", 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the call was made"
+    );
     stack.stop().await;
 }
 
@@ -3518,5 +3542,138 @@ async fn a_chain_chosen_by_the_kind_of_proposal() {
     stack
         .wait_for(&ticket, "approved", |s| s.status == "approved")
         .await;
+    stack.stop().await;
+}
+
+/// Each step of an approval chain has its own clock (sla.deadlines with starts =
+/// "step_asked"): the service manager decides in time, the general manager does not, and the
+/// late step climbs the ladder; a proposal made again after a rejection gets clocks of its
+/// own.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_approval_step_has_its_own_clock_and_a_late_one_climbs() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[evidence]",
+            "[[sla.deadlines]]\nname = \"approval_step\"\nlimit = \"2 business hours\"\n\
+             starts = \"step_asked\"\nmet_by = \"step_decided\"\n\n\
+             [[sla.ladder]]\nat = \"breach\"\ndo = \"escalate\"\nto = \"general manager\"\n\
+             deadlines = [\"approval_step\"]\n\n[evidence]",
+        )
+        .replace(
+            "[survey]",
+            "[[approval.approvers]]\nname = \"he.jing\"\nrole = \"service_manager\"\n\n\
+             [[approval.chains]]\nname = \"major\"\nseverity = \"major\"\n\n\
+             [[approval.chains.steps]]\nrole = \"service_manager\"\n\n\
+             [[approval.chains.steps]]\nrole = \"general_manager\"\n\n[survey]",
+        )
+    })
+    .await;
+    let ticket = stack
+        .submit("web-step-clocks", "快递丢件，我要去消协投诉")
+        .await;
+    let s = stack
+        .wait_for(&ticket, "assignment", |s| s.status == "assigned")
+        .await;
+    let dept = s.department.clone();
+    let member = "wang.fang";
+    stack
+        .work("accept", &ticket, &dept, member, Action::Accept(Accept {}))
+        .await;
+    let propose = |remedy: &'static str| {
+        Action::Propose(Propose {
+            responsibility: Responsibility::CompanyLiable as i32,
+            remedy: remedy.into(),
+            compensation_minor: 20_000,
+            currency: String::new(),
+            kind: 0,
+        })
+    };
+    stack
+        .work("propose", &ticket, &dept, member, propose("赔偿200元"))
+        .await;
+    let due_of = |s: &ComplaintStatus, name: &str| {
+        s.deadlines
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.due_at.as_ref().map(|t| t.seconds))
+    };
+    // Asked Monday 10:00: two business hours, due at 12:00.
+    let s = stack
+        .wait_for(&ticket, "step 1's clock", |s| {
+            deadline_state(s, 1, "approval_step_1") == Some(DeadlineState::Armed)
+        })
+        .await;
+    let monday = monday_morning();
+    assert_eq!(
+        due_of(&s, "approval_step_1"),
+        Some((monday + chrono::Duration::hours(2)).timestamp())
+    );
+    stack.clock.set(monday + chrono::Duration::hours(1));
+    match stack.decide(&ticket, "he.jing", true, "同意").await {
+        approval_reply::Outcome::Approval(v) => assert_eq!(v.step, 2, "{v:?}"),
+        other => panic!("{other:?}"),
+    }
+    // Step 1 met at 11:00; step 2 asked then, due at 14:30 (lunch 12:00–13:30 is not
+    // working time).
+    let s = stack
+        .wait_for(&ticket, "step 2's clock", |s| {
+            deadline_state(s, 1, "approval_step_1") == Some(DeadlineState::Met)
+                && deadline_state(s, 1, "approval_step_2") == Some(DeadlineState::Armed)
+        })
+        .await;
+    let step2_due = monday + chrono::Duration::hours(4) + chrono::Duration::minutes(30);
+    assert_eq!(due_of(&s, "approval_step_2"), Some(step2_due.timestamp()));
+    stack.clock.set(step2_due + chrono::Duration::minutes(5));
+    let s = stack
+        .wait_for(&ticket, "step 2 breached and climbed", |s| {
+            deadline_state(s, 1, "approval_step_2") == Some(DeadlineState::Breached)
+                && s.escalation_level == 1
+        })
+        .await;
+    assert!(
+        s.history
+            .iter()
+            .any(|h| h.event == "work.escalated" && h.detail.contains("general manager")),
+        "{s:?}"
+    );
+    // Rejected late: the breach stands. The proposal made again has clocks of its own.
+    match stack.decide(&ticket, "zhao.min", false, "请附上凭证").await {
+        approval_reply::Outcome::Approval(v) => assert_eq!(v.state, "rejected"),
+        other => panic!("{other:?}"),
+    }
+    stack
+        .wait_for(&ticket, "rejected", |s| s.approval == "rejected")
+        .await;
+    eventually("proposed again", WAIT, || async {
+        let reply: WorkCommandReply = stack
+            .request(
+                "routing",
+                &format!("propose.{dept}"),
+                &WorkCommand {
+                    command_id: uuid::Uuid::now_v7().to_string(),
+                    ticket: ticket.clone(),
+                    department: dept.clone(),
+                    actor: member.into(),
+                    action: Some(propose("赔偿200元（附凭证）")),
+                },
+                member,
+            )
+            .await;
+        matches!(reply.outcome, Some(work_command_reply::Outcome::Work(_)))
+    })
+    .await;
+    let s = stack
+        .wait_for(&ticket, "the second proposal's first clock", |s| {
+            deadline_state(s, 1, "approval_step_1_2") == Some(DeadlineState::Armed)
+        })
+        .await;
+    assert_eq!(
+        deadline_state(&s, 1, "approval_step_2"),
+        Some(DeadlineState::Breached)
+    );
+    assert_eq!(
+        deadline_state(&s, 1, "approval_step_1"),
+        Some(DeadlineState::Met)
+    );
     stack.stop().await;
 }

@@ -1,5 +1,7 @@
 //! `redress survey answer`: the complainant's answer to the satisfaction survey, entered as a
-//! channel adapter (or an agent on the phone) received it.
+//! channel adapter (or an agent on the phone) received it; `redress survey follow-up`: a call
+//! the department made, recorded by a member; `redress survey tasks`: the calls it has to
+//! make.
 
 use std::process::ExitCode;
 
@@ -19,6 +21,23 @@ pub enum SurveyCommand {
     /// filled in for them), as a member of the department that handled the complaint; it
     /// counts as their answer.
     FollowUp(FollowUpArgs),
+    /// The phone follow-ups your department has to make: surveys that went unanswered to the
+    /// end of their window where the playbook says the department calls, oldest first.
+    Tasks(TasksArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TasksArgs {
+    /// Your department.
+    #[arg(long, value_parser = not_blank)]
+    pub dept: String,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// The scores and comment of an answer, by the complainant or recorded by the department.
@@ -140,6 +159,48 @@ pub async fn run(command: SurveyCommand) -> anyhow::Result<ExitCode> {
     match command {
         SurveyCommand::Answer(args) => answer(args).await,
         SurveyCommand::FollowUp(args) => follow_up(args).await,
+        SurveyCommand::Tasks(args) => tasks(args).await,
+    }
+}
+
+async fn tasks(args: TasksArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client().await?;
+    match client.list_follow_ups(&args.dept, args.limit).await {
+        Ok(items) => {
+            if args.json {
+                let items: Vec<_> = items
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "ticket": t.ticket,
+                            "round": t.round,
+                            "department": t.department,
+                            "playbook": t.playbook,
+                            "sent_at": view::rfc3339(t.sent_at.as_ref()),
+                            "due_since": view::rfc3339(t.due_since.as_ref()),
+                            "reminded": t.reminded,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else if items.is_empty() {
+                println!("no phone follow-ups waiting for {}", args.dept);
+            } else {
+                for t in &items {
+                    println!(
+                        "{}  round {}  unanswered since {}{}  (redress survey follow-up {} --dept {} --as NAME --score N)",
+                        t.ticket,
+                        t.round,
+                        view::rfc3339(t.due_since.as_ref()).unwrap_or_else(|| "-".into()),
+                        if t.reminded { ", reminded once" } else { "" },
+                        t.ticket,
+                        t.department,
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(view::failed(&e, args.json)),
     }
 }
 

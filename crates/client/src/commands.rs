@@ -3,10 +3,10 @@
 
 use redress_proto::subjects;
 use redress_proto::v1::{
-    AnswerSurvey, ApprovalReply, ApprovalView, DecideApproval, ListApprovalsReply, ListWorkReply,
-    Propose, RecordFollowUp, SurveyReply, SurveyScores, SurveyView, WorkCommand, WorkCommandReply,
-    WorkItem, WorkState, approval_reply, list_approvals_reply, list_work_reply, survey_reply,
-    work_command_reply,
+    AnswerSurvey, ApprovalReply, ApprovalView, DecideApproval, FollowUpTask, ListApprovalsReply,
+    ListFollowUpsReply, ListWorkReply, Propose, RecordFollowUp, SurveyReply, SurveyScores,
+    SurveyView, WorkCommand, WorkCommandReply, WorkItem, WorkState, approval_reply,
+    list_approvals_reply, list_follow_ups_reply, list_work_reply, survey_reply, work_command_reply,
 };
 
 use crate::requests::{self, ensure_command_id};
@@ -310,6 +310,28 @@ impl Client {
         match reply.outcome {
             Some(list_approvals_reply::Outcome::List(l)) => Ok(l.items),
             Some(list_approvals_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// The phone follow-ups `department` has to make (surveys unanswered at the end of
+    /// their window, survey.on_expiry = "phone"), oldest first.
+    pub async fn list_follow_ups(
+        &self,
+        department: &str,
+        limit: u32,
+    ) -> Result<Vec<FollowUpTask>, ClientError> {
+        let token = requests::department_token(department)?;
+        let reply: ListFollowUpsReply = self
+            .call(
+                subjects::survey::SERVICE,
+                &format!("{}.{token}", subjects::survey::TASKS),
+                &requests::list_follow_ups(department, limit),
+            )
+            .await?;
+        match reply.outcome {
+            Some(list_follow_ups_reply::Outcome::List(l)) => Ok(l.items),
+            Some(list_follow_ups_reply::Outcome::Error(e)) => Err(e.into()),
             None => Err(ClientError::Empty),
         }
     }

@@ -4,8 +4,8 @@
 use redress_proto::subjects;
 use redress_proto::v1::{
     Accept, AnswerSurvey, CommitDate, Contest, DecideApproval, Explain, Investigate, ListApprovals,
-    ListWork, Merge, Propose, Reclassify, Reply, ReportProgress, RequestEvidence, Resolve,
-    SurveyScores, Transfer, WorkCommand, WorkState, work_command::Action,
+    ListFollowUps, ListWork, Merge, Propose, Reclassify, Reply, ReportProgress, RequestEvidence,
+    Resolve, SurveyScores, Transfer, WorkCommand, WorkState, work_command::Action,
 };
 
 use crate::ClientError;
@@ -261,6 +261,14 @@ pub fn decide(ticket: &str, approver: &str, approve: bool, note: &str) -> Decide
 
 pub fn list_approvals(limit: u32) -> ListApprovals {
     ListApprovals { limit }
+}
+
+/// The department's phone follow-ups, at most `limit` (0: the service's default).
+pub fn list_follow_ups(department: &str, limit: u32) -> ListFollowUps {
+    ListFollowUps {
+        department: department.trim().to_string(),
+        limit,
+    }
 }
 
 /// The complainant's answer to the survey of `ticket`, as a channel adapter received it.

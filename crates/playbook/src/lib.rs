@@ -281,10 +281,16 @@ pub enum Step {
     Progress,
     /// The round ended (the survey closed it, or it was withdrawn or merged).
     Closed,
+    /// A step of an approval chain asked its approvers. A clock that starts here runs once
+    /// for every step of every approval, and only `step_decided` meets it.
+    StepAsked,
+    /// That step was decided: approved (the next step is asked, or the approval is done) or
+    /// the proposal rejected.
+    StepDecided,
 }
 
 impl Step {
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 16] = [
         Step::Received,
         Step::Assigned,
         Step::Accepted,
@@ -299,6 +305,8 @@ impl Step {
         Step::Committed,
         Step::Progress,
         Step::Closed,
+        Step::StepAsked,
+        Step::StepDecided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -317,6 +325,8 @@ impl Step {
             Step::Committed => "committed",
             Step::Progress => "progress",
             Step::Closed => "closed",
+            Step::StepAsked => "step_asked",
+            Step::StepDecided => "step_decided",
         }
     }
 
@@ -342,7 +352,13 @@ impl Step {
     /// Whether a clock can start at this step: one that only meets (a progress report) or
     /// ends everything (closed) starts nothing.
     pub fn can_start(self) -> bool {
-        !matches!(self, Step::Progress | Step::Closed)
+        !matches!(self, Step::Progress | Step::Closed | Step::StepDecided)
+    }
+
+    /// Whether the step belongs to an approval's steps rather than to the work's round (a
+    /// round may see many approvals, each with many steps).
+    pub fn of_approval(self) -> bool {
+        matches!(self, Step::StepAsked | Step::StepDecided)
     }
 }
 
@@ -469,9 +485,19 @@ impl Rung {
             .map_err(|e| format!("{at:?}: {e}"))
     }
 
-    /// Whether the rung is for deadline `name`.
+    /// Whether the rung is for deadline `name`: named as the policy, or an instance of it
+    /// (`progress_2` of a repeating `progress`, `approval_step_2` for the second step of an
+    /// approval).
     pub fn covers(&self, name: &str) -> bool {
-        self.deadlines.is_empty() || self.deadlines.iter().any(|d| d == name)
+        self.deadlines.is_empty()
+            || self.deadlines.iter().any(|d| {
+                name.strip_prefix(d.as_str()).is_some_and(|rest| {
+                    rest.is_empty()
+                        || rest.strip_prefix('_').is_some_and(|n| {
+                            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+                        })
+                })
+            })
     }
 }
 
@@ -560,6 +586,7 @@ impl Sla {
         let mut seen = BTreeSet::new();
         self.deadlines
             .iter()
+            .filter(|d| !d.starts.of_approval())
             .filter(|d| d.severity.is_none_or(|s| s == g.severity))
             .filter(|d| d.urgency.is_none_or(|u| u == g.urgency))
             .filter(|d| d.nature.as_deref().is_none_or(|n| n == g.nature))
@@ -567,6 +594,16 @@ impl Sla {
             .filter(|d| d.channel.as_deref().is_none_or(|c| c == g.channel))
             .filter(|d| seen.insert(d.name.clone()))
             .collect()
+    }
+
+    /// The clock of each step of an approval for work of this severity and category: the
+    /// first `starts = "step_asked"` policy that matches.
+    pub fn approval_step(&self, severity: Severity, category: &str) -> Option<&DeadlinePolicy> {
+        self.deadlines
+            .iter()
+            .filter(|d| d.starts == Step::StepAsked)
+            .filter(|d| d.severity.is_none_or(|s| s == severity))
+            .find(|d| d.category.as_deref().is_none_or(|c| c == category))
     }
 }
 
@@ -1025,6 +1062,29 @@ impl Playbook {
                     ),
                 ));
             }
+            if d.starts.of_approval() || d.met_by.of_approval() {
+                if (d.starts, d.met_by) != (Step::StepAsked, Step::StepDecided) {
+                    out.push(bad(
+                        &format!("sla.deadlines[{i}].met_by"),
+                        "an approval step's clock starts at step_asked and is met by step_decided"
+                            .into(),
+                    ));
+                }
+                for (field, set) in [
+                    ("urgency", d.urgency.is_some()),
+                    ("nature", d.nature.is_some()),
+                    ("channel", d.channel.is_some()),
+                    ("repeat", d.repeat),
+                ] {
+                    if set {
+                        out.push(bad(
+                            &format!("sla.deadlines[{i}].{field}"),
+                            "an approval step's clock is chosen by severity and category only"
+                                .into(),
+                        ));
+                    }
+                }
+            }
             if d.repeat && d.met_by != Step::Progress {
                 out.push(bad(
                     &format!("sla.deadlines[{i}].repeat"),
@@ -1384,12 +1444,44 @@ mod tests {
                 "unknown variant",
                 "",
             ),
+            (
+                "starts = \"step_asked\"\nmet_by = \"approved\"",
+                "met_by",
+                "approval step",
+            ),
+            (
+                "starts = \"proposed\"\nmet_by = \"step_decided\"",
+                "met_by",
+                "approval step",
+            ),
+            (
+                "starts = \"step_asked\"\nmet_by = \"step_decided\"\nurgency = \"emergency\"",
+                "urgency",
+                "severity and category only",
+            ),
         ] {
             let err = Playbook::from_toml(&with(policy), Path::new("x"))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(field) && err.contains(says), "{policy}: {err}");
         }
+        // Each approval step's clock is chosen by severity, apart from the round's clocks.
+        let steps =
+            with("starts = \"step_asked\"\nmet_by = \"step_decided\"\nseverity = \"major\"");
+        let pb = Playbook::from_toml(&steps, Path::new("x")).unwrap();
+        assert_eq!(
+            pb.sla
+                .approval_step(Severity::Major, "")
+                .map(|d| d.name.as_str()),
+            Some("x")
+        );
+        assert!(pb.sla.approval_step(Severity::General, "").is_none());
+        assert!(
+            pb.sla
+                .applicable(Grade::of(Severity::Major, Urgency::Normal))
+                .iter()
+                .all(|d| d.name != "x")
+        );
         // A chain: each clock starting where the one before is met.
         let chain = with("starts = \"investigated\"\nmet_by = \"proposed\"");
         let pb = Playbook::from_toml(&chain, Path::new("x")).unwrap();
@@ -1403,6 +1495,33 @@ mod tests {
                 .filter(|d| d.name != "x")
                 .all(|d| d.starts == Step::Assigned)
         );
+    }
+
+    #[test]
+    fn a_rung_covers_its_deadline_and_the_instances_of_it() {
+        let rung = Rung {
+            at: "breach".into(),
+            action: RungAction::Escalate,
+            to: "general manager".into(),
+            deadlines: vec!["approval_step".into(), "progress".into()],
+        };
+        for name in [
+            "approval_step",
+            "approval_step_2",
+            "approval_step_1_2",
+            "progress_3",
+        ] {
+            assert!(rung.covers(name), "{name}");
+        }
+        for name in [
+            "approval",
+            "approval_stepper",
+            "approval_step_",
+            "progress_x",
+            "resolution",
+        ] {
+            assert!(!rung.covers(name), "{name}");
+        }
     }
 
     #[test]

@@ -161,10 +161,15 @@ pub fn department(subjects: &Subjects, department: &str) -> Permissions {
     );
     publish.push(subjects.department_command("*", department));
     publish.push(subjects.command("intake", "status"));
-    publish.push(subjects.command(
-        crate::subjects::survey::SERVICE,
-        &format!("{}.{department}", crate::subjects::survey::FOLLOW_UP),
-    ));
+    for verb in [
+        crate::subjects::survey::FOLLOW_UP,
+        crate::subjects::survey::TASKS,
+    ] {
+        publish.push(subjects.command(
+            crate::subjects::survey::SERVICE,
+            &format!("{verb}.{department}"),
+        ));
+    }
     // The text of the work assigned to it arrives sealed; the watch opens it.
     publish.extend(bucket_read(&subjects.text_keys_bucket()));
     Permissions {

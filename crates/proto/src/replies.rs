@@ -2,9 +2,9 @@
 //! kit and the client SDK treat them alike.
 
 use crate::v1::{
-    ApprovalReply, CommandError, DelegateReply, ListApprovalsReply, ListWorkReply, SurveyReply,
-    WorkCommandReply, approval_reply, delegate_reply, list_approvals_reply, list_work_reply,
-    survey_reply, work_command_reply,
+    ApprovalReply, CommandError, DelegateReply, ListApprovalsReply, ListFollowUpsReply,
+    ListWorkReply, SurveyReply, WorkCommandReply, approval_reply, delegate_reply,
+    list_approvals_reply, list_follow_ups_reply, list_work_reply, survey_reply, work_command_reply,
 };
 
 pub trait CommandReply: prost::Message + Default + Clone + 'static {
@@ -38,3 +38,4 @@ reply!(ApprovalReply, approval_reply);
 reply!(ListApprovalsReply, list_approvals_reply);
 reply!(SurveyReply, survey_reply);
 reply!(DelegateReply, delegate_reply);
+reply!(ListFollowUpsReply, list_follow_ups_reply);

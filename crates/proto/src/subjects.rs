@@ -333,6 +333,8 @@ pub mod survey {
     pub const ANSWER: &str = "answer";
     /// `follow_up.<department>`: a follow-up made by the department, recorded by a member.
     pub const FOLLOW_UP: &str = "follow_up";
+    /// `tasks.<department>`: the phone follow-ups the department has to make.
+    pub const TASKS: &str = "tasks";
 }
 
 pub mod intake {

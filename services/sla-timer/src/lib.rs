@@ -5,6 +5,9 @@
 //! - `work.*` events (the consumer filters on them): [`handlers::work_changed`], which arms a
 //!   round's deadlines (`sla.armed`) and marks them met (`sla.met`) when the work reaches the
 //!   state each one waits for.
+//! - `approval.requested` and `approval.decided` (each on its own consumer):
+//!   [`handlers::approval_step`], which arms and settles the clock of each step of an
+//!   approval chain.
 //! - The clock: [`timer`], which every `sla.tick_ms` warns of deadlines most of whose time
 //!   has gone (`sla.warning`) and breaches the armed deadlines that are due (`sla.breached`).
 //! - The calendar directory: [`calendars`], which moves open deadlines when a business
@@ -89,6 +92,34 @@ impl Handler for SlaTimer {
     }
 }
 
+/// The approval events, for the clocks of approval steps; shares the instance's state.
+pub struct ApprovalSteps(pub Arc<SlaTimer>);
+
+impl Handler for ApprovalSteps {
+    type Input = handlers::approval_step::Told;
+
+    fn parse(&self, event: &Event) -> Parsed<Self::Input> {
+        match &event.payload {
+            Payload::ApprovalRequested(r) => {
+                handlers::approval_step::parse_requested(&self.0, event, r)
+            }
+            Payload::ApprovalDecided(d) => {
+                handlers::approval_step::parse_decided(&self.0, event, d)
+            }
+            _ => Parsed::Skip,
+        }
+    }
+
+    async fn apply(
+        &self,
+        unit: &mut Unit,
+        event: &Event,
+        input: &Self::Input,
+    ) -> Result<(), Failure> {
+        handlers::approval_step::apply(&self.0, unit, event, input).await
+    }
+}
+
 /// Runs one instance until the context's shutdown signal.
 pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let settings: SlaSettings = ctx.config.section("sla")?;
@@ -113,6 +144,14 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     });
     host.consume(Filter::Subject(ctx.subjects.event("work.>")), sla.clone())
         .await?;
+    host.consume(
+        Filter::Kinds(vec![
+            redress_proto::catalogue::EventKind::ApprovalRequested,
+            redress_proto::catalogue::EventKind::ApprovalDecided,
+        ]),
+        Arc::new(ApprovalSteps(sla.clone())),
+    )
+    .await?;
     host.beside(timer::run(sla.clone()));
     host.beside(calendars::watch(sla.clone()));
     tracing::info!(tick_ms = sla.settings.tick_ms, "sla timer ticking");

@@ -10,6 +10,8 @@
 //! - `RecordFollowUp` on `<root>.cmd.survey.follow_up.<department>`:
 //!   [`handlers::follow_up`], a follow-up a department member made (by phone), answered the
 //!   same way.
+//! - `ListFollowUps` on `<root>.cmd.survey.tasks.<department>`: [`handlers::tasks`], the
+//!   phone follow-ups the department has to make.
 
 pub mod domain;
 pub mod followup;
@@ -92,6 +94,17 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             {
                 let surveys = surveys.clone();
                 move |cmd, _| handlers::answer::handle(surveys.clone(), cmd)
+            },
+        )
+        .await?;
+    commands
+        .command(
+            subjects::survey::TASKS,
+            &format!("{}.*", subjects::survey::TASKS),
+            "tasks",
+            {
+                let surveys = surveys.clone();
+                move |query, m| handlers::tasks::handle(surveys.clone(), query, m)
             },
         )
         .await?;

@@ -17,7 +17,9 @@ use uuid::Uuid;
 pub(crate) const COLUMNS: &str = "approval_id, proposal_id, complaint_id, ticket, work_id, \
      department, playbook, responsibility, remedy, compensation_minor, currency, proposed_by, \
      reason, approver_role, state, automatic, decided_by, note, chain, step_roles, step_needs, \
-     step, kind";
+     step, kind, round, severity, category, \
+     (SELECT count(*)::int4 FROM approvals o WHERE o.work_id = approvals.work_id \
+        AND o.round = approvals.round AND o.work_version <= approvals.work_version) AS attempt";
 
 /// A stored approval.
 #[derive(Debug, Clone)]
@@ -41,6 +43,11 @@ pub(crate) struct StoredApproval {
     pub steps: Vec<(String, i32)>,
     /// The step deciding now (0-based).
     pub step: i32,
+    /// The work's handling round, and which approval of the round this is (from 1).
+    pub round: i32,
+    pub attempt: i32,
+    pub severity: i16,
+    pub category: String,
 }
 
 impl StoredApproval {
@@ -74,6 +81,10 @@ impl StoredApproval {
                 .zip(row.get::<Vec<i32>, _>("step_needs"))
                 .collect(),
             step: row.get("step"),
+            round: row.get("round"),
+            attempt: row.get("attempt"),
+            severity: row.get("severity"),
+            category: row.get("category"),
         }
     }
 
@@ -134,6 +145,10 @@ impl StoredApproval {
             approver_role: role.to_string(),
             step: u32::try_from(step).unwrap_or(u32::MAX),
             steps: u32::try_from(self.steps.len()).unwrap_or(u32::MAX),
+            round: u32::try_from(self.round).unwrap_or_default(),
+            attempt: u32::try_from(self.attempt).unwrap_or_default(),
+            severity: i32::from(self.severity),
+            category: self.category.clone(),
         }
     }
 

@@ -18,11 +18,8 @@ use crate::{Approvals, IDENT};
 /// The approval a proposal opens, as the policy assessed it.
 pub struct Opening {
     approval: StoredApproval,
-    round: i32,
     work_version: i64,
-    severity: i16,
     playbook_version: String,
-    category: String,
 }
 
 pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Parsed<Opening> {
@@ -120,12 +117,14 @@ pub fn parse(approvals: &Approvals, event: &Event, change: &WorkChanged) -> Pars
             chain: chain.map(|c| c.name.clone()).unwrap_or_default(),
             steps,
             step: 0,
+            round: i32::try_from(work.round.max(1)).unwrap_or(i32::MAX),
+            // Known once stored, among the round's other approvals.
+            attempt: 0,
+            severity: work.severity as i16,
+            category: work.category.clone(),
         },
-        round: i32::try_from(work.round.max(1)).unwrap_or(i32::MAX),
         work_version: i64::try_from(work.version).unwrap_or(i64::MAX),
-        severity: work.severity as i16,
         playbook_version: playbook.version.clone(),
-        category: work.category.clone(),
     })
 }
 
@@ -154,9 +153,9 @@ pub async fn apply(
     .bind(&approval.ticket)
     .bind(approval.work_id.uuid())
     .bind(&approval.department)
-    .bind(opening.round)
+    .bind(approval.round)
     .bind(opening.work_version)
-    .bind(opening.severity)
+    .bind(approval.severity)
     .bind(&approval.playbook)
     .bind(&opening.playbook_version)
     .bind(p.responsibility as i16)
@@ -182,13 +181,23 @@ pub async fn apply(
     )
     .bind(approval.steps.iter().map(|(_, n)| *n).collect::<Vec<_>>())
     .bind(p.kind as i16)
-    .bind(&opening.category)
+    .bind(&approval.category)
     .execute(unit.db())
     .await?;
     if inserted.rows_affected() == 0 {
         // Opened before, from another event telling the same proposal.
         return Ok(());
     }
+    let mut approval = approval.clone();
+    approval.attempt = sqlx::query_scalar(
+        "SELECT count(*)::int4 FROM approvals
+         WHERE work_id = $1 AND round = $2 AND work_version <= $3",
+    )
+    .bind(approval.work_id.uuid())
+    .bind(approval.round)
+    .bind(opening.work_version)
+    .fetch_one(unit.db())
+    .await?;
     let payload = if approval.automatic {
         Payload::ApprovalDecided(approval.decided())
     } else {

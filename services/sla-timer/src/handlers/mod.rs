@@ -1,5 +1,6 @@
 //! One module per message sla-timer handles, and the deadline rows they share with the timer.
 
+pub mod approval_step;
 pub mod work_changed;
 
 use chrono::{DateTime, Utc};

@@ -2,4 +2,5 @@
 
 pub mod answer;
 pub mod follow_up;
+pub mod tasks;
 pub mod work_changed;
