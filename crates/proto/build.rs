@@ -10,6 +10,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     // protox compiles in-process, so building never needs `protoc` on the machine.
     let descriptors = protox::compile(files, [&root])?;
+    // The descriptors themselves, for tools that show messages as JSON without knowing them
+    // (`redress playbook simulate`).
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("descriptors.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     prost_build::Config::new().compile_fds(descriptors)?;
     for f in files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

@@ -21,6 +21,7 @@ mod ops;
 mod people;
 mod playbook;
 mod services;
+mod simulate;
 mod survey;
 mod up;
 mod view;
@@ -67,11 +68,19 @@ enum Command {
         /// if the machine loses power; also `[stack] durable_broker = true`.
         #[arg(long)]
         durable: bool,
+        /// A directory of `<key>/playbook.toml` to run by instead of the playbooks built into
+        /// the binary (also `[playbooks] dir`); check it first with `redress playbook check
+        /// --playbooks DIR`.
+        #[arg(long, value_name = "DIR")]
+        playbooks: Option<PathBuf>,
     },
     /// Run only the named services (run it again, anywhere, to scale a service out).
     Serve {
         #[arg(required = true, value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         services: Vec<String>,
+        /// A directory of playbooks instead of the built-in ones, as for `up`.
+        #[arg(long, value_name = "DIR")]
+        playbooks: Option<PathBuf>,
     },
     /// Create each service's PostgreSQL role and schema (grants, nothing else) with the
     /// administrator URL in REDRESS_DATABASE_URL; services then run with
@@ -156,7 +165,9 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Playbook(command) = &cli.command {
+    if let Command::Playbook(command) = &cli.command
+        && !matches!(command, playbook::PlaybookCommand::Simulate(_))
+    {
         // Pure computation too.
         return match playbook::run(command) {
             Ok(code) => code,
@@ -173,7 +184,7 @@ fn main() -> ExitCode {
         // set), so every command it sends carries a traceparent and the services' spans
         // continue the operator's trace.
         let _telemetry = match &cli.command {
-            Command::Up { .. } | Command::Serve { .. } => None,
+            Command::Up { .. } | Command::Serve { .. } | Command::Playbook(_) => None,
             _ => redress_platform::telemetry::init(
                 "redress-cli",
                 &redress_platform::config::TelemetrySettings {
@@ -202,8 +213,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             only,
             durable,
-        } => up::run(cli.config.as_deref(), &data_dir, &only, durable).await,
-        Command::Serve { services } => services::serve(cli.config.as_deref(), &services).await,
+            playbooks,
+        } => {
+            up::run(
+                cli.config.as_deref(),
+                &data_dir,
+                &only,
+                durable,
+                playbooks.as_deref(),
+            )
+            .await
+        }
+        Command::Serve {
+            services,
+            playbooks,
+        } => services::serve(cli.config.as_deref(), &services, playbooks.as_deref()).await,
         Command::Provision { services } => {
             services::provision_verb(cli.config.as_deref(), &services).await
         }
@@ -224,6 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Withdraw(args) => client_verbs::withdraw(args).await,
         Command::Respond(args) => client_verbs::respond(args).await,
         Command::Evidence(args) => client_verbs::evidence(args).await,
+        Command::Playbook(playbook::PlaybookCommand::Simulate(args)) => simulate::run(&args).await,
         Command::Calendar(_) | Command::Playbook(_) => unreachable!("handled above"),
     }
 }

@@ -9,8 +9,12 @@ use redress_playbook::check::check_text;
 
 #[derive(clap::Subcommand)]
 pub enum PlaybookCommand {
-    /// Check playbooks: syntax, unknown names, clocks that can never start or be met.
+    /// Check playbooks: syntax, unknown names, clocks that can never start or be met, rules
+    /// and chains that can never match.
     Check(CheckArgs),
+    /// Show what a playbook will do before it goes live: the real services on a private
+    /// broker and database, a virtual clock, and a scenario of client verbs at given times.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(clap::Args)]
@@ -25,6 +29,7 @@ pub struct CheckArgs {
 pub fn run(command: &PlaybookCommand) -> anyhow::Result<ExitCode> {
     match command {
         PlaybookCommand::Check(args) => check(args),
+        PlaybookCommand::Simulate(_) => unreachable!("run in the async runtime"),
     }
 }
 

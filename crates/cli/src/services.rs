@@ -1,5 +1,6 @@
 //! The six services by name, and `redress serve`.
 
+use anyhow::Context as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -37,10 +38,13 @@ pub fn ident(name: &str) -> redress_platform::ServiceIdent {
 /// Creates (or brings up to date) each service's role and schema with the administrator URL
 /// of `database.url`, so that the services themselves can run with `database.provision =
 /// false` and never hold that URL.
-pub async fn provision(config: &Config, names: &[String]) -> anyhow::Result<()> {
+pub async fn provision(config: &Config, names: &[String], announce: bool) -> anyhow::Result<()> {
     for name in names {
         let ident = ident(name);
         redress_platform::db::provision(&config.settings.database, &ident).await?;
+        if !announce {
+            continue;
+        }
         println!(
             "{name}: role {} owns schema {}",
             redress_platform::db::role_name(&ident),
@@ -61,18 +65,32 @@ pub async fn provision_verb(
     } else {
         names.to_vec()
     };
-    provision(&config, &names).await?;
+    provision(&config, &names, true).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `names` in this process until SIGINT/SIGTERM or until one of them fails. Prints
-/// `ready` once every one is serving.
+/// Runs `names` in this process, on `clock`, until `shutdown` or until one of them fails.
+/// With `announce`, prints `ready` once every one is serving (and where health is served).
 pub async fn run_services(
     config: Config,
     names: &[String],
     shutdown: redress_platform::Shutdown,
+    clock: redress_platform::SharedClock,
+    announce: bool,
 ) -> anyhow::Result<ExitCode> {
     let health = Health::default();
+    run_services_with(config, names, shutdown, clock, announce, health).await
+}
+
+/// [`run_services`] reporting readiness to `health`, for a caller that waits on it.
+pub async fn run_services_with(
+    config: Config,
+    names: &[String],
+    shutdown: redress_platform::Shutdown,
+    clock: redress_platform::SharedClock,
+    announce: bool,
+    health: Health,
+) -> anyhow::Result<ExitCode> {
     let metrics = Metrics::default();
     for n in names {
         health.register(n);
@@ -80,7 +98,7 @@ pub async fn run_services(
     let ctx = ServiceContext::connect(
         config.clone(),
         &format!("redress-{}", names.join("+")),
-        redress_platform::clock::system(),
+        clock,
         shutdown.clone(),
         health.clone(),
         metrics.clone(),
@@ -94,7 +112,9 @@ pub async fn run_services(
             shutdown.clone(),
         )
         .await?;
-        println!("health: http://{bound}/readyz  metrics: http://{bound}/metrics");
+        if announce {
+            println!("health: http://{bound}/readyz  metrics: http://{bound}/metrics");
+        }
     }
     let mut tasks = tokio::task::JoinSet::new();
     // Each service traces under its own name, also when several share this process; the
@@ -110,7 +130,7 @@ pub async fn run_services(
         tasks.spawn(async move { (name, fut.await) });
     }
     tokio::select! {
-        _ = health.wait_ready() => println!("ready"),
+        _ = health.wait_ready() => if announce { println!("ready") },
         _ = shutdown.cancelled() => {},
         Some(joined) = tasks.join_next() => {
             shutdown.cancel();
@@ -149,11 +169,44 @@ fn report(joined: Result<(String, anyhow::Result<()>), tokio::task::JoinError>) 
     }
 }
 
-pub async fn serve(config_file: Option<&Path>, names: &[String]) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_file)?;
+pub async fn serve(
+    config_file: Option<&Path>,
+    names: &[String],
+    playbooks: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let config = with_playbooks(Config::load(config_file)?, playbooks)?;
     let _telemetry = redress_platform::telemetry::init("redress", &config.settings.telemetry)?;
     let shutdown = redress_platform::shutdown::on_signals();
     let mut unique = names.to_vec();
     unique.dedup();
-    run_services(config, &unique, shutdown).await
+    run_services(
+        config,
+        &unique,
+        shutdown,
+        redress_platform::clock::system(),
+        true,
+    )
+    .await
+}
+
+/// The configuration with `--playbooks DIR` on top, once the directory is known to load: a
+/// stack refuses to start on playbooks it cannot run, naming the directory.
+pub fn with_playbooks(config: Config, dir: Option<&Path>) -> anyhow::Result<Config> {
+    let Some(dir) = dir else {
+        return Ok(config);
+    };
+    let dir = std::fs::canonicalize(dir)
+        .with_context(|| format!("playbooks directory {}", dir.display()))?;
+    let loaded = redress_playbook::Playbooks::load_dir(&dir)
+        .with_context(|| format!("playbooks directory {}", dir.display()))?;
+    println!(
+        "playbooks: {} from {}",
+        loaded
+            .iter()
+            .map(|p| p.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        dir.display()
+    );
+    Ok(config.merged(serde_json::json!({ "playbooks": { "dir": dir } }))?)
 }

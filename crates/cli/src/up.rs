@@ -175,25 +175,89 @@ pub struct StackSettings {
     pub durable_broker: bool,
 }
 
+/// A private stack's servers and the configuration its services run with, started by
+/// `redress up` and by `redress playbook simulate`.
+pub struct Stack {
+    pub config: Config,
+    pub data_dir: std::path::PathBuf,
+    /// The URL the command line and other tools use (the broker's admin).
+    pub cli_nats_url: String,
+    /// The stack database as its superuser sees it, when the stack started it.
+    pub database_url: Option<String>,
+    nats_server: Option<NatsServer>,
+    pg_server: Option<PostgresServer>,
+}
+
+impl Stack {
+    /// Stops the servers the stack started (the services first, by whoever ran them).
+    pub fn stop(self) {
+        discovery::remove(&self.data_dir);
+        if let Some(mut pg) = self.pg_server {
+            pg.stop();
+        }
+        if let Some(mut nats) = self.nats_server {
+            nats.stop();
+        }
+    }
+}
+
 pub async fn run(
     config_file: Option<&Path>,
     data_dir: &Path,
     only: &[String],
     durable: bool,
+    playbooks: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
+    let base = crate::services::with_playbooks(Config::load(config_file)?, playbooks)?;
+    let _telemetry = redress_platform::telemetry::init("redress", &base.settings.telemetry)?;
+    let shutdown = redress_platform::shutdown::on_signals();
+    let stack = start(base, data_dir, durable, true).await?;
+    let names: Vec<String> = if only.is_empty() {
+        crate::services::NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        let mut names = only.to_vec();
+        names.dedup();
+        names
+    };
+    let result = crate::services::run_services(
+        stack.config.clone(),
+        &names,
+        shutdown,
+        redress_platform::clock::system(),
+        true,
+    )
+    .await;
+    // Services are down; now the servers they used, cleanly.
+    stack.stop();
+    println!("stopped");
+    result
+}
+
+/// Starts the servers `base` does not name (a private nats-server and PostgreSQL in
+/// `data_dir`), provisions the services' roles and issues the playbooks' people their keys;
+/// `announce` prints what was started where.
+pub async fn start(
+    base: Config,
+    data_dir: &Path,
+    durable: bool,
+    announce: bool,
+) -> anyhow::Result<Stack> {
+    macro_rules! say {
+        ($($t:tt)*) => { if announce { println!($($t)*); } };
+    }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("create data directory {}", data_dir.display()))?;
     let data_dir = std::fs::canonicalize(data_dir)?;
     let secrets_path = data_dir.join("secrets.json");
     let mut secrets = Secrets::load_or_create(&secrets_path)?;
-    let base = Config::load(config_file)?;
-    let _telemetry = redress_platform::telemetry::init("redress", &base.settings.telemetry)?;
-    let shutdown = redress_platform::shutdown::on_signals();
 
     let mut nats_server = None;
     // The services' URL and the CLI's (the same unless the private broker has users).
     let (nats_url, cli_nats_url) = if env_set("REDRESS_NATS_URL") {
-        println!(
+        say!(
             "nats: {} (from REDRESS_NATS_URL)",
             redress_client::redacted(&base.settings.nats.url)
         );
@@ -222,7 +286,7 @@ pub async fn run(
         let version = redress_localstack::version_of(server.binary())
             .map(|(a, b)| format!("{a}.{b}"))
             .unwrap_or_default();
-        println!(
+        say!(
             "nats: {url} (nats-server {version} at {}, pid {}, {}, data in {})",
             server.binary().display(),
             server.pid().unwrap_or(0),
@@ -232,7 +296,7 @@ pub async fn run(
             },
             data_dir.join("nats").display()
         );
-        println!(
+        say!(
             "nats: anonymous connections refused; each user's URL is in {}",
             data_dir.join("credentials").display()
         );
@@ -250,7 +314,7 @@ pub async fn run(
 
     let mut pg_server = None;
     let database_url = if env_set("REDRESS_DATABASE_URL") {
-        println!("postgres: from REDRESS_DATABASE_URL");
+        say!("postgres: from REDRESS_DATABASE_URL");
         None
     } else {
         let server = PostgresServer::start(PostgresSpec {
@@ -272,7 +336,7 @@ pub async fn run(
             admin.execute("CREATE DATABASE redress").await?;
         }
         let _ = admin.close().await;
-        println!(
+        say!(
             "postgres: 127.0.0.1:{} database redress (pid {}, data in {})",
             server.port(),
             server.pid().unwrap_or(0),
@@ -301,7 +365,8 @@ pub async fn run(
     // Provisioning is its own step, with the administrator's URL; the services then run as
     // their own roles and do not provision.
     if config.settings.database.provision {
-        crate::services::provision(&config, &crate::services::NAMES.map(String::from)).await?;
+        crate::services::provision(&config, &crate::services::NAMES.map(String::from), announce)
+            .await?;
     }
     let config = config.merged(serde_json::json!({ "database": { "provision": false } }))?;
 
@@ -323,30 +388,17 @@ pub async fn run(
     };
     let issued = crate::people::issue_missing(&admin, &data_dir, &playbooks).await?;
     if issued > 0 {
-        println!(
+        say!(
             "people: issued {issued} keys into {} (`redress people issue|revoke NAME`)",
             crate::people::dir(&data_dir).display()
         );
     }
-    let names: Vec<String> = if only.is_empty() {
-        crate::services::NAMES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        let mut names = only.to_vec();
-        names.dedup();
-        names
-    };
-    let result = crate::services::run_services(config, &names, shutdown).await;
-    discovery::remove(&data_dir);
-    // Services are down; now the servers they used, cleanly.
-    if let Some(mut pg) = pg_server {
-        pg.stop();
-    }
-    if let Some(mut nats) = nats_server {
-        nats.stop();
-    }
-    println!("stopped");
-    result
+    Ok(Stack {
+        config,
+        data_dir,
+        cli_nats_url,
+        database_url,
+        nats_server,
+        pg_server,
+    })
 }

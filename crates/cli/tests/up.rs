@@ -15,11 +15,8 @@ fn redress(dir: &Path) -> Command {
         .env_remove("REDRESS_NATS_URL")
         .env_remove("REDRESS_DATABASE_URL")
         .env("RUST_LOG", "warn")
-        // The newcomer runs from the repository, where `playbooks/` is.
-        .env(
-            "REDRESS_PLAYBOOKS__DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../playbooks"),
-        );
+        // From any directory: the playbooks are built into the binary.
+        .env_remove("REDRESS_PLAYBOOKS__DIR");
     c
 }
 

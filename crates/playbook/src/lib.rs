@@ -35,10 +35,32 @@ pub enum PlaybookError {
 }
 
 /// The playbooks built into the binary, by key, as their files read.
-pub const BUILTIN: [(&str, &str); 1] = [(
-    "default",
-    include_str!("../../../playbooks/default/playbook.toml"),
-)];
+pub const BUILTIN: [(&str, &str); 6] = [
+    (
+        "default",
+        include_str!("../../../playbooks/default/playbook.toml"),
+    ),
+    (
+        "pest-control",
+        include_str!("../../../playbooks/pest-control/playbook.toml"),
+    ),
+    (
+        "real-estate",
+        include_str!("../../../playbooks/real-estate/playbook.toml"),
+    ),
+    (
+        "express",
+        include_str!("../../../playbooks/express/playbook.toml"),
+    ),
+    (
+        "after-sales",
+        include_str!("../../../playbooks/after-sales/playbook.toml"),
+    ),
+    (
+        "laboratory",
+        include_str!("../../../playbooks/laboratory/playbook.toml"),
+    ),
+];
 
 /// Severity as playbooks spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +130,9 @@ pub struct Playbook {
     /// Requests for evidence from the complainant.
     #[serde(default)]
     pub evidence: Evidence,
+    /// When the analysis reports are made and what counts as a spike.
+    #[serde(default)]
+    pub report: Report,
     /// Content hash of the file, filled in when loaded.
     #[serde(skip)]
     pub version: String,
@@ -618,6 +643,70 @@ pub enum NoAnswer {
     Close,
 }
 
+/// The analysis reports (domain §2.8, §6): when each is made, in the playbook calendar's
+/// zone, and when a category's rise is a spike worth an early warning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// The day of the month the monthly report is made, covering the day after that day of
+    /// the month before up to it (real-estate, 001: the 25th, covering the 26th to the 25th).
+    /// None: the calendar month, made on the 1st of the next.
+    #[serde(default)]
+    pub monthly_on_day: Option<u8>,
+    /// A weekly analysis too, made on this day for the seven days before it (express, 002
+    /// ch. 8), e.g. "monday". None: monthly only.
+    #[serde(default)]
+    pub weekly_on: Option<String>,
+    /// A category's complaints over `spike_window` are a spike when at least `spike_factor`
+    /// times what its own history expects for that window and at least `spike_min` of them.
+    #[serde(default = "default_spike_factor")]
+    pub spike_factor: f64,
+    #[serde(default = "default_spike_window")]
+    pub spike_window: String,
+    #[serde(default = "default_spike_min")]
+    pub spike_min: u32,
+    /// Who is told of a spike (a person or a role of the playbook); empty: nobody in
+    /// particular, the event is published for whoever watches.
+    #[serde(default)]
+    pub spike_to: Vec<String>,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self {
+            monthly_on_day: None,
+            weekly_on: None,
+            spike_factor: default_spike_factor(),
+            spike_window: default_spike_window(),
+            spike_min: default_spike_min(),
+            spike_to: Vec::new(),
+        }
+    }
+}
+
+fn default_spike_factor() -> f64 {
+    3.0
+}
+
+fn default_spike_window() -> String {
+    "1 day".into()
+}
+
+fn default_spike_min() -> u32 {
+    5
+}
+
+/// The weekdays as a report schedule names them.
+pub const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
 /// Requests for evidence from the complainant (`redress work request-evidence`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -723,6 +812,25 @@ pub struct Chain {
     pub kinds: Vec<String>,
     /// Empty: the policy approves (a band that needs nobody).
     pub steps: Vec<ChainStep>,
+}
+
+impl Chain {
+    /// Whether this chain matches every proposal `later` matches (so, listed first, it leaves
+    /// `later` nothing).
+    pub fn covers(&self, later: &Chain) -> bool {
+        let same = |a: &Option<String>, b: &Option<String>| a.is_none() || a == b;
+        self.severity.is_none_or(|s| Some(s) == later.severity)
+            && same(&self.department, &later.department)
+            && same(&self.category, &later.category)
+            && (self.kinds.is_empty()
+                || (!later.kinds.is_empty() && later.kinds.iter().all(|k| self.kinds.contains(k))))
+            && self
+                .min_minor
+                .is_none_or(|m| later.min_minor.is_some_and(|l| l >= m))
+            && self
+                .max_minor
+                .is_none_or(|m| later.max_minor.is_some_and(|l| l <= m))
+    }
 }
 
 /// One step of a chain: who, and how many of them.
@@ -993,6 +1101,49 @@ impl Playbook {
                     format!("{cat:?} is not one of the categories"),
                 ));
             }
+            // First match wins: an earlier rule as wide in both criteria takes all its work.
+            if let Some(earlier) = r.rules[..i].iter().find(|e| {
+                e.category.is_none() || e.category == rule.category
+            } && e.severity.is_none_or(|s| Some(s) == rule.severity))
+            {
+                out.push(bad(
+                    &format!("routing.rules[{i}].id"),
+                    format!(
+                        "{:?} can never match: {:?} comes first and matches all it would",
+                        rule.id, earlier.id
+                    ),
+                ));
+            }
+        }
+        // A category rule each of whose phrases contains a phrase of an earlier rule never
+        // decides: the earlier rule matches first whenever it would.
+        let lower = |p: &str| p.to_lowercase();
+        for (i, rule) in c.category_rules.iter().enumerate() {
+            let shadowed_by = |phrase: &String| {
+                let phrase = lower(phrase);
+                c.category_rules[..i].iter().find(|e| {
+                    e.phrases
+                        .iter()
+                        .any(|p| !p.is_empty() && phrase.contains(&lower(p)))
+                })
+            };
+            if !rule.phrases.is_empty()
+                && let Some(earlier) = rule
+                    .phrases
+                    .iter()
+                    .map(shadowed_by)
+                    .collect::<Option<Vec<_>>>()
+            {
+                let ids: BTreeSet<&str> = earlier.iter().map(|e| e.id.as_str()).collect();
+                out.push(bad(
+                    &format!("classification.category_rules[{i}].id"),
+                    format!(
+                        "{:?} can never match: every phrase of it contains a phrase of {} before it",
+                        rule.id,
+                        ids.into_iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
         }
         let calendars = redress_calendar::CalendarSet::builtin().unwrap_or_default();
         if calendars.get(&self.sla.calendar).is_err() {
@@ -1166,6 +1317,40 @@ impl Playbook {
                 }
             }
         }
+        let r = &self.report;
+        if let Some(day) = r.monthly_on_day
+            && !(1..=28).contains(&day)
+        {
+            out.push(bad(
+                "report.monthly_on_day",
+                "must be 1 to 28, a day every month has".into(),
+            ));
+        }
+        if let Some(day) = &r.weekly_on
+            && !WEEKDAYS.contains(&day.as_str())
+        {
+            out.push(bad(
+                "report.weekly_on",
+                format!("{day:?} is not a weekday (monday … sunday)"),
+            ));
+        }
+        if !(r.spike_factor > 1.0 && r.spike_factor.is_finite()) {
+            out.push(bad("report.spike_factor", "must be above 1".into()));
+        }
+        if let Err(err) = r.spike_window.parse::<DeadlineSpan>() {
+            out.push(bad("report.spike_window", err.to_string()));
+        }
+        for (i, who) in r.spike_to.iter().enumerate() {
+            let known = people.contains(who)
+                || self.approval.approvers.iter().any(|a| &a.role == who)
+                || self.routing.escalation.contains(who);
+            if !known {
+                out.push(bad(
+                    &format!("report.spike_to[{i}]"),
+                    format!("{who:?} is neither a person nor a role of the playbook"),
+                ));
+            }
+        }
         let e = &self.evidence;
         for (field, limit) in [
             ("evidence.request_within", &e.request_within),
@@ -1214,6 +1399,15 @@ impl Playbook {
             }
         }
         for (i, chain) in self.approval.chains.iter().enumerate() {
+            if let Some(earlier) = self.approval.chains[..i].iter().find(|e| e.covers(chain)) {
+                out.push(bad(
+                    &format!("approval.chains[{i}].name"),
+                    format!(
+                        "{:?} can never be chosen: {:?} comes first and matches all it would",
+                        chain.name, earlier.name
+                    ),
+                ));
+            }
             if let Some(d) = &chain.department
                 && self.department(d).is_none()
             {
@@ -1494,6 +1688,62 @@ mod tests {
                 .iter()
                 .filter(|d| d.name != "x")
                 .all(|d| d.starts == Step::Assigned)
+        );
+    }
+
+    #[test]
+    fn a_rule_or_chain_that_can_never_match_is_refused() {
+        let text = std::fs::read_to_string(shipped().join("default/playbook.toml")).unwrap();
+        let problems = |changed: String| -> Vec<String> {
+            crate::check::check_text(&changed, Some("default"))
+                .into_iter()
+                .map(|p| p.message)
+                .collect()
+        };
+        assert!(problems(text.clone()).is_empty());
+        // A routing rule after one for every major complaint of any category.
+        let routing = text.replacen(
+            "[[routing.rules]]\nid = \"route.delivery\"",
+            "[[routing.rules]]\nid = \"route.major_delivery\"\nseverity = \"major\"\n\
+             category = \"delivery\"\ndepartment = \"logistics\"\n\n\
+             [[routing.rules]]\nid = \"route.delivery\"",
+            1,
+        );
+        let found = problems(routing);
+        assert!(
+            found.len() == 1 && found[0].contains("\"route.major_delivery\" can never match"),
+            "{found:?}"
+        );
+        // A category rule whose phrases all contain an earlier rule's phrase ("快递" is a
+        // delivery phrase before it).
+        let category = text.replacen(
+            "[[classification.category_rules]]\nid = \"category.billing\"",
+            "[[classification.category_rules]]\nid = \"category.courier_fee\"\n\
+             category = \"billing\"\nphrases = [\"快递费\", \"快递员收费\"]\n\n\
+             [[classification.category_rules]]\nid = \"category.billing\"",
+            1,
+        );
+        let found = problems(category);
+        assert!(
+            found.len() == 1
+                && found[0].contains("\"category.courier_fee\" can never match")
+                && found[0].contains("category.delivery"),
+            "{found:?}"
+        );
+        // A chain after one that takes every proposal of its severity.
+        let chains = text.replacen(
+            "[survey]",
+            "[[approval.chains]]\nname = \"major\"\nseverity = \"major\"\n\
+             [[approval.chains.steps]]\nrole = \"general_manager\"\n\n\
+             [[approval.chains]]\nname = \"major_large\"\nseverity = \"major\"\n\
+             min_minor = 100000\n[[approval.chains.steps]]\nrole = \"general_manager\"\n\n\
+             [survey]",
+            1,
+        );
+        let found = problems(chains);
+        assert!(
+            found.len() == 1 && found[0].contains("\"major_large\" can never be chosen"),
+            "{found:?}"
         );
     }
 

@@ -7,6 +7,9 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/redress.v1.rs"));
 }
 
+/// The encoded `FileDescriptorSet` of every message above, to decode any of them by name.
+pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
 pub mod access;
 pub mod catalogue;
 pub mod replies;

@@ -157,3 +157,33 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     tracing::info!(tick_ms = sla.settings.tick_ms, "sla timer ticking");
     host.serve().await
 }
+
+/// The first time after `after` at which this service's timer has something to do (a
+/// deadline due, a warning, a rung of the ladder), read as the stack's administrator: for a
+/// tool that moves a virtual clock from one timer to the next (`redress playbook simulate`).
+pub async fn next_due(
+    db: &sqlx::PgPool,
+    settings: &SlaSettings,
+    after: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    // A deadline is breached once its time and the grace have passed, not at that instant.
+    let grace = chrono::Duration::seconds(settings.grace_secs.min(86_400) as i64)
+        + chrono::Duration::microseconds(1);
+    sqlx::query_scalar(&format!(
+        "SELECT min(t) FROM (
+             SELECT min(due_at) + $2 AS t FROM {s}.deadlines
+             WHERE state = 'armed' AND due_at + $2 > $1
+             UNION ALL
+             SELECT min(warn_at) FROM {s}.deadlines
+             WHERE state = 'armed' AND warned_at IS NULL AND warn_at > $1
+             UNION ALL
+             SELECT min(ladder_at) FROM {s}.deadlines
+             WHERE ladder_at > $1 AND state IN ('armed', 'breached')
+         ) x",
+        s = IDENT.schema
+    ))
+    .bind(after)
+    .bind(grace)
+    .fetch_one(db)
+    .await
+}

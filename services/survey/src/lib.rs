@@ -118,3 +118,26 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         .await?;
     host.serve().await
 }
+
+/// The first time after `after` at which the follow-up clock has something to do (an
+/// invitation to send, a reminder, an expiry), read as the stack's administrator: for a tool
+/// that moves a virtual clock from one timer to the next (`redress playbook simulate`).
+pub async fn next_due(
+    db: &sqlx::PgPool,
+    after: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    sqlx::query_scalar(&format!(
+        "SELECT min(t) FROM (
+             SELECT min(send_at) AS t FROM {s}.surveys WHERE state = 'scheduled' AND send_at > $1
+             UNION ALL
+             SELECT min(remind_at) FROM {s}.surveys
+             WHERE state = 'sent' AND reminded_at IS NULL AND remind_at > $1
+             UNION ALL
+             SELECT min(expire_at) FROM {s}.surveys WHERE state = 'sent' AND expire_at > $1
+         ) x",
+        s = IDENT.schema
+    ))
+    .bind(after)
+    .fetch_one(db)
+    .await
+}
