@@ -5,6 +5,10 @@
 //! verb of this command line against the stack. Everything published is shown as it
 //! happened: events and steps, in order.
 //!
+//! A scenario may say what it expects (`[[expect]]`, see [`Expect`]): an event or a step
+//! whose line holds the values given. The simulation then exits 1 unless every expectation
+//! is met, which is how `tests/scenarios/<playbook>/*.toml` prove each seed's rules.
+//!
 //! A step is run only when the stack is quiet: every durable consumer of the services has
 //! nothing pending or unacknowledged and no outbox holds a row, so what a step shows is what
 //! the stack did with everything before it.
@@ -65,6 +69,9 @@ struct ScenarioFile {
     start: String,
     #[serde(default)]
     step: Vec<StepFile>,
+    /// What must be seen for the scenario to pass (its exit status says).
+    #[serde(default)]
+    expect: Vec<Expect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +98,8 @@ enum ScenarioError {
     Start(String),
     #[error("step {step}: {message}")]
     Step { step: usize, message: String },
+    #[error("expect {expect}: {message}")]
+    Expect { expect: usize, message: String },
 }
 
 fn step_error(step: usize, message: impl Into<String>) -> ScenarioError {
@@ -205,6 +214,9 @@ fn plan(file: &ScenarioFile) -> Result<(DateTime<FixedOffset>, Vec<Step>), Scena
             words,
         });
     }
+    for (i, e) in file.expect.iter().enumerate() {
+        e.check(i + 1, steps.len())?;
+    }
     Ok((start, steps))
 }
 
@@ -277,10 +289,214 @@ pub async fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             .get_message_by_name("redress.v1.Envelope")
             .context("Envelope in the descriptors")?,
     };
-    Simulation::start(args, start.with_timezone(&Utc))
+    let (lines, failed) = Simulation::start(args, start.with_timezone(&Utc))
         .await?
         .play(&steps, &show)
-        .await
+        .await?;
+    if let Some(e) = failed {
+        eprintln!("{}: {e}", args.scenario.display());
+        return Ok(ExitCode::from(2));
+    }
+    let unmet: Vec<String> = file
+        .expect
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            e.unmet(&lines)
+                .map(|why| format!("expect {}: {why}", i + 1))
+        })
+        .collect();
+    if !file.expect.is_empty() {
+        eprintln!(
+            "{}: {} of {} expectations met",
+            args.scenario.display(),
+            file.expect.len() - unmet.len(),
+            file.expect.len()
+        );
+    }
+    for u in &unmet {
+        eprintln!("{}: {u}", args.scenario.display());
+    }
+    Ok(if unmet.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What a scenario expects to see: an event (by name) or a step (by number) whose line holds
+/// every value given. `data` (of an event) and `output` (of a step) match when each key given
+/// matches, arrays when each element given matches one of theirs, and times as instants
+/// (`"2026-03-07T09:10:00+08:00"` matches `"2026-03-07T01:10:00Z"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    step: Option<usize>,
+    /// Of the complaint submitted with this external id.
+    #[serde(default)]
+    external_id: Option<String>,
+    /// When the event was published, or the step ran.
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default)]
+    data: Option<toml::Value>,
+    #[serde(default)]
+    output: Option<toml::Value>,
+    #[serde(default)]
+    exit: Option<i32>,
+    /// How many lines must match (default: at least one); 0 says it never happens.
+    #[serde(default)]
+    count: Option<usize>,
+    /// What the expectation checks, said when it is not met.
+    #[serde(default)]
+    why: Option<String>,
+}
+
+impl Expect {
+    /// Refuses an expectation that could never be met as written.
+    fn check(&self, n: usize, steps: usize) -> Result<(), ScenarioError> {
+        let bad = |m: String| ScenarioError::Expect {
+            expect: n,
+            message: m,
+        };
+        match (&self.event, self.step) {
+            (Some(e), None) => {
+                if redress_proto::catalogue::EventKind::from_name(e).is_none() {
+                    return Err(bad(format!("{e:?} is not an event")));
+                }
+                if self.output.is_some() || self.exit.is_some() {
+                    return Err(bad("output and exit are a step's; an event has data".into()));
+                }
+            }
+            (None, Some(step)) => {
+                if step == 0 || step > steps {
+                    return Err(bad(format!("there is no step {step}")));
+                }
+                if self.data.is_some() || self.external_id.is_some() {
+                    return Err(bad(
+                        "data and external_id are an event's; a step has output".into(),
+                    ));
+                }
+            }
+            _ => return Err(bad("name one event or one step".into())),
+        }
+        if let Some(at) = &self.at
+            && DateTime::parse_from_rfc3339(at).is_err()
+        {
+            return Err(bad(format!("at {at:?} is not an RFC 3339 time")));
+        }
+        Ok(())
+    }
+
+    /// Why no line (or not the expected number of lines) matches; none when met.
+    fn unmet(&self, lines: &[Value]) -> Option<String> {
+        let data = self.data.as_ref().map(toml_json);
+        let output = self.output.as_ref().map(toml_json);
+        let mut step_no = 0;
+        let matching = lines
+            .iter()
+            .filter(|l| {
+                let is_step = l.get("do").is_some();
+                if is_step {
+                    step_no += 1;
+                }
+                match (&self.event, self.step) {
+                    (Some(e), _) => {
+                        !is_step
+                            && l["event"] == e.as_str()
+                            && self
+                                .external_id
+                                .as_ref()
+                                .is_none_or(|x| l["external_id"] == x.as_str())
+                            && data.as_ref().is_none_or(|d| contains(&l["data"], d))
+                    }
+                    (None, Some(n)) => {
+                        is_step
+                            && step_no == n
+                            && self.exit.is_none_or(|x| l["exit"] == x)
+                            && output.as_ref().is_none_or(|o| contains(&l["output"], o))
+                    }
+                    (None, None) => false,
+                }
+            })
+            .filter(|l| {
+                self.at
+                    .as_ref()
+                    .is_none_or(|at| contains(&l["at"], &Value::String(at.clone())))
+            })
+            .count();
+        let what = || {
+            let mut w = match (&self.event, self.step) {
+                (Some(e), _) => format!("event {e}"),
+                (None, Some(n)) => format!("step {n}"),
+                (None, None) => String::new(),
+            };
+            if let Some(x) = &self.external_id {
+                w += &format!(" of {x}");
+            }
+            if let Some(at) = &self.at {
+                w += &format!(" at {at}");
+            }
+            if let Some(d) = data.as_ref().or(output.as_ref()) {
+                w += &format!(" with {d}");
+            }
+            if let Some(x) = self.exit {
+                w += &format!(" exiting {x}");
+            }
+            if let Some(why) = &self.why {
+                w = format!("{why}: {w}");
+            }
+            w
+        };
+        match self.count {
+            Some(c) if c != matching => {
+                Some(format!("{} seen {matching} times, expected {c}", what()))
+            }
+            None if matching == 0 => Some(format!("{} never seen", what())),
+            _ => None,
+        }
+    }
+}
+
+/// A TOML value as JSON; a TOML date-time as its text.
+fn toml_json(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => json!(i),
+        toml::Value::Float(f) => json!(f),
+        toml::Value::Boolean(b) => json!(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_json).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_json(v))).collect())
+        }
+    }
+}
+
+/// Whether `actual` holds everything `expected` says (see [`Expect`]).
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, ev)| a.get(k).is_some_and(|av| contains(av, ev))),
+        (Value::Array(a), Value::Array(e)) => {
+            e.iter().all(|ev| a.iter().any(|av| contains(av, ev)))
+        }
+        (Value::String(a), Value::String(e)) => {
+            a == e
+                || matches!(
+                    (DateTime::parse_from_rfc3339(a), DateTime::parse_from_rfc3339(e)),
+                    (Ok(x), Ok(y)) if x == y
+                )
+        }
+        (Value::Number(a), Value::Number(e)) => a.as_f64() == e.as_f64(),
+        // Protobuf's JSON writes 64-bit integers as strings.
+        (Value::String(a), Value::Number(e)) => a.parse::<f64>().ok() == e.as_f64(),
+        (a, e) => a == e,
+    }
 }
 
 /// How events and steps are shown.
@@ -302,10 +518,16 @@ impl Show {
             .unwrap_or_else(|_| at.to_rfc3339())
     }
 
-    fn event(&self, subject: &str, payload: &[u8], external_ids: &HashMap<String, String>) {
+    /// Shows one event; returns its JSON line.
+    fn event(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        external_ids: &HashMap<String, String>,
+    ) -> Option<Value> {
         let Ok(msg) = DynamicMessage::decode(self.envelope.clone(), payload) else {
             eprintln!("undecodable message on {subject}");
-            return;
+            return None;
         };
         let options = SerializeOptions::new().use_proto_field_name(true);
         let envelope = msg
@@ -333,43 +555,128 @@ impl Show {
             .and_then(|f| envelope.get(f.name()).cloned())
             .unwrap_or(Value::Null);
         let external_id = external_ids.get(&ticket).cloned().unwrap_or_default();
+        let line = json!({
+            "at": at,
+            "ticket": ticket,
+            "external_id": external_id,
+            "event": kind,
+            "subject": subject,
+            "data": data,
+        });
         if self.json {
-            println!(
-                "{}",
-                json!({
-                    "at": at,
-                    "ticket": ticket,
-                    "external_id": external_id,
-                    "event": kind,
-                    "subject": subject,
-                    "data": data,
-                })
-            );
+            println!("{line}");
         } else {
-            let mut brief = data.to_string();
-            if brief.chars().count() > 160 {
-                brief = brief.chars().take(157).collect::<String>() + "...";
-            }
             let who = if external_id.is_empty() {
                 ticket
             } else {
                 format!("{ticket} ({external_id})")
             };
-            println!("{at}  {who:<28} {kind:<24} {brief}");
+            println!("{at}  {who:<26} {kind:<22} {}", self.summary(kind, &data));
         }
+        Some(line)
     }
 
-    fn step(&self, step: &Step, at: DateTime<Utc>, exit: i32, output: &Value) {
+    /// What an event says, in a line a person reads.
+    fn summary(&self, kind: &str, d: &Value) -> String {
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let when = |v: &Value| {
+            v.as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| self.at(t.with_timezone(&Utc)))
+                .unwrap_or_else(|| "-".into())
+        };
+        let deadline = |x: &Value| {
+            format!(
+                "{} ({}, due {})",
+                s(&x["name"]),
+                s(&x["limit"]),
+                when(&x["due_at"])
+            )
+        };
+        let text = match kind {
+            "complaint.received" => format!("by {}", s(&d["channel"])),
+            "complaint.classified" => format!(
+                "{} / {} / {} / {}",
+                s(&d["category"]),
+                s(&d["nature"]),
+                s(&d["severity"])
+                    .trim_start_matches("SEVERITY_")
+                    .to_lowercase(),
+                s(&d["urgency"])
+                    .trim_start_matches("URGENCY_")
+                    .to_lowercase()
+            ),
+            "sla.armed" => d["deadlines"]
+                .as_array()
+                .map(|ds| ds.iter().map(deadline).collect::<Vec<_>>().join("; "))
+                .unwrap_or_default(),
+            "sla.met" | "sla.breached" | "sla.warning" => deadline(&d["deadline"]),
+            "sla.escalation" => format!(
+                "{} {} ({} of {})",
+                s(&d["action"]),
+                s(&d["to"]),
+                s(&d["at"]),
+                s(&d["deadline"]["name"])
+            ),
+            "work.escalated" => format!(
+                "to {} (level {}, {})",
+                s(&d["escalated_to"]),
+                d["level"],
+                s(&d["deadline"])
+            ),
+            "approval.requested" => format!(
+                "step {} of {} asks {}: {}",
+                d["step"],
+                d["steps"],
+                s(&d["approver_role"]),
+                s(&d["reason"])
+            ),
+            "approval.decided" => format!(
+                "{} by {} {}",
+                if d["approved"] == true {
+                    "approved"
+                } else {
+                    "rejected"
+                },
+                s(&d["decided_by"]),
+                s(&d["note"])
+            ),
+            k if k.starts_with("work.") => {
+                let w = &d["work"];
+                let mut t = format!(
+                    "{} at {}",
+                    s(&w["state"])
+                        .trim_start_matches("WORK_STATE_")
+                        .to_lowercase(),
+                    s(&w["department"])
+                );
+                if !s(&d["actor"]).is_empty() {
+                    t += &format!(" by {}", s(&d["actor"]));
+                }
+                if !s(&d["note"]).is_empty() {
+                    t += &format!(" ({})", s(&d["note"]));
+                }
+                t
+            }
+            _ => d.to_string(),
+        };
+        let mut text = text;
+        if text.chars().count() > 200 {
+            text = text.chars().take(197).collect::<String>() + "...";
+        }
+        text
+    }
+
+    /// Shows one step; returns its JSON line.
+    fn step(&self, step: &Step, at: DateTime<Utc>, exit: i32, output: &Value) -> Value {
+        let line = json!({
+            "at": self.at(at),
+            "do": step.text,
+            "exit": exit,
+            "output": output,
+        });
         if self.json {
-            println!(
-                "{}",
-                json!({
-                    "at": self.at(at),
-                    "do": step.text,
-                    "exit": exit,
-                    "output": output,
-                })
-            );
+            println!("{line}");
         } else {
             println!(
                 "{}  step {}: $ redress {}  (exit {exit})",
@@ -381,10 +688,15 @@ impl Show {
                 Value::String(s) => s.clone(),
                 v => serde_json::to_string_pretty(v).unwrap_or_default(),
             };
-            for line in pretty.lines().take(40) {
+            let lines: Vec<&str> = pretty.lines().collect();
+            for line in lines.iter().take(16) {
                 println!("    {line}");
             }
+            if lines.len() > 16 {
+                println!("    … ({} more lines; --json shows all)", lines.len() - 16);
+            }
         }
+        line
     }
 }
 
@@ -399,6 +711,8 @@ struct Simulation {
     client: redress_client::Client,
     db: sqlx::PgPool,
     sla: redress_sla_timer::SlaSettings,
+    /// Every line shown, as JSON, for the scenario's expectations.
+    lines: Vec<Value>,
     events: futures::channel::mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
 }
 
@@ -484,11 +798,17 @@ impl Simulation {
             services,
             client,
             db,
+            lines: Vec::new(),
             events,
         })
     }
 
-    async fn play(mut self, steps: &[Step], show: &Show) -> anyhow::Result<ExitCode> {
+    /// Runs the steps; returns every line shown, and the step that could not run.
+    async fn play(
+        mut self,
+        steps: &[Step],
+        show: &Show,
+    ) -> anyhow::Result<(Vec<Value>, Option<ScenarioError>)> {
         let mut tickets: HashMap<String, String> = HashMap::new();
         let mut external_ids: HashMap<String, String> = HashMap::new();
         self.settle().await?;
@@ -540,19 +860,14 @@ impl Simulation {
             }
             self.settle().await?;
             self.flush(show, &external_ids);
-            show.step(step, step.at, out.status.code().unwrap_or(-1), &output);
+            let line = show.step(step, step.at, out.status.code().unwrap_or(-1), &output);
+            self.lines.push(line);
         }
         self.shutdown.cancel();
         let _ = self.services.await;
         self.db.close().await;
         self.stack.stop();
-        Ok(match failed {
-            Some(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
-            None => ExitCode::SUCCESS,
-        })
+        Ok((self.lines, failed))
     }
 
     /// Moves the clock to `to`, stopping at each timer on the way so that everything falls
@@ -642,7 +957,8 @@ impl Simulation {
 
     fn flush(&mut self, show: &Show, external_ids: &HashMap<String, String>) {
         while let Ok((subject, payload)) = self.events.try_recv() {
-            show.event(&subject, &payload, external_ids);
+            self.lines
+                .extend(show.event(&subject, &payload, external_ids));
         }
     }
 }
