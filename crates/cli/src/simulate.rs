@@ -52,7 +52,8 @@ pub struct SimulateArgs {
     playbook: String,
     /// A TOML file: `start` (where the virtual clock starts) and `[[step]]`s, each `at` (an
     /// RFC 3339 time, or "+30m", "+2h", "+3d" after the step before) and `do` (a client verb
-    /// with its flags; `{c1}` is the ticket of the complaint submitted with external id c1).
+    /// with its flags; `{c1}` is the ticket of the complaint submitted with external id c1,
+    /// `{c1.secret}` its complainant's status secret), and optionally `[[expect]]`s.
     #[arg(long)]
     scenario: PathBuf,
     /// JSON lines: one per event published, one per step.
@@ -192,6 +193,7 @@ fn plan(file: &ScenarioFile) -> Result<(DateTime<FixedOffset>, Vec<Step>), Scena
         }
         for word in &words {
             for id in placeholders(word) {
+                let id = id.strip_suffix(".secret").unwrap_or(id);
                 if !known.contains(id) {
                     return Err(step_error(
                         n,
@@ -857,6 +859,9 @@ impl Simulation {
             {
                 tickets.insert(id.to_string(), ticket.to_string());
                 external_ids.insert(ticket.to_string(), id.to_string());
+                if let Some(secret) = output.get("status_secret").and_then(Value::as_str) {
+                    tickets.insert(format!("{id}.secret"), secret.to_string());
+                }
             }
             self.settle().await?;
             self.flush(show, &external_ids);
