@@ -285,6 +285,39 @@ fn up_serves_the_client_verbs_stops_on_ctrl_c_and_keeps_complaints_across_restar
         "only the withdrawn complaint's contact is left: {rekeyed}"
     );
 
+    // Started from an empty directory, the stack serves every built-in playbook: a lost
+    // parcel named for express is classified, routed and armed by express's rules.
+    let express = json(redress(dir.path()).args([
+        "submit",
+        "--channel",
+        "phone",
+        "--external-id",
+        "call-express",
+        "--contact",
+        "13800138001",
+        "--playbook",
+        "express",
+        "--text",
+        "快递丢件了",
+        "--json",
+    ]));
+    let express_ticket = express["ticket"].as_str().unwrap().to_string();
+    let status = status_until(dir.path(), &express_ticket, "express deadlines", |s| {
+        s["deadlines"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["name"] == "respond"))
+    });
+    assert_eq!(status["playbook"], "express", "{status}");
+    assert_eq!(status["category"], "safety", "{status}");
+    assert_eq!(status["department"], "claims", "{status}");
+    let respond = status["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "respond")
+        .unwrap();
+    assert_eq!(respond["limit"], "1 hour", "{status}");
+
     // A department's system gets a user of its own while the stack runs; it lists its own
     // department's work and not another's; revoked, it no longer connects.
     let issued = redress(dir.path())
