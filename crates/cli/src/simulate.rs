@@ -734,7 +734,8 @@ impl Simulation {
         }
         let config = Config::load(None)?.merged(overrides)?;
         let _telemetry = redress_platform::telemetry::init("redress", &config.settings.telemetry)?;
-        let stack = crate::up::start(config, &workdir.join(".redress"), false, false).await?;
+        // Never a running stack named by the environment: a simulation's complaints are its own.
+        let stack = crate::up::start(config, &workdir.join(".redress"), false, false, true).await?;
         let clock = ManualClock::new(start);
         let shutdown = redress_platform::Shutdown::new();
         let health = redress_platform::health::Health::default();
@@ -841,12 +842,21 @@ impl Simulation {
             if !words.iter().any(|w| w == "--json") {
                 words.push("--json".into());
             }
-            let out = tokio::process::Command::new(std::env::current_exe()?)
-                .args(&words)
-                .current_dir(&self.workdir)
-                .env_remove("REDRESS_CONFIG")
-                .output()
-                .await?;
+            // The verb finds this stack (and its people's keys) by the data directory in its
+            // working directory, never one the environment names.
+            let out = tokio::time::timeout(
+                Duration::from_secs(120),
+                tokio::process::Command::new(std::env::current_exe()?)
+                    .args(&words)
+                    .current_dir(&self.workdir)
+                    .env_remove("REDRESS_CONFIG")
+                    .env_remove("REDRESS_NATS_URL")
+                    .env_remove("REDRESS_PERSON_KEY")
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .with_context(|| format!("step {}: no answer in 2 minutes", step.number))??;
             let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
             let output = serde_json::from_str::<Value>(&stdout).unwrap_or_else(|_| {
                 let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();

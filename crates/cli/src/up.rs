@@ -211,7 +211,7 @@ pub async fn run(
     let base = crate::services::with_playbooks(Config::load(config_file)?, playbooks)?;
     let _telemetry = redress_platform::telemetry::init("redress", &base.settings.telemetry)?;
     let shutdown = redress_platform::shutdown::on_signals();
-    let stack = start(base, data_dir, durable, true).await?;
+    let stack = start(base, data_dir, durable, true, false).await?;
     let names: Vec<String> = if only.is_empty() {
         crate::services::NAMES
             .iter()
@@ -237,14 +237,17 @@ pub async fn run(
 }
 
 /// Starts the servers `base` does not name (a private nats-server and PostgreSQL in
-/// `data_dir`), provisions the services' roles and issues the playbooks' people their keys;
-/// `announce` prints what was started where.
+/// `data_dir`; with `private`, both whatever REDRESS_NATS_URL and REDRESS_DATABASE_URL say),
+/// provisions the services' roles and issues the playbooks' people their keys; `announce`
+/// prints what was started where.
 pub async fn start(
     base: Config,
     data_dir: &Path,
     durable: bool,
     announce: bool,
+    private: bool,
 ) -> anyhow::Result<Stack> {
+    let env_set = |name: &str| !private && env_set(name);
     macro_rules! say {
         ($($t:tt)*) => { if announce { println!($($t)*); } };
     }
