@@ -224,6 +224,29 @@ impl Stack {
         }
     }
 
+    /// Proposes `action` again after a rejection, once routing has read the rejection (until
+    /// then the work is still waiting for approval and the proposal is refused).
+    async fn propose_again(&self, ticket: &str, dept: &str, actor: &str, action: Action) {
+        eventually("proposed again", WAIT, || async {
+            let reply: WorkCommandReply = self
+                .request(
+                    "routing",
+                    &format!("propose.{dept}"),
+                    &WorkCommand {
+                        command_id: uuid::Uuid::now_v7().to_string(),
+                        ticket: ticket.into(),
+                        department: dept.into(),
+                        actor: actor.into(),
+                        action: Some(action.clone()),
+                    },
+                    actor,
+                )
+                .await;
+            matches!(reply.outcome, Some(work_command_reply::Outcome::Work(_)))
+        })
+        .await;
+    }
+
     /// Takes a delivery complaint through its first round in logistics, as zhou.qiang: waits
     /// for the assignment, accepts, proposes a remedy the policy approves, replies, resolves.
     async fn resolve_in_logistics(&self, ticket: &str) {
@@ -3185,24 +3208,9 @@ async fn a_two_step_chain_with_an_all_of_step_and_a_rejection_at_the_second() {
         .await;
     // Back with the department (once routing has read the rejection), proposed again in
     // the same round: the whole chain signs.
-    eventually("proposed again", WAIT, || async {
-        let reply: WorkCommandReply = stack
-            .request(
-                "routing",
-                &format!("propose.{dept}"),
-                &WorkCommand {
-                    command_id: uuid::Uuid::now_v7().to_string(),
-                    ticket: ticket.clone(),
-                    department: dept.clone(),
-                    actor: member.into(),
-                    action: Some(propose("赔偿200元（附凭证）")),
-                },
-                member,
-            )
-            .await;
-        matches!(reply.outcome, Some(work_command_reply::Outcome::Work(_)))
-    })
-    .await;
+    stack
+        .propose_again(&ticket, &dept, member, propose("赔偿200元（附凭证）"))
+        .await;
     stack
         .wait_for(&ticket, "pending again", |s| s.approval == "pending")
         .await;
@@ -3645,24 +3653,9 @@ async fn each_approval_step_has_its_own_clock_and_a_late_one_climbs() {
     stack
         .wait_for(&ticket, "rejected", |s| s.approval == "rejected")
         .await;
-    eventually("proposed again", WAIT, || async {
-        let reply: WorkCommandReply = stack
-            .request(
-                "routing",
-                &format!("propose.{dept}"),
-                &WorkCommand {
-                    command_id: uuid::Uuid::now_v7().to_string(),
-                    ticket: ticket.clone(),
-                    department: dept.clone(),
-                    actor: member.into(),
-                    action: Some(propose("赔偿200元（附凭证）")),
-                },
-                member,
-            )
-            .await;
-        matches!(reply.outcome, Some(work_command_reply::Outcome::Work(_)))
-    })
-    .await;
+    stack
+        .propose_again(&ticket, &dept, member, propose("赔偿200元（附凭证）"))
+        .await;
     let s = stack
         .wait_for(&ticket, "the second proposal's first clock", |s| {
             deadline_state(s, 1, "approval_step_1_2") == Some(DeadlineState::Armed)
