@@ -20,6 +20,7 @@ mod notifications;
 mod ops;
 mod people;
 mod playbook;
+mod report;
 mod services;
 mod simulate;
 mod survey;
@@ -59,7 +60,7 @@ enum Command {
         /// Where the private servers keep their data and secrets.
         #[arg(long, default_value = ".redress")]
         data_dir: PathBuf,
-        /// Run only these services (default: all six), e.g. `--only intake` to measure intake
+        /// Run only these services (default: all seven), e.g. `--only intake` to measure intake
         /// alone; the others can be started with `redress serve` against the same stack.
         #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         only: Vec<String>,
@@ -86,7 +87,7 @@ enum Command {
     /// administrator URL in REDRESS_DATABASE_URL; services then run with
     /// `database.provision = false` and their own role only. `redress up` runs it itself.
     Provision {
-        /// Only these services (default: all six).
+        /// Only these services (default: all seven).
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         services: Vec<String>,
     },
@@ -145,6 +146,10 @@ enum Command {
     /// What was sent to complainants on a channel, as its adapter receives it
     /// (acknowledgements, refusals, replies, survey invitations with their tokens).
     Notifications(notifications::NotificationsArgs),
+    /// Key figures of a playbook's complaints over a period (the analytics service): counts,
+    /// handling times in calendar and business time, on-time rates, satisfaction; as
+    /// Markdown, JSON or CSV.
+    Report(report::ReportArgs),
     /// For operators: what is held up (`ops stuck`).
     #[command(subcommand)]
     Ops(ops::OpsCommand),
@@ -244,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Creds(command) => creds::run(cli.config.as_deref(), command).await,
         Command::People(command) => people::run(command).await,
         Command::Notifications(args) => notifications::run(args).await,
+        Command::Report(args) => report::run(args).await,
         Command::Erase(args) => client_verbs::erase(args).await,
         Command::Withdraw(args) => client_verbs::withdraw(args).await,
         Command::Respond(args) => client_verbs::respond(args).await,
@@ -275,6 +281,7 @@ impl Command {
             Command::Creds(_) => "creds",
             Command::People(_) => "people",
             Command::Notifications(_) => "notifications",
+            Command::Report(_) => "report",
             Command::Erase(_) => "erase",
             Command::Withdraw(_) => "withdraw",
             Command::Respond(_) => "respond",

@@ -1,4 +1,4 @@
-//! The six services by name, and `redress serve`.
+//! The seven services by name, and `redress serve`.
 
 use anyhow::Context as _;
 use std::path::Path;
@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use redress_platform::health::{Health, Metrics};
 use redress_platform::{Config, ServiceContext};
 
-pub const NAMES: [&str; 6] = redress_proto::access::SERVICES;
+pub const NAMES: [&str; 7] = redress_proto::access::SERVICES;
 
 pub fn runner(name: &str) -> fn(ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
     match name {
@@ -18,6 +18,7 @@ pub fn runner(name: &str) -> fn(ServiceContext) -> BoxFuture<'static, anyhow::Re
         "sla-timer" => |c| Box::pin(redress_sla_timer::run(c)),
         "approval" => |c| Box::pin(redress_approval::run(c)),
         "survey" => |c| Box::pin(redress_survey::run(c)),
+        "analytics" => |c| Box::pin(redress_analytics::run(c)),
         other => unreachable!("unknown service {other}; clap checks names"),
     }
 }
@@ -31,6 +32,7 @@ pub fn ident(name: &str) -> redress_platform::ServiceIdent {
         "sla-timer" => redress_sla_timer::IDENT,
         "approval" => redress_approval::IDENT,
         "survey" => redress_survey::IDENT,
+        "analytics" => redress_analytics::IDENT,
         other => unreachable!("unknown service {other}; clap checks names"),
     }
 }

@@ -43,6 +43,7 @@ const VERBS: &[&str] = &[
     "respond",
     "evidence",
     "erase",
+    "report",
 ];
 
 #[derive(clap::Args)]
@@ -1022,7 +1023,7 @@ mod tests {
                 "{start}[[step]]\nat = \"+1m\"\ndo = \"launch rockets\"\n"
             )),
             "step 1: unknown verb \"launch\": a step runs one of submit, status, work, approve, \
-             reject, approvals, delegate, survey, notifications, withdraw, respond, evidence, erase"
+             reject, approvals, delegate, survey, notifications, withdraw, respond, evidence, erase, report"
         );
         assert!(
             refused(&format!(

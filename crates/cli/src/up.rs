@@ -105,7 +105,7 @@ impl Secrets {
 }
 
 /// The users of the private broker, which admits no one else: `admin` (the CLI on this
-/// machine: everything), `services` (all six in one process), each service alone (for
+/// machine: everything), `services` (all seven in one process), each service alone (for
 /// `redress serve` elsewhere) and read-only `ops`. Each user's URL, credentials included, is
 /// written to `credentials/<user>.url` (mode 0600).
 pub fn broker_users(

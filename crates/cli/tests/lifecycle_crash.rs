@@ -12,7 +12,7 @@ use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint, enve
 use redress_testkit::TestEnv;
 
 /// Every service, as `redress serve` names them.
-const ALL: [&str; 6] = redress_proto::access::SERVICES;
+const ALL: [&str; 7] = redress_proto::access::SERVICES;
 
 fn serve(env: &TestEnv, services: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_redress"))

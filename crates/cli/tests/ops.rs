@@ -91,7 +91,7 @@ async fn provision_is_a_step_of_its_own() {
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(text.lines().count(), 6, "{text}");
+    assert_eq!(text.lines().count(), 7, "{text}");
     assert!(
         text.contains("sla-timer: role redress_sla owns schema sla"),
         "{text}"

@@ -20,33 +20,46 @@ fn every_shipped_scenario_meets_its_expectations() {
     }
     files.sort();
     assert!(!files.is_empty());
-    let mut failed = Vec::new();
-    for (key, file) in &files {
-        let work = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_redress"))
-            .args([
-                "playbook",
-                "simulate",
-                "--json",
-                "--playbook",
-                key,
-                "--scenario",
-            ])
-            .arg(file)
-            .current_dir(work.path())
-            .env_remove("REDRESS_NATS_URL")
-            .env_remove("REDRESS_DATABASE_URL")
-            .env_remove("REDRESS_CONFIG")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            failed.push(format!(
-                "{}: exit {:?}\n{err}",
-                file.display(),
-                out.status.code()
-            ));
+    // Two at a time: each runs its own broker, database and services.
+    let failed = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((key, file)) = files.get(i) else {
+                        break;
+                    };
+                    let work = tempfile::tempdir().unwrap();
+                    let out = Command::new(env!("CARGO_BIN_EXE_redress"))
+                        .args([
+                            "playbook",
+                            "simulate",
+                            "--json",
+                            "--playbook",
+                            key,
+                            "--scenario",
+                        ])
+                        .arg(file)
+                        .current_dir(work.path())
+                        .env_remove("REDRESS_NATS_URL")
+                        .env_remove("REDRESS_DATABASE_URL")
+                        .env_remove("REDRESS_CONFIG")
+                        .output()
+                        .unwrap();
+                    if !out.status.success() {
+                        failed.lock().unwrap().push(format!(
+                            "{}: exit {:?}\n{}",
+                            file.display(),
+                            out.status.code(),
+                            String::from_utf8_lossy(&out.stderr)
+                        ));
+                    }
+                }
+            });
         }
-    }
+    });
+    let failed = failed.into_inner().unwrap();
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -16,7 +16,7 @@ use redress_proto::v1::{Complainant, Contact, ContactKind, SubmitComplaint};
 use redress_testkit::{TestEnv, eventually};
 
 /// Every service, as `redress serve` names them.
-const SERVICES: [&str; 6] = redress_proto::access::SERVICES;
+const SERVICES: [&str; 7] = redress_proto::access::SERVICES;
 
 /// A span as the receiver got it.
 #[derive(Debug, Clone)]

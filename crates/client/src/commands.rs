@@ -3,10 +3,11 @@
 
 use redress_proto::subjects;
 use redress_proto::v1::{
-    AnswerSurvey, ApprovalReply, ApprovalView, DecideApproval, FollowUpTask, ListApprovalsReply,
-    ListFollowUpsReply, ListWorkReply, Propose, RecordFollowUp, SurveyReply, SurveyScores,
-    SurveyView, WorkCommand, WorkCommandReply, WorkItem, WorkState, approval_reply,
-    list_approvals_reply, list_follow_ups_reply, list_work_reply, survey_reply, work_command_reply,
+    AnswerSurvey, ApprovalReply, ApprovalView, DecideApproval, FollowUpTask, KpiQuery, KpiReply,
+    Kpis, ListApprovalsReply, ListFollowUpsReply, ListWorkReply, Propose, RecordFollowUp,
+    SurveyReply, SurveyScores, SurveyView, WorkCommand, WorkCommandReply, WorkItem, WorkState,
+    approval_reply, list_approvals_reply, list_follow_ups_reply, list_work_reply, survey_reply,
+    work_command_reply,
 };
 
 use crate::requests::{self, ensure_command_id};
@@ -310,6 +311,22 @@ impl Client {
         match reply.outcome {
             Some(list_approvals_reply::Outcome::List(l)) => Ok(l.items),
             Some(list_approvals_reply::Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// The key figures of a playbook over a period and slice (the analytics service).
+    pub async fn kpis(&self, query: &KpiQuery) -> Result<Kpis, ClientError> {
+        let reply: KpiReply = self
+            .call(
+                subjects::analytics::SERVICE,
+                subjects::analytics::KPIS,
+                query,
+            )
+            .await?;
+        match reply.outcome {
+            Some(redress_proto::v1::kpi_reply::Outcome::Kpis(k)) => Ok(k),
+            Some(redress_proto::v1::kpi_reply::Outcome::Error(e)) => Err(e.into()),
             None => Err(ClientError::Empty),
         }
     }

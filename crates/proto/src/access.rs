@@ -6,13 +6,14 @@ use crate::EventKind;
 use crate::subjects::{Stream, Subjects};
 
 /// The services that run on the broker.
-pub const SERVICES: [&str; 6] = [
+pub const SERVICES: [&str; 7] = [
     "intake",
     "classification",
     "routing",
     "sla-timer",
     "approval",
     "survey",
+    "analytics",
 ];
 
 /// Subjects a credential may publish to and subscribe to (NATS wildcards allowed). Replies
@@ -226,7 +227,7 @@ pub fn surveys(subjects: &Subjects) -> Permissions {
 }
 
 /// The users every Redress broker has, with their permissions (`None`: everything):
-/// `admin`, `services` (all six on one connection), each service, and `ops`.
+/// `admin`, `services` (all seven on one connection), each service, and `ops`.
 pub fn standard_users(subjects: &Subjects) -> Vec<(String, Option<Permissions>)> {
     let each: Vec<(String, Permissions)> = SERVICES
         .iter()

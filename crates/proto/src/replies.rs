@@ -2,8 +2,8 @@
 //! kit and the client SDK treat them alike.
 
 use crate::v1::{
-    ApprovalReply, CommandError, DelegateReply, ListApprovalsReply, ListFollowUpsReply,
-    ListWorkReply, SurveyReply, WorkCommandReply, approval_reply, delegate_reply,
+    ApprovalReply, CommandError, DelegateReply, KpiReply, ListApprovalsReply, ListFollowUpsReply,
+    ListWorkReply, SurveyReply, WorkCommandReply, approval_reply, delegate_reply, kpi_reply,
     list_approvals_reply, list_follow_ups_reply, list_work_reply, survey_reply, work_command_reply,
 };
 
@@ -39,3 +39,4 @@ reply!(ListApprovalsReply, list_approvals_reply);
 reply!(SurveyReply, survey_reply);
 reply!(DelegateReply, delegate_reply);
 reply!(ListFollowUpsReply, list_follow_ups_reply);
+reply!(KpiReply, kpi_reply);

@@ -328,6 +328,12 @@ pub mod approval {
     pub const DELEGATE: &str = "delegate";
 }
 
+pub mod analytics {
+    pub const SERVICE: &str = "analytics";
+    /// The key figures of a playbook over a period (`KpiQuery`).
+    pub const KPIS: &str = "kpis";
+}
+
 pub mod survey {
     pub const SERVICE: &str = "survey";
     pub const ANSWER: &str = "answer";

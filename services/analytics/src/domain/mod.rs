@@ -1,0 +1,4 @@
+//! Pure computations of the analytics service: periods and statistics, no I/O.
+
+pub mod period;
+pub mod stats;

@@ -1,0 +1,425 @@
+//! Every event, folded into the facts of its complaint and round.
+//!
+//! Each fact is written so that the order and repetition of events do not matter: a time is
+//! the earliest any event told (`LEAST`), a deadline's outcome the most final told (armed <
+//! met < breached < met by retraction), a round's department and compensation those of the
+//! newest work version told. An event that tells nothing the facts keep is skipped.
+
+use chrono::{DateTime, Utc};
+use redress_platform::Unit;
+use redress_platform::events::{Event, Failure, Parsed};
+use redress_proto::time::opt_to_chrono;
+use redress_proto::v1::envelope::Payload;
+use redress_proto::v1::{Deadline, DeadlineState, WorkChange, WorkItem};
+use uuid::Uuid;
+
+/// What one event tells.
+pub enum Fact {
+    Received {
+        ticket: String,
+        channel: String,
+        received_at: Option<DateTime<Utc>>,
+        repeat: bool,
+    },
+    Classified {
+        nature: String,
+        category: String,
+        severity: String,
+        urgency: String,
+    },
+    Work(Box<WorkItem>, WorkChange),
+    Escalated {
+        round: i32,
+        deadline: String,
+        level: i32,
+    },
+    Deadlines(Vec<Deadline>, bool),
+    ApprovalAsked {
+        round: i32,
+    },
+    ApprovalDecided {
+        approval_id: String,
+    },
+    Answered {
+        round: i32,
+        scores: [i16; 5],
+        satisfied: bool,
+    },
+    Closed {
+        no_response: bool,
+    },
+    Reopened {
+        round: i32,
+    },
+    Withdrawn,
+}
+
+fn severity_word(s: i32) -> String {
+    redress_proto::v1::Severity::try_from(s)
+        .ok()
+        .and_then(redress_playbook::Severity::from_proto)
+        .map(|s| format!("{s:?}").to_lowercase())
+        .unwrap_or_default()
+}
+
+fn urgency_word(u: i32) -> String {
+    redress_proto::v1::Urgency::try_from(u)
+        .ok()
+        .and_then(redress_playbook::Urgency::from_proto)
+        .map(|u| format!("{u:?}").to_lowercase())
+        .unwrap_or_default()
+}
+
+fn round_of(r: u32) -> i32 {
+    i32::try_from(r.max(1)).unwrap_or(i32::MAX)
+}
+
+pub fn parse(event: &Event) -> Parsed<Fact> {
+    if event.complaint_id().is_none() {
+        return Parsed::Skip;
+    }
+    let fact = match &event.payload {
+        Payload::ComplaintReceived(r) => Fact::Received {
+            ticket: r.ticket.clone(),
+            channel: r.channel.clone(),
+            received_at: opt_to_chrono(&r.received_at),
+            repeat: r.repeat,
+        },
+        Payload::ComplaintClassified(c) => Fact::Classified {
+            nature: c.nature.clone(),
+            category: c.category.clone(),
+            severity: severity_word(c.severity),
+            urgency: urgency_word(c.urgency),
+        },
+        Payload::WorkChanged(w) => match &w.work {
+            Some(work) => Fact::Work(Box::new(work.clone()), w.change()),
+            None => return Parsed::Reject("WorkChanged without a work item".into()),
+        },
+        Payload::WorkEscalated(e) => Fact::Escalated {
+            round: round_of(e.work.as_ref().map(|w| w.round).unwrap_or(1)),
+            deadline: e.deadline.clone(),
+            level: i32::try_from(e.level).unwrap_or(i32::MAX),
+        },
+        Payload::DeadlinesArmed(a) => Fact::Deadlines(a.deadlines.clone(), false),
+        Payload::DeadlineMet(s) | Payload::DeadlineBreached(s) => match &s.deadline {
+            Some(d) => Fact::Deadlines(vec![d.clone()], s.retracts_breach),
+            None => return Parsed::Skip,
+        },
+        Payload::ApprovalRequested(r) if r.step <= 1 => Fact::ApprovalAsked {
+            round: round_of(r.round),
+        },
+        Payload::ApprovalDecided(d) if !d.automatic => Fact::ApprovalDecided {
+            approval_id: d.approval_id.clone(),
+        },
+        Payload::SurveyAnswered(a) if !a.sample => {
+            let s = a.scores.unwrap_or_default();
+            let score = |v: u32| i16::try_from(v).unwrap_or(0);
+            Fact::Answered {
+                round: round_of(a.round),
+                scores: [
+                    score(s.overall),
+                    score(s.speed),
+                    score(s.effectiveness),
+                    score(s.attitude),
+                    score(s.transparency),
+                ],
+                satisfied: a.satisfied,
+            }
+        }
+        Payload::ComplaintClosed(c) => Fact::Closed {
+            no_response: c.no_response,
+        },
+        Payload::ComplaintReopened(r) => Fact::Reopened {
+            round: round_of(r.round),
+        },
+        Payload::ComplaintWithdrawn(_) => Fact::Withdrawn,
+        _ => return Parsed::Skip,
+    };
+    Parsed::Handle(fact)
+}
+
+/// The outcome of a deadline as told, ranked: a later rank replaces an earlier one.
+fn outcome(d: &Deadline, retracts: bool) -> (&'static str, i16) {
+    match d.state() {
+        DeadlineState::Met if retracts => ("met", 3),
+        DeadlineState::Breached => ("breached", 2),
+        DeadlineState::Met => ("met", 1),
+        DeadlineState::Cancelled => ("cancelled", 1),
+        _ => ("armed", 0),
+    }
+}
+
+pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Failure> {
+    let complaint: Uuid = event
+        .complaint_id()
+        .expect("parse skips events without one");
+    let at = event.occurred_at();
+    // Every event names the complaint's playbook: the row exists, whichever comes first.
+    sqlx::query(
+        "INSERT INTO complaints (complaint_id, playbook, ticket) VALUES ($1, $2, $3)
+         ON CONFLICT (complaint_id) DO UPDATE SET
+             playbook = CASE WHEN complaints.playbook = '' THEN EXCLUDED.playbook
+                             ELSE complaints.playbook END,
+             ticket = CASE WHEN complaints.ticket = '' THEN EXCLUDED.ticket
+                           ELSE complaints.ticket END",
+    )
+    .bind(complaint)
+    .bind(&event.envelope.playbook)
+    .bind(&event.envelope.ticket)
+    .execute(unit.db())
+    .await?;
+    match fact {
+        Fact::Received {
+            ticket,
+            channel,
+            received_at,
+            repeat,
+        } => {
+            sqlx::query(
+                "UPDATE complaints SET ticket = $2, channel = $3,
+                     received_at = LEAST(received_at, $4), repeat = $5
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(ticket)
+            .bind(channel)
+            .bind(received_at.or(at))
+            .bind(repeat)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Classified {
+            nature,
+            category,
+            severity,
+            urgency,
+        } => {
+            sqlx::query(
+                "UPDATE complaints SET nature = $2, category = $3, severity = $4, urgency = $5
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(nature)
+            .bind(category)
+            .bind(severity)
+            .bind(urgency)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Work(work, change) => apply_work(unit, complaint, at, work, *change).await?,
+        Fact::Escalated {
+            round,
+            deadline,
+            level,
+        } => {
+            sqlx::query(
+                "INSERT INTO escalations (complaint_id, round, deadline, level)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(complaint)
+            .bind(round)
+            .bind(deadline)
+            .bind(level)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Deadlines(deadlines, retracts) => {
+            for d in deadlines {
+                let (state, rank) = outcome(d, *retracts);
+                sqlx::query(
+                    "INSERT INTO deadlines (complaint_id, round, name, due_at, state, rank,
+                         settled_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (complaint_id, round, name) DO UPDATE SET
+                         state = EXCLUDED.state, rank = EXCLUDED.rank,
+                         settled_at = EXCLUDED.settled_at,
+                         due_at = COALESCE(EXCLUDED.due_at, deadlines.due_at)
+                     WHERE EXCLUDED.rank >= deadlines.rank",
+                )
+                .bind(complaint)
+                .bind(round_of(d.round))
+                .bind(&d.name)
+                .bind(opt_to_chrono(&d.due_at))
+                .bind(state)
+                .bind(rank)
+                .bind(opt_to_chrono(&d.settled_at))
+                .execute(unit.db())
+                .await?;
+            }
+        }
+        Fact::ApprovalAsked { round } => {
+            let approval_id = match &event.payload {
+                Payload::ApprovalRequested(r) => r.approval_id.clone(),
+                _ => String::new(),
+            };
+            sqlx::query(
+                "INSERT INTO approvals (approval_id, complaint_id, round, asked_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (approval_id) DO UPDATE SET
+                     complaint_id = EXCLUDED.complaint_id, round = EXCLUDED.round,
+                     asked_at = LEAST(approvals.asked_at, EXCLUDED.asked_at)",
+            )
+            .bind(&approval_id)
+            .bind(complaint)
+            .bind(round)
+            .bind(at)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::ApprovalDecided { approval_id } => {
+            let approved = matches!(&event.payload, Payload::ApprovalDecided(d) if d.approved);
+            sqlx::query(
+                "INSERT INTO approvals (approval_id, complaint_id, decided_at, approved)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (approval_id) DO UPDATE SET
+                     decided_at = LEAST(approvals.decided_at, EXCLUDED.decided_at),
+                     approved = EXCLUDED.approved",
+            )
+            .bind(approval_id)
+            .bind(complaint)
+            .bind(at)
+            .bind(approved)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Answered {
+            round,
+            scores,
+            satisfied,
+        } => {
+            let nonzero = |s: i16| (s > 0).then_some(s);
+            sqlx::query(
+                "INSERT INTO rounds (complaint_id, round, overall, speed, effectiveness,
+                     attitude, transparency, satisfied)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (complaint_id, round) DO UPDATE SET
+                     overall = EXCLUDED.overall, speed = EXCLUDED.speed,
+                     effectiveness = EXCLUDED.effectiveness, attitude = EXCLUDED.attitude,
+                     transparency = EXCLUDED.transparency, satisfied = EXCLUDED.satisfied",
+            )
+            .bind(complaint)
+            .bind(round)
+            .bind(nonzero(scores[0]))
+            .bind(nonzero(scores[1]))
+            .bind(nonzero(scores[2]))
+            .bind(nonzero(scores[3]))
+            .bind(nonzero(scores[4]))
+            .bind(satisfied)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Closed { no_response } => {
+            sqlx::query(
+                "UPDATE complaints SET closed_at = LEAST(closed_at, $2),
+                     no_response = no_response OR $3
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(at)
+            .bind(no_response)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Reopened { round } => {
+            sqlx::query(
+                "UPDATE complaints SET reopened_to = GREATEST(reopened_to, $2)
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(round)
+            .execute(unit.db())
+            .await?;
+        }
+        Fact::Withdrawn => {
+            sqlx::query(
+                "UPDATE complaints SET withdrawn_at = LEAST(withdrawn_at, $2)
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(at)
+            .execute(unit.db())
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_work(
+    unit: &mut Unit,
+    complaint: Uuid,
+    at: Option<DateTime<Utc>>,
+    work: &WorkItem,
+    change: WorkChange,
+) -> Result<(), Failure> {
+    let round = round_of(work.round);
+    let version = i64::try_from(work.version).unwrap_or(i64::MAX);
+    let work_id: Option<Uuid> = work.work_id.parse().ok();
+    let proposal = work.proposal.as_ref();
+    sqlx::query(
+        "INSERT INTO rounds (complaint_id, round, work_id, department, work_version,
+             assigned_at, accepted_at, replied_at, resolved_at, compensation_minor, currency)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (complaint_id, round) DO UPDATE SET
+             work_id = COALESCE(rounds.work_id, EXCLUDED.work_id),
+             assigned_at = LEAST(rounds.assigned_at, EXCLUDED.assigned_at),
+             accepted_at = LEAST(rounds.accepted_at, EXCLUDED.accepted_at),
+             replied_at = LEAST(rounds.replied_at, EXCLUDED.replied_at),
+             resolved_at = LEAST(rounds.resolved_at, EXCLUDED.resolved_at),
+             department = CASE WHEN EXCLUDED.work_version >= rounds.work_version
+                               THEN EXCLUDED.department ELSE rounds.department END,
+             compensation_minor = CASE WHEN EXCLUDED.work_version >= rounds.work_version
+                               THEN EXCLUDED.compensation_minor ELSE rounds.compensation_minor END,
+             currency = CASE WHEN EXCLUDED.work_version >= rounds.work_version
+                               THEN EXCLUDED.currency ELSE rounds.currency END,
+             work_version = GREATEST(rounds.work_version, EXCLUDED.work_version)",
+    )
+    .bind(complaint)
+    .bind(round)
+    .bind(work_id)
+    .bind(&work.department)
+    .bind(version)
+    .bind(opt_to_chrono(&work.assigned_at))
+    .bind(opt_to_chrono(&work.accepted_at))
+    .bind(opt_to_chrono(&work.replied_at))
+    .bind(opt_to_chrono(&work.resolved_at))
+    .bind(proposal.map(|p| p.compensation_minor.max(0)).unwrap_or(0))
+    .bind(proposal.map(|p| p.currency.clone()).unwrap_or_default())
+    .execute(unit.db())
+    .await?;
+    match change {
+        WorkChange::Merged => {
+            sqlx::query(
+                "UPDATE complaints SET merged_at = LEAST(merged_at, $2) WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(at)
+            .execute(unit.db())
+            .await?;
+        }
+        WorkChange::Withdrawn => {
+            sqlx::query(
+                "UPDATE complaints SET withdrawn_at = LEAST(withdrawn_at, $2)
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(at)
+            .execute(unit.db())
+            .await?;
+        }
+        WorkChange::Reclassified => {
+            sqlx::query(
+                "UPDATE complaints SET category = $2, nature = $3, severity = $4, urgency = $5
+                 WHERE complaint_id = $1",
+            )
+            .bind(complaint)
+            .bind(&work.category)
+            .bind(&work.nature)
+            .bind(severity_word(work.severity))
+            .bind(urgency_word(work.urgency))
+            .execute(unit.db())
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
