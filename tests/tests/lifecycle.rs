@@ -3566,6 +3566,8 @@ async fn each_approval_step_has_its_own_clock_and_a_late_one_climbs() {
             "[[sla.deadlines]]\nname = \"approval_step\"\nlimit = \"2 business hours\"\n\
              starts = \"step_asked\"\nmet_by = \"step_decided\"\n\n\
              [[sla.ladder]]\nat = \"breach\"\ndo = \"escalate\"\nto = \"general manager\"\n\
+             deadlines = [\"approval_step\"]\n\n\
+             [[sla.ladder]]\nat = \"breach + 2 hours\"\ndo = \"notify\"\nto = \"zhao.min\"\n\
              deadlines = [\"approval_step\"]\n\n[evidence]",
         )
         .replace(
@@ -3653,6 +3655,9 @@ async fn each_approval_step_has_its_own_clock_and_a_late_one_climbs() {
     stack
         .wait_for(&ticket, "rejected", |s| s.approval == "rejected")
         .await;
+    // Decided, late: the breach stands, but the ladder climbs no further (the rung two hours
+    // after the breach is never told).
+    stack.clock.advance(chrono::Duration::hours(3));
     stack
         .propose_again(&ticket, &dept, member, propose("赔偿200元（附凭证）"))
         .await;
@@ -3661,6 +3666,12 @@ async fn each_approval_step_has_its_own_clock_and_a_late_one_climbs() {
             deadline_state(s, 1, "approval_step_1_2") == Some(DeadlineState::Armed)
         })
         .await;
+    assert!(
+        !details(&s, "sla.escalation")
+            .iter()
+            .any(|d| d.contains("zhao.min")),
+        "{s:?}"
+    );
     assert_eq!(
         deadline_state(&s, 1, "approval_step_2"),
         Some(DeadlineState::Breached)

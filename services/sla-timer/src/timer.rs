@@ -198,6 +198,20 @@ pub async fn climb_due(sla: &SlaTimer) -> Result<usize, CommitError> {
 async fn met_late(unit: &mut redress_platform::Unit, d: &StoredDeadline) -> sqlx::Result<bool> {
     let step = match redress_playbook::Step::parse(&d.met_by) {
         Some(redress_playbook::Step::Progress) => redress_playbook::Step::Resolved,
+        // An approval step is done once a later step is asked or the approval decided.
+        Some(redress_playbook::Step::StepDecided) => {
+            return sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM deadlines d
+                     WHERE d.id = $1 AND (
+                         EXISTS (SELECT 1 FROM approval_ends e WHERE e.approval_id = d.approval_id)
+                         OR EXISTS (SELECT 1 FROM approval_steps s
+                                    WHERE s.approval_id = d.approval_id
+                                      AND s.step > d.approval_step)))",
+            )
+            .bind(d.id)
+            .fetch_one(unit.db())
+            .await;
+        }
         Some(step) => step,
         None => return Ok(false),
     };
