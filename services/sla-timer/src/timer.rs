@@ -345,9 +345,7 @@ pub async fn breach_due(sla: &SlaTimer) -> Result<usize, CommitError> {
         .filter(|(row, _)| row.get::<bool, _>("repeats"))
         .map(|(_, d)| d);
     for d in repeating {
-        if let Some(next) =
-            crate::handlers::arm_next(unit.db(), &sla.calendars(), d, d.due_at, now).await?
-        {
+        if let Some(next) = crate::handlers::arm_next(unit.db(), sla, d, d.due_at, now).await? {
             unit.emit(new_event(
                 IDENT.name,
                 &next.cause(),

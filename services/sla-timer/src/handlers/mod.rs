@@ -151,11 +151,12 @@ fn parse_state(s: &str) -> DeadlineState {
 /// calendar that cannot compute it is logged and the repetition stops there.
 pub(crate) async fn arm_next(
     db: &mut sqlx::PgConnection,
-    calendars: &redress_calendar::CalendarSet,
+    sla: &crate::SlaTimer,
     ended: &StoredDeadline,
     from: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<StoredDeadline>> {
+    let calendars = sla.calendars();
     let row =
         sqlx::query("SELECT repeat_of, instance, playbook_version FROM deadlines WHERE id = $1")
             .bind(ended.id)
@@ -187,12 +188,24 @@ pub(crate) async fn arm_next(
         settled_at: None,
         ..ended.clone()
     };
+    // Each instance is warned and climbs the ladder as the first did.
+    let playbook = sla.playbooks.get(&ended.playbook).ok();
+    let calendar = calendars.get(&ended.calendar).ok();
+    let warn_at = playbook
+        .and_then(|p| p.sla.warn_at_percent)
+        .map(|pct| from + (due_at - from) * i32::try_from(pct).unwrap_or(0) / 100);
+    let ladder_at = playbook.zip(calendar).and_then(|(p, c)| {
+        let first = crate::domain::ladder::of(p, &next.name)
+            .into_iter()
+            .next()?;
+        crate::domain::ladder::due(c, &first.when, from, due_at).ok()
+    });
     let stored: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id,
              playbook, playbook_version, ticket, department, limit_text, calendar, met_by,
-             started_at, due_at, state, armed_at, repeat_of, instance)
+             started_at, due_at, state, armed_at, repeat_of, instance, warn_at, ladder_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'armed',
-                 $16, $17, $18)
+                 $16, $17, $18, $19, $20)
          ON CONFLICT (work_id, round, name) DO NOTHING
          RETURNING id",
     )
@@ -214,6 +227,8 @@ pub(crate) async fn arm_next(
     .bind(now)
     .bind(&base)
     .bind(instance)
+    .bind(warn_at)
+    .bind(ladder_at)
     .fetch_optional(db)
     .await?;
     Ok(stored.map(|_| next))

@@ -1241,7 +1241,7 @@ async fn apply_reports(
                 let mut payloads: Vec<Payload> = d.settled_event().into_iter().collect();
                 if !resolved
                     && let Some(next) =
-                        crate::handlers::arm_next(unit.db(), &sla.calendars(), &d, at, now).await?
+                        crate::handlers::arm_next(unit.db(), sla, &d, at, now).await?
                 {
                     payloads.push(Payload::DeadlinesArmed(DeadlinesArmed {
                         deadlines: vec![next.to_proto()],
