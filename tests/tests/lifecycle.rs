@@ -3682,3 +3682,64 @@ async fn each_approval_step_has_its_own_clock_and_a_late_one_climbs() {
     );
     stack.stop().await;
 }
+
+/// Open deadlines follow the work: transferred with the clocks running on (the default),
+/// a breach afterwards notifies the manager of the department that holds it now.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transferred_deadline_escalates_to_the_department_that_has_the_work() {
+    let stack = Stack::with_playbook(|toml| {
+        toml.replace(
+            "[evidence]",
+            "[[sla.ladder]]\nat = \"breach\"\ndo = \"notify\"\nto = \"department_manager\"\n\
+             deadlines = [\"resolution\"]\n\n[evidence]",
+        )
+    })
+    .await;
+    let ticket = stack.submit("web-follow", "快递三天没有送到").await;
+    stack
+        .wait_for(&ticket, "assignment", |s| {
+            s.status == "assigned" && s.deadlines.len() == 2
+        })
+        .await;
+    stack
+        .work(
+            "accept",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Accept(Accept {}),
+        )
+        .await;
+    stack
+        .work(
+            "transfer",
+            &ticket,
+            "logistics",
+            "zhou.qiang",
+            Action::Transfer(redress_proto::v1::Transfer {
+                to_department: "quality".into(),
+                reason: "商品损坏".into(),
+                understood: "包裹内商品损坏".into(),
+            }),
+        )
+        .await;
+    stack
+        .wait_for(&ticket, "in quality", |s| s.department == "quality")
+        .await;
+    // Monday 10:00 + 3 working days: due Thursday 18:00; breached after it.
+    stack.clock.advance(chrono::Duration::days(4));
+    let s = stack
+        .wait_for(&ticket, "the breach told to quality's manager", |s| {
+            details(s, "sla.escalation")
+                .iter()
+                .any(|d| d.contains("he.jing"))
+        })
+        .await;
+    assert!(
+        !details(&s, "sla.escalation")
+            .iter()
+            .any(|d| d.contains("sun.hao")),
+        "{s:?}"
+    );
+    stack.stop().await;
+}

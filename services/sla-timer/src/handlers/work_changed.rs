@@ -382,17 +382,59 @@ pub async fn apply_all(
             (!w.accepted_by.is_empty()).then(|| w.accepted_by.clone())
         })
         .collect();
+    // The department of each round's newest work version in the batch.
+    let (departments, department_versions): (Vec<&str>, Vec<i64>) = rounds
+        .iter()
+        .map(|(_, t)| {
+            batch
+                .iter()
+                .filter(|(_, r)| (r.work_id, r.round) == (t.round.work_id, t.round.round))
+                .map(|(_, r)| &r.work)
+                .max_by_key(|w| w.version)
+                .map(|w| {
+                    (
+                        w.department.as_str(),
+                        i64::try_from(w.version).unwrap_or(i64::MAX),
+                    )
+                })
+                .unwrap_or(("", 0))
+        })
+        .unzip();
     let stored = sqlx::query(
-        "INSERT INTO progress (work_id, round, handler)
-         SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[])
+        "INSERT INTO progress (work_id, round, handler, department, department_version)
+         SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::int8[])
          ON CONFLICT (work_id, round) DO UPDATE SET
-             handler = COALESCE(EXCLUDED.handler, progress.handler)
+             handler = CASE WHEN EXCLUDED.department_version > progress.department_version
+                                 AND EXCLUDED.department IS DISTINCT FROM progress.department
+                            THEN EXCLUDED.handler
+                            ELSE COALESCE(EXCLUDED.handler, progress.handler) END,
+             department = CASE WHEN EXCLUDED.department_version > progress.department_version
+                               THEN EXCLUDED.department ELSE progress.department END,
+             department_version = GREATEST(progress.department_version,
+                                           EXCLUDED.department_version)
          RETURNING work_id, round, armed_at",
     )
     .bind(&work_ids)
     .bind(&round_nos)
     .bind(&handlers)
+    .bind(&departments)
+    .bind(&department_versions)
     .fetch_all(unit.db())
+    .await?;
+    // Open deadlines follow the work to the department that holds it now (a transfer, a
+    // correction), whether or not their clocks restart.
+    sqlx::query(
+        "UPDATE deadlines d SET department = p.department
+         FROM progress p
+         WHERE (p.work_id, p.round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
+           AND d.work_id = p.work_id AND d.round = p.round
+           AND p.department IS NOT NULL AND p.department <> ''
+           AND d.department <> p.department
+           AND d.state IN ('armed', 'paused', 'breached')",
+    )
+    .bind(&work_ids)
+    .bind(&round_nos)
+    .execute(unit.db())
     .await?;
     // Every step the batch tells, folded into what was known: the earliest time wins.
     let mut step_ids: Vec<Uuid> = Vec::new();
