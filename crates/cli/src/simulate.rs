@@ -611,7 +611,22 @@ impl Show {
             ),
             "sla.armed" => d["deadlines"]
                 .as_array()
-                .map(|ds| ds.iter().map(deadline).collect::<Vec<_>>().join("; "))
+                .map(|ds| {
+                    ds.iter()
+                        .map(
+                            |x| match (s(&x["state"]).as_str(), s(&x["moved_because"])) {
+                                ("DEADLINE_STATE_CANCELLED", why) => {
+                                    format!("{} cancelled: {why}", s(&x["name"]))
+                                }
+                                (_, why) if !why.is_empty() => {
+                                    format!("{} moved: {why}", deadline(x))
+                                }
+                                _ => deadline(x),
+                            },
+                        )
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
                 .unwrap_or_default(),
             "sla.met" | "sla.breached" | "sla.warning" => deadline(&d["deadline"]),
             "sla.escalation" => format!(

@@ -706,6 +706,49 @@ pub async fn apply_all(
         unit.count("sla_cancelled_total", cancelled);
     }
 
+    // Resolved rounds: a clock waiting for a step the work went without (an investigation, a
+    // proposal, evidence that never came) can never be met now. It is cancelled and said so,
+    // rather than breached and escalated about work that is done.
+    let resolved: Vec<usize> = (0..rounds.len())
+        .filter(|&i| !rounds[i].1.ended && progress_of[&rounds[i].0].0.at(Step::Resolved).is_some())
+        .collect();
+    if !resolved.is_empty() {
+        let ids: Vec<uuid::Uuid> = resolved.iter().map(|&i| rounds[i].0.0).collect();
+        let nos: Vec<i32> = resolved.iter().map(|&i| rounds[i].0.1).collect();
+        let rows = sqlx::query(&format!(
+            "UPDATE deadlines SET state = 'cancelled', settled_at = $3, ladder_at = NULL
+             WHERE (work_id, round) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
+               AND state IN ('armed', 'paused')
+               AND met_by NOT IN ('resolved', 'progress', 'replied', 'closed')
+             RETURNING {COLUMNS}"
+        ))
+        .bind(&ids)
+        .bind(&nos)
+        .bind(now)
+        .fetch_all(unit.db())
+        .await?;
+        unit.count("sla_cancelled_total", rows.len() as u64);
+        for row in &rows {
+            let d = StoredDeadline::from_row(row);
+            let key = (d.work_id.uuid(), d.round);
+            let i = rounds
+                .binary_search_by_key(&key, |(k, _)| *k)
+                .expect("updated for one of the rounds");
+            let told = &rounds[i].1;
+            let mut proto = d.to_proto();
+            proto.moved_because = format!("the work was resolved without reaching {}", d.met_by);
+            let envelope = follow_up(
+                IDENT.name,
+                &told.event.envelope,
+                now,
+                Payload::DeadlinesArmed(DeadlinesArmed {
+                    deadlines: vec![proto],
+                }),
+            );
+            told.event.span.in_scope(|| unit.emit(envelope));
+        }
+    }
+
     // Committed completion dates: a deadline of the round, met when the work is resolved; a
     // new date moves it while it is open.
     for (key, told) in &rounds {

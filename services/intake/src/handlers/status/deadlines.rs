@@ -131,7 +131,12 @@ impl Batch {
             .deadlines
             .iter()
             .map(|d| {
-                if !d.moved_because.is_empty() {
+                if d.state() == DeadlineState::Cancelled {
+                    format!(
+                        "{} (round {}) cancelled: {}",
+                        d.name, d.round, d.moved_because
+                    )
+                } else if !d.moved_because.is_empty() {
                     let at = |t: &Option<redress_proto::time::Timestamp>| {
                         opt_to_chrono(t).map_or_else(
                             || "?".to_string(),
