@@ -1,4 +1,5 @@
 //! Pure computations of the analytics service: periods and statistics, no I/O.
 
 pub mod period;
+pub mod spike;
 pub mod stats;
