@@ -330,16 +330,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
             .execute(unit.db())
             .await?;
         }
-        Fact::Withdrawn => {
-            sqlx::query(
-                "UPDATE complaints SET withdrawn_at = LEAST(withdrawn_at, $2)
-                 WHERE complaint_id = $1",
-            )
-            .bind(complaint)
-            .bind(at)
-            .execute(unit.db())
-            .await?;
-        }
+        Fact::Withdrawn => ended(unit, complaint, Ending::Withdrawn, at).await?,
     }
     Ok(())
 }
@@ -387,25 +378,8 @@ async fn apply_work(
     .execute(unit.db())
     .await?;
     match change {
-        WorkChange::Merged => {
-            sqlx::query(
-                "UPDATE complaints SET merged_at = LEAST(merged_at, $2) WHERE complaint_id = $1",
-            )
-            .bind(complaint)
-            .bind(at)
-            .execute(unit.db())
-            .await?;
-        }
-        WorkChange::Withdrawn => {
-            sqlx::query(
-                "UPDATE complaints SET withdrawn_at = LEAST(withdrawn_at, $2)
-                 WHERE complaint_id = $1",
-            )
-            .bind(complaint)
-            .bind(at)
-            .execute(unit.db())
-            .await?;
-        }
+        WorkChange::Merged => ended(unit, complaint, Ending::Merged, at).await?,
+        WorkChange::Withdrawn => ended(unit, complaint, Ending::Withdrawn, at).await?,
         WorkChange::Reclassified => {
             sqlx::query(
                 "UPDATE complaints SET category = $2, nature = $3, severity = $4, urgency = $5
@@ -421,5 +395,35 @@ async fn apply_work(
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// How a complaint ended without being closed by its complainant.
+#[derive(Clone, Copy)]
+enum Ending {
+    Withdrawn,
+    Merged,
+}
+
+/// Records when the complaint ended so (the earliest time told).
+async fn ended(
+    unit: &mut Unit,
+    complaint: Uuid,
+    how: Ending,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), Failure> {
+    let sql = match how {
+        Ending::Withdrawn => {
+            "UPDATE complaints SET withdrawn_at = LEAST(withdrawn_at, $2) WHERE complaint_id = $1"
+        }
+        Ending::Merged => {
+            "UPDATE complaints SET merged_at = LEAST(merged_at, $2) WHERE complaint_id = $1"
+        }
+    };
+    sqlx::query(sql)
+        .bind(complaint)
+        .bind(at)
+        .execute(unit.db())
+        .await?;
     Ok(())
 }
