@@ -659,6 +659,45 @@ impl Show {
                 s(&d["decided_by"]),
                 s(&d["note"])
             ),
+            "survey.sent" => {
+                let mut t = format!("survey of round {} by {}", d["round"], s(&d["channel"]));
+                if s(&d["channel"]) == "phone" {
+                    t += &format!(" (unanswered: {} to call)", s(&d["department"]));
+                }
+                if d["sample"] == true {
+                    t += ", a sample re-survey";
+                }
+                t
+            }
+            "survey.answered" => format!(
+                "overall {}, {}{}",
+                d["scores"]["overall"],
+                if d["satisfied"] == true {
+                    "satisfied"
+                } else {
+                    "dissatisfied"
+                },
+                if s(&d["recorded_by"]).is_empty() {
+                    String::new()
+                } else {
+                    format!(" (recorded by {})", s(&d["recorded_by"]))
+                }
+            ),
+            "complaint.closed" => {
+                if d["no_response"] == true {
+                    "closed: no response to the survey".into()
+                } else {
+                    "closed".into()
+                }
+            }
+            "complaint.reopened" => {
+                format!("reopened for round {}: {}", d["round"], s(&d["reason"]))
+            }
+            "work.committed" => format!(
+                "completion committed for {} at {}",
+                s(&d["work"]["committed_on"]),
+                s(&d["work"]["department"])
+            ),
             k if k.starts_with("work.") => {
                 let w = &d["work"];
                 let mut t = format!(
