@@ -778,15 +778,20 @@ pub async fn apply_all(
         if let Some(s) = settle(d.due_at, progress.at(Step::Resolved)) {
             d = d.settled(s);
         }
+        // A missed date climbs the ladder like any other deadline; a new date starts it over.
+        let ladder_at = (d.state == DeadlineState::Armed)
+            .then(|| first_rung(sla, r, &d.name, now, d.due_at))
+            .flatten();
         let stored: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id,
                  playbook, playbook_version, ticket, department, limit_text, calendar, met_by,
-                 started_at, due_at, state, settled_at, armed_at)
+                 started_at, due_at, state, settled_at, armed_at, ladder_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $14)
+                     $17, $14, $18)
              ON CONFLICT (work_id, round, name) DO UPDATE SET due_at = EXCLUDED.due_at,
                  limit_text = EXCLUDED.limit_text, state = EXCLUDED.state,
-                 settled_at = EXCLUDED.settled_at
+                 settled_at = EXCLUDED.settled_at, ladder_at = EXCLUDED.ladder_at,
+                 ladder_next = 0
              WHERE deadlines.state = 'armed'
              RETURNING id",
         )
@@ -807,6 +812,7 @@ pub async fn apply_all(
         .bind(d.due_at)
         .bind(state_name(d.state))
         .bind(d.settled_at)
+        .bind(ladder_at)
         .fetch_optional(unit.db())
         .await?;
         // Settled before: the new date changes nothing.
