@@ -35,10 +35,12 @@ pub enum Fact {
     },
     Deadlines(Vec<Deadline>, bool),
     ApprovalAsked {
+        approval_id: String,
         round: i32,
     },
     ApprovalDecided {
         approval_id: String,
+        approved: bool,
     },
     Answered {
         round: i32,
@@ -106,10 +108,12 @@ pub fn parse(event: &Event) -> Parsed<Fact> {
             None => return Parsed::Skip,
         },
         Payload::ApprovalRequested(r) if r.step <= 1 => Fact::ApprovalAsked {
+            approval_id: r.approval_id.clone(),
             round: round_of(r.round),
         },
         Payload::ApprovalDecided(d) if !d.automatic => Fact::ApprovalDecided {
             approval_id: d.approval_id.clone(),
+            approved: d.approved,
         },
         Payload::SurveyAnswered(a) if !a.sample => {
             let s = a.scores.unwrap_or_default();
@@ -247,11 +251,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
                 .await?;
             }
         }
-        Fact::ApprovalAsked { round } => {
-            let approval_id = match &event.payload {
-                Payload::ApprovalRequested(r) => r.approval_id.clone(),
-                _ => String::new(),
-            };
+        Fact::ApprovalAsked { approval_id, round } => {
             sqlx::query(
                 "INSERT INTO approvals (approval_id, complaint_id, round, asked_at)
                  VALUES ($1, $2, $3, $4)
@@ -259,15 +259,17 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
                      complaint_id = EXCLUDED.complaint_id, round = EXCLUDED.round,
                      asked_at = LEAST(approvals.asked_at, EXCLUDED.asked_at)",
             )
-            .bind(&approval_id)
+            .bind(approval_id)
             .bind(complaint)
             .bind(round)
             .bind(at)
             .execute(unit.db())
             .await?;
         }
-        Fact::ApprovalDecided { approval_id } => {
-            let approved = matches!(&event.payload, Payload::ApprovalDecided(d) if d.approved);
+        Fact::ApprovalDecided {
+            approval_id,
+            approved,
+        } => {
             sqlx::query(
                 "INSERT INTO approvals (approval_id, complaint_id, decided_at, approved)
                  VALUES ($1, $2, $3, $4)
