@@ -31,6 +31,10 @@ pub enum EventKind {
     ComplaintWithdrawn,
     ComplaintResponded,
     ComplaintEvidenceSupplied,
+    /// `report.published`: a scheduled analysis was made (not about one complaint).
+    ReportPublished,
+    /// `analytics.spike`: a category rose well above its history (not about one complaint).
+    AnalyticsSpike,
 }
 
 impl WorkChange {
@@ -97,7 +101,7 @@ impl WorkChange {
 
 impl EventKind {
     /// Every kind, work changes included.
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 36] = [
         EventKind::ComplaintReceived,
         EventKind::ComplaintClassified,
         EventKind::Work(WorkChange::Assigned),
@@ -132,6 +136,8 @@ impl EventKind {
         EventKind::ComplaintWithdrawn,
         EventKind::ComplaintResponded,
         EventKind::ComplaintEvidenceSupplied,
+        EventKind::ReportPublished,
+        EventKind::AnalyticsSpike,
     ];
 
     /// The event's name: its subject after `<root>.evt.`, without the department of work
@@ -175,6 +181,8 @@ impl EventKind {
             EventKind::ComplaintWithdrawn => "complaint.withdrawn",
             EventKind::ComplaintResponded => "complaint.responded",
             EventKind::ComplaintEvidenceSupplied => "complaint.evidence_supplied",
+            EventKind::ReportPublished => "report.published",
+            EventKind::AnalyticsSpike => "analytics.spike",
         }
     }
 
@@ -198,7 +206,14 @@ impl EventKind {
             | EventKind::SurveyAnswered
             | EventKind::ComplaintClosed
             | EventKind::ComplaintReopened => "survey",
+            EventKind::ReportPublished | EventKind::AnalyticsSpike => "analytics",
         }
+    }
+
+    /// Whether the event is about one complaint (its envelope names the complaint and
+    /// ticket). Reports and spike warnings are about many.
+    pub fn about_a_complaint(self) -> bool {
+        !matches!(self, EventKind::ReportPublished | EventKind::AnalyticsSpike)
     }
 
     /// Whether the subject ends in a department.
@@ -262,6 +277,8 @@ impl Payload {
             Payload::ComplaintWithdrawn(_) => EventKind::ComplaintWithdrawn,
             Payload::ComplaintResponded(_) => EventKind::ComplaintResponded,
             Payload::ComplaintEvidenceSupplied(_) => EventKind::ComplaintEvidenceSupplied,
+            Payload::ReportPublished(_) => EventKind::ReportPublished,
+            Payload::AnalyticsSpike(_) => EventKind::AnalyticsSpike,
         }
     }
 
@@ -301,7 +318,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventKind::ALL.len());
-        assert_eq!(WorkChange::ALL.len() + 17, EventKind::ALL.len());
+        assert_eq!(WorkChange::ALL.len() + 19, EventKind::ALL.len());
     }
 
     #[test]

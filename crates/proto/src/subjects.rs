@@ -332,6 +332,10 @@ pub mod analytics {
     pub const SERVICE: &str = "analytics";
     /// The key figures of a playbook over a period (`KpiQuery`).
     pub const KPIS: &str = "kpis";
+    /// A report made on schedule (`ReportFetch`).
+    pub const REPORT: &str = "report";
+    /// The spike warnings told (`SpikeQuery`).
+    pub const SPIKES: &str = "spikes";
 }
 
 pub mod survey {

@@ -62,6 +62,13 @@ fn counts(map: BTreeMap<String, u64>) -> Vec<CountBy> {
 }
 
 pub async fn handle(analytics: Arc<Analytics>, q: KpiQuery) -> Result<KpiReply, Refusal> {
+    Ok(KpiReply {
+        outcome: Some(Outcome::Kpis(compute(&analytics, &q).await?)),
+    })
+}
+
+/// The figures of `q`, as they stand at the clock's now.
+pub async fn compute(analytics: &Analytics, q: &KpiQuery) -> Result<Kpis, Refusal> {
     let key = q.playbook.trim();
     let playbook = analytics
         .playbooks
@@ -90,7 +97,7 @@ pub async fn handle(analytics: Arc<Analytics>, q: KpiQuery) -> Result<KpiReply, 
     let end = analytics.ctx.clock.now().min(until);
 
     let rows = sqlx::query(
-        "SELECT c.complaint_id, c.channel, c.category, c.received_at, c.repeat, c.closed_at,
+        "SELECT c.complaint_id, c.channel, c.category, c.nature, r.department, c.received_at, c.repeat, c.closed_at,
                 c.no_response, c.withdrawn_at, c.merged_at, c.reopened_to,
                 r.assigned_at, r.accepted_at, r.resolved_at
          FROM complaints c
@@ -124,6 +131,7 @@ pub async fn handle(analytics: Arc<Analytics>, q: KpiQuery) -> Result<KpiReply, 
     let (mut first_response, mut resolution, mut backlog) = (Vec::new(), Vec::new(), Vec::new());
     let (mut by_category, mut by_channel, mut by_day) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut by_nature, mut by_department) = (BTreeMap::new(), BTreeMap::new());
     let (mut reopened, mut repeats, mut no_response) = (0u64, 0u64, 0u64);
     for r in &rows {
         ids.push(r.get("complaint_id"));
@@ -161,6 +169,11 @@ pub async fn handle(analytics: Arc<Analytics>, q: KpiQuery) -> Result<KpiReply, 
             .entry(r.get::<String, _>("category"))
             .or_insert(0) += 1;
         *by_channel.entry(r.get::<String, _>("channel")).or_insert(0) += 1;
+        *by_nature.entry(r.get::<String, _>("nature")).or_insert(0) += 1;
+        let department: Option<String> = r.get("department");
+        *by_department
+            .entry(department.unwrap_or_default())
+            .or_insert(0) += 1;
         let day = to_jiff(received).to_zoned(zone.clone()).date().to_string();
         *by_day.entry(day).or_insert(0) += 1;
     }
@@ -172,6 +185,8 @@ pub async fn handle(analytics: Arc<Analytics>, q: KpiQuery) -> Result<KpiReply, 
     k.by_category = counts(by_category);
     k.by_channel = counts(by_channel);
     k.by_day = counts(by_day);
+    k.by_nature = counts(by_nature);
+    k.by_department = counts(by_department);
 
     let db = &analytics.store.pool;
     let mut on_time: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -274,7 +289,5 @@ pub async fn handle(analytics: Arc<Analytics>, q: KpiQuery) -> Result<KpiReply, 
     sat.no_response = no_response;
     sat.no_response_rate = rate(no_response, k.closed);
     k.satisfaction = Some(sat);
-    Ok(KpiReply {
-        outcome: Some(Outcome::Kpis(k)),
-    })
+    Ok(k)
 }

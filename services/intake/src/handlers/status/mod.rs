@@ -45,6 +45,9 @@ impl Handler for Intake {
             // Our own events: the complaint's state and history line were written with them.
             return Parsed::Skip;
         }
+        if !event.kind.about_a_complaint() {
+            return Parsed::Skip;
+        }
         match event.complaint_id() {
             Some(id) => Parsed::Handle(id),
             None => Parsed::Reject("complaint_id is not a UUID".into()),
@@ -148,7 +151,9 @@ async fn apply_all(
             Payload::ComplaintReceived(_)
             | Payload::ComplaintWithdrawn(_)
             | Payload::ComplaintResponded(_)
-            | Payload::ComplaintEvidenceSupplied(_) => {
+            | Payload::ComplaintEvidenceSupplied(_)
+            | Payload::ReportPublished(_)
+            | Payload::AnalyticsSpike(_) => {
                 unreachable!("skipped in parse")
             }
         });
