@@ -693,6 +693,23 @@ impl Show {
             "complaint.reopened" => {
                 format!("reopened for round {}: {}", d["round"], s(&d["reason"]))
             }
+            "report.published" => format!(
+                "{} report of {} for {} made: {} received, {} open, {} breaches (read with `{}`)",
+                s(&d["kind"]),
+                s(&d["playbook"]),
+                s(&d["period"]),
+                d["received"].as_str().unwrap_or("0"),
+                d["open"].as_str().unwrap_or("0"),
+                d["breaches"].as_str().unwrap_or("0"),
+                s(&d["read_with"])
+            ),
+            "analytics.spike" => format!(
+                "{} spiked on {}: {} against {:.1} expected",
+                s(&d["category"]),
+                s(&d["day"]),
+                d["observed"].as_str().unwrap_or("0"),
+                d["expected"].as_f64().unwrap_or(0.0)
+            ),
             "work.committed" => format!(
                 "completion committed for {} at {}",
                 s(&d["work"]["committed_on"]),
@@ -768,6 +785,9 @@ struct Simulation {
     client: redress_client::Client,
     db: sqlx::PgPool,
     sla: redress_sla_timer::SlaSettings,
+    /// What the analytics timer's schedule is read from.
+    playbooks: redress_playbook::Playbooks,
+    calendars: redress_calendar::CalendarSet,
     /// Every line shown, as JSON, for the scenario's expectations.
     lines: Vec<Value>,
     events: futures::channel::mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
@@ -782,6 +802,7 @@ impl Simulation {
             // The timers look at the virtual clock often, so that a step waits little.
             "sla": { "tick_ms": 20 },
             "survey": { "tick_ms": 20 },
+            "analytics": { "tick_ms": 20 },
             "telemetry": { "filter": "error" },
         });
         if let Some(playbooks) = &args.playbooks {
@@ -846,8 +867,14 @@ impl Simulation {
             .connect(&url)
             .await?;
         let sla = stack.config.section("sla")?;
+        let playbooks = match &stack.config.settings.playbooks.dir {
+            Some(dir) => redress_playbook::Playbooks::load_dir(dir)?,
+            None => redress_playbook::Playbooks::builtin()?,
+        };
         Ok(Self {
             sla,
+            playbooks,
+            calendars: redress_calendar::CalendarSet::builtin()?,
             _dir: dir,
             workdir,
             stack,
@@ -954,6 +981,8 @@ impl Simulation {
             let next = [
                 redress_sla_timer::next_due(&self.db, &self.sla, now).await?,
                 redress_survey::next_due(&self.db, now).await?,
+                redress_analytics::next_due(&self.db, &self.playbooks, &self.calendars, now)
+                    .await?,
             ]
             .into_iter()
             .flatten()
@@ -1022,7 +1051,10 @@ impl Simulation {
         let pending: i64 = sqlx::query_scalar(&outbox_query())
             .fetch_one(&self.db)
             .await?;
-        Ok(pending > 0)
+        // The analytics timer has not looked at the clock yet: a report may be on its way.
+        use redress_platform::Clock as _;
+        let behind = !redress_analytics::caught_up(&self.db, self.clock.now()).await?;
+        Ok(pending > 0 || behind)
     }
 
     fn flush(&mut self, show: &Show, external_ids: &HashMap<String, String>) {

@@ -331,6 +331,56 @@ impl Client {
         }
     }
 
+    /// A report the analytics service made on schedule (`period` empty: the newest).
+    pub async fn stored_report(
+        &self,
+        playbook: &str,
+        period: &str,
+    ) -> Result<redress_proto::v1::StoredReport, ClientError> {
+        use redress_proto::v1::{ReportFetch, ReportFetchReply, report_fetch_reply::Outcome};
+        let query = ReportFetch {
+            playbook: playbook.to_string(),
+            period: period.to_string(),
+        };
+        let reply: ReportFetchReply = self
+            .call(
+                subjects::analytics::SERVICE,
+                subjects::analytics::REPORT,
+                &query,
+            )
+            .await?;
+        match reply.outcome {
+            Some(Outcome::Report(r)) => Ok(r),
+            Some(Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    /// The spike warnings told for a playbook (in `period`, or all), newest first.
+    pub async fn spikes(
+        &self,
+        playbook: &str,
+        period: &str,
+    ) -> Result<Vec<redress_proto::v1::SpikeDetected>, ClientError> {
+        use redress_proto::v1::{SpikeQuery, SpikeReply, spike_reply::Outcome};
+        let query = SpikeQuery {
+            playbook: playbook.to_string(),
+            period: period.to_string(),
+        };
+        let reply: SpikeReply = self
+            .call(
+                subjects::analytics::SERVICE,
+                subjects::analytics::SPIKES,
+                &query,
+            )
+            .await?;
+        match reply.outcome {
+            Some(Outcome::List(l)) => Ok(l.spikes),
+            Some(Outcome::Error(e)) => Err(e.into()),
+            None => Err(ClientError::Empty),
+        }
+    }
+
     /// The phone follow-ups `department` has to make (surveys unanswered at the end of
     /// their window, survey.on_expiry = "phone"), oldest first.
     pub async fn list_follow_ups(

@@ -657,6 +657,11 @@ pub struct Report {
     /// ch. 8), e.g. "monday". None: monthly only.
     #[serde(default)]
     pub weekly_on: Option<String>,
+    /// The time of day (HH:MM, in the calendar's zone) scheduled reports are made on their
+    /// day. A monthly report on `monthly_on_day` covers that day too, so a playbook with one
+    /// makes it at close of business; figures are as they stood when it was made.
+    #[serde(default = "default_report_at")]
+    pub at: String,
     /// A category's complaints over `spike_window` are a spike when at least `spike_factor`
     /// times what its own history expects for that window and at least `spike_min` of them.
     #[serde(default = "default_spike_factor")]
@@ -676,11 +681,24 @@ impl Default for Report {
         Self {
             monthly_on_day: None,
             weekly_on: None,
+            at: default_report_at(),
             spike_factor: default_spike_factor(),
             spike_window: default_spike_window(),
             spike_min: default_spike_min(),
             spike_to: Vec::new(),
         }
+    }
+}
+
+fn default_report_at() -> String {
+    "09:00".into()
+}
+
+impl Report {
+    /// `at` as a time of day; checked when the playbook loads.
+    pub fn time_of_day(&self) -> Option<jiff::civil::Time> {
+        let (h, m) = self.at.trim().split_once(':')?;
+        jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
     }
 }
 
@@ -1324,6 +1342,12 @@ impl Playbook {
             out.push(bad(
                 "report.monthly_on_day",
                 "must be 1 to 28, a day every month has".into(),
+            ));
+        }
+        if r.time_of_day().is_none() {
+            out.push(bad(
+                "report.at",
+                format!("{:?} is not a time of day (HH:MM)", r.at),
             ));
         }
         if let Some(day) = &r.weekly_on

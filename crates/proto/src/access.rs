@@ -104,6 +104,15 @@ pub fn service(subjects: &Subjects, name: &str) -> Permissions {
     }
     // A service pings its own command endpoints to learn that they are reachable.
     publish.push(format!("$SRV.PING.{}", subjects.service_name(name)));
+    // Analytics refolds its facts from the stream when its schema is new: it deletes its own
+    // consumer on the events stream, so that the next one starts at the first event.
+    if name == "analytics" {
+        publish.push(format!(
+            "$JS.API.CONSUMER.DELETE.{}.{}",
+            subjects.stream_name(Stream::Events),
+            crate::subjects::events_consumer(name)
+        ));
+    }
     // Messages for complainants: acknowledgements and refusals (intake), replies (routing),
     // surveys (survey).
     if matches!(name, "intake" | "routing" | "survey") {

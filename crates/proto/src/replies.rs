@@ -3,8 +3,9 @@
 
 use crate::v1::{
     ApprovalReply, CommandError, DelegateReply, KpiReply, ListApprovalsReply, ListFollowUpsReply,
-    ListWorkReply, SurveyReply, WorkCommandReply, approval_reply, delegate_reply, kpi_reply,
-    list_approvals_reply, list_follow_ups_reply, list_work_reply, survey_reply, work_command_reply,
+    ListWorkReply, ReportFetchReply, SpikeReply, SurveyReply, WorkCommandReply, approval_reply,
+    delegate_reply, kpi_reply, list_approvals_reply, list_follow_ups_reply, list_work_reply,
+    report_fetch_reply, spike_reply, survey_reply, work_command_reply,
 };
 
 pub trait CommandReply: prost::Message + Default + Clone + 'static {
@@ -40,3 +41,5 @@ reply!(SurveyReply, survey_reply);
 reply!(DelegateReply, delegate_reply);
 reply!(ListFollowUpsReply, list_follow_ups_reply);
 reply!(KpiReply, kpi_reply);
+reply!(ReportFetchReply, report_fetch_reply);
+reply!(SpikeReply, spike_reply);

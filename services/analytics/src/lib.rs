@@ -7,9 +7,19 @@
 //!   final, attributes the newest work version, so events read in any order, or twice,
 //!   leave the same facts.
 //! - `KpiQuery` as a request on `<root>.cmd.analytics.kpis`: [`handlers::kpis`].
+//! - `ReportFetch` on `<root>.cmd.analytics.report`: [`handlers::report`].
+//! - `SpikeQuery` on `<root>.cmd.analytics.spikes`: [`handlers::spikes`].
+//! - By the clock: scheduled reports (`report.published`) and the daily spike check
+//!   (`analytics.spike`): [`timer`].
+//!
+//! The facts are a projection of the event stream: a schema dropped (or lost) is refilled
+//! from every event the stream still holds (`events_max_age_days`) when the service starts.
 
 pub mod domain;
 pub mod handlers;
+pub mod timer;
+
+pub use timer::{AnalyticsSettings, caught_up, next_due};
 
 use std::sync::Arc;
 
@@ -32,6 +42,7 @@ pub struct Analytics {
     pub playbooks: Playbooks,
     /// Business time and the zone of days are the playbook calendar's.
     pub calendars: redress_calendar::CalendarSet,
+    pub settings: AnalyticsSettings,
 }
 
 impl Handler for Analytics {
@@ -56,12 +67,15 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
     let calendars = redress_calendar::CalendarSet::builtin()?;
     calendars.prepare();
+    let settings: AnalyticsSettings = ctx.config.section("analytics")?;
     let analytics = Arc::new(Analytics {
         ctx: ctx.clone(),
         store: host.store(),
         playbooks: host.playbooks("report").await?,
         calendars,
+        settings,
     });
+    rebuild_if_new(&analytics).await?;
     host.consume(Filter::All, analytics.clone()).await?;
     let commands = host
         .commands("Analytics: key figures of complaint handling")
@@ -71,8 +85,70 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
             subjects::analytics::KPIS,
             subjects::analytics::KPIS,
             "kpis",
-            move |query, _| handlers::kpis::handle(analytics.clone(), query),
+            {
+                let analytics = analytics.clone();
+                move |query, _| handlers::kpis::handle(analytics.clone(), query)
+            },
         )
         .await?;
+    commands
+        .command(
+            subjects::analytics::REPORT,
+            subjects::analytics::REPORT,
+            "report",
+            {
+                let analytics = analytics.clone();
+                move |query, _| handlers::report::handle(analytics.clone(), query)
+            },
+        )
+        .await?;
+    commands
+        .command(
+            subjects::analytics::SPIKES,
+            subjects::analytics::SPIKES,
+            "spikes",
+            {
+                let analytics = analytics.clone();
+                move |query, _| handlers::spikes::handle(analytics.clone(), query)
+            },
+        )
+        .await?;
+    host.beside(timer::run(analytics));
     host.serve().await
+}
+
+/// A schema with no origin was just made. If the service's consumer already exists, the
+/// schema had been dropped while the stream kept its events: the consumer is deleted, so that
+/// it is made again from the stream's first event and the facts are folded anew (they come
+/// out the same whatever the order or repetition). The origin is then written, so this
+/// happens once.
+async fn rebuild_if_new(analytics: &Analytics) -> anyhow::Result<()> {
+    let db = &analytics.store.pool;
+    let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM origin)")
+        .fetch_one(db)
+        .await?;
+    if known {
+        return Ok(());
+    }
+    let ctx = &analytics.ctx;
+    let stream = ctx
+        .subjects
+        .stream_name(redress_proto::subjects::Stream::Events);
+    let consumer = subjects::events_consumer(IDENT.name);
+    if let Ok(stream) = ctx.js.get_stream(&stream).await
+        && stream.consumer_info(&consumer).await.is_ok()
+    {
+        tracing::warn!(
+            consumer,
+            "analytics schema is new: refolding the facts from the stream"
+        );
+        stream.delete_consumer(&consumer).await?;
+    }
+    sqlx::query(
+        "INSERT INTO origin (started_at, handled_until) VALUES ($1, $1) ON CONFLICT DO NOTHING",
+    )
+    .bind(ctx.clock.now())
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Pure computations of the analytics service: periods and statistics, no I/O.
 
 pub mod period;
+pub mod schedule;
 pub mod spike;
 pub mod stats;

@@ -81,6 +81,29 @@ pub fn episodes(daily: &[u32], t: Threshold) -> Vec<usize> {
     out
 }
 
+/// The complaints of the `window` days ending on each day (the first `window - 1` sums are
+/// partial): a window of several days is judged like a day, against the same window ending
+/// on the same weekday of the weeks before.
+pub fn rolling(daily: &[u32], window: usize) -> Vec<u32> {
+    let window = window.max(1);
+    let mut out = Vec::with_capacity(daily.len());
+    let mut sum = 0u32;
+    for (i, n) in daily.iter().enumerate() {
+        sum += n;
+        if i >= window {
+            sum -= daily[i - window];
+        }
+        out.push(sum);
+    }
+    out
+}
+
+/// How many days of history [`reading`] needs to judge the last day of a `window`-day
+/// rolling series and the day before it (to tell a new episode from a running one).
+pub fn history_days(window: usize) -> usize {
+    7 * WEEKS + window.max(1) + 1
+}
+
 /// A small deterministic generator for synthetic streams (tests and the benchmark): the
 /// same seed gives the same days on every machine.
 pub struct Synthetic(u64);
@@ -145,6 +168,28 @@ mod tests {
         assert!(!e.contains(&101), "told once per episode: {e:?}");
         let r = reading(&daily, 100, T).unwrap();
         assert!(r.spike && r.observed == 30 && r.expected < 15.0, "{r:?}");
+    }
+
+    #[test]
+    fn a_week_long_window_sums_seven_days() {
+        assert_eq!(rolling(&[1, 2, 3, 4], 2), vec![1, 3, 5, 7]);
+        assert_eq!(rolling(&[1, 2, 3], 1), vec![1, 2, 3]);
+        // Two a day for five weeks, then a week of six a day: the week is a spike on its
+        // seventh day's window and not the day before.
+        let mut daily = vec![2u32; 35];
+        daily.extend([6; 7]);
+        let t = Threshold {
+            factor: 3.0,
+            min: 3,
+        };
+        let series = rolling(&daily, 7);
+        let last = series.len() - 1;
+        assert!(reading(&series, last, t).unwrap().spike);
+        assert!(history_days(7) <= daily.len());
+        assert!(
+            !reading(&series, last - 4, t).unwrap().spike,
+            "only part of the week"
+        );
     }
 
     #[test]
