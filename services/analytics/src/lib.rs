@@ -10,6 +10,8 @@
 
 pub mod domain;
 pub mod handlers;
+/// Reports from the key figures: Markdown, CSV, and HTML with charts.
+pub mod render;
 
 use std::sync::Arc;
 
