@@ -3,10 +3,12 @@
 //! the output is the same on every machine. Plotters only estimates text widths then, so the
 //! room for labels is worked out here.
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-pub(crate) const WIDTH: u32 = 560;
+const WIDTH: u32 = 560;
 const HEIGHT: u32 = 300;
 const FONT: &str = "sans-serif";
 /// Sizes in CSS pixels as they reach the page.
@@ -79,49 +81,122 @@ fn placeholder(out: &mut String, title: &str, message: &str) -> Result<(), Strin
     root.present().map_err(|e| e.to_string())
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
+
+/// Where things go: bars are numbered from 0 and stand on whole positions of the category
+/// axis; the value axis runs from 0 to `top`.
+struct Geometry {
+    n: usize,
+    top: f64,
+    rows: bool,
+    /// Pixels for the names beside bars laid across.
+    label_room: u32,
+}
+
+impl Geometry {
+    fn of(spec: &Bars) -> Self {
+        let top = spec.max.unwrap_or_else(|| {
+            let most = spec.bars.iter().map(|b| b.value).fold(0.0, f64::max);
+            // Room at the end of the longest bar for its value.
+            nice_ceiling(most * 1.15)
+        });
+        let rows = spec.layout == Layout::Rows;
+        Geometry {
+            n: spec.bars.len(),
+            top,
+            rows,
+            label_room: if rows { label_room(spec) } else { 0 },
+        }
+    }
+
+    fn height(&self) -> u32 {
+        if self.rows {
+            (60 + 26 * self.n as u32).max(HEIGHT / 2)
+        } else {
+            HEIGHT
+        }
+    }
+
+    /// The point at value `v` on the near edge of bar `i`: the first bar at the top when
+    /// across, at the left when upright.
+    fn at(&self, i: usize, v: f64) -> (f64, f64) {
+        let v = v.min(self.top);
+        if self.rows {
+            (v, (self.n - 1 - i) as f64)
+        } else {
+            (i as f64, v)
+        }
+    }
+
+    /// The same point on the middle line of the bar, where its texts go.
+    fn mid(&self, i: usize, v: f64) -> (f64, f64) {
+        let (x, y) = self.at(i, v);
+        if self.rows {
+            (x, y + 0.5)
+        } else {
+            (x + 0.5, y)
+        }
+    }
+
+    fn bar(&self, i: usize, v: f64) -> [(f64, f64); 2] {
+        const GAP: f64 = 0.15;
+        let ((x0, y0), (x1, y1)) = (self.at(i, 0.0), self.at(i, v));
+        if self.rows {
+            [(x0, y0 + GAP), (x1, y1 + 1.0 - GAP)]
+        } else {
+            [(x0 + GAP, y0), (x1 + 1.0 - GAP, y1)]
+        }
+    }
+}
+
 fn draw(out: &mut String, spec: &Bars) -> Result<(), String> {
-    let n = spec.bars.len();
-    let top = spec.max.unwrap_or_else(|| {
-        let most = spec.bars.iter().map(|b| b.value).fold(0.0, f64::max);
-        // Room at the end of the longest bar for its value.
-        nice_ceiling(most * 1.15)
-    });
-    let rows = spec.layout == Layout::Rows;
-    let label_room = if rows { label_room(spec) } else { 0 };
-    let height = if rows {
-        (60 + 26 * n as u32).max(HEIGHT / 2)
-    } else {
-        HEIGHT
-    };
-    let root = SVGBackend::with_string(out, (WIDTH, height)).into_drawing_area();
+    let g = Geometry::of(spec);
+    let root = SVGBackend::with_string(out, (WIDTH, g.height())).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let mut builder = ChartBuilder::on(&root);
+    let mut chart = axes(&root, spec, &g)?;
+    chart
+        .draw_series(
+            spec.bars
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.value > 0.0)
+                .map(|(i, b)| Rectangle::new(g.bar(i, b.value), b.colour.filled())),
+        )
+        .map_err(|e| e.to_string())?;
+    texts(&root, &chart, spec, &g)?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// The title, the value axis with its grid, and a bare category axis: plotters would place
+/// category names at round numbers, so [`texts`] sets them under or beside their bars.
+fn axes<'a, 'b>(root: &'a Area<'b>, spec: &Bars, g: &Geometry) -> Result<Chart<'a, 'b>, String> {
+    let mut builder = ChartBuilder::on(root);
     builder
         .caption(spec.title, font(TITLE_PX).color(&INK))
         .margin_top(8)
         .margin_left(8)
-        .margin_right(if rows { 56 } else { 12 });
-    let positions = 0f64..n as f64;
-    let mut chart = if rows {
+        .margin_right(if g.rows { 56 } else { 12 });
+    let (positions, values) = (0f64..g.n as f64, 0f64..g.top);
+    let mut chart = if g.rows {
         builder
             .x_label_area_size(26)
-            .y_label_area_size(label_room)
-            .build_cartesian_2d(0f64..top, positions)
+            .y_label_area_size(g.label_room)
+            .build_cartesian_2d(values, positions)
     } else {
         builder
             .x_label_area_size(30)
             .y_label_area_size(44)
-            .build_cartesian_2d(positions, 0f64..top)
+            .build_cartesian_2d(positions, values)
     }
     .map_err(|e| e.to_string())?;
-
     let format = |v: &f64| (spec.format)(*v);
     let mut mesh = chart.configure_mesh();
     mesh.bold_line_style(GRID)
         .light_line_style(WHITE)
         .axis_style(INK.mix(0.6))
         .label_style(font(LABEL_PX).color(&INK));
-    if rows {
+    if g.rows {
         mesh.disable_y_mesh()
             .y_labels(0)
             .x_labels(6)
@@ -133,83 +208,42 @@ fn draw(out: &mut String, spec: &Bars) -> Result<(), String> {
             .y_label_formatter(&format);
     }
     mesh.draw().map_err(|e| e.to_string())?;
+    Ok(chart)
+}
 
-    // Bar i from the top when across, from the left when upright.
-    let place = |i: usize, v: f64| -> (f64, f64) {
-        if rows {
-            (v, (n - 1 - i) as f64)
-        } else {
-            (i as f64, v)
-        }
-    };
-    let gap = 0.15;
-    chart
-        .draw_series(
-            spec.bars
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.value > 0.0)
-                .map(|(i, b)| {
-                    let (x0, y0) = place(i, 0.0);
-                    let (x1, y1) = place(i, b.value.min(top));
-                    let (a, z) = if rows {
-                        ((x0, y0 + gap), (x1, y1 + 1.0 - gap))
-                    } else {
-                        ((x0 + gap, y0), (x1 + 1.0 - gap, y1))
-                    };
-                    Rectangle::new([a, z], b.colour.filled())
-                }),
-        )
-        .map_err(|e| e.to_string())?;
-
-    let px = |i: usize, v: f64| {
-        let (x, y) = place(i, v);
-        if rows {
-            chart.backend_coord(&(x, y + 0.5))
-        } else {
-            chart.backend_coord(&(x + 0.5, y))
-        }
-    };
+/// Each bar's name, and its value at its end where there is room for it.
+fn texts(root: &Area, chart: &Chart, spec: &Bars, g: &Geometry) -> Result<(), String> {
+    let px = |i: usize, v: f64| chart.backend_coord(&g.mid(i, v));
     let step = label_step(spec, &px);
-    let small = font(LABEL_PX).color(&INK);
+    let style = |h, v| font(LABEL_PX).color(&INK).pos(Pos::new(h, v));
     for (i, b) in spec.bars.iter().enumerate() {
-        let (bx, by) = px(i, 0.0);
-        let (ex, ey) = px(i, b.value.min(top));
-        let (label, value) = if rows {
+        let ((bx, by), (ex, ey)) = (px(i, 0.0), px(i, b.value));
+        let value = (spec.format)(b.value);
+        let (label, value) = if g.rows {
+            let name = fit(&b.label, f64::from(g.label_room) - 10.0, LABEL_PX);
             (
-                Text::new(
-                    fit(&b.label, label_room as f64 - 10.0, LABEL_PX),
-                    (bx - 6, by),
-                    small.pos(Pos::new(HPos::Right, VPos::Center)),
-                ),
-                Text::new(
-                    (spec.format)(b.value),
-                    (ex + 4, ey),
-                    small.pos(Pos::new(HPos::Left, VPos::Center)),
-                ),
+                Text::new(name, (bx - 6, by), style(HPos::Right, VPos::Center)),
+                Text::new(value, (ex + 4, ey), style(HPos::Left, VPos::Center)),
             )
         } else {
             (
                 Text::new(
                     b.label.clone(),
                     (bx, by + 6),
-                    small.pos(Pos::new(HPos::Center, VPos::Top)),
+                    style(HPos::Center, VPos::Top),
                 ),
-                Text::new(
-                    (spec.format)(b.value),
-                    (ex, ey - 3),
-                    small.pos(Pos::new(HPos::Center, VPos::Bottom)),
-                ),
+                Text::new(value, (ex, ey - 3), style(HPos::Center, VPos::Bottom)),
             )
         };
         if i % step == 0 {
             root.draw(&label).map_err(|e| e.to_string())?;
         }
-        if rows || step == 1 {
+        // Values over thinned-out columns would crowd each other too.
+        if g.rows || step == 1 {
             root.draw(&value).map_err(|e| e.to_string())?;
         }
     }
-    root.present().map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// Plotters' SVG writes a font size as 1/1.24 of the one asked for.
@@ -249,8 +283,19 @@ fn text_width(s: &str, px: f64) -> f64 {
         .sum()
 }
 
+/// East Asian wide characters: Hangul jamo, CJK (with kana and Yi), Hangul syllables, CJK
+/// compatibility ideographs and forms, fullwidth forms.
 fn is_wide(c: char) -> bool {
-    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
+    matches!(
+        c as u32,
+        0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+    )
 }
 
 /// The text, cut with an ellipsis where it would run past `room` pixels.
