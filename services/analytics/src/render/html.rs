@@ -367,7 +367,7 @@ mod tests {
         for outside in ["<script", "<link", "<img", "@import", "url(", "src="] {
             assert!(!html.contains(outside), "{outside}");
         }
-        // To look at the page: REDRESS_SAMPLE_REPORT=/tmp/report.html cargo test ...
+        // To look at the page: REDRESS_SAMPLE_REPORT=sample.html cargo test -p redress-analytics
         if let Some(path) = std::env::var_os("REDRESS_SAMPLE_REPORT") {
             std::fs::write(path, &html).unwrap();
         }
