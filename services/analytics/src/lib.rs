@@ -17,6 +17,8 @@
 
 pub mod domain;
 pub mod handlers;
+/// Reports from the key figures: Markdown, CSV, and HTML with charts.
+pub mod render;
 pub mod timer;
 
 pub use timer::{AnalyticsSettings, caught_up, next_due};
