@@ -21,6 +21,7 @@ mod ops;
 mod people;
 mod playbook;
 mod report;
+mod report_spikes;
 mod services;
 mod simulate;
 mod survey;

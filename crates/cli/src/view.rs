@@ -381,6 +381,22 @@ pub fn failed_command(e: &ClientError, json: bool, command_id: &str) -> ExitCode
     code
 }
 
+/// A contract message (`name`, e.g. `redress.v1.Kpis`) as JSON, fields named as in the
+/// .proto, through the descriptors compiled with the contracts: no message is spelled out
+/// by hand.
+pub fn proto_json(name: &str, message: &impl prost::Message) -> anyhow::Result<Value> {
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+    let pool = DescriptorPool::decode(redress_proto::DESCRIPTORS)?;
+    let desc = pool
+        .get_message_by_name(name)
+        .ok_or_else(|| anyhow::anyhow!("{name} in the descriptors"))?;
+    let msg = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())?;
+    let options = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false);
+    Ok(msg.serialize_with_options(serde_json::value::Serializer, &options)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,20 +483,4 @@ mod tests {
         assert_eq!(failed(&refused, false), ExitCode::from(3));
         assert_eq!(failed(&ClientError::Empty, false), ExitCode::FAILURE);
     }
-}
-
-/// A contract message (`name`, e.g. `redress.v1.Kpis`) as JSON, fields named as in the
-/// .proto, through the descriptors compiled with the contracts: no message is spelled out
-/// by hand.
-pub fn proto_json(name: &str, message: &impl prost::Message) -> anyhow::Result<Value> {
-    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
-    let pool = DescriptorPool::decode(redress_proto::DESCRIPTORS)?;
-    let desc = pool
-        .get_message_by_name(name)
-        .ok_or_else(|| anyhow::anyhow!("{name} in the descriptors"))?;
-    let msg = DynamicMessage::decode(desc, message.encode_to_vec().as_slice())?;
-    let options = SerializeOptions::new()
-        .use_proto_field_name(true)
-        .skip_default_fields(false);
-    Ok(msg.serialize_with_options(serde_json::value::Serializer, &options)?)
 }
