@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
 use plotters::style::RGBColor;
-use redress_proto::v1::{CountBy, DurationStats, Kpis};
+use redress_proto::v1::{CountBy, Kpis};
 
 use super::chart::{self, BLUE, Bar, Bars, Layout};
 use super::{
@@ -160,13 +160,7 @@ fn handling_time(k: &Kpis) -> String {
         "<h2>Handling time</h2>\n<table>\n<tr><th></th><th>Count</th><th>p50</th><th>p90</th>\
          <th>p50 business</th><th>p90 business</th></tr>\n",
     );
-    for (name, d) in [
-        ("First response (assigned → accepted)", &k.first_response),
-        ("Resolution (received → resolved)", &k.resolution),
-        ("Approval (asked → decided)", &k.approval_turnaround),
-        ("Backlog age (still open)", &k.backlog_age),
-    ] {
-        let d: DurationStats = d.unwrap_or_default();
+    for (name, d) in super::handling_times(k) {
         let _ = write!(
             s,
             "<tr><th>{}</th><td class=\"n\">{}</td>",

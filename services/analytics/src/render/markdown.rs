@@ -1,6 +1,6 @@
 use std::fmt::Write;
 
-use redress_proto::v1::{CountBy, DurationStats, Kpis};
+use redress_proto::v1::{CountBy, Kpis};
 
 use super::{
     TOP_CAUSES, duration, forecast_category, forecast_expected, forecast_outcome, key_label,
@@ -49,13 +49,7 @@ pub fn markdown(k: &Kpis) -> String {
 fn handling_time(s: &mut String, k: &Kpis) {
     *s += "## Handling time\n\n| | count | p50 | p90 | p50 business | p90 business |\n";
     *s += "|---|---:|---:|---:|---:|---:|\n";
-    for (name, d) in [
-        ("First response (assigned → accepted)", &k.first_response),
-        ("Resolution (received → resolved)", &k.resolution),
-        ("Approval (asked → decided)", &k.approval_turnaround),
-        ("Backlog age (still open)", &k.backlog_age),
-    ] {
-        let d: DurationStats = d.unwrap_or_default();
+    for (name, d) in super::handling_times(k) {
         let _ = writeln!(
             s,
             "| {name} | {} | {} | {} | {} | {} |",

@@ -35,6 +35,28 @@ fn duration(secs: f64) -> String {
     }
 }
 
+/// The handling times a report tables, named as a reader understands them.
+fn handling_times(k: &Kpis) -> [(&'static str, redress_proto::v1::DurationStats); 4] {
+    [
+        (
+            "First response (assigned → accepted)",
+            k.first_response.unwrap_or_default(),
+        ),
+        (
+            "Resolution (received → resolved)",
+            k.resolution.unwrap_or_default(),
+        ),
+        (
+            "Approval (asked → decided)",
+            k.approval_turnaround.unwrap_or_default(),
+        ),
+        (
+            "Backlog age (still open)",
+            k.backlog_age.unwrap_or_default(),
+        ),
+    ]
+}
+
 fn percent(r: f64) -> String {
     format!("{:.1} %", r * 100.0)
 }
