@@ -41,10 +41,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct Analytics {
     pub ctx: ServiceContext,
     pub store: Store,
-    pub playbooks: Playbooks,
-    /// Business time and the zone of days are the playbook calendar's.
-    pub calendars: redress_calendar::CalendarSet,
+    pub rules: Rules,
     pub settings: AnalyticsSettings,
+}
+
+/// The playbooks, and the calendars in which their business time and days are counted.
+pub struct Rules {
+    pub playbooks: Playbooks,
+    pub calendars: redress_calendar::CalendarSet,
+}
+
+impl Rules {
+    /// The calendar of playbook `key`; none for a playbook not loaded.
+    pub fn calendar_of(&self, key: &str) -> Option<&redress_calendar::Calendar> {
+        let playbook = self.playbooks.get(key).ok()?;
+        self.calendars.get(&playbook.sla.calendar).ok()
+    }
 }
 
 impl Handler for Analytics {
@@ -60,7 +72,7 @@ impl Handler for Analytics {
         event: &Event,
         input: &Self::Input,
     ) -> Result<(), Failure> {
-        handlers::facts::apply(unit, event, input).await
+        handlers::facts::apply(&self.rules, unit, event, input).await
     }
 }
 
@@ -73,8 +85,10 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
     let analytics = Arc::new(Analytics {
         ctx: ctx.clone(),
         store: host.store(),
-        playbooks: host.playbooks("report").await?,
-        calendars,
+        rules: Rules {
+            playbooks: host.playbooks("report").await?,
+            calendars,
+        },
         settings,
     });
     rebuild_if_new(&analytics).await?;

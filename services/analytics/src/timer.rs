@@ -88,8 +88,8 @@ pub async fn tick(analytics: &Analytics) -> anyhow::Result<()> {
     if now <= since {
         return Ok(());
     }
-    for playbook in analytics.playbooks.iter() {
-        let calendar = analytics.calendars.get(&playbook.sla.calendar)?;
+    for playbook in analytics.rules.playbooks.iter() {
+        let calendar = analytics.rules.calendars.get(&playbook.sla.calendar)?;
         let zone = calendar.zone();
         for due in schedule::due_between(&playbook.report, zone, to_jiff(since), to_jiff(now)) {
             make_report(analytics, &playbook.key, &due).await?;

@@ -1,5 +1,7 @@
 //! Pure computations of the analytics service: periods and statistics, no I/O.
 
+pub mod duration;
+pub mod forecast;
 pub mod period;
 pub mod schedule;
 pub mod spike;

@@ -4,6 +4,13 @@
 //! the earliest any event told (`LEAST`), a deadline's outcome the most final told (armed <
 //! met < breached < met by retraction), a round's department and compensation those of the
 //! newest work version told. An event that tells nothing the facts keep is skipped.
+//!
+//! The durations reports rank (first response, resolution, approval turnaround) are measured
+//! here, in calendar and business seconds, whenever a fact tells either of their ends: a
+//! report then sorts stored numbers instead of walking the calendar for every complaint.
+//! Every event first upserts its complaint's row, which holds that row's lock until the unit
+//! commits, so units touching one complaint run one after the other and each measures from
+//! the ends the one before it committed.
 
 use chrono::{DateTime, Utc};
 use redress_platform::Unit;
@@ -11,7 +18,13 @@ use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::time::opt_to_chrono;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{Deadline, DeadlineState, WorkChange, WorkItem};
+use sqlx::Row;
+use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::query::Query;
 use uuid::Uuid;
+
+use crate::Rules;
+use crate::domain::duration::measure;
 
 /// What one event tells.
 pub enum Fact {
@@ -153,7 +166,12 @@ fn outcome(d: &Deadline, retracts: bool) -> (&'static str, i16) {
     }
 }
 
-pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Failure> {
+pub async fn apply(
+    rules: &Rules,
+    unit: &mut Unit,
+    event: &Event,
+    fact: &Fact,
+) -> Result<(), Failure> {
     let complaint: Uuid = event
         .complaint_id()
         .expect("parse skips events without one");
@@ -191,6 +209,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
             .bind(repeat)
             .execute(unit.db())
             .await?;
+            remeasure(rules, unit, Pair::Resolution { complaint }).await?;
         }
         Fact::Classified {
             nature,
@@ -210,7 +229,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
             .execute(unit.db())
             .await?;
         }
-        Fact::Work(work, change) => apply_work(unit, complaint, at, work, *change).await?,
+        Fact::Work(work, change) => apply_work(rules, unit, complaint, at, work, *change).await?,
         Fact::Escalated {
             round,
             deadline,
@@ -265,6 +284,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
             .bind(at)
             .execute(unit.db())
             .await?;
+            remeasure(rules, unit, Pair::Turnaround { approval_id }).await?;
         }
         Fact::ApprovalDecided {
             approval_id,
@@ -283,6 +303,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
             .bind(approved)
             .execute(unit.db())
             .await?;
+            remeasure(rules, unit, Pair::Turnaround { approval_id }).await?;
         }
         Fact::Answered {
             round,
@@ -338,6 +359,7 @@ pub async fn apply(unit: &mut Unit, event: &Event, fact: &Fact) -> Result<(), Fa
 }
 
 async fn apply_work(
+    rules: &Rules,
     unit: &mut Unit,
     complaint: Uuid,
     at: Option<DateTime<Utc>>,
@@ -379,6 +401,12 @@ async fn apply_work(
     .bind(proposal.map(|p| p.currency.clone()).unwrap_or_default())
     .execute(unit.db())
     .await?;
+    if work.assigned_at.is_some() || work.accepted_at.is_some() {
+        remeasure(rules, unit, Pair::FirstResponse { complaint, round }).await?;
+    }
+    if round == 1 && work.resolved_at.is_some() {
+        remeasure(rules, unit, Pair::Resolution { complaint }).await?;
+    }
     match change {
         WorkChange::Merged => ended(unit, complaint, Ending::Merged, at).await?,
         WorkChange::Withdrawn => ended(unit, complaint, Ending::Withdrawn, at).await?,
@@ -427,5 +455,101 @@ async fn ended(
         .bind(at)
         .execute(unit.db())
         .await?;
+    Ok(())
+}
+
+/// A duration the facts keep, between two times that different events tell.
+#[derive(Clone, Copy)]
+enum Pair<'a> {
+    /// A round's assignment to its acceptance: the first response.
+    FirstResponse { complaint: Uuid, round: i32 },
+    /// The complaint's reception to its first round's resolution.
+    Resolution { complaint: Uuid },
+    /// An approval asked to decided.
+    Turnaround { approval_id: &'a str },
+}
+
+impl<'a> Pair<'a> {
+    /// Reads both ends, the complaint's playbook and the durations stored, by the key bound
+    /// last.
+    fn read(self) -> Query<'a, Postgres, PgArguments> {
+        self.keyed(match self {
+            Pair::FirstResponse { .. } => {
+                "SELECT r.assigned_at, r.accepted_at, c.playbook,
+                        r.first_response_secs, r.first_response_business_secs
+                 FROM rounds r JOIN complaints c USING (complaint_id)
+                 WHERE r.complaint_id = $1 AND r.round = $2"
+            }
+            Pair::Resolution { .. } => {
+                "SELECT c.received_at, r.resolved_at, c.playbook,
+                        c.resolution_secs, c.resolution_business_secs
+                 FROM complaints c
+                 LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
+                 WHERE c.complaint_id = $1"
+            }
+            Pair::Turnaround { .. } => {
+                "SELECT a.asked_at, a.decided_at, c.playbook,
+                        a.turnaround_secs, a.turnaround_business_secs
+                 FROM approvals a JOIN complaints c USING (complaint_id)
+                 WHERE a.approval_id = $1"
+            }
+        })
+    }
+
+    /// Stores the durations, calendar and business, bound first.
+    fn write(
+        self,
+        secs: Option<f64>,
+        business_secs: Option<f64>,
+    ) -> Query<'a, Postgres, PgArguments> {
+        let sql = match self {
+            Pair::FirstResponse { .. } => {
+                "UPDATE rounds SET first_response_secs = $1, first_response_business_secs = $2
+                 WHERE complaint_id = $3 AND round = $4"
+            }
+            Pair::Resolution { .. } => {
+                "UPDATE complaints SET resolution_secs = $1, resolution_business_secs = $2
+                 WHERE complaint_id = $3"
+            }
+            Pair::Turnaround { .. } => {
+                "UPDATE approvals SET turnaround_secs = $1, turnaround_business_secs = $2
+                 WHERE approval_id = $3"
+            }
+        };
+        self.bind_key(sqlx::query(sql).bind(secs).bind(business_secs))
+    }
+
+    fn keyed(self, sql: &'a str) -> Query<'a, Postgres, PgArguments> {
+        self.bind_key(sqlx::query(sql))
+    }
+
+    fn bind_key(self, q: Query<'a, Postgres, PgArguments>) -> Query<'a, Postgres, PgArguments> {
+        match self {
+            Pair::FirstResponse { complaint, round } => q.bind(complaint).bind(round),
+            Pair::Resolution { complaint } => q.bind(complaint),
+            Pair::Turnaround { approval_id } => q.bind(approval_id),
+        }
+    }
+}
+
+/// Measures `pair` from the ends the facts hold now, and stores it when that changed it.
+async fn remeasure(rules: &Rules, unit: &mut Unit, pair: Pair<'_>) -> Result<(), Failure> {
+    let Some(row) = pair.read().fetch_optional(unit.db()).await? else {
+        return Ok(());
+    };
+    let ends: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (row.get(0), row.get(1));
+    let measured = match ends {
+        (Some(from), Some(to)) => {
+            let m = measure(rules.calendar_of(row.get(2)), from, to);
+            (Some(m.secs), m.business_secs)
+        }
+        _ => (None, None),
+    };
+    let stored: (Option<f64>, Option<f64>) = (row.get(3), row.get(4));
+    if measured != stored {
+        pair.write(measured.0, measured.1)
+            .execute(unit.db())
+            .await?;
+    }
     Ok(())
 }

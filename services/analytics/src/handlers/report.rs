@@ -17,6 +17,7 @@ pub async fn handle(
 ) -> Result<ReportFetchReply, Refusal> {
     let playbook = q.playbook.trim();
     analytics
+        .rules
         .playbooks
         .get(playbook)
         .map_err(|_| Refusal::not_found("playbook", format!("no playbook {playbook:?}")))?;

@@ -12,6 +12,7 @@ use crate::domain::period;
 pub async fn handle(analytics: Arc<Analytics>, q: SpikeQuery) -> Result<SpikeReply, Refusal> {
     let key = q.playbook.trim();
     let playbook = analytics
+        .rules
         .playbooks
         .get(key)
         .map_err(|_| Refusal::not_found("playbook", format!("no playbook {key:?}")))?;
