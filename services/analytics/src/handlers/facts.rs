@@ -63,6 +63,7 @@ pub enum Fact {
     Closed {
         no_response: bool,
     },
+    /// The round a reopening starts (the event names the round that failed).
     Reopened {
         round: i32,
     },
@@ -147,7 +148,7 @@ pub fn parse(event: &Event) -> Parsed<Fact> {
             no_response: c.no_response,
         },
         Payload::ComplaintReopened(r) => Fact::Reopened {
-            round: round_of(r.round),
+            round: round_of(r.round).saturating_add(1),
         },
         Payload::ComplaintWithdrawn(_) => Fact::Withdrawn,
         _ => return Parsed::Skip,
