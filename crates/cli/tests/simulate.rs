@@ -82,13 +82,20 @@ fn a_scenario_runs_on_the_virtual_clock_and_shows_every_event_and_step_in_order(
             "{expected} missing from {names:?}"
         );
     }
-    // Every event is the complaint's, named by its ticket and external id.
+    // Every event about a complaint is c1's, named by its ticket and external id; the one
+    // about many is express's weekly analysis, made on Monday 9 March for the week before.
+    let (about_many, about_c1): (Vec<_>, Vec<_>) = events
+        .iter()
+        .partition(|(e, _, _)| *e == "report.published");
     assert!(
-        events
+        about_c1
             .iter()
             .all(|(_, _, l)| l["ticket"] == ticket.as_str() && l["external_id"] == "c1"),
         "{out}"
     );
+    assert_eq!(about_many.len(), 1, "{out}");
+    assert_eq!(about_many[0].1["period"], "2026-W10");
+    assert_eq!(about_many[0].2["at"], "2026-03-09T09:00:00+08:00");
     // Routed by the playbook: a lost parcel is a safety complaint for claims.
     let assigned = events
         .iter()
