@@ -149,15 +149,8 @@ fn trend(history: &[Past], days: f64) -> Option<Level> {
     let next = n as f64;
     Some(Level {
         expected: line(next) * days,
-        dispersion: dispersion(
-            history,
-            |i| line(i as f64) * history[i].days,
-            n - 2,
-        ),
-        uncertainty: residual
-            * days
-            * days
-            * (1.0 / n as f64 + (next - t_mean).powi(2) / stt),
+        dispersion: dispersion(history, |i| line(i as f64) * history[i].days, n - 2),
+        uncertainty: residual * days * days * (1.0 / n as f64 + (next - t_mean).powi(2) / stt),
         trend: true,
     })
 }
@@ -262,7 +255,10 @@ mod tests {
         let e = forecast(&months(&[40; 12]), 30.0).unwrap();
         assert!(!e.trend && e.expected == 40.0 && e.history == 12, "{e:?}");
         // Poisson(40) with the level's own uncertainty: 40 ± 1.645·√(40·13/12) ≈ 29..51.
-        assert!((28..=31).contains(&e.low) && (50..=52).contains(&e.high), "{e:?}");
+        assert!(
+            (28..=31).contains(&e.low) && (50..=52).contains(&e.high),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -281,7 +277,10 @@ mod tests {
         assert!(e.low > 155, "{e:?}");
         // A falling one does not fall below nothing.
         let e = forecast(&months(&[60, 50, 40, 30, 20, 10]), 30.0).unwrap();
-        assert!(e.trend && e.expected == 0.0 && (e.low, e.high) == (0, 0), "{e:?}");
+        assert!(
+            e.trend && e.expected == 0.0 && (e.low, e.high) == (0, 0),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -307,10 +306,16 @@ mod tests {
     #[test]
     fn uneven_periods_widen_the_interval() {
         let steady = forecast(&months(&[50; 12]), 30.0).unwrap();
-        let uneven = forecast(&months(&[30, 70, 30, 70, 30, 70, 30, 70, 30, 70, 30, 70]), 30.0)
-            .unwrap();
+        let uneven = forecast(
+            &months(&[30, 70, 30, 70, 30, 70, 30, 70, 30, 70, 30, 70]),
+            30.0,
+        )
+        .unwrap();
         assert_eq!(uneven.expected, 50.0);
-        assert!(uneven.low < steady.low && uneven.high > steady.high, "{uneven:?}");
+        assert!(
+            uneven.low < steady.low && uneven.high > steady.high,
+            "{uneven:?}"
+        );
         // The alternation is as likely as not beyond the steady interval; the wide one holds it.
         assert!(uneven.low <= 30 && uneven.high >= 70, "{uneven:?}");
     }
@@ -319,9 +324,18 @@ mod tests {
     fn periods_count_by_their_days() {
         // The same 2 a day in February, March and April: 62 in a 31-day May.
         let history = [
-            Past { count: 56, days: 28.0 },
-            Past { count: 62, days: 31.0 },
-            Past { count: 60, days: 30.0 },
+            Past {
+                count: 56,
+                days: 28.0,
+            },
+            Past {
+                count: 62,
+                days: 31.0,
+            },
+            Past {
+                count: 60,
+                days: 30.0,
+            },
         ];
         let e = forecast(&history, 31.0).unwrap();
         assert!((e.expected - 62.0).abs() < 1e-9, "{e:?}");
