@@ -130,6 +130,78 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
+/// A fresh database named after `id`: on the server `REDRESS_TEST_DATABASE_URL` names, or
+/// on a PostgreSQL of its own in `dir` (returned, so that it lives as long as the caller
+/// keeps it). Returns its URL too, as a role that may create roles and schemas.
+async fn start_database(dir: &Path, id: &str) -> anyhow::Result<(Option<PostgresServer>, String)> {
+    let db_name = format!("redress_{}", &id[..16]);
+    let (postgres, server_url) = match std::env::var("REDRESS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => (None, url),
+        _ => {
+            let template = template_dir()?;
+            let data = dir.join("pg");
+            copy_dir(&template, &data)?;
+            let server = PostgresServer::start(PostgresSpec {
+                data_dir: data,
+                port: None,
+                superuser: PG_SUPERUSER.into(),
+                password: PG_PASSWORD.into(),
+                durable: false,
+                tls: None,
+            })
+            .await?;
+            let url = server.url("postgres");
+            (Some(server), url)
+        }
+    };
+    let mut admin = sqlx::PgConnection::connect(&server_url).await?;
+    admin
+        .execute(format!("CREATE DATABASE {db_name}").as_str())
+        .await?;
+    let _ = admin.close().await;
+    Ok((postgres, with_database(&server_url, &db_name)))
+}
+
+/// A database alone, without a broker: for benchmarks and tests of a service's storage.
+/// PostgreSQL is started (and stopped when this is dropped) as [`TestEnv`] starts it.
+pub struct TestDatabase {
+    pub postgres: Option<PostgresServer>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn start() -> anyhow::Result<Self> {
+        init_test_tracing();
+        let dir = tempfile::Builder::new().prefix("redress-test-").tempdir()?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (postgres, url) = start_database(dir.path(), &id).await?;
+        Ok(Self {
+            postgres,
+            url,
+            _dir: dir,
+        })
+    }
+
+    /// URL of a role that may create roles and schemas, on this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The settings a service connects to this database with: as in [`TestEnv::config`], with
+    /// the default pool.
+    pub fn config(&self) -> Config {
+        Config::with_overrides(serde_json::json!({
+            "database": {
+                "url": self.url,
+                "role_secret": "test-role-secret",
+            },
+            "playbooks": { "dir": playbooks_dir() },
+        }))
+        .expect("test config is valid")
+    }
+}
+
 impl TestEnv {
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(Durability::Default).await
@@ -181,31 +253,7 @@ impl TestEnv {
             }
         };
 
-        let db_name = format!("redress_{}", &id[..16]);
-        let (postgres, server_url) = match std::env::var("REDRESS_TEST_DATABASE_URL") {
-            Ok(url) if !url.is_empty() => (None, url),
-            _ => {
-                let template = template_dir()?;
-                let data = dir.path().join("pg");
-                copy_dir(&template, &data)?;
-                let server = PostgresServer::start(PostgresSpec {
-                    data_dir: data,
-                    port: None,
-                    superuser: PG_SUPERUSER.into(),
-                    password: PG_PASSWORD.into(),
-                    durable: false,
-                    tls: None,
-                })
-                .await?;
-                let url = server.url("postgres");
-                (Some(server), url)
-            }
-        };
-        let mut admin = sqlx::PgConnection::connect(&server_url).await?;
-        admin
-            .execute(format!("CREATE DATABASE {db_name}").as_str())
-            .await?;
-        let _ = admin.close().await;
+        let (postgres, database_url) = start_database(dir.path(), &id).await?;
         let keyring = register_people(&nats_url, &root).await?;
         // Where the CLI run in the test's directory finds them, as after `redress up`.
         let people_dir = dir.path().join(".redress").join("people");
@@ -222,7 +270,7 @@ impl TestEnv {
             nats_url,
             nats_users,
             nats_anonymous_url,
-            database_url: with_database(&server_url, &db_name),
+            database_url,
             nats,
             postgres,
             dir,

@@ -72,7 +72,9 @@ impl Handler for Analytics {
         event: &Event,
         input: &Self::Input,
     ) -> Result<(), Failure> {
-        handlers::facts::apply(&self.rules, unit, event, input).await
+        let told = handlers::facts::Told::of(event)
+            .ok_or_else(|| Failure::Reject("an event of no complaint".into()))?;
+        handlers::facts::apply(&self.rules, unit.db(), &told, input).await
     }
 }
 
@@ -92,6 +94,14 @@ pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
         settings,
     });
     rebuild_if_new(&analytics).await?;
+    let measured =
+        handlers::facts::measure_recorded(&analytics.store.pool, &analytics.rules).await?;
+    if measured > 0 {
+        tracing::info!(
+            measured,
+            "durations of facts recorded before they were kept"
+        );
+    }
     host.consume(Filter::All, analytics.clone()).await?;
     let commands = host
         .commands("Analytics: key figures of complaint handling")

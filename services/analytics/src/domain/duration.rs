@@ -3,14 +3,19 @@
 use chrono::{DateTime, Utc};
 use redress_calendar::Calendar;
 
-/// The span between two instants.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The span between two instants, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measured {
-    /// Calendar seconds, to the millisecond; negative when the end was told before the start.
-    pub secs: f64,
-    /// Working seconds by the calendar; none without a calendar or outside the years it
-    /// covers.
-    pub business_secs: Option<f64>,
+    /// Calendar time; negative when the end was told before the start.
+    pub ms: i64,
+    /// Working time by the calendar (whole seconds); none without a calendar or outside the
+    /// years it covers.
+    pub business_ms: Option<i64>,
+}
+
+/// Milliseconds as the seconds reports give.
+pub fn secs(ms: i64) -> f64 {
+    ms as f64 / 1000.0
 }
 
 pub fn to_jiff(at: DateTime<Utc>) -> jiff::Timestamp {
@@ -24,11 +29,11 @@ pub fn from_jiff(at: jiff::Timestamp) -> DateTime<Utc> {
 /// `from` to `to`, in business time by `calendar` too when there is one.
 pub fn measure(calendar: Option<&Calendar>, from: DateTime<Utc>, to: DateTime<Utc>) -> Measured {
     Measured {
-        secs: (to - from).num_milliseconds() as f64 / 1000.0,
-        business_secs: calendar.and_then(|c| {
+        ms: (to - from).num_milliseconds(),
+        business_ms: calendar.and_then(|c| {
             c.business_time_between(to_jiff(from), to_jiff(to), &[])
                 .ok()
-                .map(|d| d.as_secs_f64())
+                .and_then(|d| i64::try_from(d.as_millis()).ok())
         }),
     }
 }
@@ -51,9 +56,10 @@ mod tests {
             at("2026-11-23T01:00:00Z"),
             at("2026-11-24T02:00:00Z"),
         );
-        assert_eq!(m.secs, 25.0 * 3600.0);
-        assert_eq!(m.business_secs, Some(8.5 * 3600.0));
+        assert_eq!(m.ms, 25 * 3_600_000);
+        assert_eq!(m.business_ms, Some(8 * 3_600_000 + 1_800_000));
+        assert_eq!(secs(m.ms), 90_000.0);
         let back = measure(None, at("2026-11-24T02:00:00Z"), at("2026-11-23T01:00:00Z"));
-        assert_eq!((back.secs, back.business_secs), (-25.0 * 3600.0, None));
+        assert_eq!((back.ms, back.business_ms), (-25 * 3_600_000, None));
     }
 }

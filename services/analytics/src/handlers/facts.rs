@@ -5,22 +5,28 @@
 //! met < breached < met by retraction), a round's department and compensation those of the
 //! newest work version told. An event that tells nothing the facts keep is skipped.
 //!
-//! The durations reports rank (first response, resolution, approval turnaround) are measured
-//! here, in calendar and business seconds, whenever a fact tells either of their ends: a
-//! report then sorts stored numbers instead of walking the calendar for every complaint.
+//! What a report reads is kept where one pass over one table finds it
+//! (`migrations/20261206100001_durations.sql`):
+//! - the durations it ranks (first response, resolution, approval turnaround), measured here
+//!   in calendar and business time whenever a fact tells either of their ends, so that a
+//!   report sorts stored numbers instead of walking the calendar for every complaint;
+//! - the first round's department, on the complaint;
+//! - on each round, its deadlines met or breached and its escalations;
+//! - on rounds and approvals, their complaint's playbook and reception (the period key),
+//!   written with the fact and again when the reception is told.
+//!
 //! Every event first upserts its complaint's row, which holds that row's lock until the unit
-//! commits, so units touching one complaint run one after the other and each measures from
-//! the ends the one before it committed.
+//! commits, so units touching one complaint run one after the other and each derives from
+//! what the one before it committed.
 
 use chrono::{DateTime, Utc};
-use redress_platform::Unit;
 use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::time::opt_to_chrono;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{Deadline, DeadlineState, WorkChange, WorkItem};
-use sqlx::Row;
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::query::Query;
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::Rules;
@@ -167,16 +173,34 @@ fn outcome(d: &Deadline, retracts: bool) -> (&'static str, i16) {
     }
 }
 
+/// Whose facts an event tells, and when, apart from what it says.
+pub struct Told<'a> {
+    pub complaint: Uuid,
+    pub playbook: &'a str,
+    pub ticket: &'a str,
+    /// When the event happened, as its producer says.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Told<'a> {
+    /// None for an event of no complaint (which [`parse`] skips).
+    pub fn of(event: &'a Event) -> Option<Self> {
+        Some(Told {
+            complaint: event.complaint_id()?,
+            playbook: &event.envelope.playbook,
+            ticket: &event.envelope.ticket,
+            at: event.occurred_at(),
+        })
+    }
+}
+
 pub async fn apply(
     rules: &Rules,
-    unit: &mut Unit,
-    event: &Event,
+    db: &mut PgConnection,
+    told: &Told<'_>,
     fact: &Fact,
 ) -> Result<(), Failure> {
-    let complaint: Uuid = event
-        .complaint_id()
-        .expect("parse skips events without one");
-    let at = event.occurred_at();
+    let (complaint, at) = (told.complaint, told.at);
     // Every event names the complaint's playbook: the row exists, whichever comes first.
     sqlx::query(
         "INSERT INTO complaints (complaint_id, playbook, ticket) VALUES ($1, $2, $3)
@@ -187,9 +211,9 @@ pub async fn apply(
                            ELSE complaints.ticket END",
     )
     .bind(complaint)
-    .bind(&event.envelope.playbook)
-    .bind(&event.envelope.ticket)
-    .execute(unit.db())
+    .bind(told.playbook)
+    .bind(told.ticket)
+    .execute(&mut *db)
     .await?;
     match fact {
         Fact::Received {
@@ -208,9 +232,10 @@ pub async fn apply(
             .bind(channel)
             .bind(received_at.or(at))
             .bind(repeat)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
-            remeasure(rules, unit, Pair::Resolution { complaint }).await?;
+            restamp(&mut *db, complaint).await?;
+            remeasure(rules, &mut *db, Pair::Resolution { complaint }).await?;
         }
         Fact::Classified {
             nature,
@@ -227,10 +252,10 @@ pub async fn apply(
             .bind(category)
             .bind(severity)
             .bind(urgency)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
         }
-        Fact::Work(work, change) => apply_work(rules, unit, complaint, at, work, *change).await?,
+        Fact::Work(work, change) => apply_work(rules, db, complaint, at, work, *change).await?,
         Fact::Escalated {
             round,
             deadline,
@@ -244,8 +269,9 @@ pub async fn apply(
             .bind(round)
             .bind(deadline)
             .bind(level)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
+            summarise_rounds(&mut *db, complaint, &[*round]).await?;
         }
         Fact::Deadlines(deadlines, retracts) => {
             for d in deadlines {
@@ -267,33 +293,40 @@ pub async fn apply(
                 .bind(state)
                 .bind(rank)
                 .bind(opt_to_chrono(&d.settled_at))
-                .execute(unit.db())
+                .execute(&mut *db)
                 .await?;
             }
+            let rounds: Vec<i32> = deadlines.iter().map(|d| round_of(d.round)).collect();
+            summarise_rounds(&mut *db, complaint, &rounds).await?;
         }
         Fact::ApprovalAsked { approval_id, round } => {
             sqlx::query(
-                "INSERT INTO approvals (approval_id, complaint_id, round, asked_at)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO approvals (approval_id, complaint_id, round, asked_at, playbook,
+                     received_at)
+                 SELECT $1, $2, $3, $4, c.playbook, c.received_at
+                 FROM complaints c WHERE c.complaint_id = $2
                  ON CONFLICT (approval_id) DO UPDATE SET
                      complaint_id = EXCLUDED.complaint_id, round = EXCLUDED.round,
-                     asked_at = LEAST(approvals.asked_at, EXCLUDED.asked_at)",
+                     asked_at = LEAST(approvals.asked_at, EXCLUDED.asked_at),
+                     playbook = EXCLUDED.playbook, received_at = EXCLUDED.received_at",
             )
             .bind(approval_id)
             .bind(complaint)
             .bind(round)
             .bind(at)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
-            remeasure(rules, unit, Pair::Turnaround { approval_id }).await?;
+            remeasure(rules, &mut *db, Pair::Turnaround { approval_id }).await?;
         }
         Fact::ApprovalDecided {
             approval_id,
             approved,
         } => {
             sqlx::query(
-                "INSERT INTO approvals (approval_id, complaint_id, decided_at, approved)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO approvals (approval_id, complaint_id, decided_at, approved,
+                     playbook, received_at)
+                 SELECT $1, $2, $3, $4, c.playbook, c.received_at
+                 FROM complaints c WHERE c.complaint_id = $2
                  ON CONFLICT (approval_id) DO UPDATE SET
                      decided_at = LEAST(approvals.decided_at, EXCLUDED.decided_at),
                      approved = EXCLUDED.approved",
@@ -302,9 +335,9 @@ pub async fn apply(
             .bind(complaint)
             .bind(at)
             .bind(approved)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
-            remeasure(rules, unit, Pair::Turnaround { approval_id }).await?;
+            remeasure(rules, &mut *db, Pair::Turnaround { approval_id }).await?;
         }
         Fact::Answered {
             round,
@@ -314,8 +347,9 @@ pub async fn apply(
             let nonzero = |s: i16| (s > 0).then_some(s);
             sqlx::query(
                 "INSERT INTO rounds (complaint_id, round, overall, speed, effectiveness,
-                     attitude, transparency, satisfied)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     attitude, transparency, satisfied, playbook, received_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, c.playbook, c.received_at
+                 FROM complaints c WHERE c.complaint_id = $1
                  ON CONFLICT (complaint_id, round) DO UPDATE SET
                      overall = EXCLUDED.overall, speed = EXCLUDED.speed,
                      effectiveness = EXCLUDED.effectiveness, attitude = EXCLUDED.attitude,
@@ -329,7 +363,7 @@ pub async fn apply(
             .bind(nonzero(scores[3]))
             .bind(nonzero(scores[4]))
             .bind(satisfied)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
         }
         Fact::Closed { no_response } => {
@@ -341,7 +375,7 @@ pub async fn apply(
             .bind(complaint)
             .bind(at)
             .bind(no_response)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
         }
         Fact::Reopened { round } => {
@@ -351,17 +385,17 @@ pub async fn apply(
             )
             .bind(complaint)
             .bind(round)
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
         }
-        Fact::Withdrawn => ended(unit, complaint, Ending::Withdrawn, at).await?,
+        Fact::Withdrawn => ended(db, complaint, Ending::Withdrawn, at).await?,
     }
     Ok(())
 }
 
 async fn apply_work(
     rules: &Rules,
-    unit: &mut Unit,
+    db: &mut PgConnection,
     complaint: Uuid,
     at: Option<DateTime<Utc>>,
     work: &WorkItem,
@@ -373,8 +407,10 @@ async fn apply_work(
     let proposal = work.proposal.as_ref();
     sqlx::query(
         "INSERT INTO rounds (complaint_id, round, work_id, department, work_version,
-             assigned_at, accepted_at, replied_at, resolved_at, compensation_minor, currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             assigned_at, accepted_at, replied_at, resolved_at, compensation_minor, currency,
+             playbook, received_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, c.playbook, c.received_at
+         FROM complaints c WHERE c.complaint_id = $1
          ON CONFLICT (complaint_id, round) DO UPDATE SET
              work_id = COALESCE(rounds.work_id, EXCLUDED.work_id),
              assigned_at = LEAST(rounds.assigned_at, EXCLUDED.assigned_at),
@@ -400,17 +436,28 @@ async fn apply_work(
     .bind(opt_to_chrono(&work.resolved_at))
     .bind(proposal.map(|p| p.compensation_minor.max(0)).unwrap_or(0))
     .bind(proposal.map(|p| p.currency.clone()).unwrap_or_default())
-    .execute(unit.db())
+    .execute(&mut *db)
     .await?;
-    if work.assigned_at.is_some() || work.accepted_at.is_some() {
-        remeasure(rules, unit, Pair::FirstResponse { complaint, round }).await?;
-    }
-    if round == 1 && work.resolved_at.is_some() {
-        remeasure(rules, unit, Pair::Resolution { complaint }).await?;
+    if round == 1 {
+        sqlx::query(
+            "UPDATE complaints c SET department = r.department
+             FROM rounds r
+             WHERE c.complaint_id = $1 AND r.complaint_id = $1 AND r.round = 1
+               AND c.department <> r.department",
+        )
+        .bind(complaint)
+        .execute(&mut *db)
+        .await?;
+        if work.assigned_at.is_some() || work.accepted_at.is_some() {
+            remeasure(rules, &mut *db, Pair::FirstResponse { complaint }).await?;
+        }
+        if work.resolved_at.is_some() {
+            remeasure(rules, &mut *db, Pair::Resolution { complaint }).await?;
+        }
     }
     match change {
-        WorkChange::Merged => ended(unit, complaint, Ending::Merged, at).await?,
-        WorkChange::Withdrawn => ended(unit, complaint, Ending::Withdrawn, at).await?,
+        WorkChange::Merged => ended(db, complaint, Ending::Merged, at).await?,
+        WorkChange::Withdrawn => ended(db, complaint, Ending::Withdrawn, at).await?,
         WorkChange::Reclassified => {
             sqlx::query(
                 "UPDATE complaints SET category = $2, nature = $3, severity = $4, urgency = $5
@@ -421,7 +468,7 @@ async fn apply_work(
             .bind(&work.nature)
             .bind(severity_word(work.severity))
             .bind(urgency_word(work.urgency))
-            .execute(unit.db())
+            .execute(&mut *db)
             .await?;
         }
         _ => {}
@@ -438,7 +485,7 @@ enum Ending {
 
 /// Records when the complaint ended so (the earliest time told).
 async fn ended(
-    unit: &mut Unit,
+    db: &mut PgConnection,
     complaint: Uuid,
     how: Ending,
     at: Option<DateTime<Utc>>,
@@ -454,16 +501,65 @@ async fn ended(
     sqlx::query(sql)
         .bind(complaint)
         .bind(at)
-        .execute(unit.db())
+        .execute(&mut *db)
         .await?;
+    Ok(())
+}
+
+/// Gives the complaint's rounds and approvals its playbook and reception, where they
+/// differ.
+async fn restamp(db: &mut PgConnection, complaint: Uuid) -> Result<(), Failure> {
+    sqlx::query(
+        "WITH k AS (SELECT playbook, received_at FROM complaints WHERE complaint_id = $1),
+         r AS (UPDATE rounds t SET playbook = k.playbook, received_at = k.received_at FROM k
+               WHERE t.complaint_id = $1
+                 AND (t.playbook, t.received_at) IS DISTINCT FROM (k.playbook, k.received_at))
+         UPDATE approvals t SET playbook = k.playbook, received_at = k.received_at FROM k
+         WHERE t.complaint_id = $1
+           AND (t.playbook, t.received_at) IS DISTINCT FROM (k.playbook, k.received_at)",
+    )
+    .bind(complaint)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Tells `rounds` of the complaint their deadlines met or breached and their escalations, as
+/// the facts of those now stand (a round told of only by these gets its row here).
+async fn summarise_rounds(
+    db: &mut PgConnection,
+    complaint: Uuid,
+    rounds: &[i32],
+) -> Result<(), Failure> {
+    sqlx::query(
+        "INSERT INTO rounds (complaint_id, round, playbook, received_at, settled, escalations)
+         SELECT $1, n.round, c.playbook, c.received_at,
+                coalesce((SELECT string_agg(d.state || ':' || d.name, E'\\n'
+                                            ORDER BY d.state, d.name)
+                          FROM deadlines d
+                          WHERE d.complaint_id = $1 AND d.round = n.round
+                            AND d.state IN ('met', 'breached')), ''),
+                (SELECT count(*) FROM escalations e
+                 WHERE e.complaint_id = $1 AND e.round = n.round)
+         FROM complaints c, (SELECT DISTINCT unnest($2::int[]) AS round) n
+         WHERE c.complaint_id = $1
+         ON CONFLICT (complaint_id, round) DO UPDATE SET
+             settled = EXCLUDED.settled, escalations = EXCLUDED.escalations
+         WHERE (rounds.settled, rounds.escalations)
+               IS DISTINCT FROM (EXCLUDED.settled, EXCLUDED.escalations)",
+    )
+    .bind(complaint)
+    .bind(rounds)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// A duration the facts keep, between two times that different events tell.
 #[derive(Clone, Copy)]
 enum Pair<'a> {
-    /// A round's assignment to its acceptance: the first response.
-    FirstResponse { complaint: Uuid, round: i32 },
+    /// The first round's assignment to its acceptance: the complaint's first response.
+    FirstResponse { complaint: Uuid },
     /// The complaint's reception to its first round's resolution.
     Resolution { complaint: Uuid },
     /// An approval asked to decided.
@@ -472,85 +568,110 @@ enum Pair<'a> {
 
 impl<'a> Pair<'a> {
     /// Reads both ends, the complaint's playbook and the durations stored, by the key bound
-    /// last.
+    /// first.
     fn read(self) -> Query<'a, Postgres, PgArguments> {
-        self.keyed(match self {
+        let sql = match self {
             Pair::FirstResponse { .. } => {
                 "SELECT r.assigned_at, r.accepted_at, c.playbook,
-                        r.first_response_secs, r.first_response_business_secs
-                 FROM rounds r JOIN complaints c USING (complaint_id)
-                 WHERE r.complaint_id = $1 AND r.round = $2"
+                        c.first_response_ms, c.first_response_business_ms
+                 FROM complaints c
+                 LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
+                 WHERE c.complaint_id = $1"
             }
             Pair::Resolution { .. } => {
                 "SELECT c.received_at, r.resolved_at, c.playbook,
-                        c.resolution_secs, c.resolution_business_secs
+                        c.resolution_ms, c.resolution_business_ms
                  FROM complaints c
                  LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
                  WHERE c.complaint_id = $1"
             }
             Pair::Turnaround { .. } => {
                 "SELECT a.asked_at, a.decided_at, c.playbook,
-                        a.turnaround_secs, a.turnaround_business_secs
+                        a.turnaround_ms, a.turnaround_business_ms
                  FROM approvals a JOIN complaints c USING (complaint_id)
                  WHERE a.approval_id = $1"
             }
-        })
+        };
+        self.bind_key(sqlx::query(sql))
     }
 
-    /// Stores the durations, calendar and business, bound first.
-    fn write(
-        self,
-        secs: Option<f64>,
-        business_secs: Option<f64>,
-    ) -> Query<'a, Postgres, PgArguments> {
+    /// Stores the durations, calendar and business, by the key bound first.
+    fn write(self, ms: Option<i64>, business_ms: Option<i64>) -> Query<'a, Postgres, PgArguments> {
         let sql = match self {
             Pair::FirstResponse { .. } => {
-                "UPDATE rounds SET first_response_secs = $1, first_response_business_secs = $2
-                 WHERE complaint_id = $3 AND round = $4"
+                "UPDATE complaints SET first_response_ms = $2, first_response_business_ms = $3
+                 WHERE complaint_id = $1"
             }
             Pair::Resolution { .. } => {
-                "UPDATE complaints SET resolution_secs = $1, resolution_business_secs = $2
-                 WHERE complaint_id = $3"
+                "UPDATE complaints SET resolution_ms = $2, resolution_business_ms = $3
+                 WHERE complaint_id = $1"
             }
             Pair::Turnaround { .. } => {
-                "UPDATE approvals SET turnaround_secs = $1, turnaround_business_secs = $2
-                 WHERE approval_id = $3"
+                "UPDATE approvals SET turnaround_ms = $2, turnaround_business_ms = $3
+                 WHERE approval_id = $1"
             }
         };
-        self.bind_key(sqlx::query(sql).bind(secs).bind(business_secs))
-    }
-
-    fn keyed(self, sql: &'a str) -> Query<'a, Postgres, PgArguments> {
-        self.bind_key(sqlx::query(sql))
+        self.bind_key(sqlx::query(sql)).bind(ms).bind(business_ms)
     }
 
     fn bind_key(self, q: Query<'a, Postgres, PgArguments>) -> Query<'a, Postgres, PgArguments> {
         match self {
-            Pair::FirstResponse { complaint, round } => q.bind(complaint).bind(round),
-            Pair::Resolution { complaint } => q.bind(complaint),
+            Pair::FirstResponse { complaint } | Pair::Resolution { complaint } => q.bind(complaint),
             Pair::Turnaround { approval_id } => q.bind(approval_id),
         }
     }
 }
 
 /// Measures `pair` from the ends the facts hold now, and stores it when that changed it.
-async fn remeasure(rules: &Rules, unit: &mut Unit, pair: Pair<'_>) -> Result<(), Failure> {
-    let Some(row) = pair.read().fetch_optional(unit.db()).await? else {
+async fn remeasure(rules: &Rules, db: &mut PgConnection, pair: Pair<'_>) -> Result<(), Failure> {
+    let Some(row) = pair.read().fetch_optional(&mut *db).await? else {
         return Ok(());
     };
     let ends: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (row.get(0), row.get(1));
     let measured = match ends {
         (Some(from), Some(to)) => {
             let m = measure(rules.calendar_of(row.get(2)), from, to);
-            (Some(m.secs), m.business_secs)
+            (Some(m.ms), m.business_ms)
         }
         _ => (None, None),
     };
-    let stored: (Option<f64>, Option<f64>) = (row.get(3), row.get(4));
+    let stored: (Option<i64>, Option<i64>) = (row.get(3), row.get(4));
     if measured != stored {
-        pair.write(measured.0, measured.1)
-            .execute(unit.db())
-            .await?;
+        pair.write(measured.0, measured.1).execute(db).await?;
     }
     Ok(())
+}
+
+/// Measures the durations of the facts recorded before they were kept (listed in
+/// `unmeasured` by the migration that added them), a batch per transaction; returns how
+/// many facts it measured.
+pub async fn measure_recorded(pool: &PgPool, rules: &Rules) -> Result<u64, Failure> {
+    let mut measured = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let batch: Vec<(String, String)> = sqlx::query_as(
+            "DELETE FROM unmeasured WHERE (kind, key) IN
+                 (SELECT kind, key FROM unmeasured LIMIT 500 FOR UPDATE SKIP LOCKED)
+             RETURNING kind, key",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if batch.is_empty() {
+            return Ok(measured);
+        }
+        for (kind, key) in &batch {
+            match (kind.as_str(), key.parse::<Uuid>()) {
+                ("complaint", Ok(complaint)) => {
+                    remeasure(rules, &mut tx, Pair::FirstResponse { complaint }).await?;
+                    remeasure(rules, &mut tx, Pair::Resolution { complaint }).await?;
+                }
+                ("approval", _) => {
+                    remeasure(rules, &mut tx, Pair::Turnaround { approval_id: key }).await?;
+                }
+                _ => {}
+            }
+        }
+        tx.commit().await?;
+        measured += batch.len() as u64;
+    }
 }

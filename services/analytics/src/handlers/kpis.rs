@@ -24,130 +24,141 @@ use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::query::Query;
 use sqlx::{Executor, PgPool, Row};
 
-use crate::domain::duration::{from_jiff, measure};
+use jiff::ToSpan as _;
+use jiff::civil::Date;
+
+use crate::domain::duration::{from_jiff, measure, secs, to_jiff};
 use crate::domain::forecast::{self, MAX_HISTORY, Past};
 use crate::domain::period::{self, Period};
 use crate::domain::stats::rate;
 use crate::{Analytics, Rules};
 
-/// Prefixes `c`, the complaints a query covers: of playbook $1, received from $2 until $3,
-/// of category $4, channel $5, severity $6 and handled by department $7 in some round (each
-/// when not empty). Every statement over them binds the same seven, then its own.
-macro_rules! over_complaints {
-    ($rest:literal) => {
+/// The complaints a query covers, as `c`: of playbook $1, received from $2 until $3, of
+/// category $4, channel $5, severity $6 and handled by department $7 in some round (each
+/// when not empty). $8 says none of the four is given. Every statement binds these eight,
+/// then its own.
+macro_rules! scope {
+    () => {
+        "WITH c AS (
+             SELECT * FROM complaints c
+             WHERE c.playbook = $1 AND c.received_at >= $2 AND c.received_at < $3
+               AND ($4 = '' OR c.category = $4) AND ($5 = '' OR c.channel = $5)
+               AND ($6 = '' OR c.severity = $6)
+               AND ($7 = '' OR EXISTS (SELECT 1 FROM rounds d
+                                      WHERE d.complaint_id = c.complaint_id
+                                        AND d.department = $7)))
+         "
+    };
+}
+
+/// The facts in table alias `$t` of the complaints in scope: by their period key alone
+/// unless a slice is given (the plan is made for the values, so the join to `c` is not even
+/// planned without one).
+macro_rules! of_scope {
+    ($t:literal) => {
         concat!(
-            "WITH c AS (
-                 SELECT * FROM complaints c
-                 WHERE c.playbook = $1 AND c.received_at >= $2 AND c.received_at < $3
-                   AND ($4 = '' OR c.category = $4) AND ($5 = '' OR c.channel = $5)
-                   AND ($6 = '' OR c.severity = $6)
-                   AND ($7 = '' OR EXISTS (SELECT 1 FROM rounds d
-                                          WHERE d.complaint_id = c.complaint_id
-                                            AND d.department = $7)))
-             ",
-            $rest
+            $t,
+            ".playbook = $1 AND ",
+            $t,
+            ".received_at >= $2 AND ",
+            $t,
+            ".received_at < $3 ",
+            "AND ($8 OR ",
+            $t,
+            ".complaint_id IN (SELECT c.complaint_id FROM c))"
         )
     };
 }
 
-/// Counts and percentiles of the complaints. $8: the end at which what is open is aged.
-/// The backlog's percentiles are the reception times of the nearest-rank rows, newest
-/// first: for one end, an earlier reception is never less business time, so the row at a
-/// rank by calendar age is the row at that rank by business age too, and only those two
-/// rows need the calendar.
-const TOTALS: &str = over_complaints!(
-    "SELECT count(*) AS received,
-            count(*) FILTER (WHERE c.closed_at < $8) AS closed,
-            count(*) FILTER (WHERE c.withdrawn_at < $8) AS withdrawn,
-            count(*) FILTER (WHERE c.merged_at < $8) AS merged,
-            count(*) FILTER (WHERE c.reopened_to > 1) AS reopened,
-            count(*) FILTER (WHERE c.repeat) AS repeats,
-            count(*) FILTER (WHERE c.closed_at < $8 AND c.no_response) AS no_response,
-            count(*) FILTER (WHERE open) AS open,
-            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.received_at DESC)
-                FILTER (WHERE open) AS backlog,
-            count(r.first_response_secs) AS first_response,
-            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY r.first_response_secs)
-                AS first_response_secs,
-            percentile_disc(ARRAY[0.5, 0.9])
-                WITHIN GROUP (ORDER BY r.first_response_business_secs)
-                AS first_response_business_secs,
-            count(c.resolution_secs) AS resolution,
-            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.resolution_secs)
-                AS resolution_secs,
-            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.resolution_business_secs)
-                AS resolution_business_secs
-     FROM c
-     LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
-     CROSS JOIN LATERAL (SELECT NOT (coalesce(c.closed_at < $8, false)
-                                     OR coalesce(c.withdrawn_at < $8, false)
-                                     OR coalesce(c.merged_at < $8, false)) AS open) o"
+/// Complaints by category, channel, nature and first round's department, and by what has
+/// become of them at $9 (the end at which what is open is aged): a few thousand
+/// combinations, each counted once, from which the caller folds the totals and each
+/// dimension (one hash table instead of one pass per figure).
+const COUNTS: &str = concat!(
+    scope!(),
+    "SELECT category, channel, nature, department, closed, withdrawn, merged, reopened, repeat,
+            no_response, count(*) AS count
+     FROM (SELECT category, channel, nature, department,
+                  coalesce(closed_at < $9, false) AS closed,
+                  coalesce(withdrawn_at < $9, false) AS withdrawn,
+                  coalesce(merged_at < $9, false) AS merged,
+                  reopened_to > 1 AS reopened, repeat, no_response
+           FROM c) c
+     GROUP BY category, channel, nature, department, closed, withdrawn, merged, reopened, repeat,
+              no_response"
 );
 
-/// Complaints by category, channel, nature, first round's department and day in zone $8.
-const COUNTS: &str = over_complaints!(
-    "SELECT CASE WHEN GROUPING(c.category) = 0 THEN 'category'
-                 WHEN GROUPING(c.channel) = 0 THEN 'channel'
-                 WHEN GROUPING(c.nature) = 0 THEN 'nature'
-                 WHEN GROUPING(r.department) = 0 THEN 'department'
-                 ELSE 'day' END AS dimension,
-            CASE WHEN GROUPING(c.category) = 0 THEN c.category
-                 WHEN GROUPING(c.channel) = 0 THEN c.channel
-                 WHEN GROUPING(c.nature) = 0 THEN c.nature
-                 WHEN GROUPING(r.department) = 0 THEN coalesce(r.department, '')
-                 ELSE to_char(c.received_at AT TIME ZONE $8, 'YYYY-MM-DD') END AS key,
-            count(*) AS count
-     FROM c
-     LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
-     GROUP BY GROUPING SETS ((c.category), (c.channel), (c.nature), (r.department),
-                             (to_char(c.received_at AT TIME ZONE $8, 'YYYY-MM-DD')))"
+/// Complaints by day: the bucket of $9, the starts of the period's days in the playbook's
+/// zone.
+const DAYS: &str = concat!(
+    scope!(),
+    "SELECT width_bucket(received_at, $9::timestamptz[]) AS day, count(*) AS count
+     FROM c GROUP BY 1"
 );
 
-/// Deadlines met and breached, by deadline.
-const ON_TIME: &str = over_complaints!(
-    "SELECT d.name, count(*) FILTER (WHERE d.state = 'met') AS met,
-            count(*) FILTER (WHERE d.state = 'breached') AS breached
-     FROM deadlines d JOIN c USING (complaint_id)
-     WHERE d.state IN ('met', 'breached')
-     GROUP BY d.name"
+/// The percentiles of the durations, and of the backlog's ages at $9. The backlog's are the
+/// reception times of the nearest-rank rows, newest first: for one end, an earlier
+/// reception is never less business time, so the row at a rank by calendar age is the row
+/// at that rank by business age too, and only those two rows need the calendar.
+const DURATIONS: &str = concat!(
+    scope!(),
+    "SELECT percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.received_at DESC)
+                FILTER (WHERE NOT (coalesce(c.closed_at < $9, false)
+                                   OR coalesce(c.withdrawn_at < $9, false)
+                                   OR coalesce(c.merged_at < $9, false))) AS backlog,
+            count(c.first_response_ms) AS first_response,
+            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.first_response_ms)
+                AS first_response_ms,
+            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.first_response_business_ms)
+                AS first_response_business_ms,
+            count(c.resolution_ms) AS resolution,
+            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.resolution_ms)
+                AS resolution_ms,
+            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY c.resolution_business_ms)
+                AS resolution_business_ms
+     FROM c"
 );
 
-const ESCALATIONS: &str =
-    over_complaints!("SELECT count(*) FROM escalations e JOIN c USING (complaint_id)");
-
-const APPROVALS: &str = over_complaints!(
-    "SELECT count(a.turnaround_secs) AS count,
-            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY a.turnaround_secs) AS secs,
-            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY a.turnaround_business_secs)
-                AS business_secs
-     FROM approvals a JOIN c USING (complaint_id)"
-);
-
-/// Compensations and survey answers of every round. A round's scores count only when it was
-/// answered (an overall score).
-const ROUNDS: &str = over_complaints!(
-    "SELECT count(*) FILTER (WHERE r.compensation_minor > 0) AS compensations,
+/// Every round, by its deadlines met or breached and its overall score (a few dozen
+/// combinations): how many, their other scores, compensations and escalations. A round's
+/// scores count only when it was answered (an overall score).
+const ROUNDS: &str = concat!(
+    scope!(),
+    "SELECT r.settled, r.overall, count(*) AS rounds,
+            count(*) FILTER (WHERE r.satisfied) AS satisfied,
+            sum(r.speed) AS speed, count(r.speed) AS speeds,
+            sum(r.effectiveness) AS effectiveness, count(r.effectiveness) AS effectivenesses,
+            sum(r.attitude) AS attitude, count(r.attitude) AS attitudes,
+            sum(r.transparency) AS transparency, count(r.transparency) AS transparencies,
+            count(*) FILTER (WHERE r.compensation_minor > 0) AS compensations,
             coalesce(sum(r.compensation_minor) FILTER (WHERE r.compensation_minor > 0), 0)::bigint
                 AS compensation_minor,
-            count(r.overall) AS answered,
-            count(*) FILTER (WHERE r.overall IS NOT NULL AND r.satisfied) AS satisfied,
-            array[count(*) FILTER (WHERE r.overall = 1), count(*) FILTER (WHERE r.overall = 2),
-                  count(*) FILTER (WHERE r.overall = 3), count(*) FILTER (WHERE r.overall = 4),
-                  count(*) FILTER (WHERE r.overall = 5)] AS distribution,
-            avg(r.overall::float8) AS overall,
-            avg(r.speed::float8) FILTER (WHERE r.overall IS NOT NULL) AS speed,
-            avg(r.effectiveness::float8) FILTER (WHERE r.overall IS NOT NULL) AS effectiveness,
-            avg(r.attitude::float8) FILTER (WHERE r.overall IS NOT NULL) AS attitude,
-            avg(r.transparency::float8) FILTER (WHERE r.overall IS NOT NULL) AS transparency
-     FROM rounds r JOIN c USING (complaint_id)"
+            sum(r.escalations)::bigint AS escalations
+     FROM rounds r
+     WHERE ",
+    of_scope!("r"),
+    " GROUP BY r.settled, r.overall"
 );
 
-/// Complaints by period ($8 starts, $9 ends, numbered from 1) and category.
-const BY_PERIOD: &str = over_complaints!(
-    "SELECT p.i, c.category, count(*) AS count
-     FROM unnest($8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY AS p(since, until, i)
-     JOIN c ON c.received_at >= p.since AND c.received_at < p.until
-     GROUP BY p.i, c.category"
+/// Approval turnarounds.
+const APPROVALS: &str = concat!(
+    scope!(),
+    "SELECT count(a.turnaround_ms) AS count,
+            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY a.turnaround_ms) AS ms,
+            percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY a.turnaround_business_ms)
+                AS business_ms
+     FROM approvals a
+     WHERE ",
+    of_scope!("a")
+);
+
+/// Complaints by period (the bucket of $9, the periods' bounds) and category.
+const BY_PERIOD: &str = concat!(
+    scope!(),
+    "SELECT width_bucket(c.received_at, $9::timestamptz[]) AS bucket, c.category,
+            count(*) AS count
+     FROM c
+     GROUP BY 1, 2"
 );
 
 /// The first complaint the playbook's facts hold: periods before it have no history.
@@ -155,10 +166,12 @@ const FIRST_RECEIVED: &str = "SELECT min(received_at) FROM complaints WHERE play
 
 /// A report's statements read much of a table once: plans for the values given (an empty
 /// slice drops its condition, a year scans where a day looks up), with room to sort a
-/// year's durations in memory. The service's sessions otherwise keep generic plans on
-/// indexes, right for its one-row statements.
+/// year's durations in memory, and no JIT compilation (at a million rows it costs more than
+/// it saves). The service's sessions otherwise keep generic plans on indexes, right for its
+/// one-row statements.
 const REPORTING: &str = "SET LOCAL plan_cache_mode = force_custom_plan;
                          SET LOCAL enable_seqscan = on;
+                         SET LOCAL jit = off;
                          SET LOCAL work_mem = '64MB'";
 
 /// The complaints a query covers, bound first to every statement over them.
@@ -175,6 +188,9 @@ struct Scope<'q> {
 
 impl<'q> Scope<'q> {
     fn query(self, sql: &'q str) -> Query<'q, Postgres, PgArguments> {
+        let whole = [self.category, self.channel, self.severity, self.department]
+            .iter()
+            .all(|s| s.is_empty());
         sqlx::query(sql)
             .bind(self.playbook)
             .bind(self.from)
@@ -183,6 +199,7 @@ impl<'q> Scope<'q> {
             .bind(self.channel)
             .bind(self.severity)
             .bind(self.department)
+            .bind(whole)
     }
 }
 
@@ -208,18 +225,16 @@ fn count(row: &PgRow, col: &str) -> u64 {
     row.get::<i64, _>(col).max(0) as u64
 }
 
-/// Calendar and business percentiles, as `percentile_disc(ARRAY[0.5, 0.9])` gave them.
-fn duration_stats(row: &PgRow, count_col: &str, secs: &str, business: &str) -> DurationStats {
+/// Calendar and business percentiles, as `percentile_disc(ARRAY[0.5, 0.9])` gave them in
+/// milliseconds.
+fn duration_stats(row: &PgRow, count_col: &str, ms: &str, business_ms: &str) -> DurationStats {
     let pair = |col: &str| {
-        let v: Option<Vec<f64>> = row.get(col);
-        let v = v.unwrap_or_default();
-        (
-            v.first().copied().unwrap_or(0.0),
-            v.get(1).copied().unwrap_or(0.0),
-        )
+        let v: Vec<Option<i64>> = row.get::<Option<_>, _>(col).unwrap_or_default();
+        let at = |i: usize| v.get(i).copied().flatten().map(secs).unwrap_or(0.0);
+        (at(0), at(1))
     };
-    let (p50_secs, p90_secs) = pair(secs);
-    let (p50_business_secs, p90_business_secs) = pair(business);
+    let (p50_secs, p90_secs) = pair(ms);
+    let (p50_business_secs, p90_business_secs) = pair(business_ms);
     DurationStats {
         count: count(row, count_col),
         p50_secs,
@@ -240,7 +255,7 @@ fn backlog_age(
         received
             .get(i)
             .map(|&r| measure(Some(calendar), r, end.max(r)))
-            .map(|m| (m.secs, m.business_secs.unwrap_or(0.0)))
+            .map(|m| (secs(m.ms), m.business_ms.map(secs).unwrap_or(0.0)))
             .unwrap_or_default()
     };
     let ((p50_secs, p50_business_secs), (p90_secs, p90_business_secs)) = (age(0), age(1));
@@ -312,16 +327,16 @@ pub async fn figures(
         severity,
         department: q.department.trim(),
     };
-    let zone = calendar.zone_name();
+    let days = days_of(calendar, &period)?;
+    let day_starts: Vec<DateTime<Utc>> = days.iter().map(|d| d.1).collect();
 
-    let (totals, by, on_time, escalations, approvals, rounds, forecast) = tokio::try_join!(
-        fetch_one(db, scope.query(TOTALS).bind(end)),
-        fetch(db, scope.query(COUNTS).bind(zone)),
-        fetch(db, scope.query(ON_TIME)),
-        fetch_one(db, scope.query(ESCALATIONS)),
+    let (by, by_day, durations, rounds, approvals, neighbours) = tokio::try_join!(
+        fetch(db, scope.query(COUNTS).bind(end)),
+        fetch(db, scope.query(DAYS).bind(&day_starts)),
+        fetch_one(db, scope.query(DURATIONS).bind(end)),
+        fetch(db, scope.query(ROUNDS)),
         fetch_one(db, scope.query(APPROVALS)),
-        fetch_one(db, scope.query(ROUNDS)),
-        forecasts(db, calendar, scope, &period, now),
+        neighbours(db, calendar, scope, &period),
     )?;
 
     let mut k = Kpis {
@@ -329,171 +344,336 @@ pub async fn figures(
         period: period.label.clone(),
         from: ts(from),
         until: ts(until),
-        zone: zone.to_string(),
+        zone: calendar.zone_name().to_string(),
         currency: playbook.currency.clone(),
-        received: count(&totals, "received"),
-        open: count(&totals, "open"),
-        closed: count(&totals, "closed"),
-        withdrawn: count(&totals, "withdrawn"),
-        merged: count(&totals, "merged"),
         first_response: Some(duration_stats(
-            &totals,
+            &durations,
             "first_response",
-            "first_response_secs",
-            "first_response_business_secs",
+            "first_response_ms",
+            "first_response_business_ms",
         )),
         resolution: Some(duration_stats(
-            &totals,
+            &durations,
             "resolution",
-            "resolution_secs",
-            "resolution_business_secs",
+            "resolution_ms",
+            "resolution_business_ms",
         )),
-        approval_turnaround: Some(duration_stats(&approvals, "count", "secs", "business_secs")),
-        escalations: count(&escalations, "count"),
-        compensations: count(&rounds, "compensations"),
-        compensation_minor: rounds.get("compensation_minor"),
-        forecast,
+        approval_turnaround: Some(duration_stats(&approvals, "count", "ms", "business_ms")),
         ..Default::default()
     };
-    let backlog: Option<Vec<DateTime<Utc>>> = totals.get("backlog");
+
+    let (mut by_category, mut by_channel, mut by_nature, mut by_department) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    let (mut reopened, mut repeats, mut no_response) = (0, 0, 0);
+    for r in &by {
+        let n = count(r, "count");
+        let flag = |col: &str| if r.get::<bool, _>(col) { n } else { 0 };
+        let (closed, withdrawn, merged) = (flag("closed"), flag("withdrawn"), flag("merged"));
+        k.received += n;
+        k.closed += closed;
+        k.withdrawn += withdrawn;
+        k.merged += merged;
+        if closed + withdrawn + merged == 0 {
+            k.open += n;
+        }
+        reopened += flag("reopened");
+        repeats += flag("repeat");
+        if closed > 0 {
+            no_response += flag("no_response");
+        }
+        for (map, col) in [
+            (&mut by_category, "category"),
+            (&mut by_channel, "channel"),
+            (&mut by_nature, "nature"),
+            (&mut by_department, "department"),
+        ] {
+            *map.entry(r.get::<String, _>(col)).or_insert(0) += n;
+        }
+    }
+    k.reopen_rate = rate(reopened, k.received);
+    k.repeat_rate = rate(repeats, k.received);
+    k.forecast = forecasts(&neighbours, &by_category, now);
+    k.by_category = counts(by_category);
+    k.by_channel = counts(by_channel);
+    k.by_nature = counts(by_nature);
+    k.by_department = counts(by_department);
+    let mut per_day = BTreeMap::new();
+    for r in &by_day {
+        // Bucket i is the i-th day; 0 and past the last, outside the period.
+        let day = usize::try_from(r.get::<i32, _>("day") - 1)
+            .ok()
+            .and_then(|i| days.get(i));
+        if let Some((label, _)) = day {
+            *per_day.entry(label.clone()).or_insert(0) += count(r, "count");
+        }
+    }
+    k.by_day = counts(per_day);
+
+    let backlog: Option<Vec<DateTime<Utc>>> = durations.get("backlog");
     k.backlog_age = Some(backlog_age(
         calendar,
         k.open,
         &backlog.unwrap_or_default(),
         end,
     ));
-    k.reopen_rate = rate(count(&totals, "reopened"), k.received);
-    k.repeat_rate = rate(count(&totals, "repeats"), k.received);
 
-    let mut dimensions: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for r in &by {
-        dimensions
-            .entry(r.get("dimension"))
-            .or_default()
-            .insert(r.get("key"), count(r, "count"));
-    }
-    let mut dimension = |name: &str| counts(dimensions.remove(name).unwrap_or_default());
-    k.by_category = dimension("category");
-    k.by_channel = dimension("channel");
-    k.by_nature = dimension("nature");
-    k.by_department = dimension("department");
-    k.by_day = dimension("day");
-
-    let mut deadlines: Vec<OnTimeRate> = on_time
-        .iter()
-        .map(|r| {
-            let (met, breached) = (count(r, "met"), count(r, "breached"));
-            OnTimeRate {
-                deadline: r.get("name"),
-                met,
-                breached,
-                rate: rate(met, met + breached),
-            }
+    let rounds = Rounds::fold(&rounds);
+    k.on_time = rounds
+        .on_time
+        .into_iter()
+        .map(|(deadline, (met, breached))| OnTimeRate {
+            deadline,
+            met,
+            breached,
+            rate: rate(met, met + breached),
         })
         .collect();
-    deadlines.sort_by(|a, b| a.deadline.cmp(&b.deadline));
-    k.breaches = deadlines.iter().map(|d| d.breached).sum();
-    k.on_time = deadlines;
-
-    let answered = count(&rounds, "answered");
-    let mean = |col: &str| rounds.get::<Option<f64>, _>(col).unwrap_or(0.0);
-    let distribution: Vec<i64> = rounds.get("distribution");
+    k.breaches = k.on_time.iter().map(|d| d.breached).sum();
+    k.escalations = rounds.escalations;
+    k.compensations = rounds.compensations;
+    k.compensation_minor = rounds.compensation_minor;
+    let answered = rounds.distribution.iter().sum();
+    let mean = |(sum, n): (i64, u64)| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
     k.satisfaction = Some(SatisfactionStats {
         answered,
-        overall: mean("overall"),
-        speed: mean("speed"),
-        effectiveness: mean("effectiveness"),
-        attitude: mean("attitude"),
-        transparency: mean("transparency"),
-        share_satisfied: rate(count(&rounds, "satisfied"), answered),
-        no_response: count(&totals, "no_response"),
-        no_response_rate: rate(count(&totals, "no_response"), k.closed),
-        distribution: distribution.into_iter().map(|n| n.max(0) as u64).collect(),
+        overall: mean(rounds.scores[0]),
+        speed: mean(rounds.scores[1]),
+        effectiveness: mean(rounds.scores[2]),
+        attitude: mean(rounds.scores[3]),
+        transparency: mean(rounds.scores[4]),
+        share_satisfied: rate(rounds.satisfied, answered),
+        no_response,
+        no_response_rate: rate(no_response, k.closed),
+        distribution: rounds.distribution.to_vec(),
     });
     Ok(k)
 }
 
-/// The instants a period of the calendar's days starts and ends.
-fn bounds(calendar: &Calendar, period: &Period) -> Result<(DateTime<Utc>, DateTime<Utc>), Refusal> {
-    let start_of = |d: jiff::civil::Date| {
-        d.to_zoned(calendar.zone().clone())
-            .map(|z| from_jiff(z.timestamp()))
-            .map_err(|e| Refusal::malformed("period", e.to_string()))
-    };
-    Ok((start_of(period.from)?, start_of(period.until)?))
+/// What the rounds of a report come to, folded from their combinations.
+#[derive(Default)]
+struct Rounds {
+    /// Met and breached, by deadline.
+    on_time: BTreeMap<String, (u64, u64)>,
+    escalations: u64,
+    compensations: u64,
+    compensation_minor: i64,
+    /// Answered rounds by overall score, 1 to 5.
+    distribution: [u64; 5],
+    satisfied: u64,
+    /// Sum and count of each score (overall, speed, effectiveness, attitude, transparency)
+    /// over the answered rounds.
+    scores: [(i64, u64); 5],
 }
 
-/// The forecasts of `period` and of the one after it (see [`crate::domain::forecast`]),
-/// for all complaints of the slice ("") and each category its history holds. A period's
-/// history is the periods of the same kind before it that have ended by `now` and began on
-/// or after the day of the playbook's first complaint (an earlier one would count the days
-/// before the facts began as days without complaints).
-async fn forecasts(
+impl Rounds {
+    fn fold(rows: &[PgRow]) -> Self {
+        let mut f = Rounds::default();
+        for r in rows {
+            let n = count(r, "rounds");
+            // One "state:name" line per deadline met or breached.
+            for line in r.get::<&str, _>("settled").lines() {
+                let Some((state, name)) = line.split_once(':') else {
+                    continue;
+                };
+                let e = f.on_time.entry(name.to_string()).or_default();
+                match state {
+                    "met" => e.0 += n,
+                    "breached" => e.1 += n,
+                    _ => {}
+                }
+            }
+            f.escalations += r.get::<Option<i64>, _>("escalations").unwrap_or(0).max(0) as u64;
+            f.compensations += count(r, "compensations");
+            f.compensation_minor += r.get::<i64, _>("compensation_minor");
+            let Some(overall) = r.get::<Option<i16>, _>("overall") else {
+                continue;
+            };
+            if let Some(slot) = usize::try_from(overall - 1)
+                .ok()
+                .and_then(|i| f.distribution.get_mut(i))
+            {
+                *slot += n;
+            }
+            f.satisfied += count(r, "satisfied");
+            f.scores[0].0 += i64::from(overall) * n as i64;
+            f.scores[0].1 += n;
+            for (i, (sum, n)) in [
+                ("speed", "speeds"),
+                ("effectiveness", "effectivenesses"),
+                ("attitude", "attitudes"),
+                ("transparency", "transparencies"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                f.scores[i + 1].0 += r.get::<Option<i64>, _>(sum).unwrap_or(0);
+                f.scores[i + 1].1 += count(r, n);
+            }
+        }
+        f
+    }
+}
+
+/// The instant a day of the calendar's zone starts.
+fn start_of(calendar: &Calendar, day: Date) -> Result<DateTime<Utc>, Refusal> {
+    day.to_zoned(calendar.zone().clone())
+        .map(|z| from_jiff(z.timestamp()))
+        .map_err(|e| Refusal::malformed("period", e.to_string()))
+}
+
+/// The instants a period of the calendar's days starts and ends.
+fn bounds(calendar: &Calendar, period: &Period) -> Result<(DateTime<Utc>, DateTime<Utc>), Refusal> {
+    Ok((
+        start_of(calendar, period.from)?,
+        start_of(calendar, period.until)?,
+    ))
+}
+
+/// The period's days, named and with the instant each starts (a day is not always 24 hours
+/// in a zone with summer time).
+fn days_of(calendar: &Calendar, period: &Period) -> Result<Vec<(String, DateTime<Utc>)>, Refusal> {
+    period
+        .from
+        .series(1.day())
+        .take_while(|d| *d < period.until)
+        .map(|d| Ok((d.to_string(), start_of(calendar, d)?)))
+        .collect()
+}
+
+/// The periods of the same kind around a report's: up to [`MAX_HISTORY`] before it, it
+/// (place 0) and the next (place 1), oldest first, with the complaints of the slice
+/// received in each by category (but for the report's own period, which the report counts
+/// itself), and the day of the playbook's first complaint.
+struct Neighbours {
+    periods: Vec<Neighbour>,
+    first_day: Option<Date>,
+}
+
+struct Neighbour {
+    place: i32,
+    period: Period,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    received: BTreeMap<String, u64>,
+}
+
+/// Counts the complaints of the periods around `period` (see [`Neighbours`]): one statement
+/// for those before it and one for the next, each grouping by period and category.
+async fn neighbours(
     db: &PgPool,
     calendar: &Calendar,
     scope: Scope<'_>,
     period: &Period,
-    now: DateTime<Utc>,
-) -> Result<Vec<Forecast>, Refusal> {
+) -> Result<Neighbours, Refusal> {
     let history = i32::try_from(MAX_HISTORY).unwrap_or(i32::MAX);
-    // Oldest first, each with its place from the period: its history, it (0), the next (1).
-    let mut periods: Vec<(i32, Period, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for n in -history..=1 {
+    let mut periods = Vec::new();
+    for place in -history..=1 {
         // A month without the report day (a 30th in February) has no neighbours to count.
-        let Ok(p) = period.shifted(n) else { continue };
+        let Ok(p) = period.shifted(place) else {
+            continue;
+        };
         let (since, until) = bounds(calendar, &p)?;
-        periods.push((n, p, since, until));
+        periods.push(Neighbour {
+            place,
+            period: p,
+            since,
+            until,
+            received: BTreeMap::new(),
+        });
     }
-    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
-        return Ok(Vec::new());
+    let span = |before: bool| {
+        let mut bounds: Vec<DateTime<Utc>> = periods
+            .iter()
+            .filter(|p| (p.place < 0) == before && p.place != 0)
+            .flat_map(|p| [p.since, p.until])
+            .collect();
+        bounds.sort();
+        bounds.dedup();
+        bounds
     };
-    let scope = Scope {
-        from: first.2,
-        until: last.3,
-        ..scope
+    let (before, after) = (span(true), span(false));
+    let counted = |bounds: Vec<DateTime<Utc>>| async move {
+        let (Some(&from), Some(&until)) = (bounds.first(), bounds.last()) else {
+            return Ok((bounds, Vec::new()));
+        };
+        let scope = Scope {
+            from,
+            until,
+            ..scope
+        };
+        let rows = fetch(db, scope.query(BY_PERIOD).bind(&bounds)).await?;
+        Ok::<_, Refusal>((bounds, rows))
     };
-    let starts: Vec<DateTime<Utc>> = periods.iter().map(|p| p.2).collect();
-    let ends: Vec<DateTime<Utc>> = periods.iter().map(|p| p.3).collect();
-    let (rows, first_received) = tokio::try_join!(
-        fetch(db, scope.query(BY_PERIOD).bind(&starts).bind(&ends)),
+    let (before, after, first) = tokio::try_join!(
+        counted(before),
+        counted(after),
         fetch_one(db, sqlx::query(FIRST_RECEIVED).bind(scope.playbook)),
     )?;
-    let Some(first_received) = first_received.get::<Option<DateTime<Utc>>, _>(0) else {
-        return Ok(Vec::new());
-    };
-    let first_day = crate::domain::duration::to_jiff(first_received)
-        .to_zoned(calendar.zone().clone())
-        .date();
-    // Complaints per period (by index) and category.
-    let mut received: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); periods.len()];
-    for r in &rows {
-        let i = usize::try_from(r.get::<i64, _>("i") - 1).unwrap_or(usize::MAX);
-        if let Some(slot) = received.get_mut(i) {
-            slot.insert(r.get("category"), count(r, "count"));
+    for (bounds, rows) in [before, after] {
+        for r in &rows {
+            // Bucket i is the time from the i-th bound to the next: a period where those
+            // are its start and end.
+            let bucket = usize::try_from(r.get::<i32, _>("bucket")).unwrap_or(0);
+            let span = bucket
+                .checked_sub(1)
+                .and_then(|i| Some((*bounds.get(i)?, *bounds.get(i + 1)?)));
+            let Some(p) =
+                span.and_then(|(a, b)| periods.iter_mut().find(|p| (p.since, p.until) == (a, b)))
+            else {
+                continue;
+            };
+            p.received.insert(r.get("category"), count(r, "count"));
         }
     }
-    let total = |i: usize, category: &str| -> u64 {
-        if category.is_empty() {
-            received[i].values().sum()
+    let first_day = first
+        .get::<Option<DateTime<Utc>>, _>(0)
+        .map(|at| to_jiff(at).to_zoned(calendar.zone().clone()).date());
+    Ok(Neighbours { periods, first_day })
+}
+
+/// The forecasts of the report's period and of the next (see [`crate::domain::forecast`]),
+/// for all complaints of the slice ("") and each category their history holds; `this` is
+/// the report's own period by category. A period's history is the periods before it that
+/// have ended by `now` and began on or after the day of the playbook's first complaint (an
+/// earlier one would count the days before the facts began as days without complaints).
+fn forecasts(
+    neighbours: &Neighbours,
+    this: &BTreeMap<String, u64>,
+    now: DateTime<Utc>,
+) -> Vec<Forecast> {
+    let Some(first_day) = neighbours.first_day else {
+        return Vec::new();
+    };
+    let periods = &neighbours.periods;
+    let received = |i: usize| -> &BTreeMap<String, u64> {
+        if periods[i].place == 0 {
+            this
         } else {
-            received[i].get(category).copied().unwrap_or(0)
+            &periods[i].received
         }
     };
-
+    let total = |i: usize, category: &str| -> u64 {
+        if category.is_empty() {
+            received(i).values().sum()
+        } else {
+            received(i).get(category).copied().unwrap_or(0)
+        }
+    };
     let mut out = Vec::new();
-    for (target, (n, p, ..)) in periods.iter().enumerate() {
-        if *n < 0 {
+    for (target, p) in periods.iter().enumerate() {
+        if p.place < 0 {
             continue;
         }
         let known: Vec<usize> = (0..target)
-            .filter(|&i| periods[i].3 <= now && periods[i].1.from >= first_day)
+            .filter(|&i| periods[i].until <= now && periods[i].period.from >= first_day)
             .collect();
-        if known.is_empty() {
-            continue;
-        }
         let categories: BTreeSet<&str> = known
             .iter()
-            .flat_map(|&i| received[i].iter())
+            .flat_map(|&i| received(i).iter())
             .filter(|(c, n)| !c.is_empty() && **n > 0)
             .map(|(c, _)| c.as_str())
             .collect();
@@ -502,12 +682,12 @@ async fn forecasts(
                 .iter()
                 .map(|&i| Past {
                     count: total(i, category),
-                    days: f64::from(periods[i].1.days()),
+                    days: f64::from(periods[i].period.days()),
                 })
                 .collect();
-            if let Some(e) = forecast::forecast(&history, f64::from(p.days())) {
+            if let Some(e) = forecast::forecast(&history, f64::from(p.period.days())) {
                 out.push(Forecast {
-                    period: p.label.clone(),
+                    period: p.period.label.clone(),
                     category: category.to_string(),
                     expected: e.expected,
                     low: e.low,
@@ -518,5 +698,5 @@ async fn forecasts(
             }
         }
     }
-    Ok(out)
+    out
 }
