@@ -2,8 +2,8 @@
 --
 -- Durations, in calendar and business milliseconds (business time by the calendar of the
 -- complaint's playbook), measured by the facts handler whenever either end is told: a
--- report sorts stored numbers instead of walking the calendar for every complaint, and
--- integers sort about twice as fast as floating point. NULL until both ends are known.
+-- report sorts stored numbers instead of walking the calendar for every complaint (and
+-- PostgreSQL sorts integers faster than floating point). NULL until both ends are known.
 --
 -- The first round's department and first response, on the complaint: the report of a
 -- period reads the complaints alone.

@@ -3,16 +3,21 @@
 //! complaint counts in it when it was received in it; durations are in calendar and in
 //! business time; what is still open is aged at the end of the period (or now, if sooner).
 //!
-//! PostgreSQL aggregates: one set-based statement per table over the complaints of the
-//! period and slice, run side by side, each returning a handful of rows. The durations were
-//! measured when the facts were written ([`super::facts`]), so a report ranks stored numbers
-//! and walks the calendar only for the two backlog percentiles; a year over a million
-//! complaints takes well under a second (docs/benchmarks.md).
+//! PostgreSQL aggregates, in a few set-based statements over the complaints of the period
+//! and slice, run side by side on the pool, each returning at most a few thousand rows:
+//! complaints by dimension and outcome, by day, their durations' percentiles; rounds by
+//! settled deadlines and score; approvals; the periods around for the forecasts. What they
+//! read was derived when the facts were written ([`super::facts`]): durations are stored
+//! numbers, so the calendar is walked only for the two backlog percentiles; rounds and
+//! approvals are read by their period key, not joined to the complaints (docs/benchmarks.md,
+//! "Reports over a million facts").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use jiff::ToSpan as _;
+use jiff::civil::Date;
 use redress_calendar::Calendar;
 use redress_platform::commands::Refusal;
 use redress_proto::time::ts;
@@ -23,9 +28,6 @@ use redress_proto::v1::{
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::query::Query;
 use sqlx::{Executor, PgPool, Row};
-
-use jiff::ToSpan as _;
-use jiff::civil::Date;
 
 use crate::domain::duration::{from_jiff, measure, secs, to_jiff};
 use crate::domain::forecast::{self, MAX_HISTORY, Past};
@@ -70,22 +72,24 @@ macro_rules! of_scope {
     };
 }
 
-/// Complaints by category, channel, nature and first round's department, and by what has
-/// become of them at $9 (the end at which what is open is aged): a few thousand
-/// combinations, each counted once, from which the caller folds the totals and each
-/// dimension (one hash table instead of one pass per figure).
+/// Complaints by category, channel, nature and first round's department together (a few
+/// hundred combinations, one hash table instead of a pass per dimension; the caller folds
+/// them into each dimension and the totals), with what has become of them at $9 (the end
+/// at which what is open is aged).
 const COUNTS: &str = concat!(
     scope!(),
-    "SELECT category, channel, nature, department, closed, withdrawn, merged, reopened, repeat,
-            no_response, count(*) AS count
-     FROM (SELECT category, channel, nature, department,
-                  coalesce(closed_at < $9, false) AS closed,
-                  coalesce(withdrawn_at < $9, false) AS withdrawn,
-                  coalesce(merged_at < $9, false) AS merged,
-                  reopened_to > 1 AS reopened, repeat, no_response
-           FROM c) c
-     GROUP BY category, channel, nature, department, closed, withdrawn, merged, reopened, repeat,
-              no_response"
+    "SELECT category, channel, nature, department, count(*) AS count,
+            count(*) FILTER (WHERE closed_at < $9) AS closed,
+            count(*) FILTER (WHERE withdrawn_at < $9) AS withdrawn,
+            count(*) FILTER (WHERE merged_at < $9) AS merged,
+            count(*) FILTER (WHERE NOT (coalesce(closed_at < $9, false)
+                                        OR coalesce(withdrawn_at < $9, false)
+                                        OR coalesce(merged_at < $9, false))) AS open,
+            count(*) FILTER (WHERE reopened_to > 1) AS reopened,
+            count(*) FILTER (WHERE repeat) AS repeats,
+            count(*) FILTER (WHERE closed_at < $9 AND no_response) AS no_response
+     FROM c
+     GROUP BY category, channel, nature, department"
 );
 
 /// Complaints by day: the bucket of $9, the starts of the period's days in the playbook's
@@ -371,20 +375,14 @@ pub async fn figures(
     let (mut reopened, mut repeats, mut no_response) = (0, 0, 0);
     for r in &by {
         let n = count(r, "count");
-        let flag = |col: &str| if r.get::<bool, _>(col) { n } else { 0 };
-        let (closed, withdrawn, merged) = (flag("closed"), flag("withdrawn"), flag("merged"));
         k.received += n;
-        k.closed += closed;
-        k.withdrawn += withdrawn;
-        k.merged += merged;
-        if closed + withdrawn + merged == 0 {
-            k.open += n;
-        }
-        reopened += flag("reopened");
-        repeats += flag("repeat");
-        if closed > 0 {
-            no_response += flag("no_response");
-        }
+        k.closed += count(r, "closed");
+        k.withdrawn += count(r, "withdrawn");
+        k.merged += count(r, "merged");
+        k.open += count(r, "open");
+        reopened += count(r, "reopened");
+        repeats += count(r, "repeats");
+        no_response += count(r, "no_response");
         for (map, col) in [
             (&mut by_category, "category"),
             (&mut by_channel, "channel"),
