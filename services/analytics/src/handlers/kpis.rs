@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jiff::ToSpan as _;
 use jiff::civil::Date;
 use redress_calendar::Calendar;
 use redress_platform::commands::Refusal;
@@ -92,12 +91,10 @@ const COUNTS: &str = concat!(
      GROUP BY category, channel, nature, department"
 );
 
-/// Complaints by day: the bucket of $9, the starts of the period's days in the playbook's
-/// zone.
+/// Complaints by day of reception in the playbook's zone.
 const DAYS: &str = concat!(
     scope!(),
-    "SELECT width_bucket(received_at, $9::timestamptz[]) AS day, count(*) AS count
-     FROM c GROUP BY 1"
+    "SELECT received_day, count(*) AS count FROM c GROUP BY received_day"
 );
 
 /// The percentiles of the durations, and of the backlog's ages at $9. The backlog's are the
@@ -331,12 +328,9 @@ pub async fn figures(
         severity,
         department: q.department.trim(),
     };
-    let days = days_of(calendar, &period)?;
-    let day_starts: Vec<DateTime<Utc>> = days.iter().map(|d| d.1).collect();
-
     let (by, by_day, durations, rounds, approvals, neighbours) = tokio::try_join!(
         fetch(db, scope.query(COUNTS).bind(end)),
-        fetch(db, scope.query(DAYS).bind(&day_starts)),
+        fetch(db, scope.query(DAYS)),
         fetch_one(db, scope.query(DURATIONS).bind(end)),
         fetch(db, scope.query(ROUNDS)),
         fetch_one(db, scope.query(APPROVALS)),
@@ -401,12 +395,8 @@ pub async fn figures(
     k.by_department = counts(by_department);
     let mut per_day = BTreeMap::new();
     for r in &by_day {
-        // Bucket i is the i-th day; 0 and past the last, outside the period.
-        let day = usize::try_from(r.get::<i32, _>("day") - 1)
-            .ok()
-            .and_then(|i| days.get(i));
-        if let Some((label, _)) = day {
-            *per_day.entry(label.clone()).or_insert(0) += count(r, "count");
+        if let Some(day) = r.get::<Option<chrono::NaiveDate>, _>("received_day") {
+            per_day.insert(day.to_string(), count(r, "count"));
         }
     }
     k.by_day = counts(per_day);
@@ -529,17 +519,6 @@ fn bounds(calendar: &Calendar, period: &Period) -> Result<(DateTime<Utc>, DateTi
         start_of(calendar, period.from)?,
         start_of(calendar, period.until)?,
     ))
-}
-
-/// The period's days, named and with the instant each starts (a day is not always 24 hours
-/// in a zone with summer time).
-fn days_of(calendar: &Calendar, period: &Period) -> Result<Vec<(String, DateTime<Utc>)>, Refusal> {
-    period
-        .from
-        .series(1.day())
-        .take_while(|d| *d < period.until)
-        .map(|d| Ok((d.to_string(), start_of(calendar, d)?)))
-        .collect()
 }
 
 /// The periods of the same kind around a report's: up to [`MAX_HISTORY`] before it, it
