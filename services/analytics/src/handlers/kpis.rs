@@ -204,22 +204,48 @@ impl<'q> Scope<'q> {
     }
 }
 
-/// Runs a report's statement in its own transaction, so that the report's statements run
-/// side by side on the pool's connections.
-async fn fetch(db: &PgPool, q: Query<'_, Postgres, PgArguments>) -> Result<Vec<PgRow>, Refusal> {
-    let mut tx = db.begin().await?;
-    tx.execute(REPORTING).await?;
-    let rows = q.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(rows)
+/// How many of a report's statements run at once. Each reads a large part of a table, and
+/// on a two-core server more at once contend for memory and finish later together
+/// (measured over a million complaints: a year's report in 0.8 s two at a time, the longest
+/// first, against 0.95 s all at once).
+const AT_ONCE: usize = 2;
+
+/// Runs a report's statements, each in its own transaction on a connection of the pool,
+/// [`AT_ONCE`] at a time in the order they ask (the semaphore is first come, first served:
+/// ask for the longest first).
+struct Reader<'a> {
+    db: &'a PgPool,
+    turns: tokio::sync::Semaphore,
 }
 
-async fn fetch_one(db: &PgPool, q: Query<'_, Postgres, PgArguments>) -> Result<PgRow, Refusal> {
-    fetch(db, q)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Refusal::internal("an aggregate returned no row"))
+impl<'a> Reader<'a> {
+    fn new(db: &'a PgPool) -> Self {
+        Reader {
+            db,
+            turns: tokio::sync::Semaphore::new(AT_ONCE),
+        }
+    }
+
+    async fn fetch(&self, q: Query<'_, Postgres, PgArguments>) -> Result<Vec<PgRow>, Refusal> {
+        let _turn = self
+            .turns
+            .acquire()
+            .await
+            .map_err(|e| Refusal::internal(e.to_string()))?;
+        let mut tx = self.db.begin().await?;
+        tx.execute(REPORTING).await?;
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn fetch_one(&self, q: Query<'_, Postgres, PgArguments>) -> Result<PgRow, Refusal> {
+        self.fetch(q)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Refusal::internal("an aggregate returned no row"))
+    }
 }
 
 fn count(row: &PgRow, col: &str) -> u64 {
@@ -328,13 +354,15 @@ pub async fn figures(
         severity,
         department: q.department.trim(),
     };
-    let (by, by_day, durations, rounds, approvals, neighbours) = tokio::try_join!(
-        fetch(db, scope.query(COUNTS).bind(end)),
-        fetch(db, scope.query(DAYS)),
-        fetch_one(db, scope.query(DURATIONS).bind(end)),
-        fetch(db, scope.query(ROUNDS)),
-        fetch_one(db, scope.query(APPROVALS)),
-        neighbours(db, calendar, scope, &period),
+    // The longest first (over a year: the durations' sorts, then the grouped counts).
+    let reader = Reader::new(db);
+    let (durations, by, rounds, neighbours, by_day, approvals) = tokio::try_join!(
+        reader.fetch_one(scope.query(DURATIONS).bind(end)),
+        reader.fetch(scope.query(COUNTS).bind(end)),
+        reader.fetch(scope.query(ROUNDS)),
+        neighbours(&reader, calendar, scope, &period),
+        reader.fetch(scope.query(DAYS)),
+        reader.fetch_one(scope.query(APPROVALS)),
     )?;
 
     let mut k = Kpis {
@@ -541,7 +569,7 @@ struct Neighbour {
 /// Counts the complaints of the periods around `period` (see [`Neighbours`]): one statement
 /// for those before it and one for the next, each grouping by period and category.
 async fn neighbours(
-    db: &PgPool,
+    reader: &Reader<'_>,
     calendar: &Calendar,
     scope: Scope<'_>,
     period: &Period,
@@ -582,13 +610,13 @@ async fn neighbours(
             until,
             ..scope
         };
-        let rows = fetch(db, scope.query(BY_PERIOD).bind(&bounds)).await?;
+        let rows = reader.fetch(scope.query(BY_PERIOD).bind(&bounds)).await?;
         Ok::<_, Refusal>((bounds, rows))
     };
     let (before, after, first) = tokio::try_join!(
         counted(before),
         counted(after),
-        fetch_one(db, sqlx::query(FIRST_RECEIVED).bind(scope.playbook)),
+        reader.fetch_one(sqlx::query(FIRST_RECEIVED).bind(scope.playbook)),
     )?;
     for (bounds, rows) in [before, after] {
         for r in &rows {
