@@ -35,8 +35,8 @@ FROM generate_series(1, $2::int) g";
 const FACTS: [&str; 8] = [
     "INSERT INTO complaints (complaint_id, ticket, playbook, channel, received_at, repeat,
          nature, category, severity, urgency, closed_at, no_response, withdrawn_at, merged_at,
-         reopened_to, department, first_response_ms, first_response_business_ms, resolution_ms,
-         resolution_business_ms)
+         reopened_to, received_day, department, first_response_ms, first_response_business_ms,
+         resolution_ms, resolution_business_ms)
      SELECT id, 'RD-' || g, 'default', (ARRAY['phone', 'web', 'email', 'wechat'])[1 + h1 % 4],
             received, g % 10 = 0,
             (ARRAY['valid', 'invalid', 'unclear'])[1 + h2 % 3],
@@ -48,6 +48,7 @@ const FACTS: [&str; 8] = [
             CASE WHEN h3 BETWEEN 800 AND 829 THEN received + interval '1 day' END,
             CASE WHEN h3 BETWEEN 830 AND 849 THEN received + interval '2 hours' END,
             CASE WHEN g % 20 = 0 THEN 2 ELSE 1 END,
+            (received AT TIME ZONE 'Asia/Shanghai')::date,
             (ARRAY['logistics', 'finance', 'service', 'quality', 'service'])[1 + h3 % 5],
             (h1 % 240 + 1) * 60000, (h1 % 240 + 1) * 30000,
             CASE WHEN h3 < 800 THEN (h2 % 120 + 1) * 3600000 END,

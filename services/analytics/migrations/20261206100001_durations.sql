@@ -8,6 +8,9 @@
 -- The first round's department and first response, on the complaint: the report of a
 -- period reads the complaints alone.
 ALTER TABLE complaints
+    -- The day of the reception in the zone of the playbook's calendar: a report counts by
+    -- day without converting a million times.
+    ADD COLUMN received_day           date,
     -- The department of the first round, as its newest work version tells it.
     ADD COLUMN department             text NOT NULL DEFAULT '',
     -- The first round's assignment to its acceptance.
@@ -44,8 +47,8 @@ CREATE INDEX approvals_by_period ON approvals (playbook, received_at);
 -- Restamping a complaint's approvals looks them up by complaint.
 CREATE INDEX approvals_by_complaint ON approvals (complaint_id);
 
--- Facts recorded before: what SQL alone can tell (the durations need the calendar, and are
--- measured when the service starts).
+-- Facts recorded before: what SQL alone can tell (the durations and days need the
+-- calendar, and are measured when the service starts).
 UPDATE complaints c SET department = r.department
 FROM rounds r WHERE r.complaint_id = c.complaint_id AND r.round = 1;
 INSERT INTO rounds (complaint_id, round)
@@ -65,7 +68,8 @@ FROM complaints c WHERE c.complaint_id = t.complaint_id;
 UPDATE approvals t SET playbook = c.playbook, received_at = c.received_at
 FROM complaints c WHERE c.complaint_id = t.complaint_id;
 
--- Their durations are measured by the service when it starts, which empties this list.
+-- Their durations and days are measured by the service when it starts, which empties this
+-- list.
 CREATE TABLE unmeasured (
     kind text NOT NULL,
     key  text NOT NULL,

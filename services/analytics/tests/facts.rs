@@ -166,7 +166,7 @@ async fn tell(pool: &PgPool, rules: &Rules, complaint: Uuid, when: &str, fact: &
 /// Everything the facts derive for `complaint`, as text to compare.
 async fn derived(pool: &PgPool, complaint: Uuid) -> Vec<String> {
     sqlx::query(
-        "SELECT concat_ws(' ', c.received_at, c.department, c.first_response_ms,
+        "SELECT concat_ws(' ', c.received_at, c.received_day, c.department, c.first_response_ms,
                           c.first_response_business_ms, c.resolution_ms,
                           c.resolution_business_ms, c.closed_at)
          FROM complaints c WHERE c.complaint_id = $1
@@ -221,7 +221,7 @@ async fn facts_told_in_any_order_or_twice_come_to_the_same() {
         [
             // 30 minutes to accept; 25 h to resolve, of which Monday 7.5 and Tuesday 1
             // working hours.
-            "2026-11-23 01:00:00+00 logistics 1800000 1800000 90000000 30600000 \
+            "2026-11-23 01:00:00+00 2026-11-23 logistics 1800000 1800000 90000000 30600000 \
              2026-11-24 03:00:01+00",
             "1 default 2026-11-23 01:00:00+00 logistics met:first_response|met:resolution 1 5",
             // 14:00 to 15:00 on a working Monday.
@@ -291,4 +291,27 @@ async fn facts_told_in_any_order_or_twice_come_to_the_same() {
     .await
     .unwrap();
     assert_eq!((sliced.received, sliced.escalations), (2, 2));
+
+    // Days are the playbook's: 17:00 UTC on Monday is Tuesday 01:00 in Shanghai.
+    let late = Fact::Received {
+        ticket: "RD-2".into(),
+        channel: "web".into(),
+        received_at: Some(at("2026-11-23T17:00:00Z")),
+        repeat: false,
+    };
+    tell(&pool, &rules, Uuid::new_v4(), "2026-11-23T17:00:00Z", &late).await;
+    let k = figures(
+        &pool,
+        &rules,
+        &KpiQuery {
+            playbook: "default".into(),
+            period: "2026-11-23..2026-11-29".into(),
+            ..Default::default()
+        },
+        at("2026-11-30T01:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let days: Vec<(&str, u64)> = k.by_day.iter().map(|d| (d.key.as_str(), d.count)).collect();
+    assert_eq!(days, [("2026-11-23", 2), ("2026-11-24", 1)]);
 }

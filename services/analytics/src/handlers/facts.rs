@@ -10,7 +10,8 @@
 //! - the durations it ranks (first response, resolution, approval turnaround), measured here
 //!   in calendar and business time whenever a fact tells either of their ends, so that a
 //!   report sorts stored numbers instead of walking the calendar for every complaint;
-//! - the first round's department, on the complaint;
+//! - the day of the reception in the playbook's zone, and the first round's department, on
+//!   the complaint;
 //! - on each round, its deadlines met or breached and its escalations;
 //! - on rounds and approvals, their complaint's playbook and reception (the period key),
 //!   written with the fact and again when the reception is told.
@@ -19,7 +20,7 @@
 //! commits, so units touching one complaint run one after the other and each derives from
 //! what the one before it committed.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::time::opt_to_chrono;
 use redress_proto::v1::envelope::Payload;
@@ -30,7 +31,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::Rules;
-use crate::domain::duration::measure;
+use crate::domain::duration::{measure, to_jiff};
 
 /// What one event tells.
 pub enum Fact {
@@ -222,16 +223,20 @@ pub async fn apply(
             received_at,
             repeat,
         } => {
+            let received_at = received_at.or(at);
             sqlx::query(
                 "UPDATE complaints SET ticket = $2, channel = $3,
+                     received_day = CASE WHEN received_at IS NULL OR $4 < received_at
+                                         THEN $6 ELSE received_day END,
                      received_at = LEAST(received_at, $4), repeat = $5
                  WHERE complaint_id = $1",
             )
             .bind(complaint)
             .bind(ticket)
             .bind(channel)
-            .bind(received_at.or(at))
+            .bind(received_at)
             .bind(repeat)
+            .bind(received_at.and_then(|at| day_of(rules, told.playbook, at)))
             .execute(&mut *db)
             .await?;
             restamp(&mut *db, complaint).await?;
@@ -506,6 +511,18 @@ async fn ended(
     Ok(())
 }
 
+/// The day `at` falls on in the zone of playbook `key`'s calendar.
+fn day_of(rules: &Rules, key: &str, at: DateTime<Utc>) -> Option<NaiveDate> {
+    let date = to_jiff(at)
+        .to_zoned(rules.calendar_of(key)?.zone().clone())
+        .date();
+    NaiveDate::from_ymd_opt(
+        i32::from(date.year()),
+        u32::try_from(date.month()).ok()?,
+        u32::try_from(date.day()).ok()?,
+    )
+}
+
 /// Gives the complaint's rounds and approvals its playbook and reception, where they
 /// differ.
 async fn restamp(db: &mut PgConnection, complaint: Uuid) -> Result<(), Failure> {
@@ -662,6 +679,21 @@ pub async fn measure_recorded(pool: &PgPool, rules: &Rules) -> Result<u64, Failu
         for (kind, key) in &batch {
             match (kind.as_str(), key.parse::<Uuid>()) {
                 ("complaint", Ok(complaint)) => {
+                    let told: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+                        "SELECT playbook, received_at FROM complaints WHERE complaint_id = $1",
+                    )
+                    .bind(complaint)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((playbook, Some(at))) = told {
+                        sqlx::query(
+                            "UPDATE complaints SET received_day = $2 WHERE complaint_id = $1",
+                        )
+                        .bind(complaint)
+                        .bind(day_of(rules, &playbook, at))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     remeasure(rules, &mut tx, Pair::FirstResponse { complaint }).await?;
                     remeasure(rules, &mut tx, Pair::Resolution { complaint }).await?;
                 }

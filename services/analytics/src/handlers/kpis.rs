@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jiff::ToSpan as _;
 use jiff::civil::Date;
 use redress_calendar::Calendar;
 use redress_platform::commands::Refusal;
@@ -92,12 +91,10 @@ const COUNTS: &str = concat!(
      GROUP BY category, channel, nature, department"
 );
 
-/// Complaints by day: the bucket of $9, the starts of the period's days in the playbook's
-/// zone.
+/// Complaints by day of reception in the playbook's zone.
 const DAYS: &str = concat!(
     scope!(),
-    "SELECT width_bucket(received_at, $9::timestamptz[]) AS day, count(*) AS count
-     FROM c GROUP BY 1"
+    "SELECT received_day, count(*) AS count FROM c GROUP BY received_day"
 );
 
 /// The percentiles of the durations, and of the backlog's ages at $9. The backlog's are the
@@ -207,22 +204,48 @@ impl<'q> Scope<'q> {
     }
 }
 
-/// Runs a report's statement in its own transaction, so that the report's statements run
-/// side by side on the pool's connections.
-async fn fetch(db: &PgPool, q: Query<'_, Postgres, PgArguments>) -> Result<Vec<PgRow>, Refusal> {
-    let mut tx = db.begin().await?;
-    tx.execute(REPORTING).await?;
-    let rows = q.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(rows)
+/// How many of a report's statements run at once. Each reads a large part of a table, and
+/// on a two-core server more at once contend for memory and finish later together
+/// (measured over a million complaints: a year's report in 0.8 s two at a time, the longest
+/// first, against 0.95 s all at once).
+const AT_ONCE: usize = 2;
+
+/// Runs a report's statements, each in its own transaction on a connection of the pool,
+/// [`AT_ONCE`] at a time in the order they ask (the semaphore is first come, first served:
+/// ask for the longest first).
+struct Reader<'a> {
+    db: &'a PgPool,
+    turns: tokio::sync::Semaphore,
 }
 
-async fn fetch_one(db: &PgPool, q: Query<'_, Postgres, PgArguments>) -> Result<PgRow, Refusal> {
-    fetch(db, q)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Refusal::internal("an aggregate returned no row"))
+impl<'a> Reader<'a> {
+    fn new(db: &'a PgPool) -> Self {
+        Reader {
+            db,
+            turns: tokio::sync::Semaphore::new(AT_ONCE),
+        }
+    }
+
+    async fn fetch(&self, q: Query<'_, Postgres, PgArguments>) -> Result<Vec<PgRow>, Refusal> {
+        let _turn = self
+            .turns
+            .acquire()
+            .await
+            .map_err(|e| Refusal::internal(e.to_string()))?;
+        let mut tx = self.db.begin().await?;
+        tx.execute(REPORTING).await?;
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn fetch_one(&self, q: Query<'_, Postgres, PgArguments>) -> Result<PgRow, Refusal> {
+        self.fetch(q)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Refusal::internal("an aggregate returned no row"))
+    }
 }
 
 fn count(row: &PgRow, col: &str) -> u64 {
@@ -331,16 +354,15 @@ pub async fn figures(
         severity,
         department: q.department.trim(),
     };
-    let days = days_of(calendar, &period)?;
-    let day_starts: Vec<DateTime<Utc>> = days.iter().map(|d| d.1).collect();
-
-    let (by, by_day, durations, rounds, approvals, neighbours) = tokio::try_join!(
-        fetch(db, scope.query(COUNTS).bind(end)),
-        fetch(db, scope.query(DAYS).bind(&day_starts)),
-        fetch_one(db, scope.query(DURATIONS).bind(end)),
-        fetch(db, scope.query(ROUNDS)),
-        fetch_one(db, scope.query(APPROVALS)),
-        neighbours(db, calendar, scope, &period),
+    // The longest first (over a year: the durations' sorts, then the grouped counts).
+    let reader = Reader::new(db);
+    let (durations, by, rounds, neighbours, by_day, approvals) = tokio::try_join!(
+        reader.fetch_one(scope.query(DURATIONS).bind(end)),
+        reader.fetch(scope.query(COUNTS).bind(end)),
+        reader.fetch(scope.query(ROUNDS)),
+        neighbours(&reader, calendar, scope, &period),
+        reader.fetch(scope.query(DAYS)),
+        reader.fetch_one(scope.query(APPROVALS)),
     )?;
 
     let mut k = Kpis {
@@ -401,12 +423,8 @@ pub async fn figures(
     k.by_department = counts(by_department);
     let mut per_day = BTreeMap::new();
     for r in &by_day {
-        // Bucket i is the i-th day; 0 and past the last, outside the period.
-        let day = usize::try_from(r.get::<i32, _>("day") - 1)
-            .ok()
-            .and_then(|i| days.get(i));
-        if let Some((label, _)) = day {
-            *per_day.entry(label.clone()).or_insert(0) += count(r, "count");
+        if let Some(day) = r.get::<Option<chrono::NaiveDate>, _>("received_day") {
+            per_day.insert(day.to_string(), count(r, "count"));
         }
     }
     k.by_day = counts(per_day);
@@ -531,17 +549,6 @@ fn bounds(calendar: &Calendar, period: &Period) -> Result<(DateTime<Utc>, DateTi
     ))
 }
 
-/// The period's days, named and with the instant each starts (a day is not always 24 hours
-/// in a zone with summer time).
-fn days_of(calendar: &Calendar, period: &Period) -> Result<Vec<(String, DateTime<Utc>)>, Refusal> {
-    period
-        .from
-        .series(1.day())
-        .take_while(|d| *d < period.until)
-        .map(|d| Ok((d.to_string(), start_of(calendar, d)?)))
-        .collect()
-}
-
 /// The periods of the same kind around a report's: up to [`MAX_HISTORY`] before it, it
 /// (place 0) and the next (place 1), oldest first, with the complaints of the slice
 /// received in each by category (but for the report's own period, which the report counts
@@ -562,7 +569,7 @@ struct Neighbour {
 /// Counts the complaints of the periods around `period` (see [`Neighbours`]): one statement
 /// for those before it and one for the next, each grouping by period and category.
 async fn neighbours(
-    db: &PgPool,
+    reader: &Reader<'_>,
     calendar: &Calendar,
     scope: Scope<'_>,
     period: &Period,
@@ -603,13 +610,13 @@ async fn neighbours(
             until,
             ..scope
         };
-        let rows = fetch(db, scope.query(BY_PERIOD).bind(&bounds)).await?;
+        let rows = reader.fetch(scope.query(BY_PERIOD).bind(&bounds)).await?;
         Ok::<_, Refusal>((bounds, rows))
     };
     let (before, after, first) = tokio::try_join!(
         counted(before),
         counted(after),
-        fetch_one(db, sqlx::query(FIRST_RECEIVED).bind(scope.playbook)),
+        reader.fetch_one(sqlx::query(FIRST_RECEIVED).bind(scope.playbook)),
     )?;
     for (bounds, rows) in [before, after] {
         for r in &rows {
