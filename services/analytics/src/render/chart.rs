@@ -283,9 +283,10 @@ fn text_width(s: &str, px: f64) -> f64 {
         .sum()
 }
 
-/// East Asian wide characters: Hangul jamo, CJK (with kana and Yi), Hangul syllables, CJK
-/// compatibility ideographs and forms, fullwidth forms.
-fn is_wide(c: char) -> bool {
+/// East Asian wide characters (Hangul jamo, CJK with kana and Yi, Hangul syllables, CJK
+/// compatibility ideographs and forms, fullwidth forms, the supplementary ideographs): two
+/// columns in a terminal, about a full em in a chart label.
+pub fn is_wide(c: char) -> bool {
     matches!(
         c as u32,
         0x1100..=0x115F
@@ -295,6 +296,7 @@ fn is_wide(c: char) -> bool {
             | 0xFE30..=0xFE4F
             | 0xFF00..=0xFF60
             | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD
     )
 }
 

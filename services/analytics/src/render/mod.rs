@@ -7,6 +7,7 @@ mod csv;
 mod html;
 mod markdown;
 
+pub use self::chart::is_wide;
 pub use self::csv::csv;
 pub use self::html::html;
 pub use self::markdown::markdown;
