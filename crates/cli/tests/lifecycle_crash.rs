@@ -141,8 +141,11 @@ async fn kill_9_of_one_instance_of_each_service_changes_nothing_twice() {
         "killed one instance of each with {} complaints stored, {} assigned, {} deadlines known to intake",
         at_kill.0, at_kill.1, at_kill.2
     );
+    // Routing may assign a whole burst in one batch, so "assigned" alone can jump from none
+    // to all: the kill proves something while any service still has work for the burst
+    // (every complaint ends with two deadlines known to intake).
     assert!(
-        (at_kill.1 as usize) < N,
+        (at_kill.1 as usize) < N || (at_kill.2 as usize) < 2 * N,
         "the kill came too late to prove anything"
     );
     let mut a: Vec<Child> = ALL.iter().map(|s| serve(&env, &[s])).collect();
