@@ -52,6 +52,19 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Playbook `key` as a request names it, or the refusal naming the field.
+    pub fn playbook(
+        &self,
+        key: &str,
+    ) -> Result<&redress_playbook::Playbook, redress_platform::commands::Refusal> {
+        self.playbooks.get(key).map_err(|_| {
+            redress_platform::commands::Refusal::not_found(
+                "playbook",
+                format!("no playbook {key:?}"),
+            )
+        })
+    }
+
     /// The calendar of playbook `key`; none for a playbook not loaded.
     pub fn calendar_of(&self, key: &str) -> Option<&redress_calendar::Calendar> {
         let playbook = self.playbooks.get(key).ok()?;

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::domain::duration::{from_jiff, to_jiff};
 use crate::domain::schedule::{self, Due};
 use crate::domain::spike::{self, Threshold};
 use crate::{Analytics, IDENT};
@@ -38,14 +39,6 @@ impl Default for AnalyticsSettings {
     }
 }
 
-pub(crate) fn to_jiff(at: DateTime<Utc>) -> jiff::Timestamp {
-    jiff::Timestamp::from_microsecond(at.timestamp_micros()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-}
-
-pub(crate) fn from_jiff(at: jiff::Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(at.as_microsecond()).unwrap_or_default()
-}
-
 /// Ticks every `analytics.tick_ms` until shutdown.
 pub async fn run(analytics: Arc<Analytics>) -> anyhow::Result<()> {
     let mut ticks = tokio::time::interval(Duration::from_millis(analytics.settings.tick_ms.max(1)));
@@ -62,17 +55,9 @@ pub async fn run(analytics: Arc<Analytics>) -> anyhow::Result<()> {
     }
 }
 
-/// Since when, and up to when, the clock has been looked at.
-async fn origin(
-    db: &sqlx::PgPool,
-    now: DateTime<Utc>,
-) -> sqlx::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    sqlx::query(
-        "INSERT INTO origin (started_at, handled_until) VALUES ($1, $1) ON CONFLICT DO NOTHING",
-    )
-    .bind(now)
-    .execute(db)
-    .await?;
+/// Since when, and up to when, the clock has been looked at (the origin is written at
+/// start-up, by `rebuild_if_new`).
+async fn origin(db: &sqlx::PgPool) -> sqlx::Result<(DateTime<Utc>, DateTime<Utc>)> {
     let row = sqlx::query("SELECT started_at, handled_until FROM origin")
         .fetch_one(db)
         .await?;
@@ -83,7 +68,7 @@ async fn origin(
 pub async fn tick(analytics: &Analytics) -> anyhow::Result<()> {
     let now = analytics.ctx.clock.now();
     let db = &analytics.store.pool;
-    let (started, handled) = origin(db, now).await?;
+    let (started, handled) = origin(db).await?;
     let since = handled.max(started);
     if now <= since {
         return Ok(());

@@ -326,10 +326,7 @@ pub async fn figures(
     now: DateTime<Utc>,
 ) -> Result<Kpis, Refusal> {
     let key = q.playbook.trim();
-    let playbook = rules
-        .playbooks
-        .get(key)
-        .map_err(|_| Refusal::not_found("playbook", format!("no playbook {key:?}")))?;
+    let playbook = rules.playbook(key)?;
     let period = period::parse(&q.period, playbook.report.monthly_on_day)
         .map_err(|e| Refusal::malformed("period", e))?;
     let severity = q.severity.trim();

@@ -16,11 +16,7 @@ pub async fn handle(
     q: ReportFetch,
 ) -> Result<ReportFetchReply, Refusal> {
     let playbook = q.playbook.trim();
-    analytics
-        .rules
-        .playbooks
-        .get(playbook)
-        .map_err(|_| Refusal::not_found("playbook", format!("no playbook {playbook:?}")))?;
+    analytics.rules.playbook(playbook)?;
     let period = q.period.trim();
     let row = sqlx::query(
         "SELECT report_id, kind, period, made_at, kpis FROM reports

@@ -11,11 +11,7 @@ use crate::domain::period;
 
 pub async fn handle(analytics: Arc<Analytics>, q: SpikeQuery) -> Result<SpikeReply, Refusal> {
     let key = q.playbook.trim();
-    let playbook = analytics
-        .rules
-        .playbooks
-        .get(key)
-        .map_err(|_| Refusal::not_found("playbook", format!("no playbook {key:?}")))?;
+    let playbook = analytics.rules.playbook(key)?;
     // Days as the playbook's zone names them, compared as text (YYYY-MM-DD sorts as dates).
     let (from, until) = if q.period.trim().is_empty() {
         (String::new(), "9999-12-31".to_string())
