@@ -89,14 +89,32 @@ impl Handler for Analytics {
             .ok_or_else(|| Failure::Reject("an event of no complaint".into()))?;
         handlers::facts::apply(&self.rules, unit.db(), &told, input).await
     }
+
+    async fn apply_batch(
+        &self,
+        unit: &mut Unit,
+        batch: &[(&Event, &Self::Input)],
+    ) -> Result<(), Failure> {
+        let items = batch
+            .iter()
+            .map(|(event, fact)| {
+                handlers::facts::Told::of(event)
+                    .map(|told| (told, *fact))
+                    .ok_or_else(|| Failure::Reject("an event of no complaint".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        handlers::facts::apply_batch(&self.rules, unit.db(), &items).await
+    }
 }
 
 /// Runs one instance until the context's shutdown signal.
-pub async fn run(ctx: ServiceContext) -> anyhow::Result<()> {
+pub async fn run(mut ctx: ServiceContext) -> anyhow::Result<()> {
+    let settings: AnalyticsSettings = ctx.config.section("analytics")?;
+    ctx.config.settings.consumer.batch_size = settings.batch_size;
+    ctx.config.settings.consumer.batches_in_flight = settings.batches_in_flight;
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
     let calendars = redress_calendar::CalendarSet::builtin()?;
     calendars.prepare();
-    let settings: AnalyticsSettings = ctx.config.section("analytics")?;
     let analytics = Arc::new(Analytics {
         ctx: ctx.clone(),
         store: host.store(),

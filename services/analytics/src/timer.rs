@@ -31,11 +31,23 @@ use crate::{Analytics, IDENT};
 pub struct AnalyticsSettings {
     /// How often the clock is looked at for reports and spike checks.
     pub tick_ms: u64,
+    /// Most events folded in one unit of work (the kit's `consumer.batch_size` for the
+    /// other services).
+    pub batch_size: usize,
+    /// Batches folded at once. One by default: the events of one complaint meet on the same
+    /// rows, so concurrent batches mostly wait on each other's row locks, and no complaint
+    /// waits on this service, so it folds a burst in a few large units instead, leaving the
+    /// CPU to the services on the complaint's path.
+    pub batches_in_flight: usize,
 }
 
 impl Default for AnalyticsSettings {
     fn default() -> Self {
-        Self { tick_ms: 1000 }
+        Self {
+            tick_ms: 1000,
+            batch_size: 1024,
+            batches_in_flight: 1,
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! The facts of one complaint told in order, and told backwards with every event twice,
 //! come to the same rows: the durations measured, the first round's department, each
 //! round's deadlines and escalations, and the period key of rounds and approvals. The key
-//! figures of the week then count both complaints alike. Needs PostgreSQL (started as the
-//! other tests start it).
+//! figures of the week then count both complaints alike. Folded in batches (as the service
+//! folds a burst), in any order and with repetitions, they come to the same rows again.
+//! Needs PostgreSQL (started as the other tests start it).
 
 use chrono::{DateTime, Utc};
-use redress_analytics::handlers::facts::{Fact, Told, apply};
+use redress_analytics::handlers::facts::{Fact, Told, apply, apply_batch};
 use redress_analytics::handlers::kpis::figures;
 use redress_analytics::{IDENT, MIGRATOR, Rules};
 use redress_proto::time::ts;
@@ -188,8 +189,7 @@ async fn derived(pool: &PgPool, complaint: Uuid) -> Vec<String> {
     .collect()
 }
 
-#[tokio::test]
-async fn facts_told_in_any_order_or_twice_come_to_the_same() {
+async fn setup() -> (redress_testkit::TestDatabase, PgPool, Rules) {
     let db = redress_testkit::TestDatabase::start().await.unwrap();
     let config = db.config();
     let pool = redress_platform::db::connect(&config.settings.database, &IDENT)
@@ -205,6 +205,70 @@ async fn facts_told_in_any_order_or_twice_come_to_the_same() {
         .unwrap(),
         calendars: redress_calendar::CalendarSet::builtin().unwrap(),
     };
+    (db, pool, rules)
+}
+
+/// Folds `events` (a complaint, when, what) as one batch in one transaction.
+async fn tell_batch(pool: &PgPool, rules: &Rules, events: &[(Uuid, &str, &Fact)]) {
+    let items: Vec<(Told<'_>, &Fact)> = events
+        .iter()
+        .map(|(complaint, when, fact)| {
+            (
+                Told {
+                    complaint: *complaint,
+                    playbook: "default",
+                    ticket: "RD-1",
+                    at: Some(at(when)),
+                },
+                *fact,
+            )
+        })
+        .collect();
+    let mut tx = pool.begin().await.unwrap();
+    apply_batch(rules, &mut tx, &items).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn facts_folded_in_batches_come_to_what_one_by_one_does() {
+    let (_db, pool, rules) = setup().await;
+    let [single, whole, mixed, chunked] = [(); 4].map(|_| Uuid::new_v4());
+    let stories: Vec<Vec<(&str, Fact)>> = ["ap-single", "ap-whole", "ap-mixed", "ap-chunked"]
+        .into_iter()
+        .map(story)
+        .collect();
+    for (when, fact) in &stories[0] {
+        tell(&pool, &rules, single, when, fact).await;
+    }
+    // The whole life in one batch, in order.
+    let batch: Vec<(Uuid, &str, &Fact)> = stories[1].iter().map(|(w, f)| (whole, *w, f)).collect();
+    tell_batch(&pool, &rules, &batch).await;
+    // Backwards, every event twice, interleaved with another complaint's events in threes.
+    let mut chunks = stories[3].chunks(3).rev();
+    for (i, (when, fact)) in stories[2].iter().enumerate().rev() {
+        let mut batch = vec![(mixed, *when, fact), (mixed, *when, fact)];
+        if i % 3 == 0
+            && let Some(chunk) = chunks.next()
+        {
+            batch.extend(chunk.iter().map(|(w, f)| (chunked, *w, f)));
+        }
+        tell_batch(&pool, &rules, &batch).await;
+    }
+    for chunk in chunks {
+        let batch: Vec<(Uuid, &str, &Fact)> = chunk.iter().map(|(w, f)| (chunked, *w, f)).collect();
+        tell_batch(&pool, &rules, &batch).await;
+    }
+
+    let rows = derived(&pool, single).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(derived(&pool, whole).await, rows);
+    assert_eq!(derived(&pool, mixed).await, rows);
+    assert_eq!(derived(&pool, chunked).await, rows);
+}
+
+#[tokio::test]
+async fn facts_told_in_any_order_or_twice_come_to_the_same() {
+    let (_db, pool, rules) = setup().await;
     let (forward, backward) = (Uuid::new_v4(), Uuid::new_v4());
     for (when, fact) in story("ap-forward") {
         tell(&pool, &rules, forward, when, &fact).await;

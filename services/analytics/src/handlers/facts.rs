@@ -25,13 +25,14 @@ use redress_platform::events::{Event, Failure, Parsed};
 use redress_proto::time::opt_to_chrono;
 use redress_proto::v1::envelope::Payload;
 use redress_proto::v1::{Deadline, DeadlineState, WorkChange, WorkItem};
-use sqlx::postgres::{PgArguments, Postgres};
-use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::Rules;
 use crate::domain::duration::{measure, to_jiff};
+
+mod batch;
+pub use batch::apply_batch;
 
 /// What one event tells.
 pub enum Fact {
@@ -175,6 +176,7 @@ fn outcome(d: &Deadline, retracts: bool) -> (&'static str, i16) {
 }
 
 /// Whose facts an event tells, and when, apart from what it says.
+#[derive(Clone)]
 pub struct Told<'a> {
     pub complaint: Uuid,
     pub playbook: &'a str,
@@ -195,27 +197,63 @@ impl<'a> Told<'a> {
     }
 }
 
+/// Folds one event's fact into the facts.
 pub async fn apply(
     rules: &Rules,
     db: &mut PgConnection,
     told: &Told<'_>,
     fact: &Fact,
 ) -> Result<(), Failure> {
-    let (complaint, at) = (told.complaint, told.at);
-    // Every event names the complaint's playbook: the row exists, whichever comes first.
+    upsert_complaints(db, std::slice::from_ref(told)).await?;
+    fold(rules, db, told, fact).await
+}
+
+/// Gives every complaint told of its row (every event names its complaint's playbook, so the
+/// row exists whichever event comes first), in complaint order, and holds those rows' locks
+/// until the unit commits: units touching one complaint run one after the other, and each
+/// derives from what the one before it committed.
+pub(crate) async fn upsert_complaints(
+    db: &mut PgConnection,
+    told: &[Told<'_>],
+) -> Result<(), Failure> {
+    let mut rows: Vec<(Uuid, &str, &str)> = told
+        .iter()
+        .map(|t| (t.complaint, t.playbook, t.ticket))
+        .collect();
+    // One row per complaint (a statement may not change a row twice), the first that names
+    // a playbook and a ticket.
+    rows.sort_by(|a, b| {
+        (a.0, a.1.is_empty(), a.2.is_empty()).cmp(&(b.0, b.1.is_empty(), b.2.is_empty()))
+    });
+    rows.dedup_by_key(|r| r.0);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let playbooks: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let tickets: Vec<&str> = rows.iter().map(|r| r.2).collect();
     sqlx::query(
-        "INSERT INTO complaints (complaint_id, playbook, ticket) VALUES ($1, $2, $3)
+        "INSERT INTO complaints (complaint_id, playbook, ticket)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
          ON CONFLICT (complaint_id) DO UPDATE SET
              playbook = CASE WHEN complaints.playbook = '' THEN EXCLUDED.playbook
                              ELSE complaints.playbook END,
              ticket = CASE WHEN complaints.ticket = '' THEN EXCLUDED.ticket
                            ELSE complaints.ticket END",
     )
-    .bind(complaint)
-    .bind(told.playbook)
-    .bind(told.ticket)
-    .execute(&mut *db)
+    .bind(&ids)
+    .bind(&playbooks)
+    .bind(&tickets)
+    .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Folds one fact into the facts of a complaint whose row exists.
+async fn fold(
+    rules: &Rules,
+    db: &mut PgConnection,
+    told: &Told<'_>,
+    fact: &Fact,
+) -> Result<(), Failure> {
+    let (complaint, at) = (told.complaint, told.at);
     match fact {
         Fact::Received {
             ticket,
@@ -239,8 +277,8 @@ pub async fn apply(
             .bind(received_at.and_then(|at| day_of(rules, told.playbook, at)))
             .execute(&mut *db)
             .await?;
-            restamp(&mut *db, complaint).await?;
-            remeasure(rules, &mut *db, Pair::Resolution { complaint }).await?;
+            restamp(&mut *db, &[complaint]).await?;
+            remeasure(rules, &mut *db, Measured::Resolution, &[complaint]).await?;
         }
         Fact::Classified {
             nature,
@@ -276,7 +314,7 @@ pub async fn apply(
             .bind(level)
             .execute(&mut *db)
             .await?;
-            summarise_rounds(&mut *db, complaint, &[*round]).await?;
+            summarise_rounds(&mut *db, &[complaint], &[*round]).await?;
         }
         Fact::Deadlines(deadlines, retracts) => {
             for d in deadlines {
@@ -302,7 +340,7 @@ pub async fn apply(
                 .await?;
             }
             let rounds: Vec<i32> = deadlines.iter().map(|d| round_of(d.round)).collect();
-            summarise_rounds(&mut *db, complaint, &rounds).await?;
+            summarise_rounds(&mut *db, &vec![complaint; rounds.len()], &rounds).await?;
         }
         Fact::ApprovalAsked { approval_id, round } => {
             sqlx::query(
@@ -321,7 +359,7 @@ pub async fn apply(
             .bind(at)
             .execute(&mut *db)
             .await?;
-            remeasure(rules, &mut *db, Pair::Turnaround { approval_id }).await?;
+            remeasure_turnaround(rules, &mut *db, approval_id).await?;
         }
         Fact::ApprovalDecided {
             approval_id,
@@ -342,7 +380,7 @@ pub async fn apply(
             .bind(approved)
             .execute(&mut *db)
             .await?;
-            remeasure(rules, &mut *db, Pair::Turnaround { approval_id }).await?;
+            remeasure_turnaround(rules, &mut *db, approval_id).await?;
         }
         Fact::Answered {
             round,
@@ -454,10 +492,10 @@ async fn apply_work(
         .execute(&mut *db)
         .await?;
         if work.assigned_at.is_some() || work.accepted_at.is_some() {
-            remeasure(rules, &mut *db, Pair::FirstResponse { complaint }).await?;
+            remeasure(rules, &mut *db, Measured::FirstResponse, &[complaint]).await?;
         }
         if work.resolved_at.is_some() {
-            remeasure(rules, &mut *db, Pair::Resolution { complaint }).await?;
+            remeasure(rules, &mut *db, Measured::Resolution, &[complaint]).await?;
         }
     }
     match change {
@@ -523,138 +561,195 @@ fn day_of(rules: &Rules, key: &str, at: DateTime<Utc>) -> Option<NaiveDate> {
     )
 }
 
-/// Gives the complaint's rounds and approvals its playbook and reception, where they
-/// differ.
-async fn restamp(db: &mut PgConnection, complaint: Uuid) -> Result<(), Failure> {
+/// Gives the rounds and approvals of `complaints` their complaint's playbook and reception,
+/// where they differ.
+pub(crate) async fn restamp(db: &mut PgConnection, complaints: &[Uuid]) -> Result<(), Failure> {
     sqlx::query(
-        "WITH k AS (SELECT playbook, received_at FROM complaints WHERE complaint_id = $1),
+        "WITH k AS (SELECT c.complaint_id, c.playbook, c.received_at
+                    FROM unnest($1::uuid[]) AS u(id)
+                    JOIN complaints c ON c.complaint_id = u.id),
          r AS (UPDATE rounds t SET playbook = k.playbook, received_at = k.received_at FROM k
-               WHERE t.complaint_id = $1
+               WHERE t.complaint_id = k.complaint_id
                  AND (t.playbook, t.received_at) IS DISTINCT FROM (k.playbook, k.received_at))
          UPDATE approvals t SET playbook = k.playbook, received_at = k.received_at FROM k
-         WHERE t.complaint_id = $1
+         WHERE t.complaint_id = k.complaint_id
            AND (t.playbook, t.received_at) IS DISTINCT FROM (k.playbook, k.received_at)",
     )
-    .bind(complaint)
+    .bind(complaints)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Tells `rounds` of the complaint their deadlines met or breached and their escalations, as
-/// the facts of those now stand (a round told of only by these gets its row here).
-async fn summarise_rounds(
+/// Tells each (complaint, round) pair its deadlines met or breached and its escalations, as
+/// the facts of those now stand (a round told of only by these gets its row here). The two
+/// slices are the pairs' columns.
+pub(crate) async fn summarise_rounds(
     db: &mut PgConnection,
-    complaint: Uuid,
+    complaints: &[Uuid],
     rounds: &[i32],
 ) -> Result<(), Failure> {
     sqlx::query(
         "INSERT INTO rounds (complaint_id, round, playbook, received_at, settled, escalations)
-         SELECT $1, n.round, c.playbook, c.received_at,
+         SELECT n.id, n.round, c.playbook, c.received_at,
                 coalesce((SELECT string_agg(d.state || ':' || d.name, E'\\n'
                                             ORDER BY d.state, d.name)
                           FROM deadlines d
-                          WHERE d.complaint_id = $1 AND d.round = n.round
+                          WHERE d.complaint_id = n.id AND d.round = n.round
                             AND d.state IN ('met', 'breached')), ''),
                 (SELECT count(*) FROM escalations e
-                 WHERE e.complaint_id = $1 AND e.round = n.round)
-         FROM complaints c, (SELECT DISTINCT unnest($2::int[]) AS round) n
-         WHERE c.complaint_id = $1
+                 WHERE e.complaint_id = n.id AND e.round = n.round)
+         FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::int4[])) AS n(id, round)
+         JOIN complaints c ON c.complaint_id = n.id
+         ORDER BY n.id, n.round
          ON CONFLICT (complaint_id, round) DO UPDATE SET
              settled = EXCLUDED.settled, escalations = EXCLUDED.escalations
          WHERE (rounds.settled, rounds.escalations)
                IS DISTINCT FROM (EXCLUDED.settled, EXCLUDED.escalations)",
     )
-    .bind(complaint)
+    .bind(complaints)
     .bind(rounds)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// A duration the facts keep, between two times that different events tell.
+/// A duration kept on the complaint, between two times that different events tell.
 #[derive(Clone, Copy)]
-enum Pair<'a> {
+pub(crate) enum Measured {
     /// The first round's assignment to its acceptance: the complaint's first response.
-    FirstResponse { complaint: Uuid },
+    FirstResponse,
     /// The complaint's reception to its first round's resolution.
-    Resolution { complaint: Uuid },
-    /// An approval asked to decided.
-    Turnaround { approval_id: &'a str },
+    Resolution,
 }
 
-impl<'a> Pair<'a> {
-    /// Reads both ends, the complaint's playbook and the durations stored, by the key bound
-    /// first.
-    fn read(self) -> Query<'a, Postgres, PgArguments> {
-        let sql = match self {
-            Pair::FirstResponse { .. } => {
-                "SELECT r.assigned_at, r.accepted_at, c.playbook,
-                        c.first_response_ms, c.first_response_business_ms
-                 FROM complaints c
-                 LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
-                 WHERE c.complaint_id = $1"
-            }
-            Pair::Resolution { .. } => {
-                "SELECT c.received_at, r.resolved_at, c.playbook,
-                        c.resolution_ms, c.resolution_business_ms
-                 FROM complaints c
-                 LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1
-                 WHERE c.complaint_id = $1"
-            }
-            Pair::Turnaround { .. } => {
-                "SELECT a.asked_at, a.decided_at, c.playbook,
-                        a.turnaround_ms, a.turnaround_business_ms
-                 FROM approvals a JOIN complaints c USING (complaint_id)
-                 WHERE a.approval_id = $1"
-            }
-        };
-        self.bind_key(sqlx::query(sql))
-    }
-
-    /// Stores the durations, calendar and business, by the key bound first.
-    fn write(self, ms: Option<i64>, business_ms: Option<i64>) -> Query<'a, Postgres, PgArguments> {
-        let sql = match self {
-            Pair::FirstResponse { .. } => {
-                "UPDATE complaints SET first_response_ms = $2, first_response_business_ms = $3
-                 WHERE complaint_id = $1"
-            }
-            Pair::Resolution { .. } => {
-                "UPDATE complaints SET resolution_ms = $2, resolution_business_ms = $3
-                 WHERE complaint_id = $1"
-            }
-            Pair::Turnaround { .. } => {
-                "UPDATE approvals SET turnaround_ms = $2, turnaround_business_ms = $3
-                 WHERE approval_id = $1"
-            }
-        };
-        self.bind_key(sqlx::query(sql)).bind(ms).bind(business_ms)
-    }
-
-    fn bind_key(self, q: Query<'a, Postgres, PgArguments>) -> Query<'a, Postgres, PgArguments> {
+impl Measured {
+    /// Both ends, the playbook and the durations stored, of the complaints bound as `$1`
+    /// (joined from `unnest`: an index probe per complaint, where `= ANY` visits every
+    /// version of every row a burst has rewritten).
+    fn read(self) -> &'static str {
         match self {
-            Pair::FirstResponse { complaint } | Pair::Resolution { complaint } => q.bind(complaint),
-            Pair::Turnaround { approval_id } => q.bind(approval_id),
+            Measured::FirstResponse => {
+                "SELECT c.complaint_id, r.assigned_at, r.accepted_at, c.playbook,
+                        c.first_response_ms, c.first_response_business_ms
+                 FROM unnest($1::uuid[]) AS u(id)
+                 JOIN complaints c ON c.complaint_id = u.id
+                 LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1"
+            }
+            Measured::Resolution => {
+                "SELECT c.complaint_id, c.received_at, r.resolved_at, c.playbook,
+                        c.resolution_ms, c.resolution_business_ms
+                 FROM unnest($1::uuid[]) AS u(id)
+                 JOIN complaints c ON c.complaint_id = u.id
+                 LEFT JOIN rounds r ON r.complaint_id = c.complaint_id AND r.round = 1"
+            }
+        }
+    }
+
+    /// Stores the durations, calendar and business, of the complaints in `$1`.
+    fn write(self) -> &'static str {
+        match self {
+            Measured::FirstResponse => {
+                "UPDATE complaints c SET first_response_ms = u.ms,
+                     first_response_business_ms = u.business_ms
+                 FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u(id, ms, business_ms)
+                 WHERE c.complaint_id = u.id"
+            }
+            Measured::Resolution => {
+                "UPDATE complaints c SET resolution_ms = u.ms,
+                     resolution_business_ms = u.business_ms
+                 FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS u(id, ms, business_ms)
+                 WHERE c.complaint_id = u.id"
+            }
         }
     }
 }
 
-/// Measures `pair` from the ends the facts hold now, and stores it when that changed it.
-async fn remeasure(rules: &Rules, db: &mut PgConnection, pair: Pair<'_>) -> Result<(), Failure> {
-    let Some(row) = pair.read().fetch_optional(&mut *db).await? else {
-        return Ok(());
-    };
-    let ends: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (row.get(0), row.get(1));
-    let measured = match ends {
+/// Calendar and business milliseconds between two ends, when both are known.
+fn durations(
+    rules: &Rules,
+    playbook: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> (Option<i64>, Option<i64>) {
+    match (from, to) {
         (Some(from), Some(to)) => {
-            let m = measure(rules.calendar_of(row.get(2)), from, to);
+            let m = measure(rules.calendar_of(playbook), from, to);
             (Some(m.ms), m.business_ms)
         }
         _ => (None, None),
+    }
+}
+
+/// Measures `what` of `complaints` from the ends the facts hold now, and stores it where
+/// that changed it: one read and at most one write for all of them.
+pub(crate) async fn remeasure(
+    rules: &Rules,
+    db: &mut PgConnection,
+    what: Measured,
+    complaints: &[Uuid],
+) -> Result<(), Failure> {
+    let mut complaints = complaints.to_vec();
+    complaints.sort_unstable();
+    complaints.dedup();
+    if complaints.is_empty() {
+        return Ok(());
+    }
+    let rows = sqlx::query(what.read())
+        .bind(&complaints)
+        .fetch_all(&mut *db)
+        .await?;
+    let (mut ids, mut ms, mut business_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        let measured = durations(rules, row.get(3), row.get(1), row.get(2));
+        let stored: (Option<i64>, Option<i64>) = (row.get(4), row.get(5));
+        if measured != stored {
+            ids.push(row.get::<Uuid, _>(0));
+            ms.push(measured.0);
+            business_ms.push(measured.1);
+        }
+    }
+    if !ids.is_empty() {
+        sqlx::query(what.write())
+            .bind(&ids)
+            .bind(&ms)
+            .bind(&business_ms)
+            .execute(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Measures an approval's turnaround (asked to decided) from the ends the facts hold now,
+/// and stores it when that changed it.
+async fn remeasure_turnaround(
+    rules: &Rules,
+    db: &mut PgConnection,
+    approval_id: &str,
+) -> Result<(), Failure> {
+    let Some(row) = sqlx::query(
+        "SELECT a.asked_at, a.decided_at, c.playbook, a.turnaround_ms, a.turnaround_business_ms
+         FROM approvals a JOIN complaints c USING (complaint_id)
+         WHERE a.approval_id = $1",
+    )
+    .bind(approval_id)
+    .fetch_optional(&mut *db)
+    .await?
+    else {
+        return Ok(());
     };
+    let measured = durations(rules, row.get(2), row.get(0), row.get(1));
     let stored: (Option<i64>, Option<i64>) = (row.get(3), row.get(4));
     if measured != stored {
-        pair.write(measured.0, measured.1).execute(db).await?;
+        sqlx::query(
+            "UPDATE approvals SET turnaround_ms = $2, turnaround_business_ms = $3
+             WHERE approval_id = $1",
+        )
+        .bind(approval_id)
+        .bind(measured.0)
+        .bind(measured.1)
+        .execute(db)
+        .await?;
     }
     Ok(())
 }
@@ -694,11 +789,11 @@ pub async fn measure_recorded(pool: &PgPool, rules: &Rules) -> Result<u64, Failu
                         .execute(&mut *tx)
                         .await?;
                     }
-                    remeasure(rules, &mut tx, Pair::FirstResponse { complaint }).await?;
-                    remeasure(rules, &mut tx, Pair::Resolution { complaint }).await?;
+                    remeasure(rules, &mut tx, Measured::FirstResponse, &[complaint]).await?;
+                    remeasure(rules, &mut tx, Measured::Resolution, &[complaint]).await?;
                 }
                 ("approval", _) => {
-                    remeasure(rules, &mut tx, Pair::Turnaround { approval_id: key }).await?;
+                    remeasure_turnaround(rules, &mut tx, key).await?;
                 }
                 _ => {}
             }
