@@ -207,7 +207,9 @@ async fn publish_batch(
             Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
         }
     }
-    sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+    // Joined from unnest: an index probe per row (`= ANY` under a generic plan walks the
+    // index for every element of the array and costs several times more).
+    sqlx::query("DELETE FROM outbox o USING unnest($1::int8[]) AS u(seq) WHERE o.seq = u.seq")
         .bind(&published)
         .execute(&mut *tx)
         .await?;

@@ -210,7 +210,8 @@ pub async fn apply(
 
 /// Gives every complaint told of its row (every event names its complaint's playbook, so the
 /// row exists whichever event comes first), in complaint order, and holds those rows' locks
-/// until the unit commits: units touching one complaint run one after the other, and each
+/// until the unit commits (`ON CONFLICT DO UPDATE` locks the row even where its `WHERE`
+/// leaves it unchanged): units touching one complaint run one after the other, and each
 /// derives from what the one before it committed.
 pub(crate) async fn upsert_complaints(
     db: &mut PgConnection,
@@ -236,7 +237,8 @@ pub(crate) async fn upsert_complaints(
              playbook = CASE WHEN complaints.playbook = '' THEN EXCLUDED.playbook
                              ELSE complaints.playbook END,
              ticket = CASE WHEN complaints.ticket = '' THEN EXCLUDED.ticket
-                           ELSE complaints.ticket END",
+                           ELSE complaints.ticket END
+         WHERE complaints.playbook = '' OR complaints.ticket = ''",
     )
     .bind(&ids)
     .bind(&playbooks)
