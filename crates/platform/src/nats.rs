@@ -345,6 +345,13 @@ async fn settle(
     message: &jetstream::Message,
     outcome: Outcome,
 ) {
+    if let Outcome::Ack = outcome {
+        if let Err(e) = message.ack().await {
+            // The broker redelivers after AckWait; the inbox makes that harmless.
+            tracing::warn!(error = %e, "ack failed");
+        }
+        return;
+    }
     let (stream_sequence, delivered) = match message.info() {
         Ok(i) => (i.stream_sequence, i.delivered),
         Err(_) => (0, 1),
@@ -358,7 +365,7 @@ async fn settle(
     };
     let last_try = delivery.delivered >= options.settings.max_deliver;
     let result = match outcome {
-        Outcome::Ack => message.ack().await,
+        Outcome::Ack => unreachable!("acked above"),
         Outcome::Retry(reason) if !last_try => {
             options
                 .metrics
