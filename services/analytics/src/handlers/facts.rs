@@ -446,60 +446,9 @@ async fn apply_work(
     work: &WorkItem,
     change: WorkChange,
 ) -> Result<(), Failure> {
-    let round = round_of(work.round);
-    let version = i64::try_from(work.version).unwrap_or(i64::MAX);
-    let work_id: Option<Uuid> = work.work_id.parse().ok();
-    let proposal = work.proposal.as_ref();
-    sqlx::query(
-        "INSERT INTO rounds (complaint_id, round, work_id, department, work_version,
-             assigned_at, accepted_at, replied_at, resolved_at, compensation_minor, currency,
-             playbook, received_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, c.playbook, c.received_at
-         FROM complaints c WHERE c.complaint_id = $1
-         ON CONFLICT (complaint_id, round) DO UPDATE SET
-             work_id = COALESCE(rounds.work_id, EXCLUDED.work_id),
-             assigned_at = LEAST(rounds.assigned_at, EXCLUDED.assigned_at),
-             accepted_at = LEAST(rounds.accepted_at, EXCLUDED.accepted_at),
-             replied_at = LEAST(rounds.replied_at, EXCLUDED.replied_at),
-             resolved_at = LEAST(rounds.resolved_at, EXCLUDED.resolved_at),
-             department = CASE WHEN EXCLUDED.work_version >= rounds.work_version
-                               THEN EXCLUDED.department ELSE rounds.department END,
-             compensation_minor = CASE WHEN EXCLUDED.work_version >= rounds.work_version
-                               THEN EXCLUDED.compensation_minor ELSE rounds.compensation_minor END,
-             currency = CASE WHEN EXCLUDED.work_version >= rounds.work_version
-                               THEN EXCLUDED.currency ELSE rounds.currency END,
-             work_version = GREATEST(rounds.work_version, EXCLUDED.work_version)",
-    )
-    .bind(complaint)
-    .bind(round)
-    .bind(work_id)
-    .bind(&work.department)
-    .bind(version)
-    .bind(opt_to_chrono(&work.assigned_at))
-    .bind(opt_to_chrono(&work.accepted_at))
-    .bind(opt_to_chrono(&work.replied_at))
-    .bind(opt_to_chrono(&work.resolved_at))
-    .bind(proposal.map(|p| p.compensation_minor.max(0)).unwrap_or(0))
-    .bind(proposal.map(|p| p.currency.clone()).unwrap_or_default())
-    .execute(&mut *db)
-    .await?;
-    if round == 1 {
-        sqlx::query(
-            "UPDATE complaints c SET department = r.department
-             FROM rounds r
-             WHERE c.complaint_id = $1 AND r.complaint_id = $1 AND r.round = 1
-               AND c.department <> r.department",
-        )
-        .bind(complaint)
-        .execute(&mut *db)
-        .await?;
-        if work.assigned_at.is_some() || work.accepted_at.is_some() {
-            remeasure(rules, &mut *db, Measured::FirstResponse, &[complaint]).await?;
-        }
-        if work.resolved_at.is_some() {
-            remeasure(rules, &mut *db, Measured::Resolution, &[complaint]).await?;
-        }
-    }
+    let mut round = batch::Work::default();
+    round.add(complaint, work);
+    round.fold(rules, db).await?;
     match change {
         WorkChange::Merged => ended(db, complaint, Ending::Merged, at).await?,
         WorkChange::Withdrawn => ended(db, complaint, Ending::Withdrawn, at).await?,

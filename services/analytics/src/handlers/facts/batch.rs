@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use redress_platform::events::Failure;
 use redress_proto::time::opt_to_chrono;
-use redress_proto::v1::WorkChange;
+use redress_proto::v1::{WorkChange, WorkItem};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -182,7 +182,7 @@ impl<'a> Classified<'a> {
 /// Work versions, one per round, of changes that tell nothing but the round (a merge,
 /// withdrawal or reclassification is folded alone).
 #[derive(Default)]
-struct Work {
+pub(super) struct Work {
     seen: HashSet<(Uuid, i32)>,
     ids: Vec<Uuid>,
     rounds: Vec<i32>,
@@ -213,12 +213,19 @@ impl Work {
         ) {
             return false;
         }
-        let round = round_of(work.round);
-        if !self.seen.insert((told.complaint, round)) {
+        if self.seen.contains(&(told.complaint, round_of(work.round))) {
             return false;
         }
+        self.add(told.complaint, work);
+        true
+    }
+
+    /// Adds a version of one round of `complaint`'s work, whatever its change.
+    pub(super) fn add(&mut self, complaint: Uuid, work: &WorkItem) {
+        let round = round_of(work.round);
+        self.seen.insert((complaint, round));
         let proposal = work.proposal.as_ref();
-        self.ids.push(told.complaint);
+        self.ids.push(complaint);
         self.rounds.push(round);
         self.work_ids.push(work.work_id.parse().ok());
         self.departments.push(work.department.clone());
@@ -233,18 +240,17 @@ impl Work {
         self.currencies
             .push(proposal.map(|p| p.currency.clone()).unwrap_or_default());
         if round == 1 {
-            self.first_rounds.push(told.complaint);
+            self.first_rounds.push(complaint);
             if work.assigned_at.is_some() || work.accepted_at.is_some() {
-                self.responded.push(told.complaint);
+                self.responded.push(complaint);
             }
             if work.resolved_at.is_some() {
-                self.resolved_first.push(told.complaint);
+                self.resolved_first.push(complaint);
             }
         }
-        true
     }
 
-    async fn fold(self, rules: &Rules, db: &mut PgConnection) -> Result<(), Failure> {
+    pub(super) async fn fold(self, rules: &Rules, db: &mut PgConnection) -> Result<(), Failure> {
         if self.ids.is_empty() {
             return Ok(());
         }
