@@ -257,48 +257,18 @@ async fn fold(
 ) -> Result<(), Failure> {
     let (complaint, at) = (told.complaint, told.at);
     match fact {
-        Fact::Received {
-            ticket,
-            channel,
-            received_at,
-            repeat,
-        } => {
-            let received_at = received_at.or(at);
-            sqlx::query(
-                "UPDATE complaints SET ticket = $2, channel = $3,
-                     received_day = CASE WHEN received_at IS NULL OR $4 < received_at
-                                         THEN $6 ELSE received_day END,
-                     received_at = LEAST(received_at, $4), repeat = $5
-                 WHERE complaint_id = $1",
-            )
-            .bind(complaint)
-            .bind(ticket)
-            .bind(channel)
-            .bind(received_at)
-            .bind(repeat)
-            .bind(received_at.and_then(|at| day_of(rules, told.playbook, at)))
-            .execute(&mut *db)
-            .await?;
-            restamp(&mut *db, &[complaint]).await?;
-            remeasure(rules, &mut *db, Measured::Resolution, &[complaint]).await?;
+        // Folded as a batch of one: the same statement as a burst's.
+        Fact::Received { .. } => {
+            let item = (told.clone(), fact);
+            let mut received = batch::Received::default();
+            received.take(rules, &item);
+            received.fold(rules, db).await?;
         }
-        Fact::Classified {
-            nature,
-            category,
-            severity,
-            urgency,
-        } => {
-            sqlx::query(
-                "UPDATE complaints SET nature = $2, category = $3, severity = $4, urgency = $5
-                 WHERE complaint_id = $1",
-            )
-            .bind(complaint)
-            .bind(nature)
-            .bind(category)
-            .bind(severity)
-            .bind(urgency)
-            .execute(&mut *db)
-            .await?;
+        Fact::Classified { .. } => {
+            let item = (told.clone(), fact);
+            let mut classified = batch::Classified::default();
+            classified.take(&item);
+            classified.fold(db).await?;
         }
         Fact::Work(work, change) => apply_work(rules, db, complaint, at, work, *change).await?,
         Fact::Escalated {

@@ -63,7 +63,7 @@ pub async fn apply_batch(
 
 /// Receptions, one per complaint.
 #[derive(Default)]
-struct Received<'a> {
+pub(super) struct Received<'a> {
     seen: HashSet<Uuid>,
     ids: Vec<Uuid>,
     tickets: Vec<&'a str>,
@@ -74,7 +74,7 @@ struct Received<'a> {
 }
 
 impl<'a> Received<'a> {
-    fn take(&mut self, rules: &Rules, (told, fact): &'a (Told<'a>, &'a Fact)) -> bool {
+    pub(super) fn take(&mut self, rules: &Rules, (told, fact): &'a (Told<'a>, &'a Fact)) -> bool {
         let Fact::Received {
             ticket,
             channel,
@@ -98,7 +98,7 @@ impl<'a> Received<'a> {
         true
     }
 
-    async fn fold(self, rules: &Rules, db: &mut PgConnection) -> Result<(), Failure> {
+    pub(super) async fn fold(self, rules: &Rules, db: &mut PgConnection) -> Result<(), Failure> {
         if self.ids.is_empty() {
             return Ok(());
         }
@@ -126,7 +126,7 @@ impl<'a> Received<'a> {
 
 /// Classifications, one per complaint.
 #[derive(Default)]
-struct Classified<'a> {
+pub(super) struct Classified<'a> {
     seen: HashSet<Uuid>,
     ids: Vec<Uuid>,
     natures: Vec<&'a str>,
@@ -136,7 +136,7 @@ struct Classified<'a> {
 }
 
 impl<'a> Classified<'a> {
-    fn take(&mut self, (told, fact): &'a (Told<'a>, &'a Fact)) -> bool {
+    pub(super) fn take(&mut self, (told, fact): &'a (Told<'a>, &'a Fact)) -> bool {
         let Fact::Classified {
             nature,
             category,
@@ -157,7 +157,7 @@ impl<'a> Classified<'a> {
         true
     }
 
-    async fn fold(self, db: &mut PgConnection) -> Result<(), Failure> {
+    pub(super) async fn fold(self, db: &mut PgConnection) -> Result<(), Failure> {
         if self.ids.is_empty() {
             return Ok(());
         }
