@@ -99,6 +99,12 @@ pub struct ConsumerSettings {
     pub batch_size: usize,
     /// Batches of one consumer applied at once by one instance.
     pub batches_in_flight: usize,
+    /// How long a batch waits for more messages after its first before it is applied. Zero
+    /// (the default) for every consumer on a complaint's path, which must never wait; a
+    /// consumer nobody waits on (analytics) lingers so that it folds more per unit of work
+    /// and takes the CPU in fewer, larger slices.
+    #[serde(default)]
+    pub linger_ms: u64,
     /// Delay before a message whose handling failed for a transient reason comes back; it
     /// doubles with each delivery up to `max_retry_delay_ms`.
     pub retry_delay_ms: u64,
@@ -152,6 +158,7 @@ fn defaults() -> serde_json::Value {
             "concurrency": 64,
             "batch_size": 256,
             "batches_in_flight": 4,
+            "linger_ms": 0,
             "retry_delay_ms": 1000,
             "max_retry_delay_ms": 30000,
         },

@@ -14,6 +14,7 @@ use prost::Message as _;
 use redress_proto::subjects::{Stream, Subjects, headers};
 use redress_proto::v1::DeadLetter;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::{ConsumerSettings, NatsSettings, StreamSettings};
@@ -245,6 +246,7 @@ where
     let handler = Arc::new(handler);
     let batch_size = options.settings.batch_size.max(1);
     let in_flight = options.settings.batches_in_flight.max(1);
+    let linger = Duration::from_millis(options.settings.linger_ms);
     let permits = Arc::new(Semaphore::new(in_flight));
     let stream_name = options.subjects.stream_name(options.stream);
     'outer: loop {
@@ -276,6 +278,7 @@ where
             };
             let mut batch = Vec::new();
             let mut reopen = false;
+            let mut lingering: Option<Instant> = None;
             let mut next = first;
             loop {
                 match next {
@@ -290,10 +293,18 @@ where
                 if batch.len() >= batch_size {
                     break;
                 }
-                // Only what is already here: never wait to fill a batch.
+                // Only what is already here, unless the consumer lingers for more.
                 match messages.next().now_or_never() {
                     Some(n) => next = n,
-                    None => break,
+                    None if linger.is_zero() => break,
+                    None => {
+                        let deadline = *lingering.get_or_insert_with(|| Instant::now() + linger);
+                        tokio::select! {
+                            _ = options.shutdown.cancelled() => break,
+                            _ = tokio::time::sleep_until(deadline) => break,
+                            n = messages.next() => next = n,
+                        }
+                    }
                 }
             }
             if !batch.is_empty() {
@@ -516,6 +527,7 @@ mod tests {
             concurrency: 1,
             batch_size: 1,
             batches_in_flight: 1,
+            linger_ms: 0,
             retry_delay_ms: 1000,
             max_retry_delay_ms: 30_000,
         };

@@ -172,40 +172,18 @@ async fn publish_batch(
             stuck: 0,
         });
     }
-    let mut pending = Vec::with_capacity(rows.len());
     // (seq, reason, whether the failure is the row's own rather than the broker's mood)
     let mut failures: Vec<(i64, String, bool)> = Vec::new();
-    for row in &rows {
-        let seq = row.get::<i64, _>("seq");
-        let mut h = HeaderMap::new();
-        h.insert(headers::MSG_ID, row.get::<String, _>("msg_id").as_str());
-        if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
-            h.insert(headers::TRACEPARENT, tp.as_str());
-        }
-        if let Some(ts) = row.get::<Option<String>, _>("tracestate") {
-            h.insert(headers::TRACESTATE, ts.as_str());
-        }
-        let subject: String = row.get("subject");
-        let payload: Vec<u8> = row.get("payload");
-        match js.publish_with_headers(subject, h, payload.into()).await {
-            Ok(ack) => pending.push((seq, ack)),
-            Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
-        }
-    }
-    // Every publish must be stored by the broker before its row goes; a row that failed
-    // stays, and the broker drops the copies it already has when it is sent again.
-    let acked = futures::future::join_all(
-        pending
-            .into_iter()
-            .map(|(seq, ack)| async move { (seq, ack.await) }),
-    )
-    .await;
-    let mut published = Vec::with_capacity(acked.len());
-    for (seq, result) in acked {
-        match result {
-            Ok(_) => published.push(seq),
-            Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
-        }
+    let mut published = Vec::with_capacity(rows.len());
+    // Entries of key-value buckets (a complaint's text key) go first and are stored before
+    // the events of the same batch are sent: the broker stores each stream on its own, so an
+    // event sent right behind the key it needs can be stored, delivered and read before the
+    // key, and its reader would have to put it back and wait a retry delay for it.
+    let (first, rest): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .partition(|row| row.get::<&str, _>("subject").starts_with("$KV."));
+    for rows in [first, rest] {
+        publish_rows(js, &rows, &mut published, &mut failures).await;
     }
     // Joined from unnest: an index probe per row (`= ANY` under a generic plan walks the
     // index for every element of the array and costs several times more).
@@ -249,6 +227,51 @@ async fn publish_batch(
         failed: failures.len(),
         stuck,
     })
+}
+
+/// Publishes `rows` and waits until the broker stored each: the stored ones' `seq` go to
+/// `published`, the others to `failures`.
+async fn publish_rows(
+    js: &jetstream::Context,
+    rows: &[&sqlx::postgres::PgRow],
+    published: &mut Vec<i64>,
+    failures: &mut Vec<(i64, String, bool)>,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut pending = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq = row.get::<i64, _>("seq");
+        let mut h = HeaderMap::new();
+        h.insert(headers::MSG_ID, row.get::<String, _>("msg_id").as_str());
+        if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
+            h.insert(headers::TRACEPARENT, tp.as_str());
+        }
+        if let Some(ts) = row.get::<Option<String>, _>("tracestate") {
+            h.insert(headers::TRACESTATE, ts.as_str());
+        }
+        let subject: String = row.get("subject");
+        let payload: Vec<u8> = row.get("payload");
+        match js.publish_with_headers(subject, h, payload.into()).await {
+            Ok(ack) => pending.push((seq, ack)),
+            Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
+        }
+    }
+    // Every publish must be stored by the broker before its row goes; a row that failed
+    // stays, and the broker drops the copies it already has when it is sent again.
+    let acked = futures::future::join_all(
+        pending
+            .into_iter()
+            .map(|(seq, ack)| async move { (seq, ack.await) }),
+    )
+    .await;
+    for (seq, result) in acked {
+        match result {
+            Ok(_) => published.push(seq),
+            Err(e) => failures.push((seq, e.to_string(), own_fault(&e))),
+        }
+    }
 }
 
 /// Whether a failed publish says something about the message itself (too large, no stream

@@ -112,6 +112,7 @@ pub async fn run(mut ctx: ServiceContext) -> anyhow::Result<()> {
     let settings: AnalyticsSettings = ctx.config.section("analytics")?;
     ctx.config.settings.consumer.batch_size = settings.batch_size;
     ctx.config.settings.consumer.batches_in_flight = settings.batches_in_flight;
+    ctx.config.settings.consumer.linger_ms = settings.linger_ms;
     let mut host = Host::open(ctx.clone(), IDENT, &MIGRATOR).await?;
     let calendars = redress_calendar::CalendarSet::builtin()?;
     calendars.prepare();

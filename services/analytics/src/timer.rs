@@ -39,6 +39,11 @@ pub struct AnalyticsSettings {
     /// waits on this service, so it folds a burst in a few large units instead, leaving the
     /// CPU to the services on the complaint's path.
     pub batches_in_flight: usize,
+    /// How long a batch waits for more events after its first (the kit's
+    /// `consumer.linger_ms`). Reports are read in minutes, so a quarter second more costs
+    /// them nothing, while folding more events per unit of work costs less CPU per event
+    /// and leaves the cores to the services on the complaint's path more of the time.
+    pub linger_ms: u64,
 }
 
 impl Default for AnalyticsSettings {
@@ -47,6 +52,7 @@ impl Default for AnalyticsSettings {
             tick_ms: 1000,
             batch_size: 1024,
             batches_in_flight: 1,
+            linger_ms: 250,
         }
     }
 }
