@@ -337,3 +337,71 @@ async fn service_sessions_have_timeouts() {
     assert!(err.to_string().contains("statement timeout"), "{err}");
     service.stop().await.unwrap();
 }
+
+/// A relay batch's key-value entries are stored before its events are sent, however the rows
+/// were queued: a reader that receives an event finds the key it needs (a complaint's text
+/// key) already there. The broker's own storage times show the order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_s_keys_are_stored_before_its_events_are_sent() {
+    let env = TestEnv::start().await.unwrap();
+    let subjects = env.subjects();
+    let js = async_nats::jetstream::new(env.nats_client().await.unwrap());
+    js.get_or_create_stream(redress_client::sealed::bucket_stream(
+        &subjects.text_keys_bucket(),
+    ))
+    .await
+    .unwrap();
+    let keys = js.get_key_value(subjects.text_keys_bucket()).await.unwrap();
+    let service = start(&env).await;
+    let pool = env.admin_pool().await.unwrap();
+
+    // Each event is queued before its key: the order least favourable to the reader.
+    let good = subjects.event_of(EventKind::ComplaintReopened);
+    let ids: Vec<Uuid> = (0..200).map(|_| Uuid::now_v7()).collect();
+    let body = closed("queued").encode_to_vec();
+    let (mut msg_ids, mut to, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+    for id in &ids {
+        msg_ids.push(format!("ev-{id}"));
+        to.push(good.clone());
+        payloads.push(body.clone());
+        msg_ids.push(format!("key-{id}"));
+        to.push(subjects.text_key(&id.to_string()));
+        payloads.push(vec![7u8; 32]);
+    }
+    sqlx::query(
+        "INSERT INTO kit.outbox (msg_id, subject, payload)
+         SELECT m.id, m.subject, m.payload
+         FROM unnest($1::text[], $2::text[], $3::bytea[])
+              WITH ORDINALITY AS m(id, subject, payload, n)
+         ORDER BY m.n",
+    )
+    .bind(&msg_ids)
+    .bind(&to)
+    .bind(&payloads)
+    .execute(&pool)
+    .await
+    .unwrap();
+    eventually("every event stored", Duration::from_secs(30), || async {
+        env.events(good.clone()).await.unwrap().len() == ids.len()
+    })
+    .await;
+
+    let events = env.stream_messages(Stream::Events, good).await.unwrap();
+    for event in &events {
+        let msg_id = event
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_string())
+            .unwrap();
+        let id = msg_id.strip_prefix("ev-").unwrap();
+        let key = keys.entry(id).await.unwrap().expect("every key stored");
+        let stored = event.info().unwrap().published;
+        assert!(
+            key.created < stored,
+            "{msg_id} was stored at {stored}, before its key ({})",
+            key.created
+        );
+    }
+    service.stop().await.unwrap();
+}
