@@ -99,7 +99,8 @@ pub struct ConsumerSettings {
     pub batch_size: usize,
     /// Batches of one consumer applied at once by one instance.
     pub batches_in_flight: usize,
-    /// How long a batch waits for more messages after its first before it is applied. Zero
+    /// How long a batch waits for more messages, from the moment nothing more is waiting
+    /// after its first, before it is applied. Zero
     /// (the default) for every consumer on a complaint's path, which must never wait; a
     /// consumer nobody waits on (analytics) lingers so that it folds more per unit of work
     /// and takes the CPU in fewer, larger slices.
