@@ -305,7 +305,8 @@ async fn forged_events_are_refused() {
     service.stop().await.unwrap();
 }
 
-/// A service's sessions carry the configured statement, lock and idle-in-transaction timeouts.
+/// A service's sessions carry the configured statement, lock and idle-in-transaction timeouts,
+/// and plan the way its statements need (generic plans on indexes, never JIT-compiled).
 #[tokio::test(flavor = "multi_thread")]
 async fn service_sessions_have_timeouts() {
     use sqlx::Connection as _;
@@ -318,6 +319,9 @@ async fn service_sessions_have_timeouts() {
         ("statement_timeout", "30s"),
         ("lock_timeout", "10s"),
         ("idle_in_transaction_session_timeout", "1min"),
+        ("plan_cache_mode", "force_generic_plan"),
+        ("enable_seqscan", "off"),
+        ("jit", "off"),
     ] {
         let shown: String = sqlx::query_scalar(&format!("SHOW {name}"))
             .fetch_one(&mut conn)
