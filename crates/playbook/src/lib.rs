@@ -559,25 +559,35 @@ impl RungAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnCall {
-    /// One person per ISO week, in turn (week number modulo the rota's length).
+    /// One person per ISO week (Monday to Sunday), in turn.
     pub rota: Vec<String>,
     /// The urgencies that page.
     #[serde(default = "urgent_and_emergency")]
     pub urgencies: Vec<Urgency>,
 }
 
+/// Monday of ISO week 1 of 2026, and the turn it had (2026 × 53 + 1).
+const ROTA_MONDAY: jiff::civil::Date = jiff::civil::date(2025, 12, 29);
+const ROTA_FIRST_TURN: i64 = 2026 * 53 + 1;
+
 fn urgent_and_emergency() -> Vec<Urgency> {
     vec![Urgency::Urgent, Urgency::Emergency]
 }
 
 impl OnCall {
-    /// Who is on call in ISO week `week` of `year`.
-    pub fn on_duty(&self, year: i32, week: u32) -> Option<&str> {
+    /// Who is on call in the week (Monday to Sunday) of `day`, a date in the calendar's zone.
+    pub fn on_duty(&self, day: jiff::civil::Date) -> Option<&str> {
         if self.rota.is_empty() {
             return None;
         }
-        let n = (i64::from(year) * 53 + i64::from(week)).rem_euclid(self.rota.len() as i64);
-        self.rota.get(n as usize).map(String::as_str)
+        // Weeks are counted on from one Monday, so the turn passes to the next person at a
+        // year's end too: numbering weeks within each year jumped a week after a year of 52
+        // and gave someone two weeks running. Counted so that 2026's weeks keep the people
+        // that numbering gave them: a deployment's current rota does not change under it.
+        let days = day.since(ROTA_MONDAY).ok()?.get_days();
+        let week = i64::from(days.div_euclid(7)) + ROTA_FIRST_TURN;
+        let n = week.rem_euclid(self.rota.len() as i64);
+        self.rota.get(usize::try_from(n).ok()?).map(String::as_str)
     }
 }
 
@@ -1848,9 +1858,55 @@ mod tests {
             rota: vec!["a".into(), "b".into()],
             urgencies: vec![Urgency::Urgent],
         };
-        // One person a week, in turn.
-        assert_ne!(on_call.on_duty(2026, 48), on_call.on_duty(2026, 49));
-        assert_eq!(on_call.on_duty(2026, 48), on_call.on_duty(2026, 50));
+        let day = |y, m, d| jiff::civil::date(y, m, d);
+        // One person a week, in turn, Monday to Sunday.
+        assert_ne!(
+            on_call.on_duty(day(2026, 11, 23)),
+            on_call.on_duty(day(2026, 11, 30))
+        );
+        assert_eq!(
+            on_call.on_duty(day(2026, 11, 23)),
+            on_call.on_duty(day(2026, 12, 7))
+        );
+        assert_eq!(
+            on_call.on_duty(day(2026, 11, 23)),
+            on_call.on_duty(day(2026, 11, 29))
+        );
+    }
+
+    /// The turn passes on every Monday, across the end of years of 52 and of 53 ISO weeks
+    /// alike, so nobody is on call two weeks running or skipped.
+    #[test]
+    fn the_rota_turns_every_week_across_year_ends() {
+        let on_call = OnCall {
+            rota: vec!["a".into(), "b".into(), "c".into()],
+            urgencies: vec![Urgency::Urgent],
+        };
+        let position = |day| {
+            on_call
+                .rota
+                .iter()
+                .position(|p| Some(p.as_str()) == on_call.on_duty(day))
+        };
+        // 2026 has 53 ISO weeks, 2027 52; a date before the counting Monday counts back.
+        let mut monday = jiff::civil::date(2024, 12, 30);
+        let mut last = position(monday).unwrap();
+        for _ in 0..52 * 6 {
+            monday = monday.checked_add(jiff::Span::new().days(7)).unwrap();
+            let now = position(monday).unwrap();
+            assert_eq!(now, (last + 1) % 3, "{monday}");
+            let sunday = monday.checked_add(jiff::Span::new().days(6)).unwrap();
+            assert_eq!(position(sunday), Some(now), "{sunday}");
+            last = now;
+        }
+        // 2026's weeks keep the turns the earlier numbering (year × 53 + ISO week) gave.
+        for week in 1..=53 {
+            let d = jiff::civil::ISOWeekDate::new(2026, week, jiff::civil::Weekday::Wednesday)
+                .unwrap()
+                .date();
+            let old = (2026 * 53 + i64::from(week)).rem_euclid(3) as usize;
+            assert_eq!(position(d), Some(old), "week {week}");
+        }
     }
 
     #[test]

@@ -230,9 +230,8 @@ fn off_hours(
     let local = deadline::to_jiff(at)
         .ok()?
         .to_zoned(calendar.zone().clone())
-        .date()
-        .iso_week_date();
-    let who = on_call.on_duty(i32::from(local.year()), u32::try_from(local.week()).ok()?)?;
+        .date();
+    let who = on_call.on_duty(local)?;
     Some((who.to_string(), at, opening))
 }
 
