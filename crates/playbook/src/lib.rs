@@ -581,9 +581,9 @@ impl OnCall {
             return None;
         }
         // Weeks are counted on from one Monday, so the turn passes to the next person at a
-        // year's end too: numbering weeks within each year jumped a week after a year of 52
-        // and gave someone two weeks running. Counted so that 2026's weeks keep the people
-        // that numbering gave them: a deployment's current rota does not change under it.
+        // year's end too: numbering weeks within each year jumped a week after a year of 52,
+        // which gave someone two weeks running or skipped someone. Counted so that 2026's
+        // weeks keep the people that numbering gave them: a current rota does not change.
         let days = day.since(ROTA_MONDAY).ok()?.get_days();
         let week = i64::from(days.div_euclid(7)) + ROTA_FIRST_TURN;
         let n = week.rem_euclid(self.rota.len() as i64);
