@@ -1198,6 +1198,20 @@ async fn a_complainant_who_rejects_the_reply_gets_a_new_proposal_in_the_same_rou
         .wait_for(ticket, "back in progress", |s| s.status == "in_progress")
         .await;
     assert_eq!(s.round, 1);
+    // A resend that comes after the work moved on is still the same answer (an adapter
+    // retrying after a timeout); the other answer is refused, as nothing new was replied.
+    let late = stack
+        .client
+        .respond(ticket, &secret, false, "催了也没用，要求退款")
+        .await
+        .unwrap();
+    assert!(late.already);
+    let e = stack
+        .client
+        .respond(ticket, &secret, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), (QueryErrorCode::WrongState, "accept".into()));
     assert!(
         s.history
             .iter()

@@ -85,6 +85,27 @@ async fn answer(intake: &Intake, payload: &[u8]) -> Outcome {
     }
 }
 
+/// Whether the complaint's history has no reply after its latest answer. Both lines are
+/// written under the complaint's row lock, so their order in the history is the order of
+/// the acts.
+async fn no_reply_since_the_answer(
+    unit: &mut redress_platform::Unit,
+    id: uuid::Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT NOT EXISTS (
+             SELECT 1 FROM history r
+             WHERE r.complaint_id = $1 AND r.event = $2
+               AND r.seq > (SELECT max(a.seq) FROM history a
+                            WHERE a.complaint_id = $1 AND a.event = $3))",
+    )
+    .bind(id)
+    .bind(redress_proto::EventKind::Work(redress_proto::v1::WorkChange::Replied).name())
+    .bind(redress_proto::EventKind::ComplaintResponded.name())
+    .fetch_one(unit.db())
+    .await
+}
+
 async fn respond(
     intake: &Intake,
     ticket: &str,
@@ -114,10 +135,17 @@ async fn respond(
             already,
         })
     };
-    // The reply now waiting was answered before: the same answer is told again.
-    if row.get::<Option<i64>, _>("responded_version") == Some(version)
-        && let Some(at) = row.get::<Option<DateTime<Utc>>, _>("responded_at")
-    {
+    let status: String = row.get("status");
+    // The reply now waiting was answered before: the same answer is told again. So is an
+    // answer repeated after its consequence moved the work on (a rejection sends it back to
+    // the department, a new version), as long as no reply has been made since: a channel
+    // adapter that resends after a timeout must not be told there is nothing to answer.
+    let repeated = match row.get::<Option<i64>, _>("responded_version") {
+        Some(answered) if answered == version => true,
+        Some(_) if status != "replied" => no_reply_since_the_answer(&mut unit, id).await?,
+        _ => false,
+    };
+    if repeated && let Some(at) = row.get::<Option<DateTime<Utc>>, _>("responded_at") {
         let earlier: bool = row.get("responded_accept");
         if earlier == accept {
             return Ok(answered(at, accept, true));
@@ -128,7 +156,6 @@ async fn respond(
             "this reply was answered already, the other way",
         ));
     }
-    let status: String = row.get("status");
     if status != "replied" {
         return Ok(error(
             QueryErrorCode::WrongState,
