@@ -444,7 +444,8 @@ pub struct Sla {
     /// For each deadline name the first entry whose severity and urgency match applies.
     pub deadlines: Vec<DeadlinePolicy>,
     /// A warning goes out when this share (in %) of a deadline's time has passed and it is
-    /// not met yet; none means no warnings.
+    /// not met yet; none means no warnings. The share is of working time for business-hour
+    /// and working-day limits, of elapsed time for other limits and for emergency work.
     #[serde(default)]
     pub warn_at_percent: Option<u32>,
     /// The escalation ladder: who is told what as a deadline's time runs out, and after.
@@ -476,7 +477,8 @@ pub struct Rung {
 /// When a rung is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RungAt {
-    /// This share (in %) of the deadline's time has gone.
+    /// This share (in %) of the deadline's time has gone, counted as
+    /// [`Sla::warn_at_percent`] counts it.
     Share(u32),
     /// The deadline was breached, this long ago (none: at the breach).
     Breach(Option<DeadlineSpan>),

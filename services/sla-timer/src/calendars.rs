@@ -149,7 +149,7 @@ pub async fn replay(sla: &SlaTimer, fingerprint: &str) -> Result<u64, CommitErro
         let now = sla.ctx.clock.now();
         let mut unit = sla.store.begin().await?;
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, started_at, base_due_at, warn_at, warned_at, told_version
+            "SELECT {COLUMNS}, started_at, base_due_at, warn_at, warned_at, told_version, at_once
              FROM deadlines
              WHERE state IN ('armed', 'paused') AND id > $1
              ORDER BY id LIMIT $2 FOR UPDATE"
@@ -234,9 +234,13 @@ pub async fn replay(sla: &SlaTimer, fingerprint: &str) -> Result<u64, CommitErro
                 .ok()
                 .and_then(|pb| pb.sla.warn_at_percent);
             let warn_at: Option<DateTime<Utc>> = match pct {
-                Some(pct) if !d.name.starts_with("evidence_") => {
-                    Some(started + (due - started) * i32::try_from(pct).unwrap_or(0) / 100)
-                }
+                Some(pct) if !d.name.starts_with("evidence_") => Some(deadline::share_at(
+                    Some(calendar),
+                    deadline::Measure::new(&d.limit_text, row.get("at_once")),
+                    started,
+                    due,
+                    pct,
+                )),
                 _ => row.get("warn_at"),
             };
             // A warning already given stands unless its point now lies ahead: then it is given

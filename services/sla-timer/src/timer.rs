@@ -114,6 +114,7 @@ pub async fn climb_due(sla: &SlaTimer) -> Result<usize, CommitError> {
         let started: chrono::DateTime<chrono::Utc> = row.get("started_at");
         let next: i32 = row.get("ladder_next");
         let at_once: bool = row.get("at_once");
+        let measure = crate::domain::deadline::Measure::new(&d.limit_text, at_once);
         let steps = match sla.playbooks.get(&d.playbook) {
             Ok(pb) => ladder::of(pb, &d.name),
             Err(_) => Vec::new(),
@@ -126,7 +127,7 @@ pub async fn climb_due(sla: &SlaTimer) -> Result<usize, CommitError> {
             set_ladder(&mut unit, &d, next, None).await?;
             continue;
         };
-        let Ok(planned) = ladder::due(calendar, &step.when, started, d.due_at) else {
+        let Ok(planned) = ladder::due(calendar, &step.when, measure, started, d.due_at) else {
             set_ladder(&mut unit, &d, next, None).await?;
             continue;
         };
@@ -134,7 +135,7 @@ pub async fn climb_due(sla: &SlaTimer) -> Result<usize, CommitError> {
         let after_breach = matches!(step.when, RungAt::Breach(_));
         if !after_breach && breached {
             // The breach overtook it: a reminder now would say less than the breach did.
-            let then = following(calendar, &steps, next + 1, started, d.due_at);
+            let then = following(calendar, &steps, next + 1, measure, (started, d.due_at));
             set_ladder(&mut unit, &d, next + 1, then).await?;
             continue;
         }
@@ -187,7 +188,7 @@ pub async fn climb_due(sla: &SlaTimer) -> Result<usize, CommitError> {
             "escalation ladder"
         );
         unit.count("sla_ladder_total", 1);
-        let then = following(calendar, &steps, next + 1, started, d.due_at);
+        let then = following(calendar, &steps, next + 1, measure, (started, d.due_at));
         set_ladder(&mut unit, &d, next + 1, then).await?;
     }
     unit.commit().await?;
@@ -225,16 +226,17 @@ async fn met_late(unit: &mut redress_platform::Unit, d: &StoredDeadline) -> sqlx
     .await
 }
 
-/// When rung `n` of `steps` falls due; none past the last.
+/// When rung `n` of `steps` falls due for a deadline counted in `measure` that runs from
+/// `started` to `due`; none past the last.
 fn following(
     calendar: &redress_calendar::Calendar,
     steps: &[crate::domain::ladder::Step<'_>],
     n: i32,
-    started: chrono::DateTime<chrono::Utc>,
-    due: chrono::DateTime<chrono::Utc>,
+    measure: crate::domain::deadline::Measure<'_>,
+    (started, due): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
 ) -> Option<chrono::DateTime<chrono::Utc>> {
     let step = steps.get(usize::try_from(n).ok()?)?;
-    crate::domain::ladder::due(calendar, &step.when, started, due).ok()
+    crate::domain::ladder::due(calendar, &step.when, measure, started, due).ok()
 }
 
 async fn set_ladder(

@@ -110,10 +110,7 @@ pub fn with_waits(
         source,
     };
     let span: S = limit.parse().map_err(calendar_error)?;
-    let business = matches!(
-        span,
-        S::BusinessMinutes(_) | S::BusinessHours(_) | S::WorkingDays(_)
-    );
+    let business = counts_working_time(&span);
     let mut waits = waits.to_vec();
     waits.sort();
     let mut due = base;
@@ -147,6 +144,64 @@ pub fn with_waits(
         };
     }
     Ok(Clock::Running(due))
+}
+
+/// Whether a limit's clock runs only in working time (business hours and minutes, working
+/// days) rather than on the wall.
+fn counts_working_time(span: &redress_calendar::DeadlineSpan) -> bool {
+    use redress_calendar::DeadlineSpan as S;
+    matches!(
+        span,
+        S::BusinessMinutes(_) | S::BusinessHours(_) | S::WorkingDays(_)
+    )
+}
+
+/// What a share of a deadline's time is counted in: the deadline's limit as the playbook
+/// states it, and whether its work is an emergency.
+#[derive(Debug, Clone, Copy)]
+pub struct Measure<'a> {
+    pub limit: &'a str,
+    pub emergency: bool,
+}
+
+impl<'a> Measure<'a> {
+    pub fn new(limit: &'a str, emergency: bool) -> Self {
+        Self { limit, emergency }
+    }
+}
+
+/// The instant `percent`% of a deadline's time has gone, for warnings and the ladder's
+/// share rungs. The share is of the time the limit counts: working time for business and
+/// working-day limits, so 80% of "5 working days" falls on the fourth working day and not on
+/// the weekend before the last one (where a wall-clock share lands, leaving no working time
+/// to act on the warning); elapsed time for wall-clock limits. Emergency work is handled
+/// around the clock, so its shares are of elapsed time whatever the limit: a supervisor
+/// told at 1% of a major emergency hears of it in the night, not at Monday's opening. A
+/// limit that names no span (a committed date) or a calendar that cannot say falls back to
+/// the elapsed share.
+pub fn share_at(
+    calendar: Option<&redress_calendar::Calendar>,
+    Measure { limit, emergency }: Measure<'_>,
+    started: DateTime<Utc>,
+    due: DateTime<Utc>,
+    percent: u32,
+) -> DateTime<Utc> {
+    let percent = percent.min(100);
+    let elapsed = started + (due - started) * i32::try_from(percent).unwrap_or(100) / 100;
+    let working = || -> Option<DateTime<Utc>> {
+        let calendar = calendar?;
+        let span: redress_calendar::DeadlineSpan = limit.parse().ok()?;
+        if emergency || !counts_working_time(&span) || due <= started {
+            return None;
+        }
+        let (from, to) = (to_jiff(started).ok()?, to_jiff(due).ok()?);
+        let total = calendar.business_time_between(from, to, &[]).ok()?;
+        let part = jiff::SignedDuration::from_secs(total.as_secs() * i64::from(percent) / 100);
+        let at = from_jiff(calendar.add_business_time(from, part).ok()?).ok()?;
+        // Never past the deadline itself, whatever the calendar's rounding.
+        Some(at.min(due))
+    };
+    working().unwrap_or(elapsed)
 }
 
 /// When a limit counted from `start` falls due in `calendar`.
@@ -312,6 +367,92 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_share_of_a_working_time_limit_counts_working_time() {
+        let calendars = CalendarSet::builtin().unwrap();
+        let cal = calendars.get("cn-mainland").unwrap();
+        // Friday 16:00, 4 business hours (09:00-12:00, 13:30-18:00): two on Friday, two on
+        // Monday, due Monday 11:00. Half is Friday's close, not the small hours of Sunday.
+        let started = at("2026-11-27T16:00:00+08:00");
+        let due = at("2026-11-30T11:00:00+08:00");
+        assert_eq!(due_after(cal, "4 business hours", started).unwrap(), due);
+        let share = |limit, pct| share_at(Some(cal), Measure::new(limit, false), started, due, pct);
+        assert_eq!(
+            share("4 business hours", 50),
+            at("2026-11-27T18:00:00+08:00")
+        );
+        assert_eq!(
+            share("4 business hours", 75),
+            at("2026-11-30T10:00:00+08:00")
+        );
+        // The same instants under a wall-clock limit: the elapsed share.
+        assert_eq!(share("67 hours", 50), at("2026-11-29T01:30:00+08:00"));
+        // No span to count (a committed date) or no calendar: the elapsed share.
+        assert_eq!(
+            share("by 2026-11-30 (committed)", 50),
+            at("2026-11-29T01:30:00+08:00")
+        );
+        assert_eq!(
+            share_at(
+                None,
+                Measure::new("4 business hours", false),
+                started,
+                due,
+                50
+            ),
+            at("2026-11-29T01:30:00+08:00")
+        );
+        // Emergency work: the elapsed share.
+        assert_eq!(
+            share_at(
+                Some(cal),
+                Measure::new("4 business hours", true),
+                started,
+                due,
+                50
+            ),
+            at("2026-11-29T01:30:00+08:00")
+        );
+
+        // Monday 10:00, 5 working days: due at the close of the next Monday, 44 working
+        // hours later. 80% of them (35.2 h) ends on Friday afternoon; 80% of the wall clock
+        // would be Sunday morning, with one working day left instead of 8.8 hours.
+        let started = at("2026-11-23T10:00:00+08:00");
+        let due = due_after(cal, "5 working days", started).unwrap();
+        assert_eq!(due, at("2026-11-30T18:00:00+08:00"));
+        assert_eq!(
+            share_at(
+                Some(cal),
+                Measure::new("5 working days", false),
+                started,
+                due,
+                80
+            ),
+            at("2026-11-27T16:42:00+08:00")
+        );
+        // Never before the start nor after the deadline.
+        assert_eq!(
+            share_at(
+                Some(cal),
+                Measure::new("5 working days", false),
+                started,
+                due,
+                0
+            ),
+            started
+        );
+        assert_eq!(
+            share_at(
+                Some(cal),
+                Measure::new("5 working days", false),
+                started,
+                due,
+                100
+            ),
+            due
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use redress_calendar::Calendar;
 use redress_playbook::{Playbook, Rung, RungAt};
 
-use super::deadline::{PlanError, from_jiff, to_jiff};
+use super::deadline::{Measure, PlanError, from_jiff, share_at, to_jiff};
 
 /// One rung of a deadline's ladder: its place in the playbook's `sla.ladder`, the rung, and
 /// when it is reached.
@@ -40,16 +40,17 @@ pub fn of<'a>(playbook: &'a Playbook, name: &str) -> Vec<Step<'a>> {
     steps
 }
 
-/// When `when` falls due for a deadline started at `started` and due at `due`, before any
-/// wait for working hours.
+/// When `when` falls due for a deadline counted in `measure`, started at `started` and due
+/// at `due`, before any wait for working hours (see [`share_at`] for shares).
 pub fn due(
     calendar: &Calendar,
     when: &RungAt,
+    measure: Measure<'_>,
     started: DateTime<Utc>,
     due: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, PlanError> {
     Ok(match when {
-        RungAt::Share(p) => started + (due - started) * i32::try_from(*p).unwrap_or(0) / 100,
+        RungAt::Share(p) => share_at(Some(calendar), measure, started, due, *p),
         RungAt::Breach(None) => due,
         RungAt::Breach(Some(span)) => {
             let at =
@@ -90,21 +91,35 @@ mod tests {
         let cal = set.get("cn-mainland").unwrap();
         let started = at("2026-11-23T10:00:00+08:00");
         let due_at = at("2026-11-23T12:00:00+08:00");
-        let half = due(cal, &RungAt::Share(50), started, due_at).unwrap();
+        let half = due(
+            cal,
+            &RungAt::Share(50),
+            Measure::new("2 hours", false),
+            started,
+            due_at,
+        )
+        .unwrap();
         assert_eq!(half, at("2026-11-23T11:00:00+08:00"));
         assert_eq!(
-            due(cal, &RungAt::Breach(None), started, due_at).unwrap(),
+            due(
+                cal,
+                &RungAt::Breach(None),
+                Measure::new("2 hours", false),
+                started,
+                due_at
+            )
+            .unwrap(),
             due_at
         );
         // Working days count whole days after the breach: the end of Tuesday.
         let later = RungAt::Breach(Some("1 working day".parse().unwrap()));
         assert_eq!(
-            due(cal, &later, started, due_at).unwrap(),
+            due(cal, &later, Measure::new("2 hours", false), started, due_at).unwrap(),
             at("2026-11-24T18:00:00+08:00")
         );
         let hours = RungAt::Breach(Some("4 hours".parse().unwrap()));
         assert_eq!(
-            due(cal, &hours, started, due_at).unwrap(),
+            due(cal, &hours, Measure::new("2 hours", false), started, due_at).unwrap(),
             at("2026-11-23T16:00:00+08:00")
         );
         // 03:00 on a Saturday: the next opening is Monday 09:00.

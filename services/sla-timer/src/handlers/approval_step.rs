@@ -96,21 +96,24 @@ pub fn parse_requested(sla: &SlaTimer, event: &Event, r: &ApprovalRequested) -> 
     } else {
         format!("{}_{}_{}", policy.name, r.step, r.attempt)
     };
+    // An approver's step is counted in working time: sign-offs are made in office hours,
+    // for emergency work too.
+    let measure = deadline::Measure::new(&policy.limit, false);
     let ladder_at = crate::domain::ladder::of(playbook, &name)
         .into_iter()
         .next()
         .and_then(|first| {
             let calendar = calendars.get(&playbook.sla.calendar).ok()?;
-            crate::domain::ladder::due(calendar, &first.when, at, due).ok()
+            crate::domain::ladder::due(calendar, &first.when, measure, at, due).ok()
         });
     Parsed::Handle(Told::Asked(Box::new(Asked {
         approval_id,
         step,
         at,
-        warn_at: playbook
-            .sla
-            .warn_at_percent
-            .map(|pct| at + (due - at) * i32::try_from(pct).unwrap_or(0) / 100),
+        warn_at: playbook.sla.warn_at_percent.map(|pct| {
+            let calendar = calendars.get(&playbook.sla.calendar).ok();
+            deadline::share_at(calendar, measure, at, due, pct)
+        }),
         ladder_at,
         playbook_version: playbook.version.clone(),
         deadline: StoredDeadline {

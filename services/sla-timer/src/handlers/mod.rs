@@ -157,11 +157,12 @@ pub(crate) async fn arm_next(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<StoredDeadline>> {
     let calendars = sla.calendars();
-    let row =
-        sqlx::query("SELECT repeat_of, instance, playbook_version FROM deadlines WHERE id = $1")
-            .bind(ended.id)
-            .fetch_one(&mut *db)
-            .await?;
+    let row = sqlx::query(
+        "SELECT repeat_of, instance, playbook_version, at_once FROM deadlines WHERE id = $1",
+    )
+    .bind(ended.id)
+    .fetch_one(&mut *db)
+    .await?;
     let Some(base) = row.get::<Option<String>, _>("repeat_of") else {
         return Ok(None);
     };
@@ -188,24 +189,28 @@ pub(crate) async fn arm_next(
         settled_at: None,
         ..ended.clone()
     };
-    // Each instance is warned and climbs the ladder as the first did.
+    // Each instance is warned and climbs the ladder as the first did, around the clock for
+    // emergency work.
+    let at_once: bool = row.get("at_once");
+    let measure = crate::domain::deadline::Measure::new(&ended.limit_text, at_once);
     let playbook = sla.playbooks.get(&ended.playbook).ok();
     let calendar = calendars.get(&ended.calendar).ok();
     let warn_at = playbook
         .and_then(|p| p.sla.warn_at_percent)
-        .map(|pct| from + (due_at - from) * i32::try_from(pct).unwrap_or(0) / 100);
+        .map(|pct| crate::domain::deadline::share_at(calendar, measure, from, due_at, pct));
     let ladder_at = playbook.zip(calendar).and_then(|(p, c)| {
         let first = crate::domain::ladder::of(p, &next.name)
             .into_iter()
             .next()?;
-        crate::domain::ladder::due(c, &first.when, from, due_at).ok()
+        crate::domain::ladder::due(c, &first.when, measure, from, due_at).ok()
     });
     let stored: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id,
              playbook, playbook_version, ticket, department, limit_text, calendar, met_by,
-             started_at, due_at, state, armed_at, repeat_of, instance, warn_at, ladder_at)
+             started_at, due_at, state, armed_at, repeat_of, instance, warn_at, ladder_at,
+             at_once)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'armed',
-                 $16, $17, $18, $19, $20)
+                 $16, $17, $18, $19, $20, $21)
          ON CONFLICT (work_id, round, name) DO NOTHING
          RETURNING id",
     )
@@ -229,6 +234,7 @@ pub(crate) async fn arm_next(
     .bind(instance)
     .bind(warn_at)
     .bind(ladder_at)
+    .bind(at_once)
     .fetch_optional(db)
     .await?;
     Ok(stored.map(|_| next))

@@ -300,6 +300,7 @@ fn first_rung(
     sla: &SlaTimer,
     r: &Round,
     name: &str,
+    limit: &str,
     started: DateTime<Utc>,
     due: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
@@ -309,7 +310,37 @@ fn first_rung(
         .next()?;
     let calendars = sla.calendars();
     let calendar = calendars.get(&r.calendar).ok()?;
-    crate::domain::ladder::due(calendar, &first.when, started, due).ok()
+    crate::domain::ladder::due(calendar, &first.when, measure(r, limit), started, due).ok()
+}
+
+/// What shares of a deadline of `limit` in round `r` are counted in.
+fn measure<'a>(r: &Round, limit: &'a str) -> deadline::Measure<'a> {
+    deadline::Measure::new(limit, emergency(r))
+}
+
+/// Emergency work: reminders and warnings do not wait for working hours (`at_once`).
+fn emergency(r: &Round) -> bool {
+    r.work.urgency() == redress_proto::v1::Urgency::Emergency
+}
+
+/// When a deadline of `limit` in round `r` is warned (none: the playbook sets no warning).
+fn warning(
+    sla: &SlaTimer,
+    r: &Round,
+    limit: &str,
+    started: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let pct = r.warn_at_percent?;
+    let calendars = sla.calendars();
+    let calendar = calendars.get(&r.calendar).ok();
+    Some(deadline::share_at(
+        calendar,
+        measure(r, limit),
+        started,
+        due,
+        pct,
+    ))
 }
 
 /// Applies a batch of work events with a statement per step whatever its size: the rounds'
@@ -541,12 +572,10 @@ pub async fn apply_all(
                         Some(s) => d.settled(s),
                         None => d,
                     };
-                    let warn_at = r.warn_at_percent.map(|pct| {
-                        *start + (p.due_at - *start) * i32::try_from(pct).unwrap_or(0) / 100
-                    });
+                    let warn_at = warning(sla, r, &p.limit, *start, p.due_at);
                     born.push(Born {
                         round: i,
-                        ladder_at: first_rung(sla, r, &p.name, *start, p.due_at),
+                        ladder_at: first_rung(sla, r, &p.name, &p.limit, *start, p.due_at),
                         deadline: d,
                         started_at: *start,
                         warn_at,
@@ -577,7 +606,7 @@ pub async fn apply_all(
         .execute(unit.db())
         .await?;
     }
-    apply_replans(unit, &rounds, now).await?;
+    apply_replans(sla, unit, &rounds, now).await?;
     apply_waits(sla, unit, &rounds, now).await?;
     apply_reports(sla, unit, &rounds, &progress_of, now).await?;
     let mut settled: Vec<(usize, StoredDeadline)> = Vec::new();
@@ -779,7 +808,7 @@ pub async fn apply_all(
         }
         // A missed date climbs the ladder like any other deadline; a new date starts it over.
         let ladder_at = (d.state == DeadlineState::Armed)
-            .then(|| first_rung(sla, r, &d.name, now, d.due_at))
+            .then(|| first_rung(sla, r, &d.name, &d.limit_text, now, d.due_at))
             .flatten();
         let stored: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO deadlines (id, work_id, round, name, complaint_id, correlation_id,
@@ -920,12 +949,10 @@ fn chained(
             None if ended => continue,
             None => d,
         };
-        let warn_at = r
-            .warn_at_percent
-            .map(|pct| start + (due - start) * i32::try_from(pct).unwrap_or(0) / 100);
+        let warn_at = warning(sla, r, &policy.limit, start, due);
         born.push(Born {
             round: i,
-            ladder_at: first_rung(sla, r, &policy.name, start, due),
+            ladder_at: first_rung(sla, r, &policy.name, &policy.limit, start, due),
             deadline: d,
             started_at: start,
             warn_at,
@@ -995,9 +1022,7 @@ async fn insert_all(
     .bind(born.iter().map(|b| b.ladder_at).collect::<Vec<_>>())
     .bind(
         born.iter()
-            .map(|b| {
-                rounds[b.round].1.round.work.urgency() == redress_proto::v1::Urgency::Emergency
-            })
+            .map(|b| emergency(rounds[b.round].1.round))
             .collect::<Vec<_>>(),
     )
     .fetch_all(unit.db())
@@ -1351,6 +1376,7 @@ async fn apply_reports(
 /// that restarts the clocks) take the new plan's due times as their due before any wait;
 /// the waits are applied to them afterwards. Settled deadlines stay as they ended.
 async fn apply_replans(
+    sla: &SlaTimer,
     unit: &mut Unit,
     rounds: &[((Uuid, i32), Told<'_>)],
     now: DateTime<Utc>,
@@ -1398,10 +1424,7 @@ async fn apply_replans(
                 continue;
             }
             let warned = row.get::<Option<DateTime<Utc>>, _>("warned_at").is_some();
-            let warn_at =
-                told.round.warn_at_percent.filter(|_| !warned).map(|pct| {
-                    *start + (p.due_at - *start) * i32::try_from(pct).unwrap_or(0) / 100
-                });
+            let warn_at = warning(sla, told.round, &p.limit, *start, p.due_at).filter(|_| !warned);
             if d.state == DeadlineState::Armed {
                 d.due_at = p.due_at;
             }
