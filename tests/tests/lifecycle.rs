@@ -2602,7 +2602,8 @@ async fn a_calendar_change_moves_an_armed_deadline_and_says_so() {
 
 /// The escalation ladder: half the resolution time remind the handler, at the breach notify
 /// the service manager, two hours after it escalate to the general manager; each rung once.
-/// Half the time falls at 02:00 on Wednesday: the reminder waits for 09:00.
+/// Half the resolution's working time falls on Wednesday at 09:30, where the wall clock's
+/// half would be 02:00 that night.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_escalation_ladder_reminds_in_working_hours_and_climbs_after_the_breach() {
     let stack = Stack::with_playbook(|toml| {
@@ -2638,15 +2639,15 @@ async fn an_escalation_ladder_reminds_in_working_hours_and_climbs_after_the_brea
             .map(|h| (h.at.as_ref().map_or(0, |t| t.seconds), h.detail.clone()))
             .collect()
     };
-    // Monday 10:00 to Thursday 18:00 is 80 hours: half is Wednesday 02:00. At 03:00 the timer
-    // looks, and puts the reminder off to the opening at 09:00.
+    // Monday 10:00 to Thursday 18:00 holds 29 working hours (09:00-12:00, 13:30-18:00): half
+    // of them have gone on Wednesday at 09:30. At 03:00 that night nothing is due yet.
     let shanghai = |d: u32, h: u32, m: u32| {
         Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap() - chrono::Duration::hours(8)
     };
     stack.clock.set(shanghai(25, 3, 0));
     let pool = stack.env.admin_pool().await.unwrap();
-    let opening = shanghai(25, 9, 0);
-    eventually("the reminder put off to 09:00", WAIT, || {
+    let opening = shanghai(25, 9, 30);
+    eventually("the reminder planned for 09:30", WAIT, || {
         let pool = pool.clone();
         let ticket = ticket.clone();
         async move {
@@ -2664,13 +2665,13 @@ async fn an_escalation_ladder_reminds_in_working_hours_and_climbs_after_the_brea
     assert!(lines(&stack.status(&ticket).await).is_empty());
     stack.clock.set(opening);
     let s = stack
-        .wait_for(&ticket, "the reminder at 09:00", |s| !lines(s).is_empty())
+        .wait_for(&ticket, "the reminder at 09:30", |s| !lines(s).is_empty())
         .await;
     assert_eq!(
         lines(&s),
         [(
             opening.timestamp(),
-            "resolution (round 1) at 50%: remind zhou.qiang (due 2026-11-24 18:00 UTC)".into()
+            "resolution (round 1) at 50%: remind zhou.qiang (due 2026-11-25 01:30 UTC)".into()
         )]
     );
     // Thursday 18:02: breached, and the service manager is told; routing leaves the
@@ -2927,6 +2928,31 @@ async fn a_survey_waits_for_its_window_is_reminded_once_and_expires_to_no_respon
     .await;
     let both = invitations().await;
     assert!(both[1].reminder && both[1].token != both[0].token);
+    // The history tells the reminder, and the survey still waits for its answer.
+    let s = stack
+        .wait_for(&ticket, "the reminder in the history", |s| {
+            s.history
+                .iter()
+                .any(|h| h.event == "survey.sent" && h.detail.contains("reminded"))
+        })
+        .await;
+    let reminded: Vec<_> = s
+        .history
+        .iter()
+        .filter(|h| h.event == "survey.sent")
+        .map(|h| (h.at.as_ref().map(|t| t.seconds), h.detail.clone()))
+        .collect();
+    assert_eq!(
+        reminded,
+        [
+            (Some(monday_0900.timestamp()), "round 1 by web".to_string()),
+            (
+                Some(shanghai(12, 1, 9, 30).timestamp()),
+                "round 1: reminded by web".to_string()
+            ),
+        ]
+    );
+    assert_eq!(s.survey, "sent", "{s:?}");
     // The window ends Wednesday 09:00: closed as no response, reminded only once.
     stack.clock.set(shanghai(12, 2, 9, 1));
     let s = stack

@@ -667,6 +667,9 @@ impl Show {
                 if d["sample"] == true {
                     t += ", a sample re-survey";
                 }
+                if d["reminder"] == true {
+                    t += ", a reminder";
+                }
                 t
             }
             "survey.answered" => format!(

@@ -121,8 +121,8 @@ impl Stored {
         }
     }
 
-    /// `survey.sent` for this survey, on `channel`.
-    fn sent(&self, channel: &str) -> Payload {
+    /// `survey.sent` for this survey, on `channel`: the invitation or its reminder.
+    fn sent(&self, channel: &str, reminder: bool) -> Payload {
         Payload::SurveySent(SurveySent {
             survey_id: self.survey_id.to_string(),
             ticket: self.ticket.clone(),
@@ -131,6 +131,7 @@ impl Stored {
             channel: channel.to_string(),
             sample: self.sample,
             department: self.department.clone(),
+            reminder,
         })
     }
 
@@ -148,8 +149,9 @@ impl Stored {
 const COLUMNS: &str = "survey_id, complaint_id, ticket, work_id, round, channel, external_id, \
      playbook, caused_by, sample, department";
 
-/// Sends the invitation (or its reminder) of `s`, with a new token whose hash is returned;
-/// the first invitation is announced as `survey.sent` too.
+/// Sends the invitation (or its reminder) of `s`, with a new token whose hash is returned,
+/// and announces it as `survey.sent` (the reminder with `reminder` set), so that the
+/// complaint's history shows the complainant was asked again.
 pub(crate) fn invite(
     unit: &mut Unit,
     s: &Stored,
@@ -158,9 +160,12 @@ pub(crate) fn invite(
     reminder: bool,
 ) -> Vec<u8> {
     let (token, token_hash) = crate::domain::answer::new_token();
-    if !reminder {
-        unit.emit(new_event(IDENT.name, &s.cause(), now, s.sent(&s.channel)));
-    }
+    unit.emit(new_event(
+        IDENT.name,
+        &s.cause(),
+        now,
+        s.sent(&s.channel, reminder),
+    ));
     let subject = unit.subjects().notify_survey(&s.channel);
     let msg_id = if reminder {
         format!("survey-reminder:{}", s.survey_id)
@@ -389,7 +394,12 @@ async fn due(surveys: &Surveys, step: Step) -> Result<usize, CommitError> {
                     .bind(SurveyState::Sent.as_str())
                     .execute(unit.db())
                     .await?;
-                    unit.emit(new_event(IDENT.name, &s.cause(), now, s.sent("phone")));
+                    unit.emit(new_event(
+                        IDENT.name,
+                        &s.cause(),
+                        now,
+                        s.sent("phone", false),
+                    ));
                     unit.count("survey_phone_tasks_total", 1);
                     continue;
                 }

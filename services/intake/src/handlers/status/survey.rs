@@ -30,6 +30,10 @@ impl Batch {
             // A closed complaint surveyed again: its own survey stays as it ended.
             return format!("sample re-survey of round {} by {}", s.round, s.channel);
         }
+        if s.reminder {
+            // The invitation of the round again: the survey's state is as the invitation left it.
+            return format!("round {}: reminded by {}", s.round, s.channel);
+        }
         self.set(id, s.round, "sent");
         if s.channel == "phone" {
             return format!(
