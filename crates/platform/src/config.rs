@@ -150,7 +150,7 @@ fn defaults() -> serde_json::Value {
             "lock_timeout_ms": 10000,
             "idle_in_transaction_timeout_ms": 60000,
         },
-        "telemetry": { "format": "pretty", "filter": "info" },
+        "telemetry": { "format": "pretty", "filter": crate::telemetry::DEFAULT_FILTER },
         "health": { "addr": null },
         "consumer": {
             "ack_wait_secs": 30,

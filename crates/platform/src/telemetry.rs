@@ -14,6 +14,16 @@ use crate::config::{LogFormat, TelemetrySettings};
 
 pub use redress_client::trace::{extract_context, inject_context, set_parent_from_headers};
 
+/// The target of the one-per-complaint outcome events ("classified", "assigned"). They always
+/// reach the complaint's trace; the default log filter leaves them out of the log, where at
+/// a burst's rate they were two formatted lines per complaint (thousands a second) repeating
+/// what the events and the trace already hold. `RUST_LOG=info` (or the filter
+/// `info,redress::outcome=info`) logs them.
+pub const OUTCOME: &str = "redress::outcome";
+
+/// The log filter when neither `RUST_LOG` nor `telemetry.filter` says otherwise.
+pub const DEFAULT_FILTER: &str = "info,redress::outcome=warn";
+
 /// Flushes buffered spans when dropped; keep it alive for the life of the process.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,

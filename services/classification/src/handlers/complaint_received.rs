@@ -267,6 +267,7 @@ pub async fn record(
         }
         let _span = event.span.enter();
         tracing::info!(
+            target: redress_platform::telemetry::OUTCOME,
             category = %d.decision.category,
             severity = severity_name(d.decision.severity),
             urgency = urgency_name(d.decision.urgency),

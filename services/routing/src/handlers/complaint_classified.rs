@@ -118,7 +118,12 @@ pub async fn apply_all(
             Caused::Event(&event.envelope),
         );
         event.span.in_scope(|| {
-            tracing::info!(department = %works[i].department, rule = %a.rule, "assigned");
+            tracing::info!(
+                target: redress_platform::telemetry::OUTCOME,
+                department = %works[i].department,
+                rule = %a.rule,
+                "assigned"
+            );
             unit.emit(envelope);
         });
         unit.count("routing_assigned_total", 1);
